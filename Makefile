@@ -1,0 +1,51 @@
+# kandy-provisioner. `make run` starts the service locally; `make test` runs every test.
+
+GO        ?= go
+GOARCH    ?= $(shell $(GO) env GOARCH)
+TOOLS_BIN := $(CURDIR)/.tools/bin
+RIE       := $(TOOLS_BIN)/aws-lambda-rie
+DYNALITE  := tools/node_modules/dynalite/cli.js
+
+# One Lambda per AWS::Serverless::Function in template.yaml; the logical id
+# FooFunction is built from functions/foo.
+FUNCTIONS := $(shell awk '/^  [A-Za-z0-9]+:$$/ {id=$$1; sub(":", "", id)} /Type: AWS::Serverless::Function/ {print id}' template.yaml)
+fn_dir     = ./functions/$(shell echo '$(1)' | sed 's/Function$$//' | tr A-Z a-z)
+GOBUILD    = CGO_ENABLED=0 GOOS=linux $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
+
+.PHONY: all build test tools vet run clean $(addprefix build-,$(FUNCTIONS))
+
+all: build
+
+## build: bin/<LogicalId>/bootstrap for every function, for linux on this host's architecture (or GOARCH)
+build:
+	@set -e; for id in $(FUNCTIONS); do \
+		dir=./functions/$$(echo $$id | sed 's/Function$$//' | tr A-Z a-z); \
+		echo "build bin/$$id/bootstrap <- $$dir (linux/$(GOARCH))"; \
+		GOARCH=$(GOARCH) $(GOBUILD) -o bin/$$id/bootstrap $$dir; \
+	done
+
+# sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
+build-ApiFunction build-PostConfirmationFunction:
+	GOARCH=arm64 $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap $(call fn_dir,$(@:build-%=%))
+
+## tools: the local servers the tests and the local run use, installed from the project's own files
+tools: $(TOOLS_BIN)/.installed tools/node_modules/.installed
+
+tools/node_modules/.installed: tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(TOOLS_BIN)/.installed: tools/go.mod tools/go.sum
+	mkdir -p $(TOOLS_BIN)
+	cd tools && $(GO) build -o $(TOOLS_BIN)/aws-lambda-rie github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
+	touch $@
+
+vet:
+	$(GO) vet ./...
+
+## test: every unit, integration and end-to-end test, with the race detector
+test: tools vet
+	$(GO) test -race -count=1 -timeout 14m ./...
+
+clean:
+	rm -rf bin .tools tools/node_modules

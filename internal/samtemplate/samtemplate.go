@@ -1,0 +1,171 @@
+// Package samtemplate reads template.yaml, so that the local run and the
+// tests build what the template declares instead of a copy of it.
+package samtemplate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"gopkg.in/yaml.v3"
+)
+
+// Template is a parsed SAM template. Intrinsic short forms (!Ref, !GetAtt,
+// !Sub, …) become their long forms: {"Ref": x}, {"Fn::GetAtt": x}, ….
+type Template struct {
+	Globals   map[string]any
+	Resources map[string]Resource
+	Outputs   map[string]any
+}
+
+// Resource is one entry of Resources.
+type Resource struct {
+	Type           string
+	Properties     map[string]any
+	Metadata       map[string]any
+	DeletionPolicy string
+}
+
+// Path returns the template.yaml at the repository root.
+func Path() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "template.yaml")
+}
+
+// Load parses a template file.
+func Load(path string) (*Template, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%s: empty", path)
+	}
+	top, ok := value(doc.Content[0]).(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: not a mapping", path)
+	}
+	t := &Template{Resources: map[string]Resource{}}
+	t.Globals, _ = top["Globals"].(map[string]any)
+	t.Outputs, _ = top["Outputs"].(map[string]any)
+	res, _ := top["Resources"].(map[string]any)
+	for id, r := range res {
+		m, _ := r.(map[string]any)
+		rr := Resource{}
+		rr.Type, _ = m["Type"].(string)
+		rr.Properties, _ = m["Properties"].(map[string]any)
+		rr.Metadata, _ = m["Metadata"].(map[string]any)
+		rr.DeletionPolicy, _ = m["DeletionPolicy"].(string)
+		t.Resources[id] = rr
+	}
+	return t, nil
+}
+
+// value turns a YAML node into plain Go values.
+func value(n *yaml.Node) any {
+	var v any
+	switch n.Kind {
+	case yaml.DocumentNode:
+		return value(n.Content[0])
+	case yaml.AliasNode:
+		return value(n.Alias)
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			m[n.Content[i].Value] = value(n.Content[i+1])
+		}
+		v = m
+	case yaml.SequenceNode:
+		s := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			s = append(s, value(c))
+		}
+		v = s
+	default:
+		if strings.HasPrefix(n.Tag, "!!") {
+			var x any
+			_ = n.Decode(&x)
+			v = x
+		} else {
+			v = n.Value
+		}
+	}
+	if tag, ok := strings.CutPrefix(n.Tag, "!"); ok && !strings.HasPrefix(tag, "!") {
+		name := "Fn::" + tag
+		if tag == "Ref" || tag == "Condition" {
+			name = tag
+		}
+		if tag == "GetAtt" {
+			if s, ok := v.(string); ok {
+				v = strings.SplitN(s, ".", 2)
+			}
+		}
+		return map[string]any{name: v}
+	}
+	return v
+}
+
+// Functions returns the logical ids of the serverless functions, sorted.
+func (t *Template) Functions() []string {
+	var ids []string
+	for id, r := range t.Resources {
+		if r.Type == "AWS::Serverless::Function" {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Table returns the logical id of the one DynamoDB table.
+func (t *Template) Table() (string, error) {
+	var ids []string
+	for id, r := range t.Resources {
+		if r.Type == "AWS::DynamoDB::Table" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != 1 {
+		return "", fmt.Errorf("template declares %d DynamoDB tables, want 1", len(ids))
+	}
+	return ids[0], nil
+}
+
+// CreateTableInput builds a CreateTable request from the table's definition.
+func (t *Template) CreateTableInput(name string) (*dynamodb.CreateTableInput, error) {
+	id, err := t.Table()
+	if err != nil {
+		return nil, err
+	}
+	p := t.Resources[id].Properties
+	in := &dynamodb.CreateTableInput{TableName: aws.String(name), BillingMode: types.BillingModePayPerRequest}
+	attrs, _ := p["AttributeDefinitions"].([]any)
+	for _, a := range attrs {
+		m, _ := a.(map[string]any)
+		n, _ := m["AttributeName"].(string)
+		ty, _ := m["AttributeType"].(string)
+		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{AttributeName: aws.String(n), AttributeType: types.ScalarAttributeType(ty)})
+	}
+	keys, _ := p["KeySchema"].([]any)
+	for _, k := range keys {
+		m, _ := k.(map[string]any)
+		n, _ := m["AttributeName"].(string)
+		ty, _ := m["KeyType"].(string)
+		in.KeySchema = append(in.KeySchema, types.KeySchemaElement{AttributeName: aws.String(n), KeyType: types.KeyType(ty)})
+	}
+	if len(in.KeySchema) == 0 || len(in.AttributeDefinitions) == 0 {
+		return nil, errors.New("table has no key schema")
+	}
+	return in, nil
+}

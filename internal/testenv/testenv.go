@@ -1,0 +1,160 @@
+// Package testenv starts the real local servers the integration and
+// end-to-end tests need. It fails loudly, never skips, when one cannot start.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+)
+
+// RepoRoot is the repository's top directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Process is a child server.
+type Process struct {
+	Name   string
+	Addr   string // host:port it listens on
+	cmd    *exec.Cmd
+	output *syncBuffer
+	done   chan struct{}
+}
+
+// Output is what the process wrote so far.
+func (p *Process) Output() string { return p.output.String() }
+
+// Stop ends the process and its children and waits for it.
+func (p *Process) Stop() {
+	if p == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(3 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// Start runs a command in its own process group and waits until addr
+// accepts connections.
+func Start(name, addr string, env []string, dir string, argv ...string) (*Process, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &Process{Name: name, Addr: addr, cmd: cmd, output: out, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("%s exited before listening on %s; output:\n%s", name, addr, out.String())
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return p, nil
+		}
+		if time.Now().After(deadline) {
+			p.Stop()
+			return nil, fmt.Errorf("%s did not listen on %s within 20s; output:\n%s", name, addr, out.String())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// DynaliteScript is where `make tools` installs dynalite.
+func DynaliteScript() string {
+	return filepath.Join(RepoRoot(), "tools", "node_modules", "dynalite", "cli.js")
+}
+
+// StartDynalite starts an in-memory dynalite on a free loopback port.
+func StartDynalite() (*Process, error) {
+	script := DynaliteScript()
+	if _, err := os.Stat(script); err != nil {
+		return nil, fmt.Errorf("dynalite is not installed at %s: run `make test` (it runs npm ci in tools/)", script)
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	return Start("dynalite", addr, nil, "", "node", script, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
+}
+
+// DynamoDB returns a client for a local endpoint such as dynalite.
+func DynamoDB(endpoint string) *dynamodb.Client {
+	return dynamodb.New(dynamodb.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String(endpoint),
+		Credentials:      credentials.NewStaticCredentialsProvider("local", "local", ""),
+		RetryMaxAttempts: 1,
+	})
+}
+
+// CreateTable creates the accounts table from template.yaml's definition.
+func CreateTable(ctx context.Context, db *dynamodb.Client, name string) error {
+	t, err := samtemplate.Load(samtemplate.Path())
+	if err != nil {
+		return err
+	}
+	in, err := t.CreateTableInput(name)
+	if err != nil {
+		return err
+	}
+	_, err = db.CreateTable(ctx, in)
+	return err
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,370 @@
+// Package kandy is a client for the part of the Kandy REST API v1.2 that
+// user provisioning needs.
+package kandy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultBaseURL is Kandy's public v1.2 endpoint.
+const DefaultBaseURL = "https://api.kandy.io/v1.2"
+
+// maxBody bounds what is read from Kandy; its answers are small.
+const maxBody = 1 << 20
+
+// KeySource gives the project's key and secret, typically from Secrets Manager.
+type KeySource interface {
+	ProjectKey(ctx context.Context) (ProjectKey, error)
+}
+
+// Options configures a Client.
+type Options struct {
+	BaseURL    string       // default DefaultBaseURL
+	HTTPClient *http.Client // default NewHTTPClient()
+	Keys       KeySource
+	// CallTimeout bounds each HTTP attempt, inside the caller's context.
+	CallTimeout time.Duration // default 5s
+	// Backoff is the wait before each retry of an idempotent call.
+	Backoff []time.Duration // default 50ms, 200ms
+}
+
+// Client talks to Kandy. It is safe for concurrent use and meant to live as
+// long as the process: it caches the domain access token.
+type Client struct {
+	base    *url.URL
+	http    *http.Client
+	keys    KeySource
+	timeout time.Duration
+	backoff []time.Duration
+
+	mu       sync.Mutex
+	token    string
+	fetching chan struct{} // non-nil while one caller fetches the token
+	fetchErr error
+}
+
+// NewHTTPClient returns an http.Client with time-outs fit for Lambda.
+func NewHTTPClient() *http.Client {
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   3 * time.Second,
+			ResponseHeaderTimeout: 8 * time.Second,
+			MaxIdleConnsPerHost:   16,
+			IdleConnTimeout:       60 * time.Second,
+			ForceAttemptHTTP2:     true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// New builds a Client.
+func New(o Options) (*Client, error) {
+	if o.Keys == nil {
+		return nil, errors.New("kandy: no key source")
+	}
+	raw := o.BaseURL
+	if raw == "" {
+		raw = DefaultBaseURL
+	}
+	base, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("kandy: base URL %q is not an absolute http(s) URL", raw)
+	}
+	c := &Client{base: base, http: o.HTTPClient, keys: o.Keys, timeout: o.CallTimeout, backoff: o.Backoff}
+	if c.http == nil {
+		c.http = NewHTTPClient()
+	}
+	if c.timeout <= 0 {
+		c.timeout = 5 * time.Second
+	}
+	if c.backoff == nil {
+		c.backoff = []time.Duration{50 * time.Millisecond, 200 * time.Millisecond}
+	}
+	return c, nil
+}
+
+// CreateUser creates a user with a chosen id. It is never retried after an
+// ambiguous failure: the caller decides, since Kandy may have created it.
+func (c *Client) CreateUser(ctx context.Context, in CreateUserInput) (User, error) {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return User{}, fmt.Errorf("kandy: encode create user: %w", err)
+	}
+	var u User
+	err = c.withDomainToken(ctx, func(token string) error {
+		return c.call(ctx, "create user", http.MethodPost, "/domains/users/user_id", url.Values{"key": {token}}, body, &u)
+	})
+	if err != nil {
+		return User{}, err
+	}
+	if u.UserID == "" || u.Password == "" || u.UserAPIKey == "" || u.UserAPISecret == "" {
+		return User{}, &Error{Op: "create user", Status: 0, Message: "answer lacks credentials", Kind: ErrUnavailable}
+	}
+	return u, nil
+}
+
+// ListUsers lists the domain's users.
+func (c *Client) ListUsers(ctx context.Context) ([]ListedUser, error) {
+	var res struct {
+		Users []ListedUser `json:"users"`
+	}
+	err := c.withDomainToken(ctx, func(token string) error {
+		return c.retry(ctx, func() error {
+			return c.call(ctx, "list users", http.MethodGet, "/domains/users", url.Values{"key": {token}}, nil, &res)
+		})
+	})
+	return res.Users, err
+}
+
+// DeleteUser deletes a user. Deleting is idempotent in effect, so it is
+// retried; a user that is already gone yields ErrNoSuchUser.
+func (c *Client) DeleteUser(ctx context.Context, userID string) error {
+	return c.withDomainToken(ctx, func(token string) error {
+		return c.retry(ctx, func() error {
+			return c.call(ctx, "delete user", http.MethodDelete, "/domains/users", url.Values{"key": {token}, "user_id": {userID}}, nil, nil)
+		})
+	})
+}
+
+// UserAccessToken returns a token the frontend passes to loginSSO. Kandy
+// authenticates this call with the project key itself, not the domain token.
+func (c *Client) UserAccessToken(ctx context.Context, userID string) (string, error) {
+	key, err := c.keys.ProjectKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	var res struct {
+		Token string `json:"user_access_token"`
+	}
+	q := url.Values{"key": {key.APIKey}, "domain_api_secret": {key.APISecret}, "user_id": {userID}}
+	err = c.retry(ctx, func() error {
+		return c.call(ctx, "user access token", http.MethodGet, "/domains/users/accesstokens", q, nil, &res)
+	})
+	if err != nil {
+		return "", err
+	}
+	if res.Token == "" {
+		return "", &Error{Op: "user access token", Message: "answer lacks the token", Kind: ErrUnavailable}
+	}
+	return res.Token, nil
+}
+
+// withDomainToken runs fn with the cached domain token. If Kandy says the
+// token expired, it fetches a new one once and runs fn once more.
+func (c *Client) withDomainToken(ctx context.Context, fn func(token string) error) error {
+	token, err := c.domainToken(ctx, "")
+	if err != nil {
+		return err
+	}
+	err = fn(token)
+	if !errors.Is(err, ErrTokenExpired) {
+		return err
+	}
+	if token, err = c.domainToken(ctx, token); err != nil {
+		return err
+	}
+	return fn(token)
+}
+
+// domainToken returns the cached token, fetching it when there is none or
+// when the cached one is the stale one the caller saw expire. Concurrent
+// callers share a single fetch.
+func (c *Client) domainToken(ctx context.Context, stale string) (string, error) {
+	for {
+		c.mu.Lock()
+		if c.token != "" && c.token != stale {
+			t := c.token
+			c.mu.Unlock()
+			return t, nil
+		}
+		if wait := c.fetching; wait != nil {
+			c.mu.Unlock()
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return "", &Error{Op: "domain access token", Status: -1, Message: "waiting for token", Kind: ErrUnavailable, Cause: ctx.Err()}
+			}
+			c.mu.Lock()
+			err := c.fetchErr
+			c.mu.Unlock()
+			if err != nil {
+				return "", err
+			}
+			continue
+		}
+		done := make(chan struct{})
+		c.fetching = done
+		c.token = ""
+		c.mu.Unlock()
+
+		t, err := c.fetchDomainToken(ctx)
+
+		c.mu.Lock()
+		c.token, c.fetchErr, c.fetching = t, err, nil
+		c.mu.Unlock()
+		close(done)
+		return t, err
+	}
+}
+
+func (c *Client) fetchDomainToken(ctx context.Context) (string, error) {
+	key, err := c.keys.ProjectKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	var res struct {
+		Token string `json:"domain_access_token"`
+	}
+	q := url.Values{"key": {key.APIKey}, "domain_api_secret": {key.APISecret}}
+	err = c.retry(ctx, func() error {
+		return c.call(ctx, "domain access token", http.MethodGet, "/domains/accesstokens", q, nil, &res)
+	})
+	if err != nil {
+		return "", err
+	}
+	if res.Token == "" {
+		return "", &Error{Op: "domain access token", Message: "answer lacks the token", Kind: ErrUnavailable}
+	}
+	return res.Token, nil
+}
+
+// retry runs an idempotent call again after transient failures.
+func (c *Client) retry(ctx context.Context, fn func() error) error {
+	err := fn()
+	for _, wait := range c.backoff {
+		if !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		err = fn()
+	}
+	return err
+}
+
+type envelope struct {
+	Status  *int            `json:"status"`
+	Message string          `json:"message"`
+	Result  json.RawMessage `json:"result"`
+}
+
+// call makes one HTTP attempt and decodes Kandy's envelope into out.
+func (c *Client) call(ctx context.Context, op, method, path string, q url.Values, body []byte, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	u := *c.base
+	u.Path += path
+	u.RawQuery = q.Encode()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return &Error{Op: op, Status: -1, Message: "building request", Kind: ErrUnavailable}
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// *url.Error quotes the URL, and with it the key: keep only its cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return &Error{Op: op, Status: -1, Message: transportMessage(err), Kind: ErrUnavailable, Cause: err}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return &Error{Op: op, Status: -1, HTTPStatus: resp.StatusCode, Message: "reading answer: " + transportMessage(err), Kind: ErrUnavailable, Cause: err}
+	}
+	return decode(op, resp.StatusCode, raw, out)
+}
+
+func transportMessage(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timed out"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	default:
+		return "transport failure"
+	}
+}
+
+// decode turns an HTTP answer into out or a typed *Error. It is the one place
+// that knows Kandy's envelope.
+func decode(op string, httpStatus int, raw []byte, out any) error {
+	switch {
+	case httpStatus == http.StatusUnauthorized || httpStatus == http.StatusForbidden:
+		return &Error{Op: op, Status: -1, HTTPStatus: httpStatus, Message: "refused by Kandy", Kind: ErrUnauthorized}
+	case httpStatus == http.StatusUpgradeRequired:
+		return &Error{Op: op, Status: -1, HTTPStatus: httpStatus, Message: "API upgrade required", Kind: ErrRejected}
+	case httpStatus >= 500:
+		return &Error{Op: op, Status: -1, HTTPStatus: httpStatus, Message: "server error", Kind: ErrUnavailable}
+	}
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil || env.Status == nil {
+		return &Error{Op: op, Status: -1, HTTPStatus: httpStatus, Message: "malformed answer", Kind: ErrUnavailable}
+	}
+	if *env.Status != 0 {
+		return &Error{Op: op, Status: *env.Status, HTTPStatus: httpStatus, Message: sanitize(env.Message), Kind: kindOf(*env.Status, env.Message)}
+	}
+	if httpStatus != http.StatusOK {
+		return &Error{Op: op, Status: 0, HTTPStatus: httpStatus, Message: "unexpected HTTP status", Kind: ErrUnavailable}
+	}
+	if out == nil {
+		return nil
+	}
+	if len(env.Result) == 0 || string(env.Result) == "null" {
+		return &Error{Op: op, Status: 0, HTTPStatus: httpStatus, Message: "answer lacks a result", Kind: ErrUnavailable}
+	}
+	if err := json.Unmarshal(env.Result, out); err != nil {
+		return &Error{Op: op, Status: 0, HTTPStatus: httpStatus, Message: "malformed result", Kind: ErrUnavailable}
+	}
+	return nil
+}
+
+// keyLike matches Kandy keys, secrets and tokens by their prefixes.
+var keyLike = regexp.MustCompile(`(?i)\b(DA[KST]|UA[KST])[0-9a-z]{6,}`)
+
+// sanitize bounds Kandy's message, keeps it printable and masks anything
+// shaped like a key, so it is safe in an error or a log line.
+func sanitize(s string) string {
+	const max = 120
+	if len(s) > max {
+		s = s[:max]
+	}
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	return keyLike.ReplaceAllString(s, redacted)
+}

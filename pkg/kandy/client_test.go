@@ -1,0 +1,309 @@
+package kandy_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
+)
+
+type staticKeys kandy.ProjectKey
+
+func (k staticKeys) ProjectKey(context.Context) (kandy.ProjectKey, error) {
+	return kandy.ProjectKey(k), nil
+}
+
+func newClient(t *testing.T, sim *kandysim.Sim) (*kandy.Client, kandy.ProjectKey) {
+	t.Helper()
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	key, secret := sim.ProjectKey()
+	pk := kandy.ProjectKey{APIKey: key, APISecret: secret}
+	c, err := kandy.New(kandy.Options{
+		BaseURL: srv.URL + "/v1.2", Keys: staticKeys(pk),
+		HTTPClient: srv.Client(), CallTimeout: 300 * time.Millisecond,
+		Backoff: []time.Duration{time.Millisecond, time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, pk
+}
+
+func TestCreateListDeleteAndUserToken(t *testing.T) {
+	sim := kandysim.New(kandysim.Options{})
+	c, _ := newClient(t, sim)
+	ctx := context.Background()
+
+	u, err := c.CreateUser(ctx, kandy.CreateUserInput{UserID: "bob", CountryCode: "+1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.UserID != "bob" || u.FullUserID != "bob@sim.kandy.local" || !strings.HasPrefix(u.UserAPIKey, "UAK") ||
+		!strings.HasPrefix(u.UserAPISecret, "UAS") || u.Password == "" || u.DomainName != "sim.kandy.local" {
+		t.Fatalf("unexpected user %#v", u)
+	}
+	users, err := c.ListUsers(ctx)
+	if err != nil || len(users) != 1 || users[0].UserID != "bob" {
+		t.Fatalf("list = %v, %v", users, err)
+	}
+	tok, err := c.UserAccessToken(ctx, "bob")
+	if err != nil || !strings.HasPrefix(tok, "UAT") {
+		t.Fatalf("user token = %q, %v", tok, err)
+	}
+	if err := c.DeleteUser(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteUser(ctx, "bob"); !errors.Is(err, kandy.ErrNoSuchUser) {
+		t.Fatalf("second delete = %v, want ErrNoSuchUser", err)
+	}
+	if _, err := c.UserAccessToken(ctx, "bob"); !errors.Is(err, kandy.ErrNoSuchUser) {
+		t.Fatalf("token for deleted user = %v", err)
+	}
+	if n := sim.Calls(kandysim.EndpointDomainToken); n != 1 {
+		t.Fatalf("domain token fetched %d times, want 1 (cached)", n)
+	}
+}
+
+func TestCreateErrors(t *testing.T) {
+	sim := kandysim.New(kandysim.Options{Quota: 1})
+	c, _ := newClient(t, sim)
+	ctx := context.Background()
+	if _, err := c.CreateUser(ctx, kandy.CreateUserInput{UserID: "a", CountryCode: "US"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		in   kandy.CreateUserInput
+		want error
+	}{
+		{"already exists", kandy.CreateUserInput{UserID: "a", CountryCode: "US"}, kandy.ErrAlreadyExists},
+		{"quota", kandy.CreateUserInput{UserID: "b", CountryCode: "US"}, kandy.ErrQuotaExceeded},
+		{"country", kandy.CreateUserInput{UserID: "c", CountryCode: "USA"}, kandy.ErrInvalidCountryCode},
+		{"missing id", kandy.CreateUserInput{CountryCode: "US"}, kandy.ErrRejected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.CreateUser(ctx, tt.in)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestInvalidProjectCredentials(t *testing.T) {
+	sim := kandysim.New(kandysim.Options{})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	c, err := kandy.New(kandy.Options{BaseURL: srv.URL, Keys: staticKeys{APIKey: "DAKwrong000000", APISecret: "DASwrong000000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateUser(context.Background(), kandy.CreateUserInput{UserID: "a", CountryCode: "US"})
+	if !errors.Is(err, kandy.ErrInvalidCredentials) {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "DAKwrong") || strings.Contains(err.Error(), "DASwrong") {
+		t.Fatalf("error leaks the key: %v", err)
+	}
+}
+
+func TestTokenExpiryRefetchesOnceAndRetries(t *testing.T) {
+	sim := kandysim.New(kandysim.Options{})
+	c, _ := newClient(t, sim)
+	ctx := context.Background()
+	if _, err := c.ListUsers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sim.ExpireTokens()
+	if _, err := c.CreateUser(ctx, kandy.CreateUserInput{UserID: "a", CountryCode: "US"}); err != nil {
+		t.Fatalf("create after expiry: %v", err)
+	}
+	if got := sim.Calls(kandysim.EndpointDomainToken); got != 2 {
+		t.Fatalf("token fetches = %d, want 2", got)
+	}
+	if got := sim.Calls(kandysim.EndpointCreateUser); got != 2 {
+		t.Fatalf("creates = %d, want 2 (one refused, one retried)", got)
+	}
+}
+
+func TestConcurrentCallersShareOneTokenFetch(t *testing.T) {
+	sim := kandysim.New(kandysim.Options{})
+	sim.SetLatency(20 * time.Millisecond)
+	c, _ := newClient(t, sim)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.ListUsers(context.Background())
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sim.Calls(kandysim.EndpointDomainToken); got != 1 {
+		t.Fatalf("token fetches = %d, want 1", got)
+	}
+}
+
+func TestFaults(t *testing.T) {
+	tests := []struct {
+		name      string
+		endpoint  string
+		fault     kandysim.Fault
+		times     int
+		call      func(*kandy.Client) error
+		want      error // nil: the call must succeed after retries
+		wantCalls int   // calls to endpoint
+	}{
+		{"list retried after 500", kandysim.EndpointListUsers, kandysim.FaultHTTP500, 1, list, nil, 2},
+		{"list gives up after retries", kandysim.EndpointListUsers, kandysim.FaultHTTP500, 5, list, kandy.ErrUnavailable, 3},
+		{"list malformed then ok", kandysim.EndpointListUsers, kandysim.FaultMalformed, 1, list, nil, 2},
+		{"list internal error", kandysim.EndpointListUsers, kandysim.FaultInternal, 3, list, kandy.ErrUnavailable, 3},
+		{"list time-out", kandysim.EndpointListUsers, kandysim.FaultTimeout, 3, list, kandy.ErrUnavailable, 3},
+		{"create 500 not retried", kandysim.EndpointCreateUser, kandysim.FaultHTTP500, 1, create, kandy.ErrUnavailable, 1},
+		{"create time-out not retried", kandysim.EndpointCreateUser, kandysim.FaultTimeout, 1, create, kandy.ErrUnavailable, 1},
+		{"create malformed", kandysim.EndpointCreateUser, kandysim.FaultMalformed, 1, create, kandy.ErrUnavailable, 1},
+		{"create lost answer", kandysim.EndpointCreateUser, kandysim.FaultLostAnswer, 1, create, kandy.ErrUnavailable, 1},
+		{"token 500 retried", kandysim.EndpointDomainToken, kandysim.FaultHTTP500, 2, create, nil, 3},
+		{"user token retried", kandysim.EndpointUserToken, kandysim.FaultHTTP500, 1, userToken, kandy.ErrNoSuchUser, 2},
+		{"delete retried", kandysim.EndpointDeleteUser, kandysim.FaultTimeout, 1, deleteUser, kandy.ErrNoSuchUser, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sim := kandysim.New(kandysim.Options{})
+			c, pk := newClient(t, sim)
+			sim.Inject(tt.endpoint, tt.fault, tt.times)
+			err := tt.call(c)
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if got := sim.Calls(tt.endpoint); got != tt.wantCalls {
+				t.Fatalf("calls to %s = %d, want %d", tt.endpoint, got, tt.wantCalls)
+			}
+			if err != nil {
+				assertNoSecrets(t, err.Error(), pk.APIKey, pk.APISecret, "DAT", "key=")
+			}
+		})
+	}
+}
+
+func list(c *kandy.Client) error { _, err := c.ListUsers(context.Background()); return err }
+func create(c *kandy.Client) error {
+	_, err := c.CreateUser(context.Background(), kandy.CreateUserInput{UserID: "x", CountryCode: "US"})
+	return err
+}
+func userToken(c *kandy.Client) error {
+	_, err := c.UserAccessToken(context.Background(), "nobody")
+	return err
+}
+func deleteUser(c *kandy.Client) error { return c.DeleteUser(context.Background(), "nobody") }
+
+// TestEnvelopeStatuses drives every documented status and HTTP failure
+// through a server that answers exactly that.
+func TestEnvelopeStatuses(t *testing.T) {
+	tests := []struct {
+		httpStatus int
+		body       string
+		want       error
+	}{
+		{200, `{"status":1,"message":"failed to register user on compass"}`, kandy.ErrQuotaExceeded},
+		{200, `{"status":1,"message":"internal error"}`, kandy.ErrUnavailable},
+		{200, `{"status":10,"message":"token expired"}`, kandy.ErrTokenExpired},
+		{200, `{"status":11,"message":"permission denied"}`, kandy.ErrUnauthorized},
+		{200, `{"status":12,"message":"usage quota exceeded"}`, kandy.ErrQuotaExceeded},
+		{200, `{"status":14,"message":"validation failed"}`, kandy.ErrRejected},
+		{200, `{"status":15,"message":"missing parameter"}`, kandy.ErrRejected},
+		{200, `{"status":16,"message":"invalid parameter"}`, kandy.ErrRejected},
+		{200, `{"status":17,"message":"bad parameter"}`, kandy.ErrRejected},
+		{200, `{"status":19,"message":"no data"}`, kandy.ErrRejected},
+		{200, `{"status":50,"message":"already exists"}`, kandy.ErrAlreadyExists},
+		{200, `{"status":51,"message":"invalid identifier"}`, kandy.ErrRejected},
+		{200, `{"status":52,"message":"invalid password"}`, kandy.ErrRejected},
+		{200, `{"status":53,"message":"does not exist"}`, kandy.ErrNoSuchUser},
+		{200, `{"status":54,"message":"invalid country code"}`, kandy.ErrInvalidCountryCode},
+		{200, `{"status":55,"message":"invalid credentials DAS0123456789abcdef"}`, kandy.ErrInvalidCredentials},
+		{401, ``, kandy.ErrUnauthorized},
+		{403, `{"status":0}`, kandy.ErrUnauthorized},
+		{426, ``, kandy.ErrRejected},
+		{500, ``, kandy.ErrUnavailable},
+		{503, `{"status":0,"result":{}}`, kandy.ErrUnavailable},
+		{200, `not json`, kandy.ErrUnavailable},
+		{200, `{"message":"no status"}`, kandy.ErrUnavailable},
+		{200, `{"status":0,"message":"success"}`, kandy.ErrUnavailable},      // no result
+		{200, `{"status":0,"result":{"user_id":1}}`, kandy.ErrUnavailable},   // wrong types
+		{200, `{"status":0,"result":{"user_id":"a"}}`, kandy.ErrUnavailable}, // no credentials
+		{302, `{"status":0,"result":{"user_id":"a"}}`, kandy.ErrUnavailable}, // redirect not followed
+		{200, `{"status":"0","result":{}}`, kandy.ErrUnavailable},            // status not a number
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d %s", tt.httpStatus, tt.body), func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/domains/accesstokens" {
+					fmt.Fprint(w, `{"status":0,"result":{"domain_access_token":"DATabcdef0123456789"}}`)
+					return
+				}
+				w.WriteHeader(tt.httpStatus)
+				fmt.Fprint(w, tt.body)
+			}))
+			defer srv.Close()
+			c, err := kandy.New(kandy.Options{BaseURL: srv.URL, Keys: staticKeys{APIKey: "DAKk", APISecret: "DASs"}, Backoff: []time.Duration{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.CreateUser(context.Background(), kandy.CreateUserInput{UserID: "a", CountryCode: "US"})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			assertNoSecrets(t, err.Error(), "DATabcdef", "DAS0123456789abcdef")
+		})
+	}
+}
+
+func TestNewRejectsBadBaseURL(t *testing.T) {
+	for _, u := range []string{"api.kandy.io", "ftp://x", "http://", "://"} {
+		if _, err := kandy.New(kandy.Options{BaseURL: u, Keys: staticKeys{}}); err == nil {
+			t.Errorf("New(%q) succeeded", u)
+		}
+	}
+}
+
+func TestSecretBearingTypesRedact(t *testing.T) {
+	pk := kandy.ProjectKey{APIKey: "DAKsecretkey", APISecret: "DASsecretsecret"}
+	u := kandy.User{UserID: "bob", Password: "pw12345678", UserAPIKey: "UAKkey", UserAPISecret: "UASsecret"}
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	log.Info("x", "key", pk, "user", u)
+	out := buf.String() + fmt.Sprintf("%v %+v %#v %s %v %+v %#v %s", pk, pk, pk, pk, u, u, u, u)
+	assertNoSecrets(t, out, "DAKsecretkey", "DASsecretsecret", "pw12345678", "UASsecret")
+	if !strings.Contains(out, "bob") {
+		t.Fatalf("user id should stay visible: %s", out)
+	}
+}
+
+func assertNoSecrets(t *testing.T, s string, secrets ...string) {
+	t.Helper()
+	for _, x := range secrets {
+		if strings.Contains(s, x) {
+			t.Fatalf("%q contains %q", s, x)
+		}
+	}
+}

@@ -1,0 +1,82 @@
+package kandy
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel kinds callers branch on with errors.Is.
+var (
+	ErrQuotaExceeded      = errors.New("kandy: account quota exceeded")
+	ErrAlreadyExists      = errors.New("kandy: user already exists")
+	ErrTokenExpired       = errors.New("kandy: domain access token expired")
+	ErrInvalidCredentials = errors.New("kandy: invalid project credentials")
+	ErrInvalidCountryCode = errors.New("kandy: invalid country code")
+	ErrUnauthorized       = errors.New("kandy: unauthorized")
+	ErrUnavailable        = errors.New("kandy: unavailable")
+	ErrNoSuchUser         = errors.New("kandy: user does not exist")
+	ErrRejected           = errors.New("kandy: request rejected")
+)
+
+// Error describes one failed Kandy call. It carries Kandy's status and the
+// HTTP code, never a URL: Kandy puts keys and tokens in the query string.
+type Error struct {
+	Op         string // e.g. "create user"
+	Status     int    // Kandy envelope status; -1 when there was no envelope
+	HTTPStatus int
+	Message    string // Kandy's own message, or a description of the failure
+	Kind       error  // one of the sentinels above
+	Cause      error  // transport or decoding error, if any
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("%s: %s", e.Op, e.Kind)
+	if e.Status >= 0 {
+		s += fmt.Sprintf(" (status %d", e.Status)
+	} else {
+		s += " (no envelope"
+	}
+	if e.HTTPStatus != 0 {
+		s += fmt.Sprintf(", http %d", e.HTTPStatus)
+	}
+	s += ")"
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// kindOf maps an envelope status (and its message) to a sentinel.
+func kindOf(status int, message string) error {
+	switch status {
+	case 1:
+		if message == quotaMessage {
+			return ErrQuotaExceeded
+		}
+		return ErrUnavailable
+	case 10:
+		return ErrTokenExpired
+	case 11:
+		return ErrUnauthorized
+	case 12:
+		return ErrQuotaExceeded
+	case 50:
+		return ErrAlreadyExists
+	case 53:
+		return ErrNoSuchUser
+	case 54:
+		return ErrInvalidCountryCode
+	case 55:
+		return ErrInvalidCredentials
+	default:
+		return ErrRejected
+	}
+}
+
+// quotaMessage is what Kandy answers, with status 1, when a Basic account's
+// five users are used up.
+const quotaMessage = "failed to register user on compass"

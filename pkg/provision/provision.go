@@ -1,0 +1,351 @@
+// Package provision is the domain: it gives each sub exactly one Kandy
+// account and keeps its credentials. The HTTP API, the Cognito trigger and
+// the operations CLI all go through Service.
+package provision
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
+)
+
+// Domain errors; pkg/httpapi maps them to HTTP codes.
+var (
+	ErrNotProvisioned     = errors.New("no Kandy account for this user")
+	ErrInProgress         = errors.New("provisioning already in progress for this user")
+	ErrInvalidCountryCode = errors.New("invalid country code")
+	ErrInvalidSub         = userid.ErrInvalidSub
+	ErrQuotaExceeded      = kandy.ErrQuotaExceeded
+	ErrKandyUnavailable   = errors.New("kandy unavailable")
+)
+
+// Status of a record.
+const (
+	StatusPending = "PENDING"
+	StatusActive  = "ACTIVE"
+)
+
+// Record is one user's stored account.
+type Record struct {
+	Sub            string
+	UserID         string
+	FullUserID     string
+	DomainName     string
+	UserAPIKey     string
+	UserAPISecret  string
+	UserPassword   string
+	Status         string
+	ClaimToken     string
+	ClaimExpiresAt time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// LogValue keeps credentials out of logs.
+func (r Record) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("user_id", r.UserID), slog.String("status", r.Status))
+}
+
+// Account is what callers may see of a record: no secrets.
+type Account struct {
+	UserID     string    `json:"user_id"`
+	FullUserID string    `json:"full_user_id"`
+	DomainName string    `json:"domain_name"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+func (r Record) account() Account {
+	return Account{UserID: r.UserID, FullUserID: r.FullUserID, DomainName: r.DomainName, CreatedAt: r.CreatedAt}
+}
+
+// Claim is a time-limited, exclusive right to create one sub's Kandy user.
+type Claim struct {
+	Sub       string
+	UserID    string
+	Token     string
+	ExpiresAt time.Time
+	Now       time.Time
+}
+
+// Credentials are what Kandy returned at creation.
+type Credentials struct {
+	FullUserID    string
+	DomainName    string
+	UserAPIKey    string
+	UserAPISecret string
+	UserPassword  string
+}
+
+// ErrClaimLost means the claim expired and was taken over, or the record
+// changed underneath: the holder must stop.
+var ErrClaimLost = errors.New("claim lost")
+
+// Accounts is the store of records.
+type Accounts interface {
+	// Claim takes the claim if the item is absent, or PENDING with an expired
+	// claim. When it cannot, it returns the existing record and false.
+	Claim(ctx context.Context, c Claim) (existing Record, claimed bool, err error)
+	// Finalize stores the credentials and makes the record ACTIVE, if c still
+	// holds the claim; otherwise ErrClaimLost.
+	Finalize(ctx context.Context, c Claim, creds Credentials) (Record, error)
+	// Release deletes the PENDING record if c still holds the claim.
+	Release(ctx context.Context, c Claim) error
+	// Get reads a record consistently; ErrNotProvisioned if absent.
+	Get(ctx context.Context, sub string) (Record, error)
+	// DeleteActive deletes an ACTIVE record for userID; ErrClaimLost if the
+	// record is not that.
+	DeleteActive(ctx context.Context, sub, userID string) error
+}
+
+// Kandy is what the domain needs of Kandy.
+type Kandy interface {
+	CreateUser(ctx context.Context, in kandy.CreateUserInput) (kandy.User, error)
+	DeleteUser(ctx context.Context, userID string) error
+	UserAccessToken(ctx context.Context, userID string) (string, error)
+}
+
+// Service implements the provisioning operations.
+type Service struct {
+	accounts       Accounts
+	kandy          Kandy
+	defaultCountry string
+	now            func() time.Time
+	log            *slog.Logger
+	// claimMargin is added to the caller's deadline to make a claim's
+	// expiry; a holder's context ends before its claim does.
+	claimMargin time.Duration
+	// claimTTL is used when the caller's context has no deadline.
+	claimTTL time.Duration
+	// finalizeTries bounds retries of the write that saves Kandy's answer.
+	finalizeTries int
+}
+
+// Options configures a Service.
+type Options struct {
+	DefaultCountry string // default "US"
+	Logger         *slog.Logger
+	Now            func() time.Time
+}
+
+// New builds a Service.
+func New(accounts Accounts, k Kandy, o Options) (*Service, error) {
+	s := &Service{
+		accounts: accounts, kandy: k, defaultCountry: o.DefaultCountry, now: o.Now, log: o.Logger,
+		claimMargin: 5 * time.Second, claimTTL: 60 * time.Second, finalizeTries: 4,
+	}
+	if s.defaultCountry == "" {
+		s.defaultCountry = "US"
+	}
+	if !ValidCountryCode(s.defaultCountry) {
+		return nil, fmt.Errorf("default country code %q: %w", s.defaultCountry, ErrInvalidCountryCode)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s, nil
+}
+
+var countryPattern = regexp.MustCompile(`^([A-Z]{2}|\+[0-9]{1,3})$`)
+
+// ValidCountryCode reports whether c is an ISO 3166 alpha-2 code or a
+// dialling prefix of 1 to 3 digits.
+func ValidCountryCode(c string) bool { return countryPattern.MatchString(c) }
+
+// EnsureOptions are the caller's choices for a new account.
+type EnsureOptions struct {
+	CountryCode string // default: the service's default
+}
+
+// Ensure makes sure sub has a Kandy account and returns it, with created
+// true when this call created it.
+func (s *Service) Ensure(ctx context.Context, sub string, o EnsureOptions) (Account, bool, error) {
+	uid, err := userid.FromSub(sub)
+	if err != nil {
+		return Account{}, false, err
+	}
+	country := o.CountryCode
+	if country == "" {
+		country = s.defaultCountry
+	}
+	if !ValidCountryCode(country) {
+		return Account{}, false, ErrInvalidCountryCode
+	}
+	now := s.now()
+	c := Claim{Sub: sub, UserID: uid, Token: newToken(), ExpiresAt: s.claimExpiry(ctx, now), Now: now}
+	existing, claimed, err := s.accounts.Claim(ctx, c)
+	if err != nil {
+		return Account{}, false, fmt.Errorf("claiming: %w", err)
+	}
+	if !claimed {
+		if existing.Status == StatusActive {
+			return existing.account(), false, nil
+		}
+		return Account{}, false, ErrInProgress
+	}
+
+	user, err := s.create(ctx, uid, country)
+	if err != nil {
+		// Kandy may or may not have created the user (an ambiguous failure).
+		// Either way releasing is safe: a user left behind is an orphan the
+		// next attempt recovers.
+		if rerr := s.accounts.Release(context.WithoutCancel(ctx), c); rerr != nil {
+			s.log.WarnContext(ctx, "releasing claim failed; it will expire", "user_id", uid, "err", rerr)
+		}
+		return Account{}, false, err
+	}
+	rec, err := s.finalize(ctx, c, user)
+	if err != nil {
+		return Account{}, false, err
+	}
+	return rec.account(), true, nil
+}
+
+// create calls Kandy, recovering an orphan: a user whose credentials were
+// never stored because an earlier holder crashed after Kandy answered.
+// Nobody ever saw that user's password, so deleting it and creating it again
+// loses nothing.
+func (s *Service) create(ctx context.Context, uid, country string) (kandy.User, error) {
+	in := kandy.CreateUserInput{UserID: uid, CountryCode: country}
+	user, err := s.kandy.CreateUser(ctx, in)
+	if errors.Is(err, kandy.ErrAlreadyExists) {
+		s.log.WarnContext(ctx, "recovering orphaned Kandy user", "user_id", uid)
+		if err := s.kandy.DeleteUser(ctx, uid); err != nil && !errors.Is(err, kandy.ErrNoSuchUser) {
+			return kandy.User{}, kandyErr(err)
+		}
+		user, err = s.kandy.CreateUser(ctx, in)
+	}
+	if err != nil {
+		return kandy.User{}, kandyErr(err)
+	}
+	return user, nil
+}
+
+// finalize stores Kandy's answer. The credentials exist nowhere else, so a
+// transient failure is retried, even past the caller's cancellation.
+func (s *Service) finalize(ctx context.Context, c Claim, u kandy.User) (Record, error) {
+	creds := Credentials{
+		FullUserID: u.FullUserID, DomainName: u.DomainName, UserAPIKey: u.UserAPIKey,
+		UserAPISecret: u.UserAPISecret, UserPassword: u.Password,
+	}
+	wctx := context.WithoutCancel(ctx)
+	var err error
+	for i := 0; i < s.finalizeTries; i++ {
+		if i > 0 {
+			time.Sleep(time.Duration(i*i) * 50 * time.Millisecond)
+		}
+		c.Now = s.now()
+		var rec Record
+		rec, err = s.accounts.Finalize(wctx, c, creds)
+		if err == nil {
+			return rec, nil
+		}
+		if errors.Is(err, ErrClaimLost) {
+			break
+		}
+	}
+	s.log.ErrorContext(ctx, "storing Kandy credentials failed; the claim will expire and the next attempt recovers the user", "user_id", c.UserID, "err", err)
+	if errors.Is(err, ErrClaimLost) {
+		return Record{}, ErrInProgress
+	}
+	return Record{}, fmt.Errorf("finalizing: %w", err)
+}
+
+// Get returns sub's account.
+func (s *Service) Get(ctx context.Context, sub string) (Account, error) {
+	rec, err := s.active(ctx, sub)
+	if err != nil {
+		return Account{}, err
+	}
+	return rec.account(), nil
+}
+
+// UserToken returns a Kandy user access token for sub's account.
+func (s *Service) UserToken(ctx context.Context, sub string) (string, error) {
+	rec, err := s.active(ctx, sub)
+	if err != nil {
+		return "", err
+	}
+	tok, err := s.kandy.UserAccessToken(ctx, rec.UserID)
+	if err != nil {
+		return "", kandyErr(err)
+	}
+	return tok, nil
+}
+
+// Delete deletes sub's Kandy user, then its record. If it fails between the
+// two, a retry finds the Kandy user gone and finishes.
+func (s *Service) Delete(ctx context.Context, sub string) error {
+	rec, err := s.active(ctx, sub)
+	if err != nil {
+		return err
+	}
+	if err := s.kandy.DeleteUser(ctx, rec.UserID); err != nil && !errors.Is(err, kandy.ErrNoSuchUser) {
+		return kandyErr(err)
+	}
+	if err := s.accounts.DeleteActive(ctx, sub, rec.UserID); err != nil {
+		if errors.Is(err, ErrClaimLost) {
+			return ErrNotProvisioned
+		}
+		return fmt.Errorf("deleting record: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) active(ctx context.Context, sub string) (Record, error) {
+	if err := userid.Validate(sub); err != nil {
+		return Record{}, err
+	}
+	rec, err := s.accounts.Get(ctx, sub)
+	if err != nil {
+		if errors.Is(err, ErrNotProvisioned) {
+			return Record{}, err
+		}
+		return Record{}, fmt.Errorf("reading record: %w", err)
+	}
+	if rec.Status != StatusActive {
+		if rec.ClaimExpiresAt.After(s.now()) {
+			return Record{}, ErrInProgress
+		}
+		return Record{}, ErrNotProvisioned
+	}
+	return rec, nil
+}
+
+// claimExpiry is the caller's deadline plus a margin, so a claim outlives
+// every call its holder can still make; never zero.
+func (s *Service) claimExpiry(ctx context.Context, now time.Time) time.Time {
+	if dl, ok := ctx.Deadline(); ok && dl.After(now) {
+		return dl.Add(s.claimMargin)
+	}
+	return now.Add(s.claimTTL)
+}
+
+// kandyErr keeps the kinds the domain exposes and folds the rest into
+// ErrKandyUnavailable, keeping the cause for the logs.
+func kandyErr(err error) error {
+	switch {
+	case errors.Is(err, kandy.ErrQuotaExceeded):
+		return err
+	case errors.Is(err, kandy.ErrInvalidCountryCode):
+		return fmt.Errorf("%w: %w", ErrInvalidCountryCode, err)
+	default:
+		return fmt.Errorf("%w: %w", ErrKandyUnavailable, err)
+	}
+}
+
+func newToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,220 @@
+// Package store keeps the accounts table in DynamoDB.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+)
+
+// KeyAttribute is the table's partition key; template.yaml must agree.
+const KeyAttribute = "sub"
+
+// timeLayout is RFC 3339 with milliseconds, in UTC.
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// API is the subset of the DynamoDB client the store uses.
+type API interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+}
+
+// Accounts is the accounts table.
+type Accounts struct {
+	api   API
+	table string
+}
+
+var _ provision.Accounts = (*Accounts)(nil)
+
+// NewAccounts returns the store for one table.
+func NewAccounts(api API, table string) *Accounts { return &Accounts{api: api, table: table} }
+
+// item is the stored shape of a record.
+type item struct {
+	Sub            string `dynamodbav:"sub"`
+	UserID         string `dynamodbav:"user_id"`
+	FullUserID     string `dynamodbav:"full_user_id,omitempty"`
+	DomainName     string `dynamodbav:"domain_name,omitempty"`
+	UserAPIKey     string `dynamodbav:"user_api_key,omitempty"`
+	UserAPISecret  string `dynamodbav:"user_api_secret,omitempty"`
+	UserPassword   string `dynamodbav:"user_password,omitempty"`
+	Status         string `dynamodbav:"status"`
+	ClaimToken     string `dynamodbav:"claim_token,omitempty"`
+	ClaimExpiresAt int64  `dynamodbav:"claim_expires_at,omitempty"` // Unix ms, so conditions can compare it
+	CreatedAt      string `dynamodbav:"created_at"`
+	UpdatedAt      string `dynamodbav:"updated_at"`
+}
+
+func (it item) record() (provision.Record, error) {
+	r := provision.Record{
+		Sub: it.Sub, UserID: it.UserID, FullUserID: it.FullUserID, DomainName: it.DomainName,
+		UserAPIKey: it.UserAPIKey, UserAPISecret: it.UserAPISecret, UserPassword: it.UserPassword,
+		Status: it.Status, ClaimToken: it.ClaimToken,
+	}
+	if it.ClaimExpiresAt != 0 {
+		r.ClaimExpiresAt = time.UnixMilli(it.ClaimExpiresAt)
+	}
+	var err error
+	if r.CreatedAt, err = time.Parse(time.RFC3339Nano, it.CreatedAt); err != nil {
+		return provision.Record{}, fmt.Errorf("record %s: bad created_at", it.UserID)
+	}
+	if r.UpdatedAt, err = time.Parse(time.RFC3339Nano, it.UpdatedAt); err != nil {
+		return provision.Record{}, fmt.Errorf("record %s: bad updated_at", it.UserID)
+	}
+	return r, nil
+}
+
+func decode(av map[string]types.AttributeValue) (provision.Record, error) {
+	var it item
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return provision.Record{}, fmt.Errorf("decoding record: %w", err)
+	}
+	return it.record()
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func key(sub string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{KeyAttribute: &types.AttributeValueMemberS{Value: sub}}
+}
+
+// Claim puts a PENDING item if there is none, or if the one there is PENDING
+// with an expired claim. One conditional write; DynamoDB returns the item
+// that blocked it in the same answer.
+func (a *Accounts) Claim(ctx context.Context, c provision.Claim) (provision.Record, bool, error) {
+	av, err := attributevalue.MarshalMap(item{
+		Sub: c.Sub, UserID: c.UserID, Status: provision.StatusPending, ClaimToken: c.Token,
+		ClaimExpiresAt: c.ExpiresAt.UnixMilli(), CreatedAt: stamp(c.Now), UpdatedAt: stamp(c.Now),
+	})
+	if err != nil {
+		return provision.Record{}, false, fmt.Errorf("encoding claim: %w", err)
+	}
+	_, err = a.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:           aws.String(a.table),
+		Item:                av,
+		ConditionExpression: aws.String("attribute_not_exists(#sub) OR (#status = :pending AND claim_expires_at < :now)"),
+		ExpressionAttributeNames: map[string]string{
+			"#sub": KeyAttribute, "#status": "status",
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pending": &types.AttributeValueMemberS{Value: provision.StatusPending},
+			":now":     &types.AttributeValueMemberN{Value: fmt.Sprint(c.Now.UnixMilli())},
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return provision.Record{}, true, nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
+		return provision.Record{}, false, fmt.Errorf("putting claim: %w", err)
+	}
+	if len(ccf.Item) > 0 {
+		rec, err := decode(ccf.Item)
+		return rec, false, err
+	}
+	// Servers without ReturnValuesOnConditionCheckFailure (dynalite among
+	// them) leave the item out; read it instead.
+	rec, err := a.Get(ctx, c.Sub)
+	if errors.Is(err, provision.ErrNotProvisioned) {
+		// Deleted between the write and the read: someone else is at work.
+		return provision.Record{Status: provision.StatusPending}, false, nil
+	}
+	return rec, false, err
+}
+
+// Finalize stores the credentials if c still holds the claim.
+func (a *Accounts) Finalize(ctx context.Context, c provision.Claim, cr provision.Credentials) (provision.Record, error) {
+	now := &types.AttributeValueMemberS{Value: stamp(c.Now)}
+	out, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(a.table),
+		Key:       key(c.Sub),
+		UpdateExpression: aws.String("SET full_user_id = :full, domain_name = :domain, user_api_key = :key, " +
+			"user_api_secret = :secret, user_password = :password, #status = :active, created_at = :now, updated_at = :now " +
+			"REMOVE claim_token, claim_expires_at"),
+		ConditionExpression:      aws.String("#status = :pending AND claim_token = :token"),
+		ExpressionAttributeNames: map[string]string{"#status": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":full":     &types.AttributeValueMemberS{Value: cr.FullUserID},
+			":domain":   &types.AttributeValueMemberS{Value: cr.DomainName},
+			":key":      &types.AttributeValueMemberS{Value: cr.UserAPIKey},
+			":secret":   &types.AttributeValueMemberS{Value: cr.UserAPISecret},
+			":password": &types.AttributeValueMemberS{Value: cr.UserPassword},
+			":active":   &types.AttributeValueMemberS{Value: provision.StatusActive},
+			":pending":  &types.AttributeValueMemberS{Value: provision.StatusPending},
+			":token":    &types.AttributeValueMemberS{Value: c.Token},
+			":now":      now,
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return provision.Record{}, conditional(err, "finalizing")
+	}
+	return decode(out.Attributes)
+}
+
+// Release deletes the PENDING item if c still holds the claim.
+func (a *Accounts) Release(ctx context.Context, c provision.Claim) error {
+	_, err := a.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                aws.String(a.table),
+		Key:                      key(c.Sub),
+		ConditionExpression:      aws.String("#status = :pending AND claim_token = :token"),
+		ExpressionAttributeNames: map[string]string{"#status": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pending": &types.AttributeValueMemberS{Value: provision.StatusPending},
+			":token":   &types.AttributeValueMemberS{Value: c.Token},
+		},
+	})
+	return conditional(err, "releasing claim")
+}
+
+// Get reads a record with a consistent read.
+func (a *Accounts) Get(ctx context.Context, sub string) (provision.Record, error) {
+	out, err := a.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(a.table), Key: key(sub), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return provision.Record{}, fmt.Errorf("getting record: %w", err)
+	}
+	if len(out.Item) == 0 {
+		return provision.Record{}, provision.ErrNotProvisioned
+	}
+	return decode(out.Item)
+}
+
+// DeleteActive deletes the ACTIVE record of userID.
+func (a *Accounts) DeleteActive(ctx context.Context, sub, userID string) error {
+	_, err := a.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                aws.String(a.table),
+		Key:                      key(sub),
+		ConditionExpression:      aws.String("#status = :active AND user_id = :uid"),
+		ExpressionAttributeNames: map[string]string{"#status": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":active": &types.AttributeValueMemberS{Value: provision.StatusActive},
+			":uid":    &types.AttributeValueMemberS{Value: userID},
+		},
+	})
+	return conditional(err, "deleting record")
+}
+
+func conditional(err error, op string) error {
+	if err == nil {
+		return nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return provision.ErrClaimLost
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

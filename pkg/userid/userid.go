@@ -1,0 +1,52 @@
+// Package userid maps a Cognito sub to its Kandy user_id.
+//
+// The mapping is deterministic and injective:
+//   - a sub in canonical lower-case UUID form (what Cognito issues) maps to
+//     "u" followed by its 32 hex digits, e.g. "u0f8fad5bd9cb469fa16570867728950e";
+//   - any other sub maps to "x" followed by the unpadded lower-case base32
+//     encoding of its bytes.
+//
+// The two prefixes keep the forms apart, and each form is reversible, so two
+// different subs can never share a Kandy user.
+package userid
+
+import (
+	"encoding/base32"
+	"errors"
+	"regexp"
+	"strings"
+)
+
+// MaxSubLen bounds a sub; Cognito's are 36 bytes.
+const MaxSubLen = 128
+
+// ErrInvalidSub marks a sub that is empty, too long or not printable.
+var ErrInvalidSub = errors.New("invalid sub")
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// FromSub returns the Kandy user_id for sub.
+func FromSub(sub string) (string, error) {
+	if err := Validate(sub); err != nil {
+		return "", err
+	}
+	if uuidPattern.MatchString(sub) {
+		return "u" + strings.ReplaceAll(sub, "-", ""), nil
+	}
+	return "x" + strings.ToLower(b32.EncodeToString([]byte(sub))), nil
+}
+
+// Validate checks that sub can identify a user.
+func Validate(sub string) error {
+	if sub == "" || len(sub) > MaxSubLen {
+		return ErrInvalidSub
+	}
+	for _, r := range sub {
+		if r < 0x21 || r == 0x7f {
+			return ErrInvalidSub
+		}
+	}
+	return nil
+}

@@ -1,0 +1,55 @@
+package userid
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+func TestFromSub(t *testing.T) {
+	tests := []struct{ sub, want string }{
+		{"0f8fad5b-d9cb-469f-a165-70867728950e", "u0f8fad5bd9cb469fa16570867728950e"},
+		{"0F8FAD5B-D9CB-469F-A165-70867728950E", "xgbddqrsbiq2uelkehfbueljugy4umlkbge3dkljxga4dmnzxgi4dsnjqiu"},
+		{"abc", "xmfrgg"},
+		{"u0f8fad5bd9cb469fa16570867728950e", "xouygmodgmfsdkytehfrwenbwhftgcmjwgu3taobwg43teobzguygk"},
+	}
+	for _, tt := range tests {
+		got, err := FromSub(tt.sub)
+		if err != nil || got != tt.want {
+			t.Errorf("FromSub(%q) = %q, %v; want %q", tt.sub, got, err, tt.want)
+		}
+	}
+}
+
+func TestFromSubRejects(t *testing.T) {
+	for _, sub := range []string{"", " ", "a b", "a\nb", strings.Repeat("a", MaxSubLen+1)} {
+		if _, err := FromSub(sub); !errors.Is(err, ErrInvalidSub) {
+			t.Errorf("FromSub(%q) err = %v", sub, err)
+		}
+	}
+}
+
+func TestFromSubIsInjective(t *testing.T) {
+	seen := map[string]string{}
+	r := rand.New(rand.NewPCG(1, 2))
+	add := func(sub string) {
+		id, err := FromSub(sub)
+		if err != nil {
+			return
+		}
+		if prev, ok := seen[id]; ok && prev != sub {
+			t.Fatalf("%q and %q both map to %q", prev, sub, id)
+		}
+		seen[id] = sub
+	}
+	for i := 0; i < 20000; i++ {
+		b := make([]byte, 1+r.IntN(40))
+		for j := range b {
+			b[j] = byte(0x21 + r.IntN(94))
+		}
+		add(string(b))
+		add(fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", r.Uint32(), r.Uint32()&0xffff, r.Uint32()&0xffff, r.Uint32()&0xffff, r.Uint64()&0xffffffffffff))
+	}
+}
