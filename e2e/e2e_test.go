@@ -1,0 +1,315 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testenv"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
+)
+
+var subs atomic.Int64
+
+func newSub() string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", subs.Add(1)) }
+
+func init() {
+	// Quota is exercised on purpose below; elsewhere it must not get in the way.
+	roomy = 1000
+}
+
+var roomy int
+
+func TestAccountLifecycle(t *testing.T) {
+	stack.sim.SetQuota(roomy)
+	sub := newSub()
+	creates := stack.sim.Calls(kandysim.EndpointCreateUser)
+
+	a := callAPI(t, loadEvent(t, "create-user.json", sub))
+	if a.StatusCode != 201 {
+		t.Fatalf("POST /users = %d %s", a.StatusCode, a.Body)
+	}
+	for _, k := range []string{"user_id", "full_user_id", "domain_name", "created_at"} {
+		if s, _ := a.JSON[k].(string); s == "" {
+			t.Errorf("account view lacks %s: %s", k, a.Body)
+		}
+	}
+	if len(a.JSON) != 4 {
+		t.Errorf("account view has extra fields: %s", a.Body)
+	}
+	rec := record(t, sub)
+	if rec["status"] != "ACTIVE" || rec["user_password"] == "" || rec["user_api_secret"] == "" || rec["user_id"] != a.JSON["user_id"] {
+		t.Fatalf("stored record = %v", redact(rec))
+	}
+	for _, secret := range []string{rec["user_password"], rec["user_api_secret"]} {
+		if strings.Contains(a.Body, secret) {
+			t.Fatal("a response carries a stored secret")
+		}
+	}
+
+	again := callAPI(t, loadEvent(t, "create-user.json", sub))
+	if again.StatusCode != 200 || again.Body != a.Body {
+		t.Fatalf("second POST /users = %d %s, want 200 %s", again.StatusCode, again.Body, a.Body)
+	}
+	if n := stack.sim.Calls(kandysim.EndpointCreateUser) - creates; n != 1 {
+		t.Fatalf("Kandy creates = %d, want 1", n)
+	}
+
+	got := callAPI(t, loadEvent(t, "get-user.json", sub))
+	if got.StatusCode != 200 || got.Body != a.Body {
+		t.Fatalf("GET /users/me = %d %s", got.StatusCode, got.Body)
+	}
+
+	tok := callAPI(t, loadEvent(t, "user-token.json", sub))
+	ut, _ := tok.JSON["user_access_token"].(string)
+	if tok.StatusCode != 200 || !strings.HasPrefix(ut, "UAT") || tok.Headers["Cache-Control"] != "no-store" {
+		t.Fatalf("POST /users/me/token = %d %v %s", tok.StatusCode, tok.Headers, tok.Body)
+	}
+	seenSecrets = append(seenSecrets, ut)
+
+	del := callAPI(t, loadEvent(t, "delete-user.json", sub))
+	if del.StatusCode != 204 || del.Body != "" {
+		t.Fatalf("DELETE /users/me = %d %s", del.StatusCode, del.Body)
+	}
+	if record(t, sub) != nil {
+		t.Fatal("record remains after DELETE")
+	}
+	for _, id := range stack.sim.UserIDs() {
+		if id == a.JSON["user_id"] {
+			t.Fatal("Kandy user remains after DELETE")
+		}
+	}
+	for _, file := range []string{"get-user.json", "delete-user.json", "user-token.json"} {
+		if r := callAPI(t, loadEvent(t, file, sub)); r.StatusCode != 404 || r.errorCode() != "not_provisioned" {
+			t.Errorf("%s after delete = %d %s", file, r.StatusCode, r.Body)
+		}
+	}
+}
+
+func TestRequestErrors(t *testing.T) {
+	sub := newSub()
+	noID := callAPI(t, loadEvent(t, "create-user-no-identity.json", sub))
+	if noID.StatusCode != 401 || noID.errorCode() != "unauthorized" {
+		t.Fatalf("no identity = %d %s", noID.StatusCode, noID.Body)
+	}
+	tests := []struct {
+		name   string
+		mutate func(ev map[string]any)
+		status int
+		code   string
+	}{
+		{"malformed JSON", func(ev map[string]any) { ev["body"] = `{"user_country_code":` }, 400, "invalid_request"},
+		{"unknown field", func(ev map[string]any) { ev["body"] = `{"user_country_code":"US","sub":"someone-else"}` }, 400, "invalid_request"},
+		{"bad country", func(ev map[string]any) { ev["body"] = `{"user_country_code":"USA"}` }, 400, "invalid_request"},
+		{"two objects", func(ev map[string]any) { ev["body"] = `{} {}` }, 400, "invalid_request"},
+		{"over 4 KiB", func(ev map[string]any) { ev["body"] = `{"user_country_code":"US"` + strings.Repeat(" ", 4100) + `}` }, 400, "invalid_request"},
+		{"bad base64", func(ev map[string]any) { ev["isBase64Encoded"] = true; ev["body"] = "%%%" }, 400, "invalid_request"},
+		{"unknown route", func(ev map[string]any) {
+			ev["routeKey"] = "GET /admin"
+			ev["requestContext"].(map[string]any)["routeKey"] = "GET /admin"
+		}, 404, "not_found"},
+		{"empty sub", func(ev map[string]any) {
+			ev["requestContext"].(map[string]any)["authorizer"].(map[string]any)["jwt"].(map[string]any)["claims"].(map[string]any)["sub"] = ""
+		}, 401, "unauthorized"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := loadEvent(t, "create-user.json", sub)
+			tt.mutate(ev)
+			a := callAPI(t, ev)
+			if a.StatusCode != tt.status || a.errorCode() != tt.code {
+				t.Fatalf("= %d %s, want %d %s", a.StatusCode, a.Body, tt.status, tt.code)
+			}
+			if msg, _ := a.JSON["error"].(map[string]any)["message"].(string); msg == "" {
+				t.Fatalf("error without a message: %s", a.Body)
+			}
+		})
+	}
+	if record(t, sub) != nil {
+		t.Fatal("a refused request stored a record")
+	}
+}
+
+func TestBase64Body(t *testing.T) {
+	stack.sim.SetQuota(roomy)
+	ev := loadEvent(t, "create-user.json", newSub())
+	ev["isBase64Encoded"] = true
+	ev["body"] = "eyJ1c2VyX2NvdW50cnlfY29kZSI6IisxIn0=" // {"user_country_code":"+1"}
+	if a := callAPI(t, ev); a.StatusCode != 201 {
+		t.Fatalf("= %d %s", a.StatusCode, a.Body)
+	}
+}
+
+func TestKandyDown(t *testing.T) {
+	stack.sim.SetQuota(roomy)
+	defer stack.sim.ClearFaults()
+	sub := newSub()
+	stack.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultHTTP500, 1)
+	a := callAPI(t, loadEvent(t, "create-user.json", sub))
+	if a.StatusCode != 502 || a.errorCode() != "kandy_unavailable" {
+		t.Fatalf("= %d %s", a.StatusCode, a.Body)
+	}
+	if strings.Contains(a.Body, "500") || strings.Contains(a.Body, "http") {
+		t.Fatalf("error message leaks internals: %s", a.Body)
+	}
+	if record(t, sub) != nil {
+		t.Fatal("a failed create left a record")
+	}
+	if a := callAPI(t, loadEvent(t, "create-user.json", sub)); a.StatusCode != 201 {
+		t.Fatalf("after Kandy is back = %d %s", a.StatusCode, a.Body)
+	}
+}
+
+func TestQuotaExceeded(t *testing.T) {
+	defer stack.sim.SetQuota(roomy)
+	stack.sim.SetQuota(len(stack.sim.UserIDs()))
+	sub := newSub()
+	a := callAPI(t, loadEvent(t, "create-user.json", sub))
+	if a.StatusCode != 403 || a.errorCode() != "kandy_quota_exceeded" {
+		t.Fatalf("= %d %s", a.StatusCode, a.Body)
+	}
+	if record(t, sub) != nil {
+		t.Fatal("quota exhaustion left a record")
+	}
+}
+
+func invokeTrigger(t *testing.T, ev map[string]any) {
+	t.Helper()
+	in := mustJSON(t, ev)
+	start := time.Now()
+	out, err := stack.trigger.Invoke(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("trigger took %v, over Cognito's 5 s", d)
+	}
+	var a, b bytes.Buffer
+	_ = json.Compact(&a, in)
+	if err := json.Compact(&b, out); err != nil || a.String() != b.String() {
+		t.Fatalf("trigger changed the event:\n in: %s\nout: %s", a.String(), out)
+	}
+}
+
+func TestTriggerConfirmSignUp(t *testing.T) {
+	stack.sim.SetQuota(roomy)
+	sub := newSub()
+	invokeTrigger(t, loadEvent(t, "post-confirmation-signup.json", sub))
+	rec := record(t, sub)
+	if rec["status"] != "ACTIVE" {
+		t.Fatalf("record after sign-up = %v", redact(rec))
+	}
+	// The API finds the same account: one key, one account.
+	creates := stack.sim.Calls(kandysim.EndpointCreateUser)
+	a := callAPI(t, loadEvent(t, "create-user.json", sub))
+	if a.StatusCode != 200 || a.JSON["user_id"] != rec["user_id"] || stack.sim.Calls(kandysim.EndpointCreateUser) != creates {
+		t.Fatalf("POST /users after the trigger = %d %s", a.StatusCode, a.Body)
+	}
+	// A repeated trigger is harmless.
+	invokeTrigger(t, loadEvent(t, "post-confirmation-signup.json", sub))
+	if stack.sim.Calls(kandysim.EndpointCreateUser) != creates {
+		t.Fatal("a repeated trigger called Kandy create")
+	}
+}
+
+func TestTriggerForgotPasswordDoesNothing(t *testing.T) {
+	sub := newSub()
+	before := stack.sim.CallCounts()
+	invokeTrigger(t, loadEvent(t, "post-confirmation-forgot-password.json", sub))
+	if after := stack.sim.CallCounts(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("Kandy was called: %v -> %v", before, after)
+	}
+	if record(t, sub) != nil {
+		t.Fatal("ConfirmForgotPassword stored a record")
+	}
+}
+
+func TestTriggerReturnsEventWhenProvisioningFails(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func()
+	}{
+		{"Kandy down", func() { stack.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultHTTP500, 1) }},
+		{"Kandy hangs", func() { stack.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultTimeout, 1) }},
+		{"Kandy slow past the budget", func() { stack.sim.SetLatency(6 * time.Second) }},
+		{"over quota", func() { stack.sim.SetQuota(len(stack.sim.UserIDs())) }},
+		{"malformed answer", func() { stack.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultMalformed, 1) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() { stack.sim.ClearFaults(); stack.sim.SetLatency(0); stack.sim.SetQuota(roomy) }()
+			tt.setup()
+			sub := newSub()
+			invokeTrigger(t, loadEvent(t, "post-confirmation-signup.json", sub))
+			if rec := record(t, sub); rec != nil && rec["status"] == "ACTIVE" {
+				t.Fatalf("provisioning should have failed: %v", redact(rec))
+			}
+		})
+	}
+	// Later, the same user is provisioned through the API.
+	stack.sim.SetQuota(roomy)
+	sub := newSub()
+	stack.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultHTTP500, 1)
+	invokeTrigger(t, loadEvent(t, "post-confirmation-signup.json", sub))
+	if a := callAPI(t, loadEvent(t, "create-user.json", sub)); a.StatusCode != 201 {
+		t.Fatalf("provisioning later = %d %s", a.StatusCode, a.Body)
+	}
+}
+
+func TestMalformedTriggerEvent(t *testing.T) {
+	before := stack.sim.CallCounts()
+	for _, ev := range []map[string]any{
+		{"triggerSource": "PostConfirmation_ConfirmSignUp", "request": map[string]any{"userAttributes": map[string]any{}}},
+		{"triggerSource": "PostConfirmation_ConfirmSignUp", "request": "nonsense"},
+		{},
+	} {
+		invokeTrigger(t, ev)
+	}
+	if after := stack.sim.CallCounts(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("Kandy was called for a malformed event: %v -> %v", before, after)
+	}
+}
+
+func TestMissingConfigurationIsClear(t *testing.T) {
+	var env []string
+	for _, e := range stack.env {
+		if !strings.HasPrefix(e, "TABLE_NAME=") {
+			env = append(env, e)
+		}
+	}
+	// The emulator passes its own environment through; make sure no
+	// TABLE_NAME leaks in from the test's.
+	os.Unsetenv("TABLE_NAME")
+	for _, id := range []string{"ApiFunction", "PostConfirmationFunction"} {
+		fn, err := testenv.StartFunction(id, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := fn.Invoke(context.Background(), mustJSON(t, loadEvent(t, "create-user.json", newSub())))
+		fn.Stop()
+		if !strings.Contains(string(out), "missing required environment variable TABLE_NAME") {
+			t.Errorf("%s answer = %s", id, out)
+		}
+		if logs := fn.Output(); !strings.Contains(logs, "TABLE_NAME") || strings.Contains(logs, "goroutine ") || strings.Contains(logs, "panic") {
+			t.Errorf("%s logs = %s", id, logs)
+		}
+	}
+}
+
+// redact hides a record's secrets in failure messages.
+func redact(rec map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range rec {
+		if k == "user_password" || k == "user_api_secret" {
+			v = "…"
+		}
+		out[k] = v
+	}
+	return out
+}

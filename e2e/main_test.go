@@ -1,0 +1,230 @@
+// Package e2e runs the built bootstrap binaries under aws-lambda-rie against
+// dynalite, the Kandy simulator and a GetSecretValue endpoint, and drives
+// them with the events in events/.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/fakesecrets"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testenv"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
+)
+
+const (
+	table    = "kandy-accounts"
+	secretID = "arn:aws:secretsmanager:us-east-1:123456789012:secret:kandy-project-AbCdEf"
+)
+
+// stack is everything the functions talk to, shared by the whole suite.
+var stack struct {
+	sim       *kandysim.Sim
+	db        *dynamodb.Client
+	api       *testenv.Function
+	trigger   *testenv.Function
+	env       []string
+	procs     []*testenv.Process
+	projectKS [2]string
+}
+
+func TestMain(m *testing.M) {
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) (int, error) {
+	build := exec.Command("make", "--no-print-directory", "build")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		return 1, fmt.Errorf("make build: %v\n%s", err, out)
+	}
+	dyn, err := testenv.StartDynalite()
+	if err != nil {
+		return 1, err
+	}
+	defer dyn.Stop()
+	stack.procs = append(stack.procs, dyn)
+	stack.db = testenv.DynamoDB("http://" + dyn.Addr)
+	if err := testenv.CreateTable(context.Background(), stack.db, table); err != nil {
+		return 1, err
+	}
+
+	stack.sim = kandysim.New(kandysim.Options{})
+	simSrv := httptest.NewServer(stack.sim)
+	defer simSrv.Close()
+	key, secret := stack.sim.ProjectKey()
+	stack.projectKS = [2]string{key, secret}
+	secretJSON, _ := json.Marshal(map[string]string{"project_api_key": key, "project_api_secret": secret})
+	sm := httptest.NewServer(fakesecrets.New(map[string]string{secretID: string(secretJSON)}))
+	defer sm.Close()
+
+	stack.env = []string{
+		"TABLE_NAME=" + table,
+		"KANDY_SECRET_ID=" + secretID,
+		"KANDY_API_URL=" + simSrv.URL + "/v1.2",
+		"AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=local",
+		"AWS_SECRET_ACCESS_KEY=local",
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_ENDPOINT_URL_DYNAMODB=http://" + dyn.Addr,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + sm.URL,
+	}
+	if stack.api, err = testenv.StartFunction("ApiFunction", append(stack.env, "AWS_LAMBDA_FUNCTION_TIMEOUT=10")); err != nil {
+		return 1, err
+	}
+	defer stack.api.Stop()
+	if stack.trigger, err = testenv.StartFunction("PostConfirmationFunction", append(stack.env, "AWS_LAMBDA_FUNCTION_TIMEOUT=5")); err != nil {
+		return 1, err
+	}
+	defer stack.trigger.Stop()
+	stack.procs = append(stack.procs, stack.api.Process, stack.trigger.Process)
+
+	code := m.Run()
+	if code == 0 {
+		if err := checkLogs(); err != nil {
+			return 1, err
+		}
+	}
+	return code, nil
+}
+
+// checkLogs fails the suite if any function's output carries a secret: the
+// project key or secret, a stored password or user API secret, or a token.
+func checkLogs() error {
+	forbidden := []string{stack.projectKS[0], stack.projectKS[1]}
+	out, err := stack.db.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(table)})
+	if err != nil {
+		return err
+	}
+	for _, it := range out.Items {
+		for _, a := range []string{"user_password", "user_api_secret"} {
+			if v, ok := it[a].(*types.AttributeValueMemberS); ok {
+				forbidden = append(forbidden, v.Value)
+			}
+		}
+	}
+	forbidden = append(forbidden, seenSecrets...)
+	tokenLike := regexp.MustCompile(`\b(DA[KST]|UA[ST])[0-9a-f]{16,}`)
+	for _, p := range []*testenv.Process{stack.api.Process, stack.trigger.Process} {
+		logs := p.Output()
+		if strings.TrimSpace(logs) == "" {
+			return fmt.Errorf("%s wrote no logs; the check would prove nothing", p.Name)
+		}
+		for _, f := range forbidden {
+			if f != "" && strings.Contains(logs, f) {
+				return fmt.Errorf("%s logs contain a secret (%.3s…)", p.Name, f)
+			}
+		}
+		if m := tokenLike.FindString(logs); m != "" {
+			return fmt.Errorf("%s logs contain a key or token (%.3s…)", p.Name, m)
+		}
+		if strings.Contains(logs, "ada@example.com") {
+			return fmt.Errorf("%s logs contain the raw Cognito event", p.Name)
+		}
+	}
+	return nil
+}
+
+// seenSecrets collects the secrets the tests saw in answers (user tokens),
+// for the log check.
+var seenSecrets []string
+
+// loadEvent reads events/<name> and replaces its sub with sub, wherever the
+// event carries one.
+func loadEvent(t *testing.T, name, sub string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fileSub = "6f1c2a9e-4b7d-4e2a-9c3f-1a2b3c4d5e6f"
+	raw = []byte(strings.ReplaceAll(string(raw), fileSub, sub))
+	var ev map[string]any
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type apiAnswer struct {
+	events.APIGatewayV2HTTPResponse
+	JSON map[string]any
+}
+
+func (a apiAnswer) errorCode() string {
+	e, _ := a.JSON["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func callAPI(t *testing.T, ev map[string]any) apiAnswer {
+	t.Helper()
+	raw, err := stack.api.Invoke(context.Background(), mustJSON(t, ev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a apiAnswer
+	if err := json.Unmarshal(raw, &a.APIGatewayV2HTTPResponse); err != nil {
+		t.Fatalf("answer is not an API Gateway response: %s", raw)
+	}
+	if a.StatusCode == 0 {
+		t.Fatalf("answer has no status code: %s", raw)
+	}
+	if a.Body != "" {
+		if ct := a.Headers["Content-Type"]; ct != "application/json" {
+			t.Fatalf("Content-Type = %q", ct)
+		}
+		if err := json.Unmarshal([]byte(a.Body), &a.JSON); err != nil {
+			t.Fatalf("body is not JSON: %s", a.Body)
+		}
+	}
+	return a
+}
+
+func record(t *testing.T, sub string) map[string]string {
+	t.Helper()
+	out, err := stack.db.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"sub": &types.AttributeValueMemberS{Value: sub}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Item == nil {
+		return nil
+	}
+	m := map[string]string{}
+	for k, v := range out.Item {
+		if s, ok := v.(*types.AttributeValueMemberS); ok {
+			m[k] = s.Value
+		}
+	}
+	return m
+}

@@ -1,0 +1,46 @@
+// Package app wires the service from its configuration: the shared part of
+// every composition root in functions/ and cmd/.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/secrets"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
+)
+
+// NewService builds the provisioning service and its clients, once per
+// container. AWS endpoints and credentials come from the SDK's standard
+// environment variables.
+func NewService(ctx context.Context, cfg config.Config, log *slog.Logger) (*provision.Service, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	keys := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), cfg.KandySecretID, secrets.DefaultTTL)
+	k, err := kandy.New(kandy.Options{BaseURL: cfg.KandyAPIURL, Keys: keys})
+	if err != nil {
+		return nil, err
+	}
+	accounts := store.NewAccounts(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
+	return provision.New(accounts, k, provision.Options{DefaultCountry: cfg.DefaultCountryCode, Logger: log})
+}
+
+// StartFailed reports a start-up error on every invocation instead of
+// crashing: the error is logged once as JSON and returned to each caller, so
+// it is plain in the logs and in the invoke result, with no stack trace.
+func StartFailed(log *slog.Logger, err error) {
+	log.Error("function cannot start", "err", err.Error())
+	lambda.Start(func(context.Context, json.RawMessage) (json.RawMessage, error) { return nil, err })
+}

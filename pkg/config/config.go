@@ -1,0 +1,68 @@
+// Package config reads the functions' configuration from the environment.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Defaults of the optional variables.
+const (
+	DefaultKandyAPIURL    = "https://api.kandy.io/v1.2"
+	DefaultCountryCode    = "US"
+	EnvTableName          = "TABLE_NAME"
+	EnvKandySecretID      = "KANDY_SECRET_ID"
+	EnvKandyAPIURL        = "KANDY_API_URL"
+	EnvDefaultCountryCode = "KANDY_DEFAULT_COUNTRY_CODE"
+)
+
+// Config is what every function needs. AWS endpoints are not here: the SDK
+// reads its own AWS_ENDPOINT_URL* variables.
+type Config struct {
+	TableName          string
+	KandySecretID      string
+	KandyAPIURL        string
+	DefaultCountryCode string
+}
+
+// ErrInvalid marks configuration that cannot work.
+var ErrInvalid = errors.New("invalid configuration")
+
+var countryPattern = regexp.MustCompile(`^([A-Z]{2}|\+[0-9]{1,3})$`)
+
+// FromEnv reads the configuration. Its error names every variable at fault
+// and never quotes a value that could be secret.
+func FromEnv(getenv func(string) string) (Config, error) {
+	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
+	c := Config{
+		TableName:          get(EnvTableName),
+		KandySecretID:      get(EnvKandySecretID),
+		KandyAPIURL:        get(EnvKandyAPIURL),
+		DefaultCountryCode: get(EnvDefaultCountryCode),
+	}
+	if c.KandyAPIURL == "" {
+		c.KandyAPIURL = DefaultKandyAPIURL
+	}
+	if c.DefaultCountryCode == "" {
+		c.DefaultCountryCode = DefaultCountryCode
+	}
+	var problems []string
+	for _, req := range []struct{ name, val string }{{EnvTableName, c.TableName}, {EnvKandySecretID, c.KandySecretID}} {
+		if req.val == "" {
+			problems = append(problems, "missing required environment variable "+req.name)
+		}
+	}
+	if u, err := url.Parse(c.KandyAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		problems = append(problems, EnvKandyAPIURL+" is not an absolute http(s) URL")
+	}
+	if !countryPattern.MatchString(c.DefaultCountryCode) {
+		problems = append(problems, EnvDefaultCountryCode+" must be an ISO 3166 alpha-2 code or + and 1 to 3 digits")
+	}
+	if len(problems) > 0 {
+		return Config{}, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
+	}
+	return c, nil
+}

@@ -1,0 +1,155 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+)
+
+type fakeProvisioner struct {
+	err     error
+	created bool
+	gotSub  string
+	gotOpts provision.EnsureOptions
+}
+
+func (f *fakeProvisioner) Ensure(_ context.Context, sub string, o provision.EnsureOptions) (provision.Account, bool, error) {
+	f.gotSub, f.gotOpts = sub, o
+	return provision.Account{UserID: "u1"}, f.created, f.err
+}
+func (f *fakeProvisioner) Get(_ context.Context, sub string) (provision.Account, error) {
+	f.gotSub = sub
+	return provision.Account{UserID: "u1"}, f.err
+}
+func (f *fakeProvisioner) UserToken(context.Context, string) (string, error) {
+	return "UATtoken", f.err
+}
+func (f *fakeProvisioner) Delete(context.Context, string) error { return f.err }
+
+func request(route, sub, body string) events.APIGatewayV2HTTPRequest {
+	method, path, _ := strings.Cut(route, " ")
+	req := events.APIGatewayV2HTTPRequest{RouteKey: route, RawPath: path, Body: body}
+	req.RequestContext.HTTP.Method = method
+	if sub != "" {
+		req.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"sub": sub}},
+		}
+	}
+	return req
+}
+
+func errorCode(t *testing.T, resp events.APIGatewayV2HTTPResponse) string {
+	t.Helper()
+	var b errorBody
+	if err := json.Unmarshal([]byte(resp.Body), &b); err != nil {
+		t.Fatalf("error body %q: %v", resp.Body, err)
+	}
+	return b.Error.Code
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestErrorMapping(t *testing.T) {
+	kandyDown := fmt.Errorf("%w: %w", provision.ErrKandyUnavailable, &kandy.Error{Op: "create user", Kind: kandy.ErrUnavailable, Message: "DATsecret0123456789"})
+	tests := []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{provision.ErrNotProvisioned, 404, "not_provisioned"},
+		{provision.ErrInProgress, 409, "provisioning_in_progress"},
+		{fmt.Errorf("wrapped: %w", provision.ErrQuotaExceeded), 403, "kandy_quota_exceeded"},
+		{kandyDown, 502, "kandy_unavailable"},
+		{context.DeadlineExceeded, 502, "kandy_unavailable"},
+		{provision.ErrInvalidCountryCode, 400, "invalid_request"},
+		{provision.ErrInvalidSub, 401, "unauthorized"},
+		{errors.New("dynamodb: ResourceNotFoundException table kandy-accounts"), 500, "internal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			h := New(&fakeProvisioner{err: tt.err}, quiet)
+			resp, err := h.Handle(context.Background(), request("GET /users/me", "s1", ""))
+			if err != nil || resp.StatusCode != tt.status || errorCode(t, resp) != tt.code {
+				t.Fatalf("= %d %s, %v; want %d %s", resp.StatusCode, resp.Body, err, tt.status, tt.code)
+			}
+			if resp.Headers["Content-Type"] != "application/json" {
+				t.Fatalf("headers = %v", resp.Headers)
+			}
+			for _, leak := range []string{"DATsecret", "dynamodb", "kandy-accounts", "create user"} {
+				if strings.Contains(resp.Body, leak) {
+					t.Fatalf("body leaks %q: %s", leak, resp.Body)
+				}
+			}
+		})
+	}
+}
+
+func TestCreate(t *testing.T) {
+	f := &fakeProvisioner{created: true}
+	h := New(f, quiet)
+	resp, _ := h.Handle(context.Background(), request("POST /users", "s1", `{"user_country_code":"+44"}`))
+	if resp.StatusCode != 201 || f.gotSub != "s1" || f.gotOpts.CountryCode != "+44" {
+		t.Fatalf("= %d, sub %q, opts %+v", resp.StatusCode, f.gotSub, f.gotOpts)
+	}
+	f.created = false
+	resp, _ = h.Handle(context.Background(), request("POST /users", "s1", ""))
+	if resp.StatusCode != 200 || f.gotOpts.CountryCode != "" {
+		t.Fatalf("existing = %d, opts %+v", resp.StatusCode, f.gotOpts)
+	}
+}
+
+func TestIdentityComesOnlyFromTheJWT(t *testing.T) {
+	f := &fakeProvisioner{}
+	h := New(f, quiet)
+	req := request("GET /users/me", "", "")
+	req.Headers = map[string]string{"x-sub": "attacker"}
+	req.QueryStringParameters = map[string]string{"sub": "attacker"}
+	req.PathParameters = map[string]string{"sub": "attacker"}
+	resp, _ := h.Handle(context.Background(), req)
+	if resp.StatusCode != 401 || f.gotSub != "" {
+		t.Fatalf("= %d, provisioner saw %q", resp.StatusCode, f.gotSub)
+	}
+}
+
+func TestRouteFallbackForDefaultRoute(t *testing.T) {
+	f := &fakeProvisioner{}
+	req := request("GET /users/me/", "s1", "")
+	req.RouteKey = "$default"
+	resp, _ := New(f, quiet).Handle(context.Background(), req)
+	if resp.StatusCode != 200 {
+		t.Fatalf("= %d %s", resp.StatusCode, resp.Body)
+	}
+}
+
+func TestTokenIsNotCached(t *testing.T) {
+	resp, _ := New(&fakeProvisioner{}, quiet).Handle(context.Background(), request("POST /users/me/token", "s1", ""))
+	if resp.StatusCode != 200 || resp.Headers["Cache-Control"] != "no-store" || !strings.Contains(resp.Body, `"user_access_token":"UATtoken"`) {
+		t.Fatalf("= %d %v %s", resp.StatusCode, resp.Headers, resp.Body)
+	}
+}
+
+func TestDecodeCreate(t *testing.T) {
+	good := []string{``, `  `, `{}`, `{"user_country_code":"US"}`, `{"user_country_code":"+1"}`, `{"user_country_code":""}`}
+	for _, b := range good {
+		if _, err := DecodeCreate([]byte(b)); err != nil {
+			t.Errorf("DecodeCreate(%q) = %v", b, err)
+		}
+	}
+	bad := []string{`null x`, `[]`, `"US"`, `{"user_country_code":"us"}`, `{"user_country_code":"+1234"}`,
+		`{"user_country_code":1}`, `{"sub":"x"}`, `{}{}`, `{"user_country_code":"US"`, `{"user_country_code":"US"} 1`}
+	for _, b := range bad {
+		if _, err := DecodeCreate([]byte(b)); err == nil {
+			t.Errorf("DecodeCreate(%q) accepted", b)
+		}
+	}
+}

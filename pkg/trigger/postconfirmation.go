@@ -1,0 +1,120 @@
+// Package trigger handles the Cognito post-confirmation trigger.
+package trigger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+)
+
+// SourceConfirmSignUp is the only trigger source that provisions.
+// ConfirmForgotPassword fires on every password reset and must not.
+const SourceConfirmSignUp = "PostConfirmation_ConfirmSignUp"
+
+// DefaultBudget keeps the trigger inside Cognito's 5 s limit.
+const DefaultBudget = 4 * time.Second
+
+// Ensurer is what the trigger needs of the domain.
+type Ensurer interface {
+	Ensure(ctx context.Context, sub string, o provision.EnsureOptions) (provision.Account, bool, error)
+}
+
+// PostConfirmation provisions a user when Cognito confirms its sign-up.
+type PostConfirmation struct {
+	svc    Ensurer
+	log    *slog.Logger
+	budget time.Duration
+	// margin is kept free before the Lambda deadline to answer Cognito.
+	margin time.Duration
+}
+
+// New builds the trigger handler; budget <= 0 means DefaultBudget.
+func New(svc Ensurer, log *slog.Logger, budget time.Duration) *PostConfirmation {
+	if budget <= 0 {
+		budget = DefaultBudget
+	}
+	return &PostConfirmation{svc: svc, log: log, budget: budget, margin: 300 * time.Millisecond}
+}
+
+// Outcome says what one invocation did, for logs and tests.
+type Outcome string
+
+const (
+	OutcomeIgnored     Outcome = "ignored"
+	OutcomeCreated     Outcome = "created"
+	OutcomeExisting    Outcome = "already_provisioned"
+	OutcomeFailed      Outcome = "failed"
+	OutcomeInvalidSent Outcome = "invalid_event"
+)
+
+// Handle returns the event exactly as it came, whatever happens: a failed
+// trigger would block a sign-up that Cognito cannot re-run. The raw form is
+// kept because a typed round trip would drop fields it does not know.
+func (p *PostConfirmation) Handle(ctx context.Context, raw json.RawMessage) (json.RawMessage, error) {
+	p.Process(ctx, raw)
+	return raw, nil
+}
+
+// Process does the work of Handle and reports what it did.
+func (p *PostConfirmation) Process(ctx context.Context, raw json.RawMessage) Outcome {
+	var ev events.CognitoEventUserPoolsPostConfirmation
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		p.log.ErrorContext(ctx, "post-confirmation: event is not a Cognito event")
+		return OutcomeInvalidSent
+	}
+	if ev.TriggerSource != SourceConfirmSignUp {
+		p.log.InfoContext(ctx, "post-confirmation: nothing to do", "trigger_source", ev.TriggerSource)
+		return OutcomeIgnored
+	}
+	sub := ev.Request.UserAttributes["sub"]
+	if sub == "" {
+		p.log.ErrorContext(ctx, "post-confirmation: event has no sub attribute", "user_pool_id", ev.UserPoolID)
+		return OutcomeInvalidSent
+	}
+	ctx, cancel := p.budgetContext(ctx)
+	defer cancel()
+	start := time.Now()
+	_, created, err := p.svc.Ensure(ctx, sub, provision.EnsureOptions{})
+	attrs := []any{"sub", sub, "user_pool_id", ev.UserPoolID, "duration_ms", time.Since(start).Milliseconds()}
+	switch {
+	case err != nil:
+		p.log.ErrorContext(ctx, "post-confirmation: provisioning failed; the user can be provisioned later",
+			append(attrs, "reason", reason(err), "err", err.Error())...)
+		return OutcomeFailed
+	case created:
+		p.log.InfoContext(ctx, "post-confirmation: Kandy account created", attrs...)
+		return OutcomeCreated
+	default:
+		p.log.InfoContext(ctx, "post-confirmation: already provisioned", attrs...)
+		return OutcomeExisting
+	}
+}
+
+// budgetContext ends at the budget or just before the Lambda deadline,
+// whichever comes first.
+func (p *PostConfirmation) budgetContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	end := time.Now().Add(p.budget)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-p.margin).Before(end) {
+		end = dl.Add(-p.margin)
+	}
+	return context.WithDeadline(ctx, end)
+}
+
+func reason(err error) string {
+	switch {
+	case errors.Is(err, provision.ErrQuotaExceeded):
+		return "kandy_quota_exceeded"
+	case errors.Is(err, provision.ErrInProgress):
+		return "provisioning_in_progress"
+	case errors.Is(err, provision.ErrKandyUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return "kandy_unavailable"
+	default:
+		return "internal"
+	}
+}
