@@ -12,7 +12,9 @@ FUNCTIONS := $(shell awk '/^  [A-Za-z0-9]+:$$/ {id=$$1; sub(":", "", id)} /Type:
 fn_dir     = ./functions/$(shell echo '$(1)' | sed 's/Function$$//' | tr A-Z a-z)
 GOBUILD    = CGO_ENABLED=0 GOOS=linux $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-.PHONY: all build test tools vet run clean $(addprefix build-,$(FUNCTIONS))
+AUTH_PORT ?= 9229
+
+.PHONY: all build test tools vet run signup token clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -46,6 +48,19 @@ vet:
 ## test: every unit, integration and end-to-end test, with the race detector
 test: tools vet
 	$(GO) test -race -count=1 -timeout 14m ./...
+
+## run: the whole service on loopback (see the README); Ctrl-C stops it
+run: tools build
+	$(GO) build -o $(TOOLS_BIN)/kandy-local ./cmd/kandy-local
+	exec $(TOOLS_BIN)/kandy-local
+
+## signup USER=name: sign a user up in the local pool; fires the post-confirmation trigger
+signup:
+	@curl -sS -X POST http://127.0.0.1:$(AUTH_PORT)/signup -d '{"username":"$(USER)"}'
+
+## token USER=name: print an access token for a local user
+token:
+	@curl -sS -X POST http://127.0.0.1:$(AUTH_PORT)/token -d '{"username":"$(USER)"}'
 
 clean:
 	rm -rf bin .tools tools/node_modules

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/testenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
 )
 
@@ -182,6 +182,7 @@ func TestQuotaExceeded(t *testing.T) {
 func invokeTrigger(t *testing.T, ev map[string]any) {
 	t.Helper()
 	in := mustJSON(t, ev)
+	invoked[stack.trigger.Name] = true
 	start := time.Now()
 	out, err := stack.trigger.Invoke(context.Background(), in)
 	if err != nil {
@@ -287,7 +288,7 @@ func TestMissingConfigurationIsClear(t *testing.T) {
 	// TABLE_NAME leaks in from the test's.
 	os.Unsetenv("TABLE_NAME")
 	for _, id := range []string{"ApiFunction", "PostConfirmationFunction"} {
-		fn, err := testenv.StartFunction(id, env)
+		fn, err := localenv.StartFunction(id, env)
 		if err != nil {
 			t.Fatal(err)
 		}

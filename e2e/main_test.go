@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -21,7 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/fakesecrets"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/testenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
 )
 
@@ -34,10 +36,10 @@ const (
 var stack struct {
 	sim       *kandysim.Sim
 	db        *dynamodb.Client
-	api       *testenv.Function
-	trigger   *testenv.Function
+	api       *localenv.Function
+	trigger   *localenv.Function
 	env       []string
-	procs     []*testenv.Process
+	procs     []*localenv.Process
 	projectKS [2]string
 }
 
@@ -52,18 +54,18 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) (int, error) {
 	build := exec.Command("make", "--no-print-directory", "build")
-	build.Dir = testenv.RepoRoot()
+	build.Dir = localenv.RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
 		return 1, fmt.Errorf("make build: %v\n%s", err, out)
 	}
-	dyn, err := testenv.StartDynalite()
+	dyn, err := localenv.StartDynalite()
 	if err != nil {
 		return 1, err
 	}
 	defer dyn.Stop()
 	stack.procs = append(stack.procs, dyn)
-	stack.db = testenv.DynamoDB("http://" + dyn.Addr)
-	if err := testenv.CreateTable(context.Background(), stack.db, table); err != nil {
+	stack.db = localenv.DynamoDB("http://" + dyn.Addr)
+	if err := localenv.CreateTable(context.Background(), stack.db, table); err != nil {
 		return 1, err
 	}
 
@@ -87,11 +89,11 @@ func run(m *testing.M) (int, error) {
 		"AWS_ENDPOINT_URL_DYNAMODB=http://" + dyn.Addr,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + sm.URL,
 	}
-	if stack.api, err = testenv.StartFunction("ApiFunction", append(stack.env, "AWS_LAMBDA_FUNCTION_TIMEOUT=10")); err != nil {
+	if stack.api, err = localenv.StartFunction("ApiFunction", append(stack.env, "AWS_LAMBDA_FUNCTION_TIMEOUT=10")); err != nil {
 		return 1, err
 	}
 	defer stack.api.Stop()
-	if stack.trigger, err = testenv.StartFunction("PostConfirmationFunction", append(stack.env, "AWS_LAMBDA_FUNCTION_TIMEOUT=5")); err != nil {
+	if stack.trigger, err = localenv.StartFunction("PostConfirmationFunction", append(stack.env, "AWS_LAMBDA_FUNCTION_TIMEOUT=5")); err != nil {
 		return 1, err
 	}
 	defer stack.trigger.Stop()
@@ -123,7 +125,7 @@ func checkLogs() error {
 	}
 	forbidden = append(forbidden, seenSecrets...)
 	tokenLike := regexp.MustCompile(`\b(DA[KST]|UA[ST])[0-9a-f]{16,}`)
-	for _, p := range []*testenv.Process{stack.api.Process, stack.trigger.Process} {
+	for _, p := range []*localenv.Process{stack.api.Process, stack.trigger.Process} {
 		logs := p.Output()
 		if strings.TrimSpace(logs) == "" {
 			return fmt.Errorf("%s wrote no logs; the check would prove nothing", p.Name)
@@ -143,6 +145,12 @@ func checkLogs() error {
 	return nil
 }
 
+// tokenLike matches Kandy keys, secrets and tokens.
+var tokenLike = regexp.MustCompile(`\b(DA[KST]|UA[ST])[0-9a-f]{16,}`)
+
+// invoked records which functions the tests called.
+var invoked = map[string]bool{}
+
 // seenSecrets collects the secrets the tests saw in answers (user tokens),
 // for the log check.
 var seenSecrets []string
@@ -151,7 +159,7 @@ var seenSecrets []string
 // event carries one.
 func loadEvent(t *testing.T, name, sub string) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "events", name))
+	raw, err := os.ReadFile(filepath.Join(localenv.RepoRoot(), "events", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +194,7 @@ func (a apiAnswer) errorCode() string {
 
 func callAPI(t *testing.T, ev map[string]any) apiAnswer {
 	t.Helper()
+	invoked[stack.api.Name] = true
 	raw, err := stack.api.Invoke(context.Background(), mustJSON(t, ev))
 	if err != nil {
 		t.Fatal(err)
@@ -227,4 +236,15 @@ func record(t *testing.T, sub string) map[string]string {
 		}
 	}
 	return m
+}
+
+var outMu sync.Mutex
+
+// syncWriter lets two pipes share one buffer.
+type syncWriter struct{ b *bytes.Buffer }
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	outMu.Lock()
+	defer outMu.Unlock()
+	return w.b.Write(p)
 }

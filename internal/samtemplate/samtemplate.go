@@ -169,3 +169,18 @@ func (t *Template) CreateTableInput(name string) (*dynamodb.CreateTableInput, er
 	}
 	return in, nil
 }
+
+// HTTPRoutes returns the "METHOD /path" keys of a function's HttpApi events.
+func (t *Template) HTTPRoutes(functionID string) []string {
+	evs, _ := t.Resources[functionID].Properties["Events"].(map[string]any)
+	var routes []string
+	for _, e := range evs {
+		m, _ := e.(map[string]any)
+		p, _ := m["Properties"].(map[string]any)
+		if m["Type"] == "HttpApi" {
+			routes = append(routes, fmt.Sprintf("%s %s", p["Method"], p["Path"]))
+		}
+	}
+	sort.Strings(routes)
+	return routes
+}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/testenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
@@ -26,12 +26,12 @@ import (
 var db *dynamodb.Client
 
 func TestMain(m *testing.M) {
-	p, err := testenv.StartDynalite()
+	p, err := localenv.StartDynalite()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration tests need dynalite:", err)
 		os.Exit(1)
 	}
-	db = testenv.DynamoDB("http://" + p.Addr)
+	db = localenv.DynamoDB("http://" + p.Addr)
 	code := m.Run()
 	p.Stop()
 	os.Exit(code)
@@ -42,7 +42,7 @@ var tables atomic.Int32
 func newAccounts(t *testing.T) *store.Accounts {
 	t.Helper()
 	name := fmt.Sprintf("accounts-%d", tables.Add(1))
-	if err := testenv.CreateTable(context.Background(), db, name); err != nil {
+	if err := localenv.CreateTable(context.Background(), db, name); err != nil {
 		t.Fatal(err)
 	}
 	return store.NewAccounts(db, name)

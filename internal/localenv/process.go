@@ -1,6 +1,7 @@
-// Package testenv starts the real local servers the integration and
-// end-to-end tests need. It fails loudly, never skips, when one cannot start.
-package testenv
+// Package localenv starts the real local servers that the tests and the
+// local run need: dynalite, and built functions under aws-lambda-rie. It
+// fails loudly, never skips, when one cannot start.
+package localenv
 
 import (
 	"bytes"

@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+)
+
+// step is one shell block of the README's walkthrough and the output the
+// README promises for it.
+type step struct {
+	script, want string
+}
+
+func walkthrough(t *testing.T) []step {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(localenv.RepoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(raw), "<!-- walkthrough:begin -->")
+	section, _, ok2 := strings.Cut(rest, "<!-- walkthrough:end -->")
+	if !ok || !ok2 {
+		t.Fatal("README has no walkthrough section")
+	}
+	blocks := regexp.MustCompile("(?s)```(sh|text)\n(.*?)```").FindAllStringSubmatch(section, -1)
+	var steps []step
+	for i := 0; i+1 < len(blocks); i += 2 {
+		if blocks[i][1] != "sh" || blocks[i+1][1] != "text" {
+			t.Fatalf("walkthrough block %d: want a sh block followed by a text block", i)
+		}
+		steps = append(steps, step{script: blocks[i][2], want: blocks[i+1][2]})
+	}
+	if len(steps) < 5 {
+		t.Fatalf("walkthrough has %d steps", len(steps))
+	}
+	return steps
+}
+
+// matches reports whether got is want, where "…" in want stands for any text
+// within a line.
+func matches(want, got string) bool {
+	parts := strings.Split(strings.TrimSpace(want), "…")
+	for i, p := range parts {
+		parts[i] = regexp.QuoteMeta(p)
+	}
+	return regexp.MustCompile(`^` + strings.Join(parts, `[^\n]*?`) + `$`).MatchString(strings.TrimSpace(got))
+}
+
+func TestReadmeWalkthroughAgainstMakeRun(t *testing.T) {
+	steps := walkthrough(t)
+	for _, port := range []string{"3000", "8000", "8090", "8091", "9229"} {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 200*time.Millisecond); err == nil {
+			c.Close()
+			t.Fatalf("port %s is taken; make run needs it", port)
+		}
+	}
+	run := exec.Command("make", "--no-print-directory", "run")
+	run.Dir = localenv.RepoRoot()
+	var out bytes.Buffer
+	run.Stdout, run.Stderr = &syncWriter{b: &out}, &syncWriter{b: &out}
+	run.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = run.Wait(); close(done) }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			_ = syscall.Kill(-run.Process.Pid, syscall.SIGINT) // what Ctrl-C sends
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				_ = syscall.Kill(-run.Process.Pid, syscall.SIGKILL)
+				t.Error("make run did not stop within 15s of Ctrl-C")
+			}
+		}
+	}
+	defer stop()
+
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(outString(&out), "is running locally") {
+		select {
+		case <-done:
+			t.Fatalf("make run exited:\n%s", outString(&out))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("make run did not come up:\n%s", outString(&out))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// One shell runs every step, so variables carry over as in a terminal.
+	var script strings.Builder
+	script.WriteString("set -e\n")
+	for i, s := range steps {
+		fmt.Fprintf(&script, "printf '\\n@@step %d\\n'\n%s", i, s.script)
+	}
+	sh := exec.Command("bash", "-c", script.String())
+	sh.Dir = localenv.RepoRoot()
+	got, err := sh.CombinedOutput()
+	if err != nil {
+		t.Fatalf("walkthrough failed: %v\n%s\nmake run:\n%s", err, got, outString(&out))
+	}
+	outputs := regexp.MustCompile(`(?m)^@@step \d+\n`).Split(string(got), -1)[1:]
+	if len(outputs) != len(steps) {
+		t.Fatalf("got %d step outputs, want %d:\n%s", len(outputs), len(steps), got)
+	}
+	for i, s := range steps {
+		if !matches(s.want, outputs[i]) {
+			t.Errorf("step %d:\n%s\nprinted:\n%s\nREADME promises:\n%s", i+1, s.script, outputs[i], s.want)
+		}
+	}
+	t.Logf("walkthrough output:\n%s", got)
+
+	if m := tokenLike.FindString(outString(&out)); m != "" {
+		t.Errorf("make run's console shows a key or token (%.3s…)", m)
+	}
+	stop()
+	for _, port := range []string{"3000", "8000", "8090", "9229"} {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 200*time.Millisecond); err == nil {
+			c.Close()
+			t.Errorf("port %s still answers after Ctrl-C: a process was left running", port)
+		}
+	}
+	if !strings.Contains(outString(&out), "stopping") {
+		t.Errorf("make run did not shut down cleanly:\n%s", outString(&out))
+	}
+}
+
+func outString(b *bytes.Buffer) string {
+	outMu.Lock()
+	defer outMu.Unlock()
+	return b.String()
+}

@@ -1,0 +1,210 @@
+// Package apigw emulates an API Gateway HTTP API in front of a Lambda
+// function, for the local run: it checks the JWT like the Cognito JWT
+// authorizer, builds the same payload 2.0 event, and turns the function's
+// answer back into HTTP.
+package apigw
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localauth"
+)
+
+// maxPayload is API Gateway's request payload limit.
+const maxPayload = 10 << 20
+
+// Invoker runs a function with one event.
+type Invoker interface {
+	Invoke(ctx context.Context, event []byte) ([]byte, error)
+}
+
+// Gateway serves declared routes with one function behind an authorizer.
+type Gateway struct {
+	Routes   map[string]bool // "METHOD /path"
+	Verifier *localauth.Verifier
+	Function Invoker
+	Log      *slog.Logger
+}
+
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	path := r.URL.Path
+	if len(path) > 1 {
+		path = strings.TrimRight(path, "/")
+	}
+	route := r.Method + " " + path
+	status := g.serve(w, r, route)
+	g.Log.Info("api", "route", route, "status", status, "duration_ms", time.Since(start).Milliseconds())
+}
+
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, route string) int {
+	if !g.Routes[route] {
+		return message(w, http.StatusNotFound, "Not Found")
+	}
+	token := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+	claims, err := g.Verifier.Verify(token)
+	if err != nil {
+		return message(w, http.StatusUnauthorized, "Unauthorized")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxPayload+1))
+	if err != nil || len(body) > maxPayload {
+		return message(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+	}
+	ev, err := json.Marshal(Event(r, route, claims, body))
+	if err != nil {
+		return message(w, http.StatusInternalServerError, "Internal Server Error")
+	}
+	out, err := g.Function.Invoke(r.Context(), ev)
+	if err != nil {
+		g.Log.Error("api: invoke failed", "route", route, "err", err.Error())
+		return message(w, http.StatusInternalServerError, "Internal Server Error")
+	}
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(out, &resp); err != nil || resp.StatusCode == 0 {
+		// A function error ({"errorMessage": …}) is a 500 to the caller.
+		return message(w, http.StatusInternalServerError, "Internal Server Error")
+	}
+	return write(w, resp)
+}
+
+// Event builds the payload 2.0 event API Gateway would send.
+func Event(r *http.Request, route string, claims map[string]any, body []byte) events.APIGatewayV2HTTPRequest {
+	headers := map[string]string{}
+	for k, vs := range r.Header {
+		if strings.EqualFold(k, "Cookie") {
+			continue
+		}
+		headers[strings.ToLower(k)] = strings.Join(vs, ",")
+	}
+	headers["host"] = r.Host
+	query := map[string]string{}
+	for k, vs := range r.URL.Query() {
+		query[k] = strings.Join(vs, ",")
+	}
+	var cookies []string
+	for _, c := range r.Cookies() {
+		cookies = append(cookies, c.String())
+	}
+	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+	now := time.Now().UTC()
+	ev := events.APIGatewayV2HTTPRequest{
+		Version:               "2.0",
+		RouteKey:              route,
+		RawPath:               r.URL.Path,
+		RawQueryString:        r.URL.RawQuery,
+		Cookies:               cookies,
+		Headers:               headers,
+		QueryStringParameters: query,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RouteKey:     route,
+			AccountID:    "000000000000",
+			Stage:        "$default",
+			RequestID:    requestID(),
+			APIID:        "local",
+			DomainName:   r.Host,
+			DomainPrefix: strings.Split(r.Host, ".")[0],
+			Time:         now.Format("02/Jan/2006:15:04:05 -0700"),
+			TimeEpoch:    now.UnixMilli(),
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method: r.Method, Path: r.URL.Path, Protocol: r.Proto, SourceIP: ip, UserAgent: r.UserAgent(),
+			},
+			Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+				JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: Claims(claims)},
+			},
+		},
+	}
+	if len(body) > 0 {
+		if utf8.Valid(body) {
+			ev.Body = string(body)
+		} else {
+			ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
+		}
+	}
+	return ev
+}
+
+// Claims flattens claims to strings, as API Gateway passes them: numbers in
+// plain decimal, arrays as "[a b]".
+func Claims(in map[string]any) map[string]string {
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		out[k] = claimString(v)
+	}
+	return out
+}
+
+func claimString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = claimString(e)
+		}
+		return "[" + strings.Join(parts, " ") + "]"
+	default:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+}
+
+func write(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse) int {
+	keys := make([]string, 0, len(resp.Headers))
+	for k := range resp.Headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		w.Header().Set(k, resp.Headers[k])
+	}
+	for k, vs := range resp.MultiValueHeaders {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	for _, c := range resp.Cookies {
+		w.Header().Add("Set-Cookie", c)
+	}
+	body := []byte(resp.Body)
+	if resp.IsBase64Encoded {
+		if b, err := base64.StdEncoding.DecodeString(resp.Body); err == nil {
+			body = b
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(body)
+	return resp.StatusCode
+}
+
+func message(w http.ResponseWriter, status int, msg string) int {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"message":%q}`+"\n", msg)
+	return status
+}
+
+func requestID() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
