@@ -65,8 +65,9 @@ func TestReadmeWalkthroughAgainstMakeRun(t *testing.T) {
 			t.Fatalf("port %s is taken; make run needs it", port)
 		}
 	}
-	run := exec.Command("make", "--no-print-directory", "run")
+	run := exec.Command("make", "run")
 	run.Dir = localenv.RepoRoot()
+	run.Env = userEnv()
 	var out bytes.Buffer
 	run.Stdout, run.Stderr = &syncWriter{b: &out}, &syncWriter{b: &out}
 	run.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -111,6 +112,7 @@ func TestReadmeWalkthroughAgainstMakeRun(t *testing.T) {
 	}
 	sh := exec.Command("bash", "-c", script.String())
 	sh.Dir = localenv.RepoRoot()
+	sh.Env = userEnv()
 	got, err := sh.CombinedOutput()
 	if err != nil {
 		t.Fatalf("walkthrough failed: %v\n%s\nmake run:\n%s", err, got, outString(&out))
@@ -139,6 +141,19 @@ func TestReadmeWalkthroughAgainstMakeRun(t *testing.T) {
 	if !strings.Contains(outString(&out), "stopping") {
 		t.Errorf("make run did not shut down cleanly:\n%s", outString(&out))
 	}
+}
+
+// userEnv is this environment without what an enclosing make (make test)
+// passes down, so commands behave as in a user's terminal.
+func userEnv() []string {
+	var env []string
+	for _, e := range os.Environ() {
+		name, _, _ := strings.Cut(e, "=")
+		if name != "MAKELEVEL" && name != "MAKEFLAGS" && name != "MFLAGS" && name != "MAKEOVERRIDES" {
+			env = append(env, e)
+		}
+	}
+	return env
 }
 
 func outString(b *bytes.Buffer) string {

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
 )
@@ -129,8 +130,27 @@ func DynamoDB(endpoint string) *dynamodb.Client {
 	})
 }
 
-// CreateTable creates the accounts table from template.yaml's definition.
+// CreateTable creates the accounts table from template.yaml's definition
+// and waits until it is ACTIVE: even with --createTableMs 0, dynalite
+// flips the status on its next tick, and writes before that fail.
 func CreateTable(ctx context.Context, db *dynamodb.Client, name string) error {
+	if err := createTable(ctx, db, name); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+		if err == nil && out.Table.TableStatus == types.TableStatusActive {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("table %s did not become ACTIVE within 10s (last error: %v)", name, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func createTable(ctx context.Context, db *dynamodb.Client, name string) error {
 	t, err := samtemplate.Load(samtemplate.Path())
 	if err != nil {
 		return err
