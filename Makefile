@@ -30,8 +30,16 @@ build:
 build-ApiFunction build-PostConfirmationFunction:
 	GOARCH=arm64 $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap $(call fn_dir,$(@:build-%=%))
 
+CHROMIUM  := /usr/bin/chromium
+SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
+
 ## tools: the local servers the tests and the local run use, installed from the project's own files
 tools: $(TOOLS_BIN)/.installed tools/node_modules/.installed
+
+# Debian's Chromium, for the console page's browser test.
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
 tools/node_modules/.installed: tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
@@ -46,7 +54,7 @@ vet:
 	$(GO) vet ./...
 
 ## test: every unit, integration and end-to-end test, with the race detector
-test: tools vet
+test: tools $(CHROMIUM) vet
 	$(GO) test -race -count=1 -timeout 14m ./...
 
 ## run: the whole service on loopback (see the README); Ctrl-C stops it

@@ -124,10 +124,9 @@ func checkLogs() error {
 		}
 	}
 	forbidden = append(forbidden, seenSecrets...)
-	tokenLike := regexp.MustCompile(`\b(DA[KST]|UA[ST])[0-9a-f]{16,}`)
 	for _, p := range []*localenv.Process{stack.api.Process, stack.trigger.Process} {
 		logs := p.Output()
-		if strings.TrimSpace(logs) == "" {
+		if invoked[p.Name] && strings.TrimSpace(logs) == "" {
 			return fmt.Errorf("%s wrote no logs; the check would prove nothing", p.Name)
 		}
 		for _, f := range forbidden {

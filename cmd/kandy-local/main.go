@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,11 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/secrets"
 )
+
+// consolePage is the local console served at /.
+//
+//go:embed console/index.html
+var consolePage []byte
 
 const (
 	table    = "kandy-accounts"
@@ -197,7 +203,15 @@ func run(log *slog.Logger) error {
 	for _, r := range tpl.HTTPRoutes("ApiFunction") {
 		routes[r] = true
 	}
-	if err := serve(ctx, s.apiPort, &apigw.Gateway{Routes: routes, Verifier: verifier, Function: api, Log: log}); err != nil {
+	mux := http.NewServeMux()
+	mux.Handle("/", &apigw.Gateway{Routes: routes, Verifier: verifier, Function: api, Log: log})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(consolePage)
+	})
+	// The console reaches the pool through the API's origin, so it needs no CORS.
+	mux.Handle("/console/auth/", http.StripPrefix("/console/auth", pool.Handler()))
+	if err := serve(ctx, s.apiPort, mux); err != nil {
 		return err
 	}
 
@@ -302,6 +316,7 @@ func banner(s settings, kandyURL, dynAddr string, routes []string) {
 	w := io.Writer(os.Stdout)
 	fmt.Fprintf(w, "\nkandy-provisioner is running locally. Ctrl-C stops everything.\n\n")
 	fmt.Fprintf(w, "  HTTP API        http://%s   (%s)\n", addr(s.apiPort), strings.Join(routes, ", "))
+	fmt.Fprintf(w, "  console         http://%s/\n", addr(s.apiPort))
 	fmt.Fprintf(w, "  user pool       http://%s   (POST /signup, POST /token, GET /.well-known/jwks.json)\n", addr(s.authPort))
 	if s.kandyURL == "" {
 		fmt.Fprintf(w, "  Kandy simulator %s   (quota %d users)\n", kandyURL, s.quota)
