@@ -14,7 +14,7 @@ GOBUILD    = CGO_ENABLED=0 GOOS=linux $(GO) build -tags lambda.norpc -trimpath -
 
 AUTH_PORT ?= 9229
 
-.PHONY: all build test tools vet run signup token clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test tools vet fuzz bench run signup token clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -53,9 +53,23 @@ $(TOOLS_BIN)/.installed: tools/go.mod tools/go.sum
 vet:
 	$(GO) vet ./...
 
-## test: every unit, integration and end-to-end test, with the race detector
+## test: every unit, integration and end-to-end test, with the race detector, then the fuzz targets
 test: tools $(CHROMIUM) vet
 	$(GO) test -race -count=1 -timeout 14m ./...
+	$(MAKE) --no-print-directory fuzz
+
+# Each native fuzz target, for FUZZTIME; the seed corpora run in every go test.
+FUZZTIME ?= 15s
+FUZZ_TARGETS := FuzzDecodeCreate:./pkg/httpapi FuzzHandle:./pkg/httpapi FuzzHandle:./pkg/trigger \
+	FuzzDecode:./pkg/kandy FuzzParse:./pkg/secrets
+
+## fuzz: run every fuzz target for FUZZTIME
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; pkg=$${t#*:}; \
+		echo "fuzz $$name $$pkg ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 ## run: the whole service on loopback (see the README); Ctrl-C stops it
 run: tools build

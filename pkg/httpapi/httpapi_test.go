@@ -153,3 +153,21 @@ func TestDecodeCreate(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkHandle(b *testing.B) {
+	h := New(&fakeProvisioner{created: true}, quiet)
+	reqs := []events.APIGatewayV2HTTPRequest{
+		request("POST /users", "s1", `{"user_country_code":"US"}`),
+		request("GET /users/me", "s1", ""),
+		request("POST /users/me/token", "s1", ""),
+		request("DELETE /users/me", "s1", ""),
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if resp, _ := h.Handle(ctx, reqs[i%len(reqs)]); resp.StatusCode >= 300 {
+			b.Fatal(resp.StatusCode)
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
+)
+
+// memAccounts is an in-memory Accounts with DynamoDB's conditions.
+type memAccounts struct {
+	mu   sync.Mutex
+	recs map[string]Record
+}
+
+func newMem() *memAccounts { return &memAccounts{recs: map[string]Record{}} }
+
+func (m *memAccounts) Claim(_ context.Context, c Claim) (Record, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.recs[c.Sub]; ok && !(r.Status == StatusPending && r.ClaimExpiresAt.Before(c.Now)) {
+		return r, false, nil
+	}
+	m.recs[c.Sub] = Record{Sub: c.Sub, UserID: c.UserID, Status: StatusPending, ClaimToken: c.Token, ClaimExpiresAt: c.ExpiresAt, CreatedAt: c.Now}
+	return Record{}, true, nil
+}
+
+func (m *memAccounts) Finalize(_ context.Context, c Claim, cr Credentials) (Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.recs[c.Sub]
+	if !ok || r.Status != StatusPending || r.ClaimToken != c.Token {
+		return Record{}, ErrClaimLost
+	}
+	r.Status, r.ClaimToken, r.FullUserID, r.DomainName = StatusActive, "", cr.FullUserID, cr.DomainName
+	r.UserAPIKey, r.UserAPISecret, r.UserPassword, r.CreatedAt = cr.UserAPIKey, cr.UserAPISecret, cr.UserPassword, c.Now
+	m.recs[c.Sub] = r
+	return r, nil
+}
+
+func (m *memAccounts) Release(_ context.Context, c Claim) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.recs[c.Sub]; !ok || r.ClaimToken != c.Token {
+		return ErrClaimLost
+	}
+	delete(m.recs, c.Sub)
+	return nil
+}
+
+func (m *memAccounts) Get(_ context.Context, sub string) (Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.recs[sub]
+	if !ok {
+		return Record{}, ErrNotProvisioned
+	}
+	return r, nil
+}
+
+func (m *memAccounts) DeleteActive(_ context.Context, sub, userID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.recs[sub]; !ok || r.Status != StatusActive || r.UserID != userID {
+		return ErrClaimLost
+	}
+	delete(m.recs, sub)
+	return nil
+}
+
+// fakeKandy is a func-per-operation fake.
+type fakeKandy struct {
+	create func(kandy.CreateUserInput) (kandy.User, error)
+	del    func(string) error
+}
+
+func (f fakeKandy) CreateUser(_ context.Context, in kandy.CreateUserInput) (kandy.User, error) {
+	return f.create(in)
+}
+func (f fakeKandy) DeleteUser(_ context.Context, id string) error { return f.del(id) }
+func (f fakeKandy) UserAccessToken(context.Context, string) (string, error) {
+	return "UATx", nil
+}
+
+func okCreate(in kandy.CreateUserInput) (kandy.User, error) {
+	return kandy.User{UserID: in.UserID, Password: "p4ss12", FullUserID: in.UserID + "@d", DomainName: "d", UserAPIKey: "UAK", UserAPISecret: "UAS"}, nil
+}
+
+func newService(t testing.TB, acc Accounts, k Kandy) *Service {
+	s, err := New(acc, k, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestNewRejectsBadDefaultCountry(t *testing.T) {
+	if _, err := New(newMem(), fakeKandy{}, Options{DefaultCountry: "usa"}); !errors.Is(err, ErrInvalidCountryCode) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestClaimExpiryFollowsTheDeadline(t *testing.T) {
+	s := newService(t, newMem(), fakeKandy{})
+	now := time.Now()
+	ctx, cancel := context.WithDeadline(context.Background(), now.Add(3*time.Second))
+	defer cancel()
+	if got := s.claimExpiry(ctx, now); !got.Equal(now.Add(3*time.Second + s.claimMargin)) {
+		t.Fatalf("expiry = %v", got.Sub(now))
+	}
+	if got := s.claimExpiry(context.Background(), now); !got.Equal(now.Add(s.claimTTL)) || s.claimTTL <= 0 {
+		t.Fatalf("expiry without deadline = %v", got.Sub(now))
+	}
+}
+
+func TestFinalizeRetriesTransientFailures(t *testing.T) {
+	acc := &flakyFinalize{memAccounts: newMem(), fails: 2}
+	s := newService(t, acc, fakeKandy{create: okCreate})
+	if _, created, err := s.Ensure(context.Background(), "s1", EnsureOptions{}); err != nil || !created {
+		t.Fatalf("Ensure = %v, %v", created, err)
+	}
+	if acc.calls != 3 {
+		t.Fatalf("finalize calls = %d, want 3", acc.calls)
+	}
+}
+
+func TestSecondCreateFailureAfterOrphanIsReported(t *testing.T) {
+	calls := 0
+	s := newService(t, newMem(), fakeKandy{
+		create: func(kandy.CreateUserInput) (kandy.User, error) {
+			calls++
+			return kandy.User{}, &kandy.Error{Op: "create user", Status: 50, Kind: kandy.ErrAlreadyExists}
+		},
+		del: func(string) error { return nil },
+	})
+	_, _, err := s.Ensure(context.Background(), "s1", EnsureOptions{})
+	if !errors.Is(err, ErrKandyUnavailable) || calls != 2 {
+		t.Fatalf("err = %v after %d creates", err, calls)
+	}
+	if _, err := s.accounts.Get(context.Background(), "s1"); !errors.Is(err, ErrNotProvisioned) {
+		t.Fatalf("claim left behind: %v", err)
+	}
+}
+
+type flakyFinalize struct {
+	*memAccounts
+	fails, calls int
+}
+
+func (f *flakyFinalize) Finalize(ctx context.Context, c Claim, cr Credentials) (Record, error) {
+	f.calls++
+	if f.calls <= f.fails {
+		return Record{}, errors.New("throttled")
+	}
+	return f.memAccounts.Finalize(ctx, c, cr)
+}
+
+// BenchmarkEnsureNew measures the domain's own cost of creating an account:
+// ids, claim, finalize, with in-memory adapters.
+func BenchmarkEnsureNew(b *testing.B) {
+	s := newService(b, newMem(), fakeKandy{create: okCreate})
+	ctx := context.Background()
+	subs := make([]string, b.N)
+	for i := range subs {
+		subs[i] = "0f8fad5b-d9cb-469f-a165-" + string(rune('a'+i%26)) + time.Duration(i).String()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := s.Ensure(ctx, subs[i], EnsureOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEnsureExisting measures a repeated POST /users.
+func BenchmarkEnsureExisting(b *testing.B) {
+	s := newService(b, newMem(), fakeKandy{create: okCreate})
+	ctx := context.Background()
+	const sub = "0f8fad5b-d9cb-469f-a165-70867728950e"
+	if _, _, err := s.Ensure(ctx, sub, EnsureOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, created, err := s.Ensure(ctx, sub, EnsureOptions{}); err != nil || created {
+			b.Fatal(created, err)
+		}
+	}
+}
