@@ -84,5 +84,10 @@ signup:
 token:
 	@curl -sS -X POST http://127.0.0.1:$(AUTH_PORT)/token -d '{"username":"$(USER)"}'
 
+## bench: measure sizes, cold start, warm latency, RSS and upstream calls; writes bench/results.{md,json}
+bench: tools
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/provision ./pkg/httpapi | tee bench/gobench.txt
+	$(GO) run ./bench
+
 clean:
 	rm -rf bin .tools tools/node_modules

@@ -179,3 +179,6 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// PID is the process id of the started command.
+func (p *Process) PID() int { return p.cmd.Process.Pid }

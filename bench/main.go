@@ -1,0 +1,459 @@
+// Command bench measures the service on this machine: binary sizes, cold
+// start under aws-lambda-rie against a hello-world, warm latency, peak RSS
+// and upstream calls. It writes bench/results.md and bench/results.json and
+// exits non-zero when a budget is missed. `make bench` runs it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/fakesecrets"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
+)
+
+const (
+	coldRuns  = 21
+	warmRuns  = 300
+	table     = "kandy-accounts"
+	secretID  = "kandy-project"
+	sizeLimit = 10_000_000 // bytes: "10 MB", read strictly
+)
+
+type result struct {
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Unit   string  `json:"unit"`
+	Budget string  `json:"budget,omitempty"`
+	Pass   *bool   `json:"pass,omitempty"`
+	Note   string  `json:"note,omitempty"`
+}
+
+var results []result
+
+func record(name string, v float64, unit, budget string, pass *bool, note string) {
+	results = append(results, result{name, v, unit, budget, pass, note})
+	status := ""
+	if pass != nil {
+		status = map[bool]string{true: "  PASS", false: "  MISS"}[*pass]
+	}
+	fmt.Printf("%-52s %12.2f %-6s %-22s%s\n", name, v, unit, budget, status)
+}
+
+func check(ok bool) *bool { return &ok }
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	missed := 0
+	for _, r := range results {
+		if r.Pass != nil && !*r.Pass {
+			missed++
+		}
+	}
+	if err := write(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	if missed > 0 {
+		fmt.Fprintf(os.Stderr, "\nbench: %d budget(s) MISSED; see bench/results.md\n", missed)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	root := localenv.RepoRoot()
+	tmp, err := os.MkdirTemp("", "kandy-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	// Sizes: arm64, exactly as sam build builds.
+	for _, fn := range []struct{ id, dir string }{{"ApiFunction", "./functions/api"}, {"PostConfirmationFunction", "./functions/postconfirmation"}, {"hello (reference)", "./bench/hello"}} {
+		out := filepath.Join(tmp, "arm64", fn.id)
+		if err := gobuild(root, "arm64", fn.dir, out); err != nil {
+			return err
+		}
+		st, err := os.Stat(out)
+		if err != nil {
+			return err
+		}
+		if fn.id == "hello (reference)" {
+			record("bootstrap size, arm64: "+fn.id, float64(st.Size())/1e6, "MB", "", nil, "")
+		} else {
+			record("bootstrap size, arm64: "+fn.id, float64(st.Size())/1e6, "MB", "<= 10 MB", check(st.Size() <= sizeLimit), "")
+		}
+	}
+	// Host builds to run under the emulator.
+	hello := filepath.Join(tmp, "host", "hello", "bootstrap")
+	if err := gobuild(root, "", "./bench/hello", hello); err != nil {
+		return err
+	}
+	if out, err := exec.Command("make", "-C", root, "--no-print-directory", "build").CombinedOutput(); err != nil {
+		return fmt.Errorf("make build: %v\n%s", err, out)
+	}
+
+	// Upstreams: dynalite behind a counting proxy, the simulator, the secret.
+	dyn, err := localenv.StartDynalite()
+	if err != nil {
+		return err
+	}
+	defer dyn.Stop()
+	if err := localenv.CreateTable(context.Background(), localenv.DynamoDB("http://"+dyn.Addr), table); err != nil {
+		return err
+	}
+	counter := newCounter("http://" + dyn.Addr)
+	dynSrv := httptest.NewServer(counter)
+	defer dynSrv.Close()
+	sim := kandysim.New(kandysim.Options{Quota: 1_000_000})
+	simSrv := httptest.NewServer(sim)
+	defer simSrv.Close()
+	k, s := sim.ProjectKey()
+	sv, _ := json.Marshal(map[string]string{"project_api_key": k, "project_api_secret": s})
+	secrets := fakesecrets.New(map[string]string{secretID: string(sv)})
+	smSrv := httptest.NewServer(secrets)
+	defer smSrv.Close()
+	env := []string{
+		"TABLE_NAME=" + table, "KANDY_SECRET_ID=" + secretID, "KANDY_API_URL=" + simSrv.URL + "/v1.2",
+		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_ENDPOINT_URL_DYNAMODB=" + dynSrv.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER=" + smSrv.URL,
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=10", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
+	}
+	existing := "0f8fad5b-d9cb-469f-a165-70867728950e"
+	events := loadEvents(root, existing)
+
+	// Upstream calls of one fresh container.
+	api, err := localenv.StartFunction("ApiFunction", env)
+	if err != nil {
+		return err
+	}
+	counter.reset()
+	before := sim.CallCounts()
+	if _, err := invokeOK(api, events["create-new-1"], 201); err != nil {
+		return err
+	}
+	kc := diff(before, sim.CallCounts())
+	dc := counter.snapshot()
+	record("new user: Kandy creates", float64(kc[kandysim.EndpointCreateUser]), "calls", "exactly 1", check(kc[kandysim.EndpointCreateUser] == 1), "")
+	record("new user: Kandy domain-token fetches", float64(kc[kandysim.EndpointDomainToken]), "calls", "<= 1 per container", check(kc[kandysim.EndpointDomainToken] <= 1), "")
+	writes, reads := dc.writes(), dc.reads()
+	record("new user: DynamoDB writes", float64(writes), "calls", "<= 2", check(writes <= 2), dc.String())
+	record("new user: DynamoDB reads", float64(reads), "calls", "0", check(reads == 0), "")
+
+	counter.reset()
+	before = sim.CallCounts()
+	if _, err := invokeOK(api, events["create-new-1"], 200); err != nil {
+		return err
+	}
+	kc, dc = diff(before, sim.CallCounts()), counter.snapshot()
+	total := dc.writes() + dc.reads()
+	record("repeated POST /users: DynamoDB calls", float64(total), "calls", "1", check(total == 1),
+		dc.String()+"; dynalite ignores ReturnValuesOnConditionCheckFailure, so the store reads the item after the failed claim (DynamoDB returns it in the claim's answer)")
+	record("repeated POST /users: Kandy calls", float64(sum(kc)), "calls", "0", check(sum(kc) == 0), "")
+
+	before = sim.CallCounts()
+	if _, err := invokeOK(api, events["create-new-2"], 201); err != nil {
+		return err
+	}
+	kc = diff(before, sim.CallCounts())
+	record("second new user, same container: token fetches", float64(kc[kandysim.EndpointDomainToken]), "calls", "0 (cached)", check(kc[kandysim.EndpointDomainToken] == 0), "")
+	record("secret fetches for this container", float64(secrets.Calls()), "calls", "<= 1 per TTL", check(secrets.Calls() <= 1), "")
+
+	// Warm latency, same container.
+	for _, r := range []struct {
+		name, event string
+		want        int
+	}{
+		{"POST /users (existing)", "create-existing", 200}, {"GET /users/me", "get", 200}, {"POST /users/me/token", "token", 200},
+	} {
+		if _, err := invokeOK(api, events[r.event], r.want); err != nil && r.event != "create-existing" {
+			return err
+		}
+		lat, err := warm(api, events[r.event])
+		if err != nil {
+			return err
+		}
+		record("warm p50: "+r.name, pct(lat, 50), "ms", "", nil, "")
+		record("warm p99: "+r.name, pct(lat, 99), "ms", "", nil, "")
+	}
+	rss, err := peakRSS(api.Process)
+	if err != nil {
+		return err
+	}
+	record("peak RSS: ApiFunction bootstrap", rss, "MB", "", nil, "VmHWM after the warm runs")
+	api.Stop()
+
+	trig, err := localenv.StartFunction("PostConfirmationFunction", append(env, "AWS_LAMBDA_FUNCTION_TIMEOUT=5"))
+	if err != nil {
+		return err
+	}
+	if _, err := trig.Invoke(context.Background(), events["signup"]); err != nil {
+		return err
+	}
+	lat, err := warm(trig, events["signup"])
+	if err != nil {
+		return err
+	}
+	record("warm p50: trigger ConfirmSignUp (existing)", pct(lat, 50), "ms", "", nil, "")
+	record("warm p99: trigger ConfirmSignUp (existing)", pct(lat, 99), "ms", "", nil, "")
+	trig.Stop()
+
+	// Cold start: process start to first answered invocation, alternating
+	// ours and the reference so drift hits both alike.
+	var ours, ref []float64
+	for i := 0; i < coldRuns; i++ {
+		d, err := cold(localenv.BootstrapPath("ApiFunction"), env, events["get"])
+		if err != nil {
+			return err
+		}
+		ours = append(ours, d)
+		if d, err = cold(hello, nil, events["get"]); err != nil {
+			return err
+		}
+		ref = append(ref, d)
+	}
+	mo, mr := pct(ours, 50), pct(ref, 50)
+	record("cold start median: ApiFunction (GET /users/me)", mo, "ms", "", nil, fmt.Sprintf("%d runs", coldRuns))
+	record("cold start median: hello-world reference", mr, "ms", "", nil, fmt.Sprintf("%d runs", coldRuns))
+	record("cold start ratio against hello-world", mo/mr, "x", "<= 1.5", check(mo/mr <= 1.5), "")
+	return nil
+}
+
+func gobuild(root, arch, pkg, out string) error {
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if arch != "" {
+		cmd.Env = append(cmd.Env, "GOARCH="+arch)
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building %s: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+func loadEvents(root, existing string) map[string][]byte {
+	read := func(name, sub string) []byte {
+		b, err := os.ReadFile(filepath.Join(root, "events", name))
+		if err != nil {
+			panic(err)
+		}
+		return bytes.ReplaceAll(b, []byte("6f1c2a9e-4b7d-4e2a-9c3f-1a2b3c4d5e6f"), []byte(sub))
+	}
+	return map[string][]byte{
+		"create-new-1":    read("create-user.json", "11111111-1111-4111-8111-111111111111"),
+		"create-new-2":    read("create-user.json", "22222222-2222-4222-8222-222222222222"),
+		"create-existing": read("create-user.json", existing),
+		"get":             read("get-user.json", existing),
+		"token":           read("user-token.json", existing),
+		"signup":          read("post-confirmation-signup.json", existing),
+	}
+}
+
+func invokeOK(fn *localenv.Function, ev []byte, want int) ([]byte, error) {
+	out, err := fn.Invoke(context.Background(), ev)
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		StatusCode int `json:"statusCode"`
+	}
+	if json.Unmarshal(out, &r) != nil || r.StatusCode != want {
+		return out, fmt.Errorf("%s answered %s, want status %d", fn.Name, out, want)
+	}
+	return out, nil
+}
+
+func warm(fn *localenv.Function, ev []byte) ([]float64, error) {
+	lat := make([]float64, 0, warmRuns)
+	for i := 0; i < warmRuns; i++ {
+		t := time.Now()
+		if _, err := fn.Invoke(context.Background(), ev); err != nil {
+			return nil, err
+		}
+		lat = append(lat, float64(time.Since(t).Microseconds())/1000)
+	}
+	return lat, nil
+}
+
+// cold starts the emulator with a bootstrap and times until its first
+// invocation is answered.
+func cold(bootstrap string, env []string, ev []byte) (float64, error) {
+	port, err := localenv.FreePort()
+	if err != nil {
+		return 0, err
+	}
+	rport, err := localenv.FreePort()
+	if err != nil {
+		return 0, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(localenv.RIEPath(), "--runtime-interface-emulator-address", addr, "--runtime-api-address", "127.0.0.1:"+strconv.Itoa(rport), bootstrap)
+	cmd.Env = append(append(os.Environ(), env...), "LOG_LEVEL=error")
+	cmd.Dir = filepath.Dir(bootstrap)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() }()
+	client := &http.Client{}
+	for time.Since(start) < 10*time.Second {
+		resp, err := client.Post("http://"+addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(ev))
+		if err != nil {
+			var op *net.OpError
+			if errors.As(err, &op) {
+				time.Sleep(200 * time.Microsecond)
+				continue
+			}
+			return 0, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("cold invoke of %s: HTTP %d", bootstrap, resp.StatusCode)
+		}
+		return float64(time.Since(start).Microseconds()) / 1000, nil
+	}
+	return 0, fmt.Errorf("cold invoke of %s timed out", bootstrap)
+}
+
+// peakRSS reads VmHWM of the emulator's child: the function process.
+func peakRSS(p *localenv.Process) (float64, error) {
+	pid := p.PID()
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		raw, _ := os.ReadFile(t)
+		for _, child := range strings.Fields(string(raw)) {
+			status, err := os.ReadFile("/proc/" + child + "/status")
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(status), "\n") {
+				if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+					kb, _ := strconv.ParseFloat(f[1], 64)
+					return kb / 1024, nil
+				}
+			}
+		}
+	}
+	return 0, errors.New("function process not found under the emulator")
+}
+
+func pct(v []float64, p float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	i := int(float64(len(s)-1) * p / 100)
+	return s[i]
+}
+
+func diff(before, after map[string]int) map[string]int {
+	d := map[string]int{}
+	for k, v := range after {
+		if v-before[k] != 0 {
+			d[k] = v - before[k]
+		}
+	}
+	return d
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// counter proxies DynamoDB and counts calls per operation.
+type counter struct {
+	proxy *httputil.ReverseProxy
+	mu    sync.Mutex
+	ops   ops
+}
+
+type ops map[string]int
+
+func (o ops) writes() int { return o["PutItem"] + o["UpdateItem"] + o["DeleteItem"] }
+func (o ops) reads() int  { return o["GetItem"] + o["Query"] + o["Scan"] }
+func (o ops) String() string {
+	var parts []string
+	for k, v := range o {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+func newCounter(target string) *counter {
+	u, _ := url.Parse(target)
+	return &counter{proxy: httputil.NewSingleHostReverseProxy(u), ops: ops{}}
+}
+
+func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")
+	c.mu.Lock()
+	c.ops[op]++
+	c.mu.Unlock()
+	c.proxy.ServeHTTP(w, r)
+}
+
+func (c *counter) reset() { c.mu.Lock(); c.ops = ops{}; c.mu.Unlock() }
+func (c *counter) snapshot() ops {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := ops{}
+	for k, v := range c.ops {
+		o[k] = v
+	}
+	return o
+}
+
+func write() error {
+	dir := filepath.Join(localenv.RepoRoot(), "bench")
+	raw, _ := json.MarshalIndent(map[string]any{"measured_at": time.Now().UTC().Format(time.RFC3339), "results": results}, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(raw, '\n'), 0o644); err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("# Measured performance\n\n`make bench` on this machine (2 cores), ")
+	b.WriteString(time.Now().UTC().Format("2006-01-02") + ". Kandy simulator at zero latency, dynalite on loopback.\n\n")
+	b.WriteString("| what | measured | budget | |\n|---|---|---|---|\n")
+	for _, r := range results {
+		status := ""
+		if r.Pass != nil {
+			status = map[bool]string{true: "pass", false: "**missed**"}[*r.Pass]
+		}
+		fmt.Fprintf(&b, "| %s | %.2f %s | %s | %s |\n", r.Name, r.Value, r.Unit, r.Budget, status)
+	}
+	var notes []string
+	for _, r := range results {
+		if r.Note != "" {
+			notes = append(notes, fmt.Sprintf("- %s: %s", r.Name, r.Note))
+		}
+	}
+	if len(notes) > 0 {
+		b.WriteString("\nNotes:\n" + strings.Join(notes, "\n") + "\n")
+	}
+	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(b.String()), 0o644)
+}
