@@ -22,6 +22,8 @@ try {
   const status = () => page.textContent("#status");
   const output = () => page.textContent("#output");
   const step = async (button, want) => {
+    // A previous step may have ended with the same status: clear it first.
+    await page.evaluate(() => { document.getElementById("status").textContent = ""; });
     await page.click(button);
     await page.waitForFunction((w) => document.getElementById("status").textContent.endsWith("→ " + w), String(want));
     return JSON.parse((await output()).replace("(no body)", "null"));

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
 )
 
@@ -47,7 +48,17 @@ func TestAccountLifecycle(t *testing.T) {
 	if rec["status"] != "ACTIVE" || rec["user_password"] == "" || rec["user_api_secret"] == "" || rec["user_id"] != a.JSON["user_id"] {
 		t.Fatalf("stored record = %v", redact(rec))
 	}
-	for _, secret := range []string{rec["user_password"], rec["user_api_secret"]} {
+	if rec["user_password"] != rec["user_api_secret"] {
+		t.Fatal("both secret attributes must hold the record's one ciphertext")
+	}
+	plain, err := fieldcrypt.Open(context.Background(), stack.kms, table, sub, rec["user_password"])
+	if err != nil || plain.UserPassword == "" || !strings.HasPrefix(plain.UserAPISecret, "UAS") {
+		t.Fatalf("stored credentials do not decrypt for their sub: %v", err)
+	}
+	if _, err := fieldcrypt.Open(context.Background(), stack.kms, table, newSub(), rec["user_password"]); err == nil {
+		t.Fatal("the ciphertext decrypts for another sub")
+	}
+	for _, secret := range []string{rec["user_password"], plain.UserPassword, plain.UserAPISecret} {
 		if strings.Contains(a.Body, secret) {
 			t.Fatal("a response carries a stored secret")
 		}

@@ -21,9 +21,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/fakesecrets"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
 )
 
@@ -36,6 +38,7 @@ const (
 var stack struct {
 	sim       *kandysim.Sim
 	db        *dynamodb.Client
+	kms       *kms.Client
 	api       *localenv.Function
 	trigger   *localenv.Function
 	env       []string
@@ -69,6 +72,22 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 
+	kmsDir, err := os.MkdirTemp("", "e2e-kms")
+	if err != nil {
+		return 1, err
+	}
+	defer os.RemoveAll(kmsDir)
+	kmsProc, err := localenv.StartKMS(kmsDir)
+	if err != nil {
+		return 1, err
+	}
+	defer kmsProc.Stop()
+	stack.kms = localenv.KMS("http://" + kmsProc.Addr)
+	keyARN, err := localenv.CreateKey(context.Background(), stack.kms)
+	if err != nil {
+		return 1, err
+	}
+
 	stack.sim = kandysim.New(kandysim.Options{})
 	simSrv := httptest.NewServer(stack.sim)
 	defer simSrv.Close()
@@ -88,6 +107,8 @@ func run(m *testing.M) (int, error) {
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_ENDPOINT_URL_DYNAMODB=http://" + dyn.Addr,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + sm.URL,
+		"AWS_ENDPOINT_URL_KMS=http://" + kmsProc.Addr,
+		"KMS_KEY_ID=" + keyARN,
 	}
 	if stack.api, err = localenv.StartFunction("ApiFunction", append(stack.env, "AWS_LAMBDA_FUNCTION_TIMEOUT=10")); err != nil {
 		return 1, err
@@ -117,11 +138,16 @@ func checkLogs() error {
 		return err
 	}
 	for _, it := range out.Items {
-		for _, a := range []string{"user_password", "user_api_secret"} {
-			if v, ok := it[a].(*types.AttributeValueMemberS); ok {
-				forbidden = append(forbidden, v.Value)
-			}
+		sub, _ := it["sub"].(*types.AttributeValueMemberS)
+		sealed, ok := it["user_password"].(*types.AttributeValueMemberS)
+		if !ok || sub == nil {
+			continue
 		}
+		secrets, err := fieldcrypt.Open(context.Background(), stack.kms, table, sub.Value, sealed.Value)
+		if err != nil {
+			return fmt.Errorf("stored credentials of %s do not decrypt: %w", sub.Value, err)
+		}
+		forbidden = append(forbidden, sealed.Value, secrets.UserPassword, secrets.UserAPISecret)
 	}
 	forbidden = append(forbidden, seenSecrets...)
 	for _, p := range []*localenv.Process{stack.api.Process, stack.trigger.Process} {

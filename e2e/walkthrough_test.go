@@ -59,7 +59,7 @@ func matches(want, got string) bool {
 
 func TestReadmeWalkthroughAgainstMakeRun(t *testing.T) {
 	steps := walkthrough(t)
-	for _, port := range []string{"3000", "8000", "8090", "8091", "9229"} {
+	for _, port := range []string{"3000", "8000", "8090", "8091", "8092", "9229"} {
 		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 200*time.Millisecond); err == nil {
 			c.Close()
 			t.Fatalf("port %s is taken; make run needs it", port)
@@ -146,7 +146,7 @@ func TestReadmeWalkthroughAgainstMakeRun(t *testing.T) {
 		t.Errorf("make run's console shows a key or token (%.3s…)", m)
 	}
 	stop()
-	for _, port := range []string{"3000", "8000", "8090", "9229"} {
+	for _, port := range []string{"3000", "8000", "8090", "8092", "9229"} {
 		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 200*time.Millisecond); err == nil {
 			c.Close()
 			t.Errorf("port %s still answers after Ctrl-C: a process was left running", port)

@@ -47,9 +47,9 @@ const (
 )
 
 type settings struct {
-	apiPort, authPort, kandyPort, secretsPort, dynamoPort int
-	dataDir, kandyURL, secretFile                         string
-	quota                                                 int
+	apiPort, authPort, kandyPort, secretsPort, dynamoPort, kmsPort int
+	dataDir, kandyURL, secretFile                                  string
+	quota                                                          int
 }
 
 func main() {
@@ -81,7 +81,8 @@ func load() (settings, error) {
 		dst  *int
 	}{
 		{"API_PORT", 3000, &s.apiPort}, {"AUTH_PORT", 9229, &s.authPort}, {"KANDY_PORT", 8090, &s.kandyPort},
-		{"SECRETS_PORT", 8091, &s.secretsPort}, {"DYNAMODB_PORT", 8000, &s.dynamoPort}, {"KANDY_QUOTA", 5, &s.quota},
+		{"SECRETS_PORT", 8091, &s.secretsPort}, {"DYNAMODB_PORT", 8000, &s.dynamoPort}, {"KMS_PORT", 8092, &s.kmsPort},
+		{"KANDY_QUOTA", 5, &s.quota},
 	} {
 		if *v.dst, err = envInt(v.name, v.def); err != nil {
 			return s, err
@@ -130,6 +131,28 @@ func run(log *slog.Logger) error {
 		return fmt.Errorf("creating the table: %w", err)
 	}
 
+	// KMS: local-kms, with a fresh key for the credentials. Old ciphertexts
+	// name their own key, so a restart with DATA_DIR still decrypts them.
+	kmsDir := filepath.Join(s.dataDir, "kms")
+	if s.dataDir == "" {
+		if kmsDir, err = os.MkdirTemp("", "kandy-local-kms"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(kmsDir)
+	}
+	if err := os.MkdirAll(kmsDir, 0o700); err != nil {
+		return err
+	}
+	kmsProc, err := localenv.StartKMSOn(kmsDir, s.kmsPort)
+	if err != nil {
+		return err
+	}
+	procs = append(procs, kmsProc)
+	keyARN, err := localenv.CreateKey(ctx, localenv.KMS("http://"+kmsProc.Addr))
+	if err != nil {
+		return err
+	}
+
 	// Kandy: the simulator, unless a real one is configured.
 	kandyURL, secretValue := s.kandyURL, ""
 	if kandyURL == "" {
@@ -161,6 +184,7 @@ func run(log *slog.Logger) error {
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_EC2_METADATA_DISABLED=true",
 		"AWS_ENDPOINT_URL_DYNAMODB=http://" + dynAddr,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=http://" + addr(s.secretsPort),
+		"AWS_ENDPOINT_URL_KMS=http://" + kmsProc.Addr, "KMS_KEY_ID=" + keyARN,
 	}
 	api, err := localenv.StartFunction("ApiFunction", append(env, "AWS_LAMBDA_FUNCTION_TIMEOUT=10"))
 	if err != nil {
@@ -329,6 +353,7 @@ func banner(s settings, kandyURL, dynAddr string, routes []string) {
 		store = s.dataDir
 	}
 	fmt.Fprintf(w, "  DynamoDB        http://%s   (dynalite, table %s, %s)\n", dynAddr, table, store)
+	fmt.Fprintf(w, "  KMS             http://%s   (local-kms; credentials are stored encrypted)\n", addr(s.kmsPort))
 	fmt.Fprintf(w, "  functions       ApiFunction, PostConfirmationFunction (bin/*/bootstrap under aws-lambda-rie)\n\n")
 	fmt.Fprintf(w, "Try it:\n  make signup USER=ada\n  TOKEN=$(make -s token USER=ada)\n  curl -s http://%s/users/me -H \"Authorization: Bearer $TOKEN\"\n\n", addr(s.apiPort))
 }

@@ -142,6 +142,37 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 	}
 }
 
+func TestCredentialsKeyRotatesAndFunctionsOnlyEncrypt(t *testing.T) {
+	tpl := load(t)
+	key := tpl.Resources["CredentialsKey"]
+	if key.Type != "AWS::KMS::Key" || key.Properties["EnableKeyRotation"] != true || key.DeletionPolicy != "Retain" {
+		t.Fatalf("CredentialsKey = %+v", key)
+	}
+	fn, _ := tpl.Globals["Function"].(map[string]any)
+	env, _ := fn["Environment"].(map[string]any)
+	vars, _ := env["Variables"].(map[string]any)
+	if fmt.Sprint(vars["KMS_KEY_ID"]) != "map[Fn::GetAtt:[CredentialsKey Arn]]" {
+		t.Fatalf("KMS_KEY_ID = %v", vars["KMS_KEY_ID"])
+	}
+	for _, id := range tpl.Functions() {
+		pols, _ := tpl.Resources[id].Properties["Policies"].([]any)
+		found := false
+		for _, p := range pols {
+			doc, _ := p.(map[string]any)
+			stmts, _ := doc["Statement"].([]any)
+			for _, s := range stmts {
+				st, _ := s.(map[string]any)
+				if fmt.Sprint(st["Action"]) == "kms:Encrypt" && fmt.Sprint(st["Resource"]) == "map[Fn::GetAtt:[CredentialsKey Arn]]" {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s cannot encrypt with CredentialsKey", id)
+		}
+	}
+}
+
 func TestNoSecretValueInTheTemplate(t *testing.T) {
 	raw, err := os.ReadFile(samtemplate.Path())
 	if err != nil {

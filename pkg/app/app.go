@@ -11,9 +11,11 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/secrets"
@@ -34,7 +36,13 @@ func NewService(ctx context.Context, cfg config.Config, log *slog.Logger) (*prov
 		return nil, err
 	}
 	accounts := store.NewAccounts(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
-	return provision.New(accounts, k, provision.Options{DefaultCountry: cfg.DefaultCountryCode, Logger: log})
+	opts := provision.Options{DefaultCountry: cfg.DefaultCountryCode, Logger: log}
+	if cfg.KMSKeyID != "" {
+		opts.Sealer = fieldcrypt.NewSealer(kms.NewFromConfig(awsCfg), cfg.KMSKeyID, cfg.TableName)
+	} else {
+		log.Warn("KMS_KEY_ID is not set: credentials are stored without field encryption")
+	}
+	return provision.New(accounts, k, opts)
 }
 
 // StartFailed reports a start-up error on every invocation instead of

@@ -17,6 +17,7 @@ const (
 	EnvKandySecretID      = "KANDY_SECRET_ID"
 	EnvKandyAPIURL        = "KANDY_API_URL"
 	EnvDefaultCountryCode = "KANDY_DEFAULT_COUNTRY_CODE"
+	EnvKMSKeyID           = "KMS_KEY_ID"
 )
 
 // Config is what every function needs. AWS endpoints are not here: the SDK
@@ -26,6 +27,9 @@ type Config struct {
 	KandySecretID      string
 	KandyAPIURL        string
 	DefaultCountryCode string
+	// KMSKeyID, if set, turns on field encryption of stored credentials.
+	// template.yaml always sets it.
+	KMSKeyID string
 }
 
 // ErrInvalid marks configuration that cannot work.
@@ -42,6 +46,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		KandySecretID:      get(EnvKandySecretID),
 		KandyAPIURL:        get(EnvKandyAPIURL),
 		DefaultCountryCode: get(EnvDefaultCountryCode),
+		KMSKeyID:           get(EnvKMSKeyID),
 	}
 	if c.KandyAPIURL == "" {
 		c.KandyAPIURL = DefaultKandyAPIURL

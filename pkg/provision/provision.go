@@ -105,6 +105,11 @@ type Accounts interface {
 	DeleteActive(ctx context.Context, sub, userID string) error
 }
 
+// Sealer encrypts the secret parts of credentials before they are stored.
+type Sealer interface {
+	Seal(ctx context.Context, sub string, c Credentials) (Credentials, error)
+}
+
 // Kandy is what the domain needs of Kandy.
 type Kandy interface {
 	CreateUser(ctx context.Context, in kandy.CreateUserInput) (kandy.User, error)
@@ -116,6 +121,7 @@ type Kandy interface {
 type Service struct {
 	accounts       Accounts
 	kandy          Kandy
+	sealer         Sealer
 	defaultCountry string
 	now            func() time.Time
 	log            *slog.Logger
@@ -131,14 +137,17 @@ type Service struct {
 // Options configures a Service.
 type Options struct {
 	DefaultCountry string // default "US"
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// Sealer, if set, encrypts the password and user API secret before
+	// they are stored.
+	Sealer Sealer
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // New builds a Service.
 func New(accounts Accounts, k Kandy, o Options) (*Service, error) {
 	s := &Service{
-		accounts: accounts, kandy: k, defaultCountry: o.DefaultCountry, now: o.Now, log: o.Logger,
+		accounts: accounts, kandy: k, sealer: o.Sealer, defaultCountry: o.DefaultCountry, now: o.Now, log: o.Logger,
 		claimMargin: 5 * time.Second, claimTTL: 60 * time.Second, finalizeTries: 4,
 	}
 	if s.defaultCountry == "" {
@@ -240,9 +249,17 @@ func (s *Service) finalize(ctx context.Context, c Claim, u kandy.User) (Record, 
 	}
 	wctx := context.WithoutCancel(ctx)
 	var err error
+	sealed := s.sealer == nil
 	for i := 0; i < s.finalizeTries; i++ {
 		if i > 0 {
 			time.Sleep(time.Duration(i*i) * 50 * time.Millisecond)
+		}
+		if !sealed {
+			var sc Credentials
+			if sc, err = s.sealer.Seal(wctx, c.Sub, creds); err != nil {
+				continue
+			}
+			creds, sealed = sc, true
 		}
 		c.Now = s.now()
 		var rec Record

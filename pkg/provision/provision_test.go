@@ -194,3 +194,35 @@ func BenchmarkEnsureExisting(b *testing.B) {
 		}
 	}
 }
+
+type sealerFunc func(ctx context.Context, sub string, c Credentials) (Credentials, error)
+
+func (f sealerFunc) Seal(ctx context.Context, sub string, c Credentials) (Credentials, error) {
+	return f(ctx, sub, c)
+}
+
+func TestCredentialsAreSealedBeforeTheyAreStored(t *testing.T) {
+	mem := newMem()
+	calls := 0
+	s, err := New(mem, fakeKandy{create: okCreate}, Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Sealer: sealerFunc(func(_ context.Context, sub string, c Credentials) (Credentials, error) {
+			calls++
+			if calls == 1 {
+				return Credentials{}, errors.New("kms throttled")
+			}
+			c.UserPassword, c.UserAPISecret = "sealed:"+sub, "sealed:"+sub
+			return c, nil
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := s.Ensure(context.Background(), "s1", EnsureOptions{}); err != nil || !created {
+		t.Fatalf("Ensure = %v, %v", created, err)
+	}
+	rec, _ := mem.Get(context.Background(), "s1")
+	if rec.UserPassword != "sealed:s1" || rec.UserAPISecret != "sealed:s1" || calls != 2 {
+		t.Fatalf("stored %q/%q after %d seals", rec.UserPassword, rec.UserAPISecret, calls)
+	}
+}

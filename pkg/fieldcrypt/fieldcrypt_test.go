@@ -1,0 +1,57 @@
+package fieldcrypt_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+)
+
+func TestSealAndOpenAgainstLocalKMS(t *testing.T) {
+	p, err := localenv.StartKMS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	ctx := context.Background()
+	client := localenv.KMS("http://" + p.Addr)
+	key, err := localenv.CreateKey(ctx, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := fieldcrypt.NewSealer(client, key, "accounts")
+	in := provision.Credentials{FullUserID: "u@d", UserAPIKey: "UAKkey", UserPassword: "pw12secret", UserAPISecret: "UASsecret"}
+	out, err := s.Seal(ctx, "sub-a", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.FullUserID != "u@d" || out.UserAPIKey != "UAKkey" {
+		t.Fatalf("non-secret fields changed: %+v", out)
+	}
+	for _, v := range []string{out.UserPassword, out.UserAPISecret} {
+		if v == "" || strings.Contains(v, "pw12secret") || strings.Contains(v, "UASsecret") {
+			t.Fatalf("not sealed: %q", v)
+		}
+	}
+	got, err := fieldcrypt.Open(ctx, client, "accounts", "sub-a", out.UserPassword)
+	if err != nil || got.UserPassword != "pw12secret" || got.UserAPISecret != "UASsecret" {
+		t.Fatalf("Open = %v, %v", got, err)
+	}
+	if _, err := fieldcrypt.Open(ctx, client, "accounts", "sub-b", out.UserPassword); !errors.Is(err, fieldcrypt.ErrCannotOpen) {
+		t.Fatalf("ciphertext moved to another sub decrypted: %v", err)
+	}
+	if _, err := fieldcrypt.Open(ctx, client, "other-table", "sub-a", out.UserPassword); !errors.Is(err, fieldcrypt.ErrCannotOpen) {
+		t.Fatalf("ciphertext moved to another table decrypted: %v", err)
+	}
+	if _, err := fieldcrypt.Open(ctx, client, "accounts", "sub-a", "%%%"); !errors.Is(err, fieldcrypt.ErrCannotOpen) {
+		t.Fatalf("garbage decrypted: %v", err)
+	}
+	if s := fmt.Sprint(got) + fmt.Sprintf("%#v", got); strings.Contains(s, "pw12secret") {
+		t.Fatalf("Secrets prints its contents: %s", s)
+	}
+}
