@@ -196,6 +196,11 @@ func (s *Service) Ensure(ctx context.Context, sub string, o EnsureOptions) (Acco
 	if err != nil {
 		return Account{}, false, fmt.Errorf("claiming: %w", err)
 	}
+	// The claim may be ours already: a PutItem that succeeded but whose
+	// answer was lost is retried by the SDK and then fails its condition.
+	if !claimed && existing.Status == StatusPending && existing.ClaimToken == c.Token {
+		claimed = true
+	}
 	if !claimed {
 		if existing.Status == StatusActive {
 			return existing.account(), false, nil
@@ -271,10 +276,16 @@ func (s *Service) finalize(ctx context.Context, c Claim, u kandy.User) (Record, 
 			break
 		}
 	}
-	s.log.ErrorContext(ctx, "storing Kandy credentials failed; the claim will expire and the next attempt recovers the user", "user_id", c.UserID, "err", err)
 	if errors.Is(err, ErrClaimLost) {
+		// A finalize whose answer was lost is retried by the SDK and then
+		// fails its condition: the record holds our credentials already.
+		if rec, gerr := s.accounts.Get(wctx, c.Sub); gerr == nil && rec.Status == StatusActive && rec.UserAPIKey == creds.UserAPIKey {
+			return rec, nil
+		}
+		s.log.WarnContext(ctx, "claim was taken over before the credentials were stored", "user_id", c.UserID)
 		return Record{}, ErrInProgress
 	}
+	s.log.ErrorContext(ctx, "storing Kandy credentials failed; the claim will expire and the next attempt recovers the user", "user_id", c.UserID, "err", err)
 	return Record{}, fmt.Errorf("finalizing: %w", err)
 }
 

@@ -226,3 +226,39 @@ func TestCredentialsAreSealedBeforeTheyAreStored(t *testing.T) {
 		t.Fatalf("stored %q/%q after %d seals", rec.UserPassword, rec.UserAPISecret, calls)
 	}
 }
+
+// lostAnswers applies a write, then reports the failure a retry sees when
+// the first answer was lost.
+type lostAnswers struct {
+	*memAccounts
+	claim, finalize bool
+}
+
+func (l *lostAnswers) Claim(ctx context.Context, c Claim) (Record, bool, error) {
+	r, ok, err := l.memAccounts.Claim(ctx, c)
+	if l.claim && ok {
+		l.claim = false
+		return l.memAccounts.Claim(ctx, c) // the SDK's retry of the same request
+	}
+	return r, ok, err
+}
+
+func (l *lostAnswers) Finalize(ctx context.Context, c Claim, cr Credentials) (Record, error) {
+	r, err := l.memAccounts.Finalize(ctx, c, cr)
+	if l.finalize && err == nil {
+		l.finalize = false
+		return l.memAccounts.Finalize(ctx, c, cr)
+	}
+	return r, err
+}
+
+func TestLostAnswersFromTheStoreAreRecognised(t *testing.T) {
+	for _, tt := range []struct{ claim, finalize bool }{{true, false}, {false, true}, {true, true}} {
+		acc := &lostAnswers{memAccounts: newMem(), claim: tt.claim, finalize: tt.finalize}
+		s := newService(t, acc, fakeKandy{create: okCreate})
+		acct, created, err := s.Ensure(context.Background(), "s1", EnsureOptions{})
+		if err != nil || !created || acct.UserID == "" {
+			t.Fatalf("lost claim answer %v, lost finalize answer %v: Ensure = %+v, %v, %v", tt.claim, tt.finalize, acct, created, err)
+		}
+	}
+}
