@@ -38,6 +38,8 @@ const (
 var stack struct {
 	sim       *kandysim.Sim
 	db        *dynamodb.Client
+	dynamoURL string
+	secrets   *fakesecrets.Server
 	kms       *kms.Client
 	api       *localenv.Function
 	trigger   *localenv.Function
@@ -67,7 +69,8 @@ func run(m *testing.M) (int, error) {
 	}
 	defer dyn.Stop()
 	stack.procs = append(stack.procs, dyn)
-	stack.db = localenv.DynamoDB("http://" + dyn.Addr)
+	stack.dynamoURL = "http://" + dyn.Addr
+	stack.db = localenv.DynamoDB(stack.dynamoURL)
 	if err := localenv.CreateTable(context.Background(), stack.db, table); err != nil {
 		return 1, err
 	}
@@ -94,7 +97,8 @@ func run(m *testing.M) (int, error) {
 	key, secret := stack.sim.ProjectKey()
 	stack.projectKS = [2]string{key, secret}
 	secretJSON, _ := json.Marshal(map[string]string{"project_api_key": key, "project_api_secret": secret})
-	sm := httptest.NewServer(fakesecrets.New(map[string]string{secretID: string(secretJSON)}))
+	stack.secrets = fakesecrets.New(map[string]string{secretID: string(secretJSON)})
+	sm := httptest.NewServer(stack.secrets)
 	defer sm.Close()
 
 	stack.env = []string{

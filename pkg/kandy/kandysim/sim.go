@@ -74,6 +74,9 @@ type Sim struct {
 	calls     map[string]int
 	latency   time.Duration
 	faults    []*fault
+	injected  int // faults taken
+	created   int // successful creates
+	deleted   int // successful deletes
 	mux       *http.ServeMux
 }
 
@@ -130,6 +133,7 @@ func (s *Sim) ExpireTokens() {
 	for t := range s.tokens {
 		s.tokens[t] = false
 	}
+	s.injected++
 }
 
 // Inject makes the next n calls to endpoint ("" for any) fail with f.
@@ -156,6 +160,30 @@ func (s *Sim) CallCounts() map[string]int {
 	out := make(map[string]int, len(s.calls))
 	for k, v := range s.calls {
 		out[k] = v
+	}
+	return out
+}
+
+// Stats are counts over the simulator's life.
+type Stats struct {
+	Created, Deleted, FaultsInjected int
+}
+
+// Stats returns how many users were created and deleted, and how many
+// faults were injected.
+func (s *Sim) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Created: s.created, Deleted: s.deleted, FaultsInjected: s.injected}
+}
+
+// UserAPIKeys maps each user id to its user API key.
+func (s *Sim) UserAPIKeys() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]string, len(s.users))
+	for id, u := range s.users {
+		out[id] = u.apiKey
 	}
 	return out
 }
@@ -224,6 +252,7 @@ func (s *Sim) takeFault(endpoint string) Fault {
 		if f.left <= 0 {
 			s.faults = append(s.faults[:i], s.faults[i+1:]...)
 		}
+		s.injected++
 		return f.kind
 	}
 	return 0
@@ -315,6 +344,7 @@ func (s *Sim) createUser(r *http.Request) (int, string, any) {
 		u.password = randomHex(7)
 	}
 	s.users[u.id] = u
+	s.created++
 	return 0, "", map[string]string{
 		"user_id":         u.id,
 		"user_password":   u.password,
@@ -360,6 +390,7 @@ func (s *Sim) deleteUser(r *http.Request) (int, string, any) {
 		return 53, "does not exist", nil
 	}
 	delete(s.users, id)
+	s.deleted++
 	return 0, "User Deleted", nil
 }
 

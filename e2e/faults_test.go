@@ -1,0 +1,363 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
+)
+
+// ddbFault is a failure the DynamoDB proxy injects.
+type ddbFault int
+
+const (
+	ddbThrottle       ddbFault = iota + 1 // 400 ThrottlingException
+	ddbServerError                        // 500 InternalServerError
+	ddbDropAfterWrite                     // the write is applied, then the connection drops
+	ddbHang                               // never answers; the scenario kills the function
+)
+
+type ddbRule struct {
+	op    string
+	fault ddbFault
+	left  int
+}
+
+// ddbProxy sits between the functions and dynalite and injects faults.
+type ddbProxy struct {
+	proxy    *httputil.ReverseProxy
+	mu       sync.Mutex
+	rules    []*ddbRule
+	injected int
+	hung     chan struct{}
+}
+
+func newDDBProxy(target string) *ddbProxy {
+	u, _ := url.Parse(target)
+	return &ddbProxy{proxy: httputil.NewSingleHostReverseProxy(u), hung: make(chan struct{}, 16)}
+}
+
+func (p *ddbProxy) inject(op string, f ddbFault, n int) {
+	p.mu.Lock()
+	p.rules = append(p.rules, &ddbRule{op: op, fault: f, left: n})
+	p.mu.Unlock()
+}
+
+func (p *ddbProxy) take(op string) ddbFault {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, r := range p.rules {
+		if r.op == op {
+			r.left--
+			if r.left <= 0 {
+				p.rules = append(p.rules[:i], p.rules[i+1:]...)
+			}
+			p.injected++
+			return r.fault
+		}
+	}
+	return 0
+}
+
+func (p *ddbProxy) count() int { p.mu.Lock(); defer p.mu.Unlock(); return p.injected }
+
+func ddbError(w http.ResponseWriter, status int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"__type":"com.amazonaws.dynamodb.v20120810#%s","message":%q}`, typ, msg)
+}
+
+func (p *ddbProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")
+	switch p.take(op) {
+	case ddbThrottle:
+		ddbError(w, http.StatusBadRequest, "ThrottlingException", "Rate of requests exceeds the allowed throughput.")
+	case ddbServerError:
+		ddbError(w, http.StatusInternalServerError, "InternalServerError", "Internal server error")
+	case ddbDropAfterWrite:
+		p.proxy.ServeHTTP(httptest.NewRecorder(), r)
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	case ddbHang:
+		// The server notices a departed client only once the body is read;
+		// the bound keeps a wedged client from blocking the server's Close.
+		_, _ = io.Copy(io.Discard, r.Body)
+		p.hung <- struct{}{}
+		select {
+		case <-r.Context().Done():
+		case <-time.After(20 * time.Second):
+		}
+	default:
+		p.proxy.ServeHTTP(w, r)
+	}
+}
+
+// faultStack is a stack of its own, so invariants can cover a whole table
+// and a whole simulator.
+type faultStack struct {
+	sim   *kandysim.Sim
+	proxy *ddbProxy
+	env   []string
+	table string
+}
+
+func newFaultStack(t *testing.T) *faultStack {
+	t.Helper()
+	fs := &faultStack{sim: kandysim.New(kandysim.Options{Quota: 1000}), table: fmt.Sprintf("faults-%d", subs.Add(1))}
+	simSrv := httptest.NewServer(fs.sim)
+	t.Cleanup(simSrv.Close)
+	if err := localenv.CreateTable(context.Background(), stack.db, fs.table); err != nil {
+		t.Fatal(err)
+	}
+	fs.proxy = newDDBProxy(stack.dynamoURL)
+	proxySrv := httptest.NewServer(fs.proxy)
+	t.Cleanup(proxySrv.Close)
+	key, secret := fs.sim.ProjectKey()
+	sv, _ := json.Marshal(map[string]string{"project_api_key": key, "project_api_secret": secret})
+	stack.secrets.Put(secretID+"-"+fs.table, string(sv))
+	for _, e := range stack.env {
+		name, _, _ := strings.Cut(e, "=")
+		switch name {
+		case "TABLE_NAME", "KANDY_SECRET_ID", "KANDY_API_URL", "AWS_ENDPOINT_URL_DYNAMODB":
+		default:
+			fs.env = append(fs.env, e)
+		}
+	}
+	fs.env = append(fs.env, "TABLE_NAME="+fs.table, "KANDY_SECRET_ID="+secretID+"-"+fs.table,
+		"KANDY_API_URL="+simSrv.URL+"/v1.2", "AWS_ENDPOINT_URL_DYNAMODB="+proxySrv.URL)
+	return fs
+}
+
+func (fs *faultStack) start(t *testing.T, id string, timeout int) *localenv.Function {
+	t.Helper()
+	fn, err := localenv.StartFunction(id, append(fs.env, "AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(timeout)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fn.Stop)
+	return fn
+}
+
+// provision calls POST /users for sub until it is provisioned, as a client
+// retrying on 409 and 5xx would, and returns how many calls it took.
+func provisionUntilDone(t *testing.T, fn *localenv.Function, sub string, patience time.Duration) int {
+	t.Helper()
+	ev := mustJSON(t, loadEvent(t, "create-user.json", sub))
+	deadline := time.Now().Add(patience)
+	for calls := 1; ; calls++ {
+		out, err := fn.Invoke(context.Background(), ev)
+		var resp struct {
+			StatusCode int `json:"statusCode"`
+		}
+		if err == nil && json.Unmarshal(out, &resp) == nil && (resp.StatusCode == 200 || resp.StatusCode == 201) {
+			return calls
+		}
+		if err == nil && resp.StatusCode != 409 && resp.StatusCode != 502 && resp.StatusCode != 500 {
+			t.Fatalf("POST /users for %s answered %s", sub, out)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not provisioned after %d calls in %v; last answer %s (%v)", sub, calls, patience, out, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// checkInvariants asserts, over the whole table and the simulator: every
+// sub has one ACTIVE record; every Kandy user has a record holding its
+// credentials and vice versa; no PENDING item outlived its claim; every
+// Kandy create that succeeded was either kept or replaced by one.
+func (fs *faultStack) checkInvariants(t *testing.T, subs []string) {
+	t.Helper()
+	out, err := stack.db.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(fs.table), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := fs.sim.UserAPIKeys()
+	active := map[string]bool{}
+	now := time.Now().UnixMilli()
+	for _, it := range out.Items {
+		str := func(a string) string { v, _ := it[a].(*types.AttributeValueMemberS); return aws.ToString(&v.Value) }
+		switch str("status") {
+		case "ACTIVE":
+			active[str("sub")] = true
+			if keys[str("user_id")] != str("user_api_key") {
+				t.Errorf("record of %s does not hold its Kandy user's credentials", str("sub"))
+			}
+			delete(keys, str("user_id"))
+		case "PENDING":
+			if n, ok := it["claim_expires_at"].(*types.AttributeValueMemberN); ok {
+				if exp, _ := strconv.ParseInt(n.Value, 10, 64); exp < now {
+					t.Errorf("PENDING item of %s outlived its claim", str("sub"))
+				}
+			}
+		}
+	}
+	for _, s := range subs {
+		if !active[s] {
+			t.Errorf("%s has no ACTIVE account", s)
+		}
+	}
+	for id := range keys {
+		t.Errorf("Kandy user %s has no stored credentials", id)
+	}
+	if st := fs.sim.Stats(); st.Created-st.Deleted != len(fs.sim.UserIDs()) {
+		t.Errorf("creates %d - deletes %d != users %d", st.Created, st.Deleted, len(fs.sim.UserIDs()))
+	}
+}
+
+func TestFaultInjection(t *testing.T) {
+	fs := newFaultStack(t)
+	api := fs.start(t, "ApiFunction", 10)
+	scenarios := []struct {
+		name   string
+		inject func()
+	}{
+		{"Kandy HTTP 500s", func() { fs.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultHTTP500, 3) }},
+		{"Kandy time-out", func() { fs.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultTimeout, 1) }},
+		{"Kandy malformed JSON", func() { fs.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultMalformed, 2) }},
+		{"Kandy status 10 mid-run", func() { fs.sim.ExpireTokens() }},
+		{"Kandy status 50 after a lost answer", func() { fs.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultLostAnswer, 2) }},
+		{"Kandy internal error (status 1)", func() { fs.sim.Inject("", kandysim.FaultInternal, 2) }},
+		{"DynamoDB throttling", func() {
+			fs.proxy.inject("PutItem", ddbThrottle, 2)
+			fs.proxy.inject("UpdateItem", ddbThrottle, 2)
+		}},
+		{"DynamoDB 500s", func() {
+			fs.proxy.inject("UpdateItem", ddbServerError, 2)
+			fs.proxy.inject("PutItem", ddbServerError, 1)
+		}},
+		{"DynamoDB drops the connection after the write", func() {
+			fs.proxy.inject("PutItem", ddbDropAfterWrite, 1)
+			fs.proxy.inject("UpdateItem", ddbDropAfterWrite, 1)
+		}},
+	}
+	var subs []string
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			kandyBefore, ddbBefore := fs.sim.Stats().FaultsInjected, fs.proxy.count()
+			sc.inject()
+			calls := 0
+			for i := 0; i < 3; i++ {
+				sub := newSub()
+				subs = append(subs, sub)
+				calls += provisionUntilDone(t, api, sub, 30*time.Second)
+			}
+			fs.checkInvariants(t, subs)
+			injected := fs.sim.Stats().FaultsInjected - kandyBefore + fs.proxy.count() - ddbBefore
+			if injected == 0 {
+				t.Errorf("no fault was injected")
+			}
+			fmt.Fprintf(os.Stdout, "fault scenario %-48q ops=%d calls=%d faults_injected=%d invariants=%s\n",
+				sc.name, 3, calls, injected, map[bool]string{true: "held", false: "BROKEN"}[!t.Failed()])
+		})
+	}
+}
+
+// TestCrashBetweenKandyCreateAndFinalize kills the function while its
+// finalize is in flight: Kandy has created the user, the table does not
+// know its credentials. The next attempt, once the claim expires, must end
+// with exactly one Kandy user whose credentials are stored.
+func TestCrashBetweenKandyCreateAndFinalize(t *testing.T) {
+	fs := newFaultStack(t)
+	const timeout = 3 // seconds; the claim expires 5 s after the deadline
+	crashing := fs.start(t, "ApiFunction", timeout)
+	fs.proxy.inject("UpdateItem", ddbHang, 1)
+	sub := newSub()
+	go func() {
+		_, _ = crashing.Invoke(context.Background(), mustJSON(t, loadEvent(t, "create-user.json", sub)))
+	}()
+	select {
+	case <-fs.proxy.hung:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the finalize never arrived")
+	}
+	if fs.sim.Stats().Created != 1 {
+		t.Fatalf("Kandy creates before the crash = %d", fs.sim.Stats().Created)
+	}
+	crashing.Stop() // SIGTERM to the emulator and the function, then SIGKILL
+	if rec := record2(t, fs.table, sub); rec["status"] != "PENDING" {
+		t.Fatalf("after the crash the record is %v, want PENDING", rec["status"])
+	}
+
+	recovering := fs.start(t, "ApiFunction", 10)
+	calls := provisionUntilDone(t, recovering, sub, 30*time.Second)
+	fs.checkInvariants(t, []string{sub})
+	st := fs.sim.Stats()
+	if st.Created != 2 || st.Deleted != 1 {
+		t.Errorf("creates %d, deletes %d: want the orphan deleted and created once more", st.Created, st.Deleted)
+	}
+	fmt.Fprintf(os.Stdout, "fault scenario %-48q ops=1 calls=%d faults_injected=1 (crash) invariants=%s\n",
+		"process killed between Kandy create and finalize", calls, map[bool]string{true: "held", false: "BROKEN"}[!t.Failed()])
+}
+
+func record2(t *testing.T, table, sub string) map[string]string {
+	t.Helper()
+	out, err := stack.db.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"sub": &types.AttributeValueMemberS{Value: sub}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for k, v := range out.Item {
+		if s, ok := v.(*types.AttributeValueMemberS); ok {
+			m[k] = s.Value
+		}
+	}
+	return m
+}
+
+// TestSlowKandyPastTheTriggerBudget: Kandy answers after the trigger gave
+// up, so the user exists in Kandy with no stored credentials. The trigger
+// still answers Cognito in time, and the next attempt recovers the orphan.
+func TestSlowKandyPastTheTriggerBudget(t *testing.T) {
+	fs := newFaultStack(t)
+	trig := fs.start(t, "PostConfirmationFunction", 5)
+	fs.sim.SetLatency(4500 * time.Millisecond)
+	sub := newSub()
+	in := mustJSON(t, loadEvent(t, "post-confirmation-signup.json", sub))
+	start := time.Now()
+	out, err := trig.Invoke(context.Background(), in)
+	if err != nil || time.Since(start) > 5*time.Second || string(out) != strings.TrimSpace(string(compactJSON(t, in))) {
+		t.Fatalf("trigger took %v, answered %s, %v", time.Since(start), out, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(fs.sim.UserIDs()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond) // Kandy finishes the create late
+	}
+	fs.sim.SetLatency(0)
+	api := fs.start(t, "ApiFunction", 10)
+	calls := provisionUntilDone(t, api, sub, 30*time.Second)
+	fs.checkInvariants(t, []string{sub})
+	fmt.Fprintf(os.Stdout, "fault scenario %-48q ops=1 calls=%d faults_injected=1 (4.5 s latency) invariants=%s\n",
+		"Kandy slower than the trigger's budget", calls, map[bool]string{true: "held", false: "BROKEN"}[!t.Failed()])
+}
+
+func compactJSON(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
