@@ -124,9 +124,11 @@ func newFaultStack(t *testing.T) *faultStack {
 	fs := &faultStack{sim: kandysim.New(kandysim.Options{Quota: 1000}), table: fmt.Sprintf("faults-%d", subs.Add(1))}
 	simSrv := httptest.NewServer(fs.sim)
 	t.Cleanup(simSrv.Close)
+	sims = append(sims, fs.sim)
 	if err := localenv.CreateTable(context.Background(), stack.db, fs.table); err != nil {
 		t.Fatal(err)
 	}
+	tablesInUse = append(tablesInUse, fs.table)
 	fs.proxy = newDDBProxy(stack.dynamoURL)
 	proxySrv := httptest.NewServer(fs.proxy)
 	t.Cleanup(proxySrv.Close)
@@ -153,6 +155,7 @@ func (fs *faultStack) start(t *testing.T, id string, timeout int) *localenv.Func
 		t.Fatal(err)
 	}
 	t.Cleanup(fn.Stop)
+	functionsStarted = append(functionsStarted, fn.Process)
 	return fn
 }
 

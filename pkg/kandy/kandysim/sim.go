@@ -74,9 +74,10 @@ type Sim struct {
 	calls     map[string]int
 	latency   time.Duration
 	faults    []*fault
-	injected  int // faults taken
-	created   int // successful creates
-	deleted   int // successful deletes
+	injected  int      // faults taken
+	issued    []string // every password, user secret and token handed out
+	created   int      // successful creates
+	deleted   int      // successful deletes
 	mux       *http.ServeMux
 }
 
@@ -175,6 +176,15 @@ func (s *Sim) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Stats{Created: s.created, Deleted: s.deleted, FaultsInjected: s.injected}
+}
+
+// Issued returns every secret the simulator handed out: passwords, user
+// API secrets, domain and user tokens, deleted users' included. Tests scan
+// logs for them.
+func (s *Sim) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.issued...)
 }
 
 // UserAPIKeys maps each user id to its user API key.
@@ -281,6 +291,7 @@ func (s *Sim) domainToken(r *http.Request) (int, string, any) {
 	t := newKey("DAT")
 	s.mu.Lock()
 	s.tokens[t] = true
+	s.issued = append(s.issued, t)
 	s.mu.Unlock()
 	return 0, "", map[string]string{"domain_access_token": t}
 }
@@ -345,6 +356,7 @@ func (s *Sim) createUser(r *http.Request) (int, string, any) {
 	}
 	s.users[u.id] = u
 	s.created++
+	s.issued = append(s.issued, u.password, u.apiSecret)
 	return 0, "", map[string]string{
 		"user_id":         u.id,
 		"user_password":   u.password,
@@ -406,7 +418,9 @@ func (s *Sim) userToken(r *http.Request) (int, string, any) {
 	case s.users[q.Get("user_id")] == nil:
 		return 53, "does not exist", nil
 	}
-	return 0, "", map[string]string{"user_access_token": newKey("UAT")}
+	t := newKey("UAT")
+	s.issued = append(s.issued, t)
+	return 0, "", map[string]string{"user_access_token": t}
 }
 
 func (s *Sim) userDetails(r *http.Request) (int, string, any) {
