@@ -20,7 +20,12 @@ func main() {
 		app.StartFailed(log, err)
 		return
 	}
-	svc, err := app.NewService(context.Background(), cfg, log)
+	awsCfg, err := app.AWSConfig(context.Background())
+	if err != nil {
+		app.StartFailed(log, err)
+		return
+	}
+	svc, err := app.NewService(awsCfg, cfg, log)
 	if err != nil {
 		app.StartFailed(log, err)
 		return

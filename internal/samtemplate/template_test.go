@@ -234,3 +234,30 @@ func TestOutputs(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryPath(t *testing.T) {
+	tpl := load(t)
+	evs, _ := tpl.Resources["RetryFunction"].Properties["Events"].(map[string]any)
+	retry, _ := evs["Retry"].(map[string]any)
+	p, _ := retry["Properties"].(map[string]any)
+	if retry["Type"] != "SQS" || fmt.Sprint(p["FunctionResponseTypes"]) != "[ReportBatchItemFailures]" || p["MaximumBatchingWindowInSeconds"] == nil {
+		t.Fatalf("retry event source = %v", retry)
+	}
+	q := tpl.Resources["RetryQueue"].Properties
+	rp, _ := q["RedrivePolicy"].(map[string]any)
+	if n, _ := rp["maxReceiveCount"].(int); n <= 0 || n > 10 || fmt.Sprint(rp["deadLetterTargetArn"]) != "map[Fn::GetAtt:[RetryDeadLetterQueue Arn]]" {
+		t.Fatalf("redrive = %v", rp)
+	}
+	fnTimeout, _ := tpl.Resources["RetryFunction"].Properties["Timeout"].(int)
+	if vt, _ := q["VisibilityTimeout"].(int); vt < 6*fnTimeout {
+		t.Fatalf("visibility timeout %d < 6 x the worker's timeout %d", vt, fnTimeout)
+	}
+	alarm := tpl.Resources["RetryDeadLetterAlarm"]
+	if alarm.Type != "AWS::CloudWatch::Alarm" || !strings.Contains(fmt.Sprint(alarm.Properties["Dimensions"]), "RetryDeadLetterQueue") {
+		t.Fatalf("DLQ alarm = %+v", alarm)
+	}
+	env, _ := tpl.Resources["PostConfirmationFunction"].Properties["Environment"].(map[string]any)
+	if !strings.Contains(fmt.Sprint(env), "RETRY_QUEUE_URL:map[Ref:RetryQueue]") {
+		t.Fatalf("trigger environment = %v", env)
+	}
+}

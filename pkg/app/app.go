@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -25,11 +26,7 @@ import (
 // NewService builds the provisioning service and its clients, once per
 // container. AWS endpoints and credentials come from the SDK's standard
 // environment variables.
-func NewService(ctx context.Context, cfg config.Config, log *slog.Logger) (*provision.Service, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("loading AWS configuration: %w", err)
-	}
+func NewService(awsCfg aws.Config, cfg config.Config, log *slog.Logger) (*provision.Service, error) {
 	keys := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), cfg.KandySecretID, secrets.DefaultTTL)
 	k, err := kandy.New(kandy.Options{BaseURL: cfg.KandyAPIURL, Keys: keys})
 	if err != nil {
@@ -43,6 +40,15 @@ func NewService(ctx context.Context, cfg config.Config, log *slog.Logger) (*prov
 		log.Warn("KMS_KEY_ID is not set: credentials are stored without field encryption")
 	}
 	return provision.New(accounts, k, opts)
+}
+
+// AWSConfig loads the SDK configuration once, from the standard variables.
+func AWSConfig(ctx context.Context) (aws.Config, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	return cfg, nil
 }
 
 // StartFailed reports a start-up error on every invocation instead of

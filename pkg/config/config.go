@@ -18,6 +18,8 @@ const (
 	EnvKandyAPIURL        = "KANDY_API_URL"
 	EnvDefaultCountryCode = "KANDY_DEFAULT_COUNTRY_CODE"
 	EnvKMSKeyID           = "KMS_KEY_ID"
+	EnvRetryQueueURL      = "RETRY_QUEUE_URL"
+	EnvDeadLetterQueueURL = "DEAD_LETTER_QUEUE_URL"
 )
 
 // Config is what every function needs. AWS endpoints are not here: the SDK
@@ -30,6 +32,10 @@ type Config struct {
 	// KMSKeyID, if set, turns on field encryption of stored credentials.
 	// template.yaml always sets it.
 	KMSKeyID string
+	// RetryQueueURL, if set, is where the trigger sends failed sign-ups.
+	RetryQueueURL string
+	// DeadLetterQueueURL is where the retry worker sends what it gives up on.
+	DeadLetterQueueURL string
 }
 
 // ErrInvalid marks configuration that cannot work.
@@ -47,6 +53,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		KandyAPIURL:        get(EnvKandyAPIURL),
 		DefaultCountryCode: get(EnvDefaultCountryCode),
 		KMSKeyID:           get(EnvKMSKeyID),
+		RetryQueueURL:      get(EnvRetryQueueURL),
+		DeadLetterQueueURL: get(EnvDeadLetterQueueURL),
 	}
 	if c.KandyAPIURL == "" {
 		c.KandyAPIURL = DefaultKandyAPIURL

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/signupqueue"
 )
 
 // SourceConfirmSignUp is the only trigger source that provisions.
@@ -25,21 +26,33 @@ type Ensurer interface {
 	Ensure(ctx context.Context, sub string, o provision.EnsureOptions) (provision.Account, bool, error)
 }
 
+// Retrier takes a failed sign-up for a later attempt.
+type Retrier interface {
+	Send(ctx context.Context, m signupqueue.Message, reason string) error
+}
+
 // PostConfirmation provisions a user when Cognito confirms its sign-up.
 type PostConfirmation struct {
 	svc    Ensurer
 	log    *slog.Logger
+	retry  Retrier // nil: failures are only logged
 	budget time.Duration
 	// margin is kept free before the Lambda deadline to answer Cognito.
 	margin time.Duration
 }
 
-// New builds the trigger handler; budget <= 0 means DefaultBudget.
-func New(svc Ensurer, log *slog.Logger, budget time.Duration) *PostConfirmation {
+// New builds the trigger handler; budget <= 0 means DefaultBudget. With a
+// retry queue, a failed sign-up is sent there, so it cannot be lost.
+func New(svc Ensurer, log *slog.Logger, budget time.Duration, retry Retrier) *PostConfirmation {
 	if budget <= 0 {
 		budget = DefaultBudget
 	}
-	return &PostConfirmation{svc: svc, log: log, budget: budget, margin: 300 * time.Millisecond}
+	p := &PostConfirmation{svc: svc, log: log, retry: retry, budget: budget, margin: 300 * time.Millisecond}
+	if retry != nil {
+		// Keep time to enqueue before Cognito's limit.
+		p.margin = time.Second
+	}
+	return p
 }
 
 // Outcome says what one invocation did, for logs and tests.
@@ -86,6 +99,7 @@ func (p *PostConfirmation) Process(ctx context.Context, raw json.RawMessage) Out
 	case err != nil:
 		p.log.ErrorContext(ctx, "post-confirmation: provisioning failed; the user can be provisioned later",
 			append(attrs, "reason", reason(err), "err", err.Error())...)
+		p.enqueue(ctx, signupqueue.Message{Sub: sub, UserPoolID: ev.UserPoolID, Attempt: 1}, reason(err))
 		return OutcomeFailed
 	case created:
 		p.log.InfoContext(ctx, "post-confirmation: Kandy account created", attrs...)
@@ -94,6 +108,22 @@ func (p *PostConfirmation) Process(ctx context.Context, raw json.RawMessage) Out
 		p.log.InfoContext(ctx, "post-confirmation: already provisioned", attrs...)
 		return OutcomeExisting
 	}
+}
+
+// enqueue hands a failed sign-up to the retry queue, in the time left
+// before the Lambda deadline.
+func (p *PostConfirmation) enqueue(ctx context.Context, m signupqueue.Message, why string) {
+	if p.retry == nil {
+		return
+	}
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.margin-100*time.Millisecond)
+	defer cancel()
+	if err := p.retry.Send(qctx, m, why); err != nil {
+		p.log.ErrorContext(ctx, "post-confirmation: the retry queue refused the sign-up; provision it with POST /users or a backfill",
+			"sub", m.Sub, "err", err.Error())
+		return
+	}
+	p.log.InfoContext(ctx, "post-confirmation: sign-up queued for retry", "sub", m.Sub, "reason", why)
 }
 
 // budgetContext ends at the budget or just before the Lambda deadline,

@@ -31,7 +31,7 @@ const signUp = `{"version":"1","triggerSource":"PostConfirmation_ConfirmSignUp",
 func TestHandleReturnsTheEventUntouched(t *testing.T) {
 	for _, err := range []error{nil, provision.ErrQuotaExceeded, provision.ErrKandyUnavailable} {
 		f := &fakeEnsurer{err: err}
-		out, herr := New(f, quiet, 0).Handle(context.Background(), json.RawMessage(signUp))
+		out, herr := New(f, quiet, 0, nil).Handle(context.Background(), json.RawMessage(signUp))
 		if herr != nil || string(out) != signUp || f.calls != 1 {
 			t.Fatalf("err %v: out %s, %v, calls %d", err, out, herr, f.calls)
 		}
@@ -54,7 +54,7 @@ func TestOutcomes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		f := &fakeEnsurer{err: tt.err}
-		if got := New(f, quiet, 0).Process(context.Background(), json.RawMessage(tt.event)); got != tt.want || f.calls != tt.calls {
+		if got := New(f, quiet, 0, nil).Process(context.Background(), json.RawMessage(tt.event)); got != tt.want || f.calls != tt.calls {
 			t.Errorf("%s: outcome %s calls %d, want %s %d", tt.event, got, f.calls, tt.want, tt.calls)
 		}
 	}
@@ -62,7 +62,7 @@ func TestOutcomes(t *testing.T) {
 
 func TestBudgetIsBoundedByTheLambdaDeadline(t *testing.T) {
 	f := &fakeEnsurer{}
-	p := New(f, quiet, 4*time.Second)
+	p := New(f, quiet, 4*time.Second, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	p.Process(ctx, json.RawMessage(signUp))
