@@ -49,6 +49,7 @@ $(TOOLS_BIN)/.installed: tools/go.mod tools/go.sum
 	mkdir -p $(TOOLS_BIN)
 	cd tools && $(GO) build -o $(TOOLS_BIN)/aws-lambda-rie github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
 	cd tools && $(GO) build -o $(TOOLS_BIN)/local-kms github.com/nsmithuk/local-kms
+	cd tools && $(GO) build -o $(TOOLS_BIN)/goaws github.com/Admiral-Piett/goaws/app/cmd
 	touch $@
 
 vet:

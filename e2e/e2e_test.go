@@ -192,7 +192,7 @@ func TestQuotaExceeded(t *testing.T) {
 func invokeTrigger(t *testing.T, ev map[string]any) {
 	t.Helper()
 	in := mustJSON(t, ev)
-	invoked[stack.trigger.Name] = true
+	invoked[stack.trigger.Process] = true
 	start := time.Now()
 	out, err := stack.trigger.Invoke(context.Background(), in)
 	if err != nil {

@@ -160,7 +160,7 @@ func checkLogs() error {
 	}
 	for _, p := range functionsStarted {
 		logs := p.Output()
-		if invoked[p.Name] && strings.TrimSpace(logs) == "" {
+		if invoked[p] && strings.TrimSpace(logs) == "" {
 			return fmt.Errorf("%s wrote no logs; the check would prove nothing", p.Name)
 		}
 		for _, f := range forbidden {
@@ -191,7 +191,7 @@ var (
 var tokenLike = regexp.MustCompile(`\b(DA[KST]|UA[ST])[0-9a-f]{16,}`)
 
 // invoked records which functions the tests called.
-var invoked = map[string]bool{}
+var invoked = map[*localenv.Process]bool{}
 
 // loadEvent reads events/<name> and replaces its sub with sub, wherever the
 // event carries one.
@@ -232,7 +232,7 @@ func (a apiAnswer) errorCode() string {
 
 func callAPI(t *testing.T, ev map[string]any) apiAnswer {
 	t.Helper()
-	invoked[stack.api.Name] = true
+	invoked[stack.api.Process] = true
 	raw, err := stack.api.Invoke(context.Background(), mustJSON(t, ev))
 	if err != nil {
 		t.Fatal(err)
