@@ -296,7 +296,7 @@ func TestCrashBetweenKandyCreateAndFinalize(t *testing.T) {
 		t.Fatalf("Kandy creates before the crash = %d", fs.sim.Stats().Created)
 	}
 	crashing.Stop() // SIGTERM to the emulator and the function, then SIGKILL
-	if rec := record2(t, fs.table, sub); rec["status"] != "PENDING" {
+	if rec := recordIn(t, fs.table, sub); rec["status"] != "PENDING" {
 		t.Fatalf("after the crash the record is %v, want PENDING", rec["status"])
 	}
 
@@ -309,24 +309,6 @@ func TestCrashBetweenKandyCreateAndFinalize(t *testing.T) {
 	}
 	fmt.Fprintf(os.Stdout, "fault scenario %-48q ops=1 calls=%d faults_injected=1 (crash) invariants=%s\n",
 		"process killed between Kandy create and finalize", calls, map[bool]string{true: "held", false: "BROKEN"}[!t.Failed()])
-}
-
-func record2(t *testing.T, table, sub string) map[string]string {
-	t.Helper()
-	out, err := stack.db.GetItem(context.Background(), &dynamodb.GetItemInput{
-		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-		Key: map[string]types.AttributeValue{"sub": &types.AttributeValueMemberS{Value: sub}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]string{}
-	for k, v := range out.Item {
-		if s, ok := v.(*types.AttributeValueMemberS); ok {
-			m[k] = s.Value
-		}
-	}
-	return m
 }
 
 // TestSlowKandyPastTheTriggerBudget: Kandy answers after the trigger gave

@@ -257,8 +257,14 @@ func callAPI(t *testing.T, ev map[string]any) apiAnswer {
 
 func record(t *testing.T, sub string) map[string]string {
 	t.Helper()
+	return recordIn(t, table, sub)
+}
+
+// recordIn reads a record's string attributes; nil if there is none.
+func recordIn(t *testing.T, tbl, sub string) map[string]string {
+	t.Helper()
 	out, err := stack.db.GetItem(context.Background(), &dynamodb.GetItemInput{
-		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(tbl), ConsistentRead: aws.Bool(true),
 		Key: map[string]types.AttributeValue{"sub": &types.AttributeValueMemberS{Value: sub}},
 	})
 	if err != nil {

@@ -92,7 +92,7 @@ func TestRetryQueue(t *testing.T) {
 		if n, err := localenv.PollOnce(ctx, q, queues.RetryURL, worker); err != nil || n != 1 {
 			t.Fatalf("first delivery = %d, %v", n, err)
 		}
-		if rec := record2(t, fs.table, sub); rec["status"] == "ACTIVE" {
+		if rec := recordIn(t, fs.table, sub); rec["status"] == "ACTIVE" {
 			t.Fatal("provisioned while Kandy was down")
 		}
 		fs.sim.ClearFaults()

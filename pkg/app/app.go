@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,6 +19,7 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/logging"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/secrets"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
@@ -42,13 +44,46 @@ func NewService(awsCfg aws.Config, cfg config.Config, log *slog.Logger) (*provis
 	return provision.New(accounts, k, opts)
 }
 
-// AWSConfig loads the SDK configuration once, from the standard variables.
-func AWSConfig(ctx context.Context) (aws.Config, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+// Deps is what every function is built from, once per container.
+type Deps struct {
+	Log     *slog.Logger
+	Config  config.Config
+	AWS     aws.Config
+	Service *provision.Service
+}
+
+// Setup reads the configuration, checks what the function needs beyond
+// the common part (check may be nil) and builds the service. If anything is
+// wrong it serves the error on every invocation and does not return.
+func Setup(check func(config.Config) error) Deps {
+	log := logging.New(os.Stdout)
+	d, err := setup(log, check)
 	if err != nil {
-		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
+		StartFailed(log, err)
+		os.Exit(1) // StartFailed serves until the runtime stops the process
 	}
-	return cfg, nil
+	return d
+}
+
+func setup(log *slog.Logger, check func(config.Config) error) (Deps, error) {
+	cfg, err := config.FromEnv(os.Getenv)
+	if err != nil {
+		return Deps{}, err
+	}
+	if check != nil {
+		if err := check(cfg); err != nil {
+			return Deps{}, err
+		}
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil {
+		return Deps{}, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	svc, err := NewService(awsCfg, cfg, log)
+	if err != nil {
+		return Deps{}, err
+	}
+	return Deps{Log: log, Config: cfg, AWS: awsCfg, Service: svc}, nil
 }
 
 // StartFailed reports a start-up error on every invocation instead of
