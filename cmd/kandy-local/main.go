@@ -355,5 +355,5 @@ func banner(s settings, kandyURL, dynAddr string, routes []string) {
 	fmt.Fprintf(w, "  DynamoDB        http://%s   (dynalite, table %s, %s)\n", dynAddr, table, store)
 	fmt.Fprintf(w, "  KMS             http://%s   (local-kms; credentials are stored encrypted)\n", addr(s.kmsPort))
 	fmt.Fprintf(w, "  functions       ApiFunction, PostConfirmationFunction (bin/*/bootstrap under aws-lambda-rie)\n\n")
-	fmt.Fprintf(w, "Try it:\n  make signup USER=ada\n  TOKEN=$(make -s token USER=ada)\n  curl -s http://%s/users/me -H \"Authorization: Bearer $TOKEN\"\n\n", addr(s.apiPort))
+	fmt.Fprintf(w, "Try it:\n  make signup USER=ada\n  TOKEN=$(make token USER=ada)\n  curl -s http://%s/users/me -H \"Authorization: Bearer $TOKEN\"\n\n", addr(s.apiPort))
 }
