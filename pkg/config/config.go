@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
 // Defaults of the optional variables.
@@ -41,8 +42,6 @@ type Config struct {
 // ErrInvalid marks configuration that cannot work.
 var ErrInvalid = errors.New("invalid configuration")
 
-var countryPattern = regexp.MustCompile(`^([A-Z]{2}|\+[0-9]{1,3})$`)
-
 // FromEnv reads the configuration. Its error names every variable at fault
 // and never quotes a value that could be secret.
 func FromEnv(getenv func(string) string) (Config, error) {
@@ -71,7 +70,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if u, err := url.Parse(c.KandyAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		problems = append(problems, EnvKandyAPIURL+" is not an absolute http(s) URL")
 	}
-	if !countryPattern.MatchString(c.DefaultCountryCode) {
+	if !provision.ValidCountryCode(c.DefaultCountryCode) {
 		problems = append(problems, EnvDefaultCountryCode+" must be an ISO 3166 alpha-2 code or + and 1 to 3 digits")
 	}
 	if len(problems) > 0 {
