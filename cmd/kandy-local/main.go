@@ -196,7 +196,9 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	procs = append(procs, trig.Process)
-	go relay(ctx, log, api.Process, trig.Process)
+	for _, fn := range []*localenv.Function{api, trig} {
+		fn.Follow(&jsonLines{name: fn.Name, out: os.Stdout})
+	}
 
 	// Identity: a local pool whose sign-up fires the real trigger.
 	key, err := localauth.NewKey()
@@ -313,26 +315,26 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
-// relay copies the functions' log lines to the console as they come.
-func relay(ctx context.Context, log *slog.Logger, procs ...*localenv.Process) {
-	seen := make([]int, len(procs))
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
+// jsonLines passes the complete JSON lines written to it, the functions'
+// logs, to out with a name in front; the emulator's own lines are left out.
+// Its writer serialises calls.
+type jsonLines struct {
+	name    string
+	out     io.Writer
+	partial []byte
+}
+
+func (j *jsonLines) Write(p []byte) (int, error) {
+	j.partial = append(j.partial, p...)
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		line, rest, ok := bytes.Cut(j.partial, []byte("\n"))
+		if !ok {
+			return len(p), nil
 		}
-		for i, p := range procs {
-			out := p.Output()
-			for _, line := range strings.Split(strings.TrimRight(out[seen[i]:], "\n"), "\n") {
-				if strings.HasPrefix(line, "{") {
-					fmt.Fprintf(os.Stdout, "%s | %s\n", p.Name, line)
-				}
-			}
-			seen[i] = len(out)
+		if bytes.HasPrefix(line, []byte("{")) {
+			fmt.Fprintf(j.out, "%s | %s\n", j.name, line)
 		}
+		j.partial = rest
 	}
 }
 

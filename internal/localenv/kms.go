@@ -3,7 +3,6 @@ package localenv
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -14,10 +13,6 @@ import (
 
 // StartKMS starts local-kms on a free port with its data in dataDir.
 func StartKMS(dataDir string) (*Process, error) {
-	bin := filepath.Join(RepoRoot(), ".tools", "bin", "local-kms")
-	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("local-kms is not installed at %s: run `make tools` (make test does)", bin)
-	}
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -28,6 +23,9 @@ func StartKMS(dataDir string) (*Process, error) {
 // StartKMSOn starts local-kms on a given port.
 func StartKMSOn(dataDir string, port int) (*Process, error) {
 	bin := filepath.Join(RepoRoot(), ".tools", "bin", "local-kms")
+	if err := installed(bin); err != nil {
+		return nil, err
+	}
 	env := []string{"PORT=" + strconv.Itoa(port), "KMS_DATA_PATH=" + dataDir, "KMS_REGION=us-east-1",
 		"KMS_ACCOUNT_ID=111122223333", "KMS_SEED_PATH=" + filepath.Join(dataDir, "no-seed.yaml")}
 	return Start("local-kms", "127.0.0.1:"+strconv.Itoa(port), env, "", bin)

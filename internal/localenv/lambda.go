@@ -29,10 +29,11 @@ type Function struct {
 // StartFunction runs bin/<logicalID>/bootstrap under the emulator with env
 // added to this process's environment.
 func StartFunction(logicalID string, env []string) (*Function, error) {
-	for _, p := range []string{RIEPath(), BootstrapPath(logicalID)} {
-		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("%s is missing: run `make tools build` (make test does)", p)
-		}
+	if err := installed(RIEPath()); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(BootstrapPath(logicalID)); err != nil {
+		return nil, fmt.Errorf("%s is missing: run `make build` (make test does)", BootstrapPath(logicalID))
 	}
 	invokePort, err := FreePort()
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -52,6 +53,22 @@ type Process struct {
 
 // Output is what the process wrote so far.
 func (p *Process) Output() string { return p.output.String() }
+
+// Follow copies everything the process writes from now on to w as well.
+// Writes to w are serialised.
+func (p *Process) Follow(w io.Writer) {
+	p.output.mu.Lock()
+	p.output.follow = w
+	p.output.mu.Unlock()
+}
+
+// installed checks that `make tools` put path in place.
+func installed(path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("%s is not installed: run `make tools` (make test does)", path)
+	}
+	return nil
+}
 
 // Stop ends the process and its children and waits for it.
 func (p *Process) Stop() {
@@ -108,8 +125,8 @@ func DynaliteScript() string {
 // StartDynalite starts an in-memory dynalite on a free loopback port.
 func StartDynalite() (*Process, error) {
 	script := DynaliteScript()
-	if _, err := os.Stat(script); err != nil {
-		return nil, fmt.Errorf("dynalite is not installed at %s: run `make test` (it runs npm ci in tools/)", script)
+	if err := installed(script); err != nil {
+		return nil, err
 	}
 	port, err := FreePort()
 	if err != nil {
@@ -164,13 +181,17 @@ func createTable(ctx context.Context, db *dynamodb.Client, name string) error {
 }
 
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu     sync.Mutex
+	b      bytes.Buffer
+	follow io.Writer
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.follow != nil {
+		_, _ = s.follow.Write(p)
+	}
 	return s.b.Write(p)
 }
 

@@ -33,8 +33,8 @@ func (s *SQSServer) Stop() { s.shim.Close(); s.goaws.Stop() }
 // StartSQS starts goaws on a free port with its config in dir.
 func StartSQS(dir string) (*SQSServer, error) {
 	bin := filepath.Join(RepoRoot(), ".tools", "bin", "goaws")
-	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("goaws is not installed at %s: run `make tools` (make test does)", bin)
+	if err := installed(bin); err != nil {
+		return nil, err
 	}
 	port, err := FreePort()
 	if err != nil {

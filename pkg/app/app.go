@@ -59,8 +59,8 @@ func Setup(check func(config.Config) error) Deps {
 	log := logging.New(os.Stdout)
 	d, err := setup(log, check)
 	if err != nil {
-		StartFailed(log, err)
-		os.Exit(1) // StartFailed serves until the runtime stops the process
+		startFailed(log, err)
+		os.Exit(1) // startFailed serves until the runtime stops the process
 	}
 	return d
 }
@@ -86,10 +86,10 @@ func setup(log *slog.Logger, check func(config.Config) error) (Deps, error) {
 	return Deps{Log: log, Config: cfg, AWS: awsCfg, Service: svc}, nil
 }
 
-// StartFailed reports a start-up error on every invocation instead of
+// startFailed reports a start-up error on every invocation instead of
 // crashing: the error is logged once as JSON and returned to each caller, so
 // it is plain in the logs and in the invoke result, with no stack trace.
-func StartFailed(log *slog.Logger, err error) {
+func startFailed(log *slog.Logger, err error) {
 	log.Error("function cannot start", "err", err.Error())
 	lambda.Start(func(context.Context, json.RawMessage) (json.RawMessage, error) { return nil, err })
 }
