@@ -21,17 +21,14 @@ all: build
 ## build: bin/<LogicalId>/bootstrap for every function, for linux on this host's architecture (or GOARCH)
 build:
 	@set -e; for id in $(FUNCTIONS); do \
-		dir=./functions/$$(echo $$id | sed 's/Function$$//' | tr A-Z a-z); \
-		echo "build bin/$$id/bootstrap <- $$dir (linux/$(GOARCH))"; \
-		GOARCH=$(GOARCH) $(GOBUILD) -o bin/$$id/bootstrap $$dir; \
+		echo "build bin/$$id/bootstrap (linux/$(GOARCH))"; \
+		$(MAKE) --no-print-directory -s build-$$id ARTIFACTS_DIR=$(CURDIR)/bin/$$id LAMBDA_GOARCH=$(GOARCH); \
 	done
 
 # sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
-build-ApiFunction build-PostConfirmationFunction build-RetryFunction:
-	GOARCH=arm64 $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap $(call fn_dir,$(@:build-%=%))
-
-CHROMIUM  := /usr/bin/chromium
-SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
+LAMBDA_GOARCH ?= arm64
+$(addprefix build-,$(FUNCTIONS)):
+	GOARCH=$(LAMBDA_GOARCH) $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap $(call fn_dir,$(@:build-%=%))
 
 ## tools: the local servers the tests and the local run use, installed from the project's own files
 tools: $(TOOLS_BIN)/.installed tools/node_modules/.installed
