@@ -1,0 +1,115 @@
+package awsenv
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadRefusesAnIncompleteEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want error
+	}{
+		{map[string]string{"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}, ErrNoRegion},
+		{map[string]string{"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "a"}, ErrNoCredentials},
+		{map[string]string{"AWS_REGION": "eu-west-1", "AWS_SECRET_ACCESS_KEY": "b"}, ErrNoCredentials},
+	} {
+		if _, err := Load(env(tc.env)); !errors.Is(err, tc.want) {
+			t.Errorf("Load(%v) = %v, want %v", tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestLoadReadsRegionAndCredentials(t *testing.T) {
+	cfg, err := Load(env(map[string]string{
+		"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "session",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Region != "eu-west-1" {
+		t.Errorf("region %q", cfg.Region)
+	}
+	c, err := cfg.Credentials.Retrieve(context.Background())
+	if err != nil || c.AccessKeyID != "AKID" || c.SecretAccessKey != "secret" || c.SessionToken != "session" {
+		t.Errorf("credentials %+v, %v", c, err)
+	}
+	cfg, _ = Load(env(map[string]string{"AWS_REGION": "us-east-2", "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}))
+	if cfg.Region != "us-east-2" {
+		t.Errorf("AWS_REGION should win, got %q", cfg.Region)
+	}
+}
+
+// recorder answers every request with an empty JSON object and counts hits.
+func recorder(hits *atomic.Int32) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+}
+
+// The real clients, built from Load, must call the endpoint the standard
+// variables name: per service first, then the global one.
+func TestServiceClientsUseTheConfiguredEndpoints(t *testing.T) {
+	var dynHits, smHits, globalHits atomic.Int32
+	dyn, sm, global := recorder(&dynHits), recorder(&smHits), recorder(&globalHits)
+	defer dyn.Close()
+	defer sm.Close()
+	defer global.Close()
+	base := map[string]string{"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+	with := func(extra map[string]string) aws.Config {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		cfg, err := Load(env(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	ctx := context.Background()
+	call := func(cfg aws.Config) {
+		_, _ = dynamodb.NewFromConfig(cfg).ListTables(ctx, &dynamodb.ListTablesInput{})
+		_, _ = secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("s")})
+	}
+
+	call(with(map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": dyn.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER": sm.URL}))
+	if dynHits.Load() != 1 || smHits.Load() != 1 {
+		t.Fatalf("per-service endpoints: dynamodb %d, secrets manager %d calls", dynHits.Load(), smHits.Load())
+	}
+	call(with(map[string]string{"AWS_ENDPOINT_URL": global.URL, "AWS_ENDPOINT_URL_DYNAMODB": dyn.URL}))
+	if dynHits.Load() != 2 || globalHits.Load() != 1 {
+		t.Fatalf("global endpoint: dynamodb %d, global %d calls", dynHits.Load(), globalHits.Load())
+	}
+	cfg := with(map[string]string{"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true", "AWS_ENDPOINT_URL_DYNAMODB": dyn.URL})
+	if cfg.BaseEndpoint != nil || len(cfg.ConfigSources) != 0 {
+		t.Fatalf("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS ignored: %+v", cfg)
+	}
+}
+
+func TestEndpointNames(t *testing.T) {
+	seen := ""
+	e := endpoints(func(k string) string { seen = k; return "" })
+	if _, found, _ := e.GetServiceBaseEndpoint(context.Background(), "Secrets Manager"); found || seen != "AWS_ENDPOINT_URL_SECRETS_MANAGER" {
+		t.Fatalf("asked for %q, found %v", seen, found)
+	}
+	if !strings.HasPrefix(seen, "AWS_ENDPOINT_URL_") {
+		t.Fatal(seen)
+	}
+}
