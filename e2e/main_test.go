@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/emfcheck"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/fakesecrets"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
@@ -173,6 +174,14 @@ func checkLogs() error {
 		}
 		if strings.Contains(logs, "ada@example.com") {
 			return fmt.Errorf("%s logs contain the raw Cognito event", p.Name)
+		}
+		for _, line := range strings.Split(logs, "\n") {
+			if !emfcheck.IsEMF([]byte(line)) {
+				continue
+			}
+			if _, err := emfcheck.Parse([]byte(line)); err != nil {
+				return fmt.Errorf("%s wrote a metric CloudWatch would drop: %v", p.Name, err)
+			}
 		}
 	}
 	fmt.Printf("log scan: %d function processes, %d forbidden values, no leak\n", len(functionsStarted), len(forbidden))

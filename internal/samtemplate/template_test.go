@@ -11,7 +11,9 @@ import (
 	"testing"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/httpapi"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/metrics"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
 )
 
@@ -261,5 +263,38 @@ func TestRetryPath(t *testing.T) {
 	env, _ := tpl.Resources["PostConfirmationFunction"].Properties["Environment"].(map[string]any)
 	if !strings.Contains(fmt.Sprint(env), "RETRY_QUEUE_URL:map[Ref:RetryQueue]") {
 		t.Fatalf("trigger environment = %v", env)
+	}
+}
+
+// The alarms watch the metrics pkg/metrics emits, in the namespace the
+// functions are given.
+func TestAlarmsWatchTheEmittedMetrics(t *testing.T) {
+	tpl := load(t)
+	fn, _ := tpl.Globals["Function"].(map[string]any)
+	env, _ := fn["Environment"].(map[string]any)
+	vars, _ := env["Variables"].(map[string]any)
+	ns := fmt.Sprint(vars[config.EnvMetricsNamespace])
+	if !strings.Contains(ns, "AWS::StackName") {
+		t.Fatalf("%s = %s: one namespace per stack, so two stacks' alarms do not mix", config.EnvMetricsNamespace, ns)
+	}
+	watched := map[string]bool{}
+	for id, r := range tpl.Resources {
+		if r.Type != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		if fmt.Sprint(r.Properties["AlarmActions"]) == "<nil>" {
+			t.Errorf("%s notifies nobody", id)
+		}
+		if name, ok := r.Properties["MetricName"].(string); ok && fmt.Sprint(r.Properties["Namespace"]) == ns {
+			watched[name] = true
+		}
+	}
+	for _, m := range []string{metrics.KandyErrors, metrics.QuotaExceeded} {
+		if !watched[m] {
+			t.Errorf("no alarm on %s in %s", m, ns)
+		}
+	}
+	if tpl.Resources["FunctionErrorsAlarm"].Type != "AWS::CloudWatch::Alarm" {
+		t.Error("no alarm on the functions' errors")
 	}
 }

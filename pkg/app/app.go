@@ -20,6 +20,7 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/logging"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/metrics"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/secrets"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
@@ -27,15 +28,19 @@ import (
 
 // NewService builds the provisioning service and its clients, once per
 // container. AWS endpoints and credentials come from the SDK's standard
-// environment variables.
-func NewService(awsCfg aws.Config, cfg config.Config, log *slog.Logger) (*provision.Service, error) {
+// environment variables. rec, if not nil, receives the service's metrics.
+func NewService(awsCfg aws.Config, cfg config.Config, log *slog.Logger, rec *metrics.Recorder) (*provision.Service, error) {
 	keys := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), cfg.KandySecretID, secrets.DefaultTTL)
-	k, err := kandy.New(kandy.Options{BaseURL: cfg.KandyAPIURL, Keys: keys})
+	ko := kandy.Options{BaseURL: cfg.KandyAPIURL, Keys: keys}
+	opts := provision.Options{DefaultCountry: cfg.DefaultCountryCode, Logger: log}
+	if rec != nil {
+		ko.Observer, opts.Metrics = rec, rec
+	}
+	k, err := kandy.New(ko)
 	if err != nil {
 		return nil, err
 	}
 	accounts := store.NewAccounts(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
-	opts := provision.Options{DefaultCountry: cfg.DefaultCountryCode, Logger: log}
 	if cfg.KMSKeyID != "" {
 		opts.Sealer = fieldcrypt.NewSealer(kms.NewFromConfig(awsCfg), cfg.KMSKeyID, cfg.TableName)
 	} else {
@@ -79,7 +84,7 @@ func setup(log *slog.Logger, check func(config.Config) error) (Deps, error) {
 	if err != nil {
 		return Deps{}, fmt.Errorf("loading AWS configuration: %w", err)
 	}
-	svc, err := NewService(awsCfg, cfg, log)
+	svc, err := NewService(awsCfg, cfg, log, metrics.New(os.Stdout, cfg.MetricsNamespace))
 	if err != nil {
 		return Deps{}, err
 	}

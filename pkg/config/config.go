@@ -21,6 +21,7 @@ const (
 	EnvKMSKeyID           = "KMS_KEY_ID"
 	EnvRetryQueueURL      = "RETRY_QUEUE_URL"
 	EnvDeadLetterQueueURL = "DEAD_LETTER_QUEUE_URL"
+	EnvMetricsNamespace   = "METRICS_NAMESPACE"
 )
 
 // Config is what every function needs. AWS endpoints are not here: the SDK
@@ -37,6 +38,9 @@ type Config struct {
 	RetryQueueURL string
 	// DeadLetterQueueURL is where the retry worker sends what it gives up on.
 	DeadLetterQueueURL string
+	// MetricsNamespace is the CloudWatch namespace of the EMF metrics;
+	// template.yaml names one per stack.
+	MetricsNamespace string
 }
 
 // ErrInvalid marks configuration that cannot work.
@@ -54,6 +58,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		KMSKeyID:           get(EnvKMSKeyID),
 		RetryQueueURL:      get(EnvRetryQueueURL),
 		DeadLetterQueueURL: get(EnvDeadLetterQueueURL),
+		MetricsNamespace:   get(EnvMetricsNamespace),
 	}
 	if c.KandyAPIURL == "" {
 		c.KandyAPIURL = DefaultKandyAPIURL

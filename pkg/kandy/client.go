@@ -38,6 +38,14 @@ type Options struct {
 	CallTimeout time.Duration // default 5s
 	// Backoff is the wait before each retry of an idempotent call.
 	Backoff []time.Duration // default 50ms, 200ms
+	// Observer, if set, is told of every HTTP call.
+	Observer Observer
+}
+
+// Observer is told of every HTTP call to Kandy, for metrics. op is the
+// call's name in snake case; errKind is KindName of its error, or empty.
+type Observer interface {
+	KandyCall(ctx context.Context, op string, elapsed time.Duration, errKind string)
 }
 
 // Client talks to Kandy. It is safe for concurrent use and meant to live as
@@ -48,6 +56,7 @@ type Client struct {
 	keys    KeySource
 	timeout time.Duration
 	backoff []time.Duration
+	observe Observer
 
 	mu       sync.Mutex
 	token    string
@@ -85,7 +94,7 @@ func New(o Options) (*Client, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("kandy: base URL %q is not an absolute http(s) URL", raw)
 	}
-	c := &Client{base: base, http: o.HTTPClient, keys: o.Keys, timeout: o.CallTimeout, backoff: o.Backoff}
+	c := &Client{base: base, http: o.HTTPClient, keys: o.Keys, timeout: o.CallTimeout, backoff: o.Backoff, observe: o.Observer}
 	if c.http == nil {
 		c.http = NewHTTPClient()
 	}
@@ -270,6 +279,16 @@ type envelope struct {
 
 // call makes one HTTP attempt and decodes Kandy's envelope into out.
 func (c *Client) call(ctx context.Context, op, method, path string, q url.Values, body []byte, out any) error {
+	if c.observe == nil {
+		return c.attempt(ctx, op, method, path, q, body, out)
+	}
+	start := time.Now()
+	err := c.attempt(ctx, op, method, path, q, body, out)
+	c.observe.KandyCall(ctx, strings.ReplaceAll(op, " ", "_"), time.Since(start), KindName(err))
+	return err
+}
+
+func (c *Client) attempt(ctx context.Context, op, method, path string, q url.Values, body []byte, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
@@ -305,11 +324,13 @@ func (c *Client) call(ctx context.Context, op, method, path string, q url.Values
 	return decode(op, resp.StatusCode, raw, out)
 }
 
+const msgTimedOut = "timed out"
+
 func transportMessage(err error) string {
 	var ne net.Error
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return "timed out"
+		return msgTimedOut
 	case errors.Is(err, context.Canceled):
 		return "canceled"
 	default:

@@ -307,3 +307,58 @@ func assertNoSecrets(t *testing.T, s string, secrets ...string) {
 		}
 	}
 }
+
+type observed struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (o *observed) KandyCall(_ context.Context, op string, elapsed time.Duration, errKind string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if elapsed <= 0 {
+		errKind += "(no latency)"
+	}
+	o.calls = append(o.calls, op+":"+errKind)
+}
+
+// Every HTTP attempt, retries included, reaches the observer with its kind.
+func TestObserverSeesEveryAttempt(t *testing.T) {
+	sim := kandysim.New(kandysim.Options{Quota: 1})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	key, secret := sim.ProjectKey()
+	obs := &observed{}
+	c, err := kandy.New(kandy.Options{
+		BaseURL: srv.URL + "/v1.2", Keys: staticKeys{APIKey: key, APISecret: secret}, HTTPClient: srv.Client(),
+		CallTimeout: 100 * time.Millisecond, Backoff: []time.Duration{time.Millisecond}, Observer: obs,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.CreateUser(ctx, kandy.CreateUserInput{UserID: "a", CountryCode: "US"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateUser(ctx, kandy.CreateUserInput{UserID: "b", CountryCode: "US"}); !errors.Is(err, kandy.ErrQuotaExceeded) {
+		t.Fatal(err)
+	}
+	sim.Inject(kandysim.EndpointDeleteUser, kandysim.FaultTimeout, 1)
+	if err := c.DeleteUser(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"domain_access_token:", "create_user:", "create_user:quota_exceeded",
+		"delete_user:timeout", "delete_user:",
+	}
+	if strings.Join(obs.calls, " ") != strings.Join(want, " ") {
+		t.Fatalf("observed %v, want %v", obs.calls, want)
+	}
+}
+
+func TestKindName(t *testing.T) {
+	if kandy.KindName(nil) != "" || kandy.KindName(errors.New("x")) != "other" ||
+		kandy.KindName(fmt.Errorf("wrapped: %w", &kandy.Error{Kind: kandy.ErrNoSuchUser})) != "no_such_user" {
+		t.Fatal("KindName")
+	}
+}

@@ -46,6 +46,31 @@ func (e *Error) Error() string {
 	return s
 }
 
+var kindNames = map[error]string{
+	ErrQuotaExceeded: "quota_exceeded", ErrAlreadyExists: "already_exists", ErrTokenExpired: "token_expired",
+	ErrInvalidCredentials: "invalid_credentials", ErrInvalidCountryCode: "invalid_country_code",
+	ErrUnauthorized: "unauthorized", ErrUnavailable: "unavailable", ErrNoSuchUser: "no_such_user", ErrRejected: "rejected",
+}
+
+// KindName names the kind of a Kandy error in snake case, for metrics:
+// "" for nil, "timeout" for an unavailable Kandy that did not answer in
+// time, "other" for an error that is not a *Error.
+func KindName(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		if e.Kind == ErrUnavailable && e.Message == msgTimedOut {
+			return "timeout"
+		}
+		if n, ok := kindNames[e.Kind]; ok {
+			return n
+		}
+	}
+	return "other"
+}
+
 func (e *Error) Is(target error) bool { return target == e.Kind }
 
 func (e *Error) Unwrap() error { return e.Cause }

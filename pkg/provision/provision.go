@@ -125,6 +125,7 @@ type Service struct {
 	defaultCountry string
 	now            func() time.Time
 	log            *slog.Logger
+	metrics        Metrics
 	// claimMargin is added to the caller's deadline to make a claim's
 	// expiry; a holder's context ends before its claim does.
 	claimMargin time.Duration
@@ -141,13 +142,22 @@ type Options struct {
 	// they are stored.
 	Sealer Sealer
 	Logger *slog.Logger
-	Now    func() time.Time
+	// Metrics, if set, is told how each Ensure ended.
+	Metrics Metrics
+	Now     func() time.Time
+}
+
+// Metrics counts the outcomes operators watch.
+type Metrics interface {
+	UserCreated(ctx context.Context)
+	UserAlreadyPresent(ctx context.Context)
+	QuotaExceeded(ctx context.Context)
 }
 
 // New builds a Service.
 func New(accounts Accounts, k Kandy, o Options) (*Service, error) {
 	s := &Service{
-		accounts: accounts, kandy: k, sealer: o.Sealer, defaultCountry: o.DefaultCountry, now: o.Now, log: o.Logger,
+		accounts: accounts, kandy: k, sealer: o.Sealer, defaultCountry: o.DefaultCountry, now: o.Now, log: o.Logger, metrics: o.Metrics,
 		claimMargin: 5 * time.Second, claimTTL: 60 * time.Second, finalizeTries: 4,
 	}
 	if s.defaultCountry == "" {
@@ -179,6 +189,21 @@ type EnsureOptions struct {
 // Ensure makes sure sub has a Kandy account and returns it, with created
 // true when this call created it.
 func (s *Service) Ensure(ctx context.Context, sub string, o EnsureOptions) (Account, bool, error) {
+	a, created, err := s.ensure(ctx, sub, o)
+	if s.metrics != nil {
+		switch {
+		case created:
+			s.metrics.UserCreated(ctx)
+		case err == nil:
+			s.metrics.UserAlreadyPresent(ctx)
+		case errors.Is(err, kandy.ErrQuotaExceeded):
+			s.metrics.QuotaExceeded(ctx)
+		}
+	}
+	return a, created, err
+}
+
+func (s *Service) ensure(ctx context.Context, sub string, o EnsureOptions) (Account, bool, error) {
 	uid, err := userid.FromSub(sub)
 	if err != nil {
 		return Account{}, false, err

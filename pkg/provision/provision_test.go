@@ -262,3 +262,39 @@ func TestLostAnswersFromTheStoreAreRecognised(t *testing.T) {
 		}
 	}
 }
+
+type countingMetrics struct{ created, present, quota int }
+
+func (m *countingMetrics) UserCreated(context.Context)        { m.created++ }
+func (m *countingMetrics) UserAlreadyPresent(context.Context) { m.present++ }
+func (m *countingMetrics) QuotaExceeded(context.Context)      { m.quota++ }
+
+func TestEnsureOutcomesAreCounted(t *testing.T) {
+	m := &countingMetrics{}
+	quota := false
+	s, err := New(newMem(), fakeKandy{create: func(in kandy.CreateUserInput) (kandy.User, error) {
+		if quota {
+			return kandy.User{}, &kandy.Error{Op: "create user", Kind: kandy.ErrQuotaExceeded}
+		}
+		return okCreate(in)
+	}}, Options{Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, sub := range []string{"s1", "s1", "s2", "s1"} {
+		if _, _, err := s.Ensure(ctx, sub, EnsureOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quota = true
+	if _, _, err := s.Ensure(ctx, "s3", EnsureOptions{}); !errors.Is(err, kandy.ErrQuotaExceeded) {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Ensure(ctx, "s4", EnsureOptions{CountryCode: "nope"}); err == nil {
+		t.Fatal("bad country accepted")
+	}
+	if *m != (countingMetrics{created: 2, present: 2, quota: 1}) {
+		t.Fatalf("counted %+v", *m)
+	}
+}

@@ -1,0 +1,114 @@
+// Package metrics writes CloudWatch Embedded Metric Format (EMF) lines:
+// JSON log lines from which CloudWatch Logs extracts metrics, with no
+// agent and no PutMetricData call on the request path.
+package metrics
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+// DefaultNamespace is used when the configuration names none.
+const DefaultNamespace = "KandyProvisioner"
+
+// Metric names; template.yaml's alarms use them.
+const (
+	UsersCreated        = "UsersCreated"
+	UsersAlreadyPresent = "UsersAlreadyPresent"
+	QuotaExceeded       = "QuotaExceeded"
+	KandyErrors         = "KandyErrors"
+	KandyLatency        = "KandyLatency"
+)
+
+// Dimension names.
+const (
+	DimOperation = "Operation"
+	DimErrorKind = "ErrorKind"
+)
+
+// Recorder writes one EMF line per event. It is safe for concurrent use.
+type Recorder struct {
+	mu        sync.Mutex
+	w         io.Writer
+	namespace string
+	now       func() time.Time
+}
+
+// New returns a Recorder writing to w (in Lambda, standard output).
+func New(w io.Writer, namespace string) *Recorder {
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	return &Recorder{w: w, namespace: namespace, now: time.Now}
+}
+
+// UserCreated counts a Kandy account this service created.
+func (r *Recorder) UserCreated(ctx context.Context) { r.count(ctx, UsersCreated) }
+
+// UserAlreadyPresent counts a request for an account that already existed.
+func (r *Recorder) UserAlreadyPresent(ctx context.Context) { r.count(ctx, UsersAlreadyPresent) }
+
+// QuotaExceeded counts a sign-up Kandy refused for the account's user limit.
+func (r *Recorder) QuotaExceeded(ctx context.Context) { r.count(ctx, QuotaExceeded) }
+
+// KandyCall records one HTTP call to Kandy: its latency by operation and,
+// when errKind is not empty, an error in total and by kind.
+func (r *Recorder) KandyCall(ctx context.Context, op string, elapsed time.Duration, errKind string) {
+	props := map[string]any{DimOperation: op, KandyLatency: float64(elapsed.Microseconds()) / 1000}
+	directives := []directive{{
+		Namespace: r.namespace, Dimensions: [][]string{{DimOperation}},
+		Metrics: []definition{{Name: KandyLatency, Unit: "Milliseconds"}},
+	}}
+	if errKind != "" {
+		props[DimErrorKind] = errKind
+		props[KandyErrors] = 1
+		directives = append(directives, directive{
+			Namespace: r.namespace, Dimensions: [][]string{{}, {DimErrorKind}},
+			Metrics: []definition{{Name: KandyErrors, Unit: "Count"}},
+		})
+	}
+	r.emit(ctx, directives, props)
+}
+
+func (r *Recorder) count(ctx context.Context, name string) {
+	r.emit(ctx, []directive{{
+		Namespace: r.namespace, Dimensions: [][]string{{}},
+		Metrics: []definition{{Name: name, Unit: "Count"}},
+	}}, map[string]any{name: 1})
+}
+
+type directive struct {
+	Namespace  string       `json:"Namespace"`
+	Dimensions [][]string   `json:"Dimensions"`
+	Metrics    []definition `json:"Metrics"`
+}
+
+type definition struct {
+	Name string `json:"Name"`
+	Unit string `json:"Unit"`
+}
+
+type metadata struct {
+	Timestamp         int64       `json:"Timestamp"`
+	CloudWatchMetrics []directive `json:"CloudWatchMetrics"`
+}
+
+func (r *Recorder) emit(ctx context.Context, ds []directive, props map[string]any) {
+	props["_aws"] = metadata{Timestamp: r.now().UnixMilli(), CloudWatchMetrics: ds}
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		props["requestId"] = lc.AwsRequestID
+	}
+	line, err := json.Marshal(props)
+	if err != nil {
+		return // every value above is a string or a number
+	}
+	line = append(line, '\n')
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, _ = r.w.Write(line) // a metric lost to a broken stdout is not worth failing a sign-up
+}
