@@ -173,6 +173,13 @@ func (c *Client) UserAccessToken(ctx context.Context, userID string) (string, er
 	return res.Token, nil
 }
 
+// Ping asks Kandy for a fresh domain access token: it proves that the base
+// URL answers and that Kandy accepts the project's key and secret.
+func (c *Client) Ping(ctx context.Context) error {
+	_, err := c.fetchDomainToken(ctx)
+	return err
+}
+
 // withDomainToken runs fn with the cached domain token. If Kandy says the
 // token expired, it fetches a new one once and runs fn once more.
 func (c *Client) withDomainToken(ctx context.Context, fn func(token string) error) error {

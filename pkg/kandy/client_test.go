@@ -362,3 +362,17 @@ func TestKindName(t *testing.T) {
 		t.Fatal("KindName")
 	}
 }
+
+func TestPing(t *testing.T) {
+	sim := kandysim.New(kandysim.Options{})
+	c, _ := newClient(t, sim)
+	if err := c.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	bad, _ := kandy.New(kandy.Options{BaseURL: srv.URL + "/v1.2", Keys: staticKeys{APIKey: "DAKnope", APISecret: "DASnope"}, HTTPClient: srv.Client()})
+	if err := bad.Ping(context.Background()); !errors.Is(err, kandy.ErrInvalidCredentials) {
+		t.Fatalf("Ping with a wrong key = %v", err)
+	}
+}

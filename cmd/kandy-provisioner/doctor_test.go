@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+var checkLine = regexp.MustCompile(`^(ok  |FAIL)  (config|secret|kandy|table|kms) +\S`)
+
+// doctorLines runs doctor and checks its shape: one line per check, then
+// a count of failures if any.
+func doctorLines(t *testing.T, extra map[string]string, args ...string) (int, map[string]string) {
+	t.Helper()
+	code, out, errOut := cmd(t, extra, append([]string{"doctor"}, args...)...)
+	t.Logf("doctor %v:\n%s%s", args, out, errOut)
+	lines := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.HasSuffix(l, "check(s) failed") {
+			continue
+		}
+		m := checkLine.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("not a check line: %q\nstdout:\n%s\nstderr:\n%s", l, out, errOut)
+		}
+		lines[m[2]] = l
+	}
+	key, secret := stack.sim.ProjectKey()
+	for _, s := range []string{key, secret, "DAS0000000000000000"} {
+		if strings.Contains(out+errOut, s) {
+			t.Fatal("doctor printed a project key or secret")
+		}
+	}
+	return code, lines
+}
+
+func TestDoctorPassesOnAGoodDeployment(t *testing.T) {
+	code, lines := doctorLines(t, nil)
+	if code != 0 || len(lines) != 5 {
+		t.Fatalf("exit %d, lines %v", code, lines)
+	}
+	for name, l := range lines {
+		if !strings.HasPrefix(l, "ok") {
+			t.Errorf("%s: %s", name, l)
+		}
+	}
+}
+
+func TestDoctorNamesWhatIsWrong(t *testing.T) {
+	ctx := context.Background()
+	_, err := stack.db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String("wrong-key"),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},
+		BillingMode:          types.BillingModePayPerRequest,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		extra map[string]string
+		args  []string
+		fail  map[string]string // check -> text its FAIL line must hold
+	}{
+		{"no such secret", map[string]string{"KANDY_SECRET_ID": "absent"}, nil,
+			map[string]string{"secret": "ResourceNotFoundException", "kandy": "not tried"}},
+		{"malformed secret", nil, []string{"--secret-id", "kandy-malformed"},
+			map[string]string{"secret": "malformed", "kandy": "not tried"}},
+		{"key Kandy refuses", map[string]string{"KANDY_SECRET_ID": "kandy-wrong-key"}, nil,
+			map[string]string{"kandy": "invalid project credentials"}},
+		{"Kandy unreachable", map[string]string{"KANDY_API_URL": "http://127.0.0.1:1/v1.2"}, nil,
+			map[string]string{"kandy": "unavailable"}},
+		{"no such table", nil, []string{"--table", "absent"},
+			map[string]string{"table": "ResourceNotFoundException"}},
+		{"wrong key schema", nil, []string{"--table", "wrong-key"},
+			map[string]string{"table": "want [sub S HASH]"}},
+		{"no such key", map[string]string{"KMS_KEY_ID": "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000"}, nil,
+			map[string]string{"kms": "NotFoundException"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, lines := doctorLines(t, c.extra, c.args...)
+			if code != 1 {
+				t.Errorf("exit %d", code)
+			}
+			for check, l := range lines {
+				want, failing := c.fail[check]
+				switch {
+				case failing && (!strings.HasPrefix(l, "FAIL") || !strings.Contains(l, want)):
+					t.Errorf("%s: %q, want FAIL with %q", check, l, want)
+				case !failing && !strings.HasPrefix(l, "ok"):
+					t.Errorf("%s: %q, want ok", check, l)
+				}
+			}
+		})
+	}
+	if code, lines := doctorLines(t, map[string]string{"TABLE_NAME": ""}); code != 1 || !strings.Contains(lines["config"], "TABLE_NAME") {
+		t.Errorf("no table configured: exit %d, %v", code, lines)
+	}
+}

@@ -1,0 +1,287 @@
+// Package backfill gives every confirmed user of a Cognito user pool a
+// Kandy account, for pools that had users before the service was deployed.
+// It uses the same Ensure as the API and the trigger, so running it twice,
+// or while users sign up, creates nothing twice.
+package backfill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+)
+
+// PageSize is Cognito's largest ListUsers page.
+const PageSize = 60
+
+// ListUsersAPI is the one Cognito operation a backfill needs.
+type ListUsersAPI interface {
+	ListUsers(ctx context.Context, in *cip.ListUsersInput, opts ...func(*cip.Options)) (*cip.ListUsersOutput, error)
+}
+
+// Accounts is the provisioning service, as a backfill uses it.
+type Accounts interface {
+	Get(ctx context.Context, sub string) (provision.Account, error)
+	Ensure(ctx context.Context, sub string, o provision.EnsureOptions) (provision.Account, bool, error)
+}
+
+// Options configures a Run.
+type Options struct {
+	UserPoolID string
+	// Concurrency is how many users are provisioned at once. Default 4.
+	Concurrency int
+	// Rate bounds the provisioning calls that may reach Kandy, per second;
+	// users that already have an account do not count. 0 means no limit.
+	Rate float64
+	// DryRun reads the pool and the table and changes nothing.
+	DryRun bool
+	// StartToken resumes at the page a Checkpoint recorded.
+	StartToken string
+	// Checkpoint, if set, is called after each page with the token of the
+	// next one ("" at the end), once every user of the page is handled.
+	Checkpoint func(next string) error
+	// Progress, if set, is called after each user with the totals so far.
+	Progress func(Summary)
+	// UserTimeout bounds one user's provisioning. Default 30s.
+	UserTimeout time.Duration
+}
+
+// Failure is a user the run could not provision.
+type Failure struct {
+	Username string
+	Sub      string
+	Reason   string
+}
+
+// Summary counts what a run did.
+type Summary struct {
+	Seen           int // users handled, whatever the outcome
+	Created        int
+	AlreadyPresent int
+	WouldCreate    int // dry run only
+	NotConfirmed   int // skipped
+	Failures       []Failure
+	// Stopped says why the run ended early, with users not attempted:
+	// a refusal every further call would meet too (quota, credentials).
+	Stopped error
+}
+
+// stopKinds end a run: every later create would fail the same way.
+var stopKinds = []error{kandy.ErrQuotaExceeded, kandy.ErrInvalidCredentials, kandy.ErrUnauthorized}
+
+type outcome int
+
+const (
+	created outcome = iota
+	alreadyPresent
+	wouldCreate
+	notConfirmed
+	failed
+)
+
+// Run walks the pool, page by page, and returns what it did. Its error is
+// for the walk itself (listing users, a cancelled context, a checkpoint
+// that cannot be written); users that fail are in the Summary.
+func Run(ctx context.Context, users ListUsersAPI, accounts Accounts, o Options) (Summary, error) {
+	if o.UserPoolID == "" {
+		return Summary{}, errors.New("backfill: no user pool id")
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.UserTimeout <= 0 {
+		o.UserTimeout = 30 * time.Second
+	}
+	r := &run{o: o, accounts: accounts, limit: newLimiter(o.Rate)}
+	ctx, r.stop = context.WithCancelCause(ctx)
+	defer r.stop(nil)
+
+	token := o.StartToken
+	for {
+		// No status filter: users who never confirmed are listed too, so
+		// the summary can say how many were skipped.
+		in := &cip.ListUsersInput{UserPoolId: aws.String(o.UserPoolID), Limit: aws.Int32(PageSize)}
+		if token != "" {
+			in.PaginationToken = aws.String(token)
+		}
+		page, err := users.ListUsers(ctx, in)
+		if err != nil {
+			return r.summary(), fmt.Errorf("listing users: %w", err)
+		}
+		r.page(ctx, page.Users)
+		if s := r.summary(); s.Stopped != nil {
+			return s, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return r.summary(), err
+		}
+		token = aws.ToString(page.PaginationToken)
+		if o.Checkpoint != nil {
+			if err := o.Checkpoint(token); err != nil {
+				return r.summary(), fmt.Errorf("writing checkpoint: %w", err)
+			}
+		}
+		if token == "" {
+			return r.summary(), nil
+		}
+	}
+}
+
+type run struct {
+	o        Options
+	accounts Accounts
+	limit    *limiter
+	stop     context.CancelCauseFunc
+
+	mu  sync.Mutex
+	sum Summary
+}
+
+func (r *run) summary() Summary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.sum
+	s.Failures = append([]Failure(nil), r.sum.Failures...)
+	return s
+}
+
+// page handles one page's users, o.Concurrency at a time.
+func (r *run) page(ctx context.Context, users []ciptypes.UserType) {
+	sem := make(chan struct{}, r.o.Concurrency)
+	var wg sync.WaitGroup
+	for _, u := range users {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r.user(ctx, u)
+		}()
+	}
+	wg.Wait()
+}
+
+func (r *run) user(ctx context.Context, u ciptypes.UserType) {
+	name := aws.ToString(u.Username)
+	sub := ""
+	for _, a := range u.Attributes {
+		if aws.ToString(a.Name) == "sub" {
+			sub = aws.ToString(a.Value)
+		}
+	}
+	if u.UserStatus != ciptypes.UserStatusTypeConfirmed {
+		r.record(notConfirmed, Failure{})
+		return
+	}
+	if sub == "" {
+		r.record(failed, Failure{Username: name, Reason: "the user has no sub attribute"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.o.UserTimeout)
+	defer cancel()
+	// Reading first keeps a resumed run over a provisioned pool fast: only
+	// users without an account wait for the rate limit.
+	_, err := r.accounts.Get(ctx, sub)
+	switch {
+	case err == nil:
+		r.record(alreadyPresent, Failure{})
+		return
+	case r.o.DryRun && errors.Is(err, provision.ErrNotProvisioned):
+		r.record(wouldCreate, Failure{})
+		return
+	case r.o.DryRun:
+		r.record(failed, Failure{Username: name, Sub: sub, Reason: err.Error()})
+		return
+	}
+	if err := r.limit.wait(ctx); err != nil {
+		return // cancelled: the user is not attempted, and a resumed run will see it
+	}
+	_, isNew, err := r.accounts.Ensure(ctx, sub, provision.EnsureOptions{})
+	switch {
+	case err == nil && isNew:
+		r.record(created, Failure{})
+	case err == nil:
+		r.record(alreadyPresent, Failure{})
+	default:
+		r.record(failed, Failure{Username: name, Sub: sub, Reason: err.Error()})
+		for _, k := range stopKinds {
+			if errors.Is(err, k) {
+				r.mu.Lock()
+				if r.sum.Stopped == nil {
+					r.sum.Stopped = fmt.Errorf("stopped: %w", err)
+				}
+				r.mu.Unlock()
+				r.stop(err)
+				break
+			}
+		}
+	}
+}
+
+func (r *run) record(o outcome, f Failure) {
+	r.mu.Lock()
+	r.sum.Seen++
+	switch o {
+	case created:
+		r.sum.Created++
+	case alreadyPresent:
+		r.sum.AlreadyPresent++
+	case wouldCreate:
+		r.sum.WouldCreate++
+	case notConfirmed:
+		r.sum.NotConfirmed++
+	case failed:
+		r.sum.Failures = append(r.sum.Failures, f)
+	}
+	r.mu.Unlock()
+	if r.o.Progress != nil {
+		r.o.Progress(r.summary())
+	}
+}
+
+// limiter spaces calls evenly: no bursts, since Kandy's limits are not
+// documented.
+type limiter struct {
+	mu       sync.Mutex
+	interval time.Duration
+	next     time.Time
+}
+
+func newLimiter(perSecond float64) *limiter {
+	if perSecond <= 0 {
+		return &limiter{}
+	}
+	return &limiter{interval: time.Duration(float64(time.Second) / perSecond)}
+}
+
+func (l *limiter) wait(ctx context.Context) error {
+	if l.interval == 0 {
+		return ctx.Err()
+	}
+	l.mu.Lock()
+	now := time.Now()
+	at := l.next
+	if at.Before(now) {
+		at = now
+	}
+	l.next = at.Add(l.interval)
+	l.mu.Unlock()
+	t := time.NewTimer(time.Until(at))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,253 @@
+package backfill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+)
+
+// pool pages its users as Cognito does, with opaque tokens.
+type pool struct {
+	users []ciptypes.UserType
+	calls []string // the token of each call
+}
+
+func newPool(n int, status func(i int) ciptypes.UserStatusType) *pool {
+	p := &pool{}
+	for i := 0; i < n; i++ {
+		p.users = append(p.users, ciptypes.UserType{
+			Username:   aws.String(fmt.Sprintf("user%d", i)),
+			UserStatus: status(i),
+			Attributes: []ciptypes.AttributeType{{Name: aws.String("email"), Value: aws.String("x@example.com")}, {Name: aws.String("sub"), Value: aws.String(fmt.Sprintf("sub-%04d", i))}},
+		})
+	}
+	return p
+}
+
+func confirmed(int) ciptypes.UserStatusType { return ciptypes.UserStatusTypeConfirmed }
+
+func (p *pool) ListUsers(_ context.Context, in *cip.ListUsersInput, _ ...func(*cip.Options)) (*cip.ListUsersOutput, error) {
+	tok := aws.ToString(in.PaginationToken)
+	p.calls = append(p.calls, tok)
+	if in.Filter != nil || aws.ToInt32(in.Limit) != PageSize {
+		return nil, errors.New("unexpected request")
+	}
+	start := 0
+	if tok != "" {
+		n, err := strconv.Atoi(tok[len("page-"):])
+		if err != nil {
+			return nil, errors.New("bad token")
+		}
+		start = n
+	}
+	end := min(start+PageSize, len(p.users))
+	out := &cip.ListUsersOutput{Users: p.users[start:end]}
+	if end < len(p.users) {
+		out.PaginationToken = aws.String(fmt.Sprintf("page-%d", end))
+	}
+	return out, nil
+}
+
+// accounts is an in-memory provisioning service.
+type accounts struct {
+	mu       sync.Mutex
+	have     map[string]bool
+	ensures  atomic.Int32
+	inFlight atomic.Int32
+	maxSeen  atomic.Int32
+	fail     func(sub string) error
+}
+
+func newAccounts() *accounts { return &accounts{have: map[string]bool{}} }
+
+func (a *accounts) Get(_ context.Context, sub string) (provision.Account, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.have[sub] {
+		return provision.Account{UserID: sub}, nil
+	}
+	return provision.Account{}, provision.ErrNotProvisioned
+}
+
+func (a *accounts) Ensure(_ context.Context, sub string, _ provision.EnsureOptions) (provision.Account, bool, error) {
+	a.ensures.Add(1)
+	n := a.inFlight.Add(1)
+	defer a.inFlight.Add(-1)
+	for {
+		m := a.maxSeen.Load()
+		if n <= m || a.maxSeen.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	time.Sleep(time.Millisecond)
+	if a.fail != nil {
+		if err := a.fail(sub); err != nil {
+			return provision.Account{}, false, err
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.have[sub] {
+		return provision.Account{UserID: sub}, false, nil
+	}
+	a.have[sub] = true
+	return provision.Account{UserID: sub}, true, nil
+}
+
+func TestRunWalksEveryPageOnce(t *testing.T) {
+	p := newPool(200, func(i int) ciptypes.UserStatusType {
+		if i%10 == 0 {
+			return ciptypes.UserStatusTypeUnconfirmed
+		}
+		return ciptypes.UserStatusTypeConfirmed
+	})
+	acc := newAccounts()
+	acc.have["sub-0001"] = true
+	var checkpoints []string
+	s, err := Run(context.Background(), p, acc, Options{
+		UserPoolID: "pool", Concurrency: 8,
+		Checkpoint: func(next string) error { checkpoints = append(checkpoints, next); return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Seen != 200 || s.Created != 179 || s.AlreadyPresent != 1 || s.NotConfirmed != 20 || len(s.Failures) != 0 || s.Stopped != nil {
+		t.Fatalf("summary %+v", s)
+	}
+	if fmt.Sprint(p.calls) != "[ page-60 page-120 page-180]" || fmt.Sprint(checkpoints) != "[page-60 page-120 page-180 ]" {
+		t.Fatalf("pages asked %q, checkpoints %q", p.calls, checkpoints)
+	}
+	if acc.maxSeen.Load() > 8 {
+		t.Fatalf("%d users at once, over the concurrency of 8", acc.maxSeen.Load())
+	}
+	// Idempotent: a second run creates nothing and calls Ensure for no one.
+	before := acc.ensures.Load()
+	s, err = Run(context.Background(), p, acc, Options{UserPoolID: "pool"})
+	if err != nil || s.Created != 0 || s.AlreadyPresent != 180 || acc.ensures.Load() != before {
+		t.Fatalf("second run: %+v, %v, ensures %d -> %d", s, err, before, acc.ensures.Load())
+	}
+}
+
+func TestResumeStartsAtTheCheckpoint(t *testing.T) {
+	p := newPool(130, confirmed)
+	acc := newAccounts()
+	s, err := Run(context.Background(), p, acc, Options{UserPoolID: "pool", StartToken: "page-120"})
+	if err != nil || s.Seen != 10 || s.Created != 10 || fmt.Sprint(p.calls) != "[page-120]" {
+		t.Fatalf("%+v, %v, pages %q", s, err, p.calls)
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	p := newPool(70, confirmed)
+	acc := newAccounts()
+	acc.have["sub-0003"] = true
+	s, err := Run(context.Background(), p, acc, Options{UserPoolID: "pool", DryRun: true})
+	if err != nil || s.WouldCreate != 69 || s.AlreadyPresent != 1 || s.Created != 0 || acc.ensures.Load() != 0 {
+		t.Fatalf("%+v, %v, ensures %d", s, err, acc.ensures.Load())
+	}
+}
+
+func TestFailuresAreReportedAndTheRunGoesOn(t *testing.T) {
+	p := newPool(50, confirmed)
+	p.users[7].Attributes = nil
+	acc := newAccounts()
+	acc.fail = func(sub string) error {
+		if sub == "sub-0011" {
+			return fmt.Errorf("create user: %w", kandy.ErrUnavailable)
+		}
+		return nil
+	}
+	s, err := Run(context.Background(), p, acc, Options{UserPoolID: "pool"})
+	if err != nil || s.Created != 48 || len(s.Failures) != 2 || s.Stopped != nil {
+		t.Fatalf("%+v, %v", s, err)
+	}
+	reasons := map[string]string{}
+	for _, f := range s.Failures {
+		reasons[f.Username] = f.Reason
+	}
+	if reasons["user7"] != "the user has no sub attribute" || reasons["user11"] != "create user: kandy: unavailable" {
+		t.Fatalf("failures %+v", s.Failures)
+	}
+}
+
+func TestQuotaStopsTheRun(t *testing.T) {
+	p := newPool(300, confirmed)
+	acc := newAccounts()
+	var created atomic.Int32
+	acc.fail = func(string) error {
+		if created.Add(1) > 25 {
+			return &kandy.Error{Op: "create user", Kind: kandy.ErrQuotaExceeded}
+		}
+		return nil
+	}
+	var checkpoints []string
+	s, err := Run(context.Background(), p, acc, Options{UserPoolID: "pool", Concurrency: 4,
+		Checkpoint: func(next string) error { checkpoints = append(checkpoints, next); return nil }})
+	if err != nil || !errors.Is(s.Stopped, kandy.ErrQuotaExceeded) || s.Created != 25 || len(s.Failures) == 0 || len(s.Failures) > 4 {
+		t.Fatalf("%+v, %v", s, err)
+	}
+	if len(checkpoints) != 0 || len(p.calls) != 1 {
+		t.Fatalf("a stopped page must not be checkpointed: %q, pages %q", checkpoints, p.calls)
+	}
+}
+
+func TestRateLimitSpacesCallsToKandy(t *testing.T) {
+	p := newPool(11, confirmed)
+	acc := newAccounts()
+	acc.have["sub-0000"] = true // already present: not rate limited
+	start := time.Now()
+	s, err := Run(context.Background(), p, acc, Options{UserPoolID: "pool", Concurrency: 10, Rate: 50})
+	if err != nil || s.Created != 10 {
+		t.Fatalf("%+v, %v", s, err)
+	}
+	// 10 calls at 50/s: the last starts 9 intervals after the first.
+	if d := time.Since(start); d < 9*20*time.Millisecond {
+		t.Fatalf("10 calls took %v at 50/s", d)
+	}
+}
+
+func TestCancelledRunReportsWhatItDid(t *testing.T) {
+	p := newPool(120, confirmed)
+	acc := newAccounts()
+	ctx, cancel := context.WithCancel(context.Background())
+	acc.fail = func(sub string) error {
+		if sub == "sub-0010" {
+			cancel()
+		}
+		return nil
+	}
+	s, err := Run(ctx, p, acc, Options{UserPoolID: "pool", Concurrency: 1})
+	if !errors.Is(err, context.Canceled) || s.Seen >= 120 || s.Created < 10 {
+		t.Fatalf("%+v, %v", s, err)
+	}
+}
+
+func TestListErrorsAreReturned(t *testing.T) {
+	_, err := Run(context.Background(), failingList{}, newAccounts(), Options{UserPoolID: "pool"})
+	if err == nil || !errors.Is(err, errThrottled) {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), failingList{}, newAccounts(), Options{}); err == nil {
+		t.Fatal("no pool id accepted")
+	}
+}
+
+var errThrottled = errors.New("throttled")
+
+type failingList struct{}
+
+func (failingList) ListUsers(context.Context, *cip.ListUsersInput, ...func(*cip.Options)) (*cip.ListUsersOutput, error) {
+	return nil, errThrottled
+}
