@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -54,6 +55,9 @@ func newDDBProxy(target string) *ddbProxy {
 	return &ddbProxy{proxy: httputil.NewSingleHostReverseProxy(u), hung: make(chan struct{}, 16)}
 }
 
+// opClaim names the store's claim, an UpdateItem, for the rules.
+const opClaim = "UpdateItem(claim)"
+
 func (p *ddbProxy) inject(op string, f ddbFault, n int) {
 	p.mu.Lock()
 	p.rules = append(p.rules, &ddbRule{op: op, fault: f, left: n})
@@ -86,6 +90,15 @@ func ddbError(w http.ResponseWriter, status int, typ, msg string) {
 
 func (p *ddbProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")
+	if op == "UpdateItem" {
+		// The store's claim is an UpdateItem too; rules tell it apart from
+		// the finalize.
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if bytes.Contains(body, []byte("if_not_exists")) {
+			op = opClaim
+		}
+	}
 	switch p.take(op) {
 	case ddbThrottle:
 		ddbError(w, http.StatusBadRequest, "ThrottlingException", "Rate of requests exceeds the allowed throughput.")
@@ -240,15 +253,15 @@ func TestFaultInjection(t *testing.T) {
 		{"Kandy status 50 after a lost answer", func() { fs.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultLostAnswer, 2) }},
 		{"Kandy internal error (status 1)", func() { fs.sim.Inject("", kandysim.FaultInternal, 2) }},
 		{"DynamoDB throttling", func() {
-			fs.proxy.inject("PutItem", ddbThrottle, 2)
+			fs.proxy.inject(opClaim, ddbThrottle, 2)
 			fs.proxy.inject("UpdateItem", ddbThrottle, 2)
 		}},
 		{"DynamoDB 500s", func() {
 			fs.proxy.inject("UpdateItem", ddbServerError, 2)
-			fs.proxy.inject("PutItem", ddbServerError, 1)
+			fs.proxy.inject(opClaim, ddbServerError, 1)
 		}},
 		{"DynamoDB drops the connection after the write", func() {
-			fs.proxy.inject("PutItem", ddbDropAfterWrite, 1)
+			fs.proxy.inject(opClaim, ddbDropAfterWrite, 1)
 			fs.proxy.inject("UpdateItem", ddbDropAfterWrite, 1)
 		}},
 	}

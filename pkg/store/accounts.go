@@ -60,9 +60,13 @@ func (it item) record() (provision.Record, error) {
 	r := provision.Record{
 		Sub: it.Sub, UserID: it.UserID, FullUserID: it.FullUserID, DomainName: it.DomainName,
 		UserAPIKey: it.UserAPIKey, UserAPISecret: it.UserAPISecret, UserPassword: it.UserPassword,
-		Status: it.Status, ClaimToken: it.ClaimToken,
+		Status: it.Status,
 	}
-	if it.ClaimExpiresAt != 0 {
+	// An ACTIVE item's claim attributes are history (see Claim).
+	if it.Status == provision.StatusPending {
+		r.ClaimToken = it.ClaimToken
+	}
+	if it.ClaimExpiresAt != 0 && it.Status == provision.StatusPending {
 		r.ClaimExpiresAt = time.UnixMilli(it.ClaimExpiresAt)
 	}
 	var err error
@@ -89,10 +93,48 @@ func key(sub string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{KeyAttribute: &types.AttributeValueMemberS{Value: sub}}
 }
 
-// Claim puts a PENDING item if there is none, or if the one there is PENDING
-// with an expired claim. One conditional write; DynamoDB returns the item
-// that blocked it in the same answer.
+// Claim creates a PENDING item if there is none, and takes over a PENDING
+// one whose claim expired.
+//
+// The common cases cost one call on any DynamoDB-compatible server: an
+// UpdateItem that sets each attribute only if it is absent, so it creates
+// the claim on a new sub and leaves an existing item as it was, and
+// returns the item as it was before. ACTIVE items keep their claim
+// attributes for this reason: if_not_exists must find every one of them.
+// Only the take-over of an expired claim needs a second, conditional write.
 func (a *Accounts) Claim(ctx context.Context, c provision.Claim) (provision.Record, bool, error) {
+	now := &types.AttributeValueMemberS{Value: stamp(c.Now)}
+	out, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(a.table),
+		Key:       key(c.Sub),
+		UpdateExpression: aws.String("SET #status = if_not_exists(#status, :pending), user_id = if_not_exists(user_id, :uid), " +
+			"claim_token = if_not_exists(claim_token, :token), claim_expires_at = if_not_exists(claim_expires_at, :expires), " +
+			"created_at = if_not_exists(created_at, :now), updated_at = if_not_exists(updated_at, :now)"),
+		ExpressionAttributeNames: map[string]string{"#status": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pending": &types.AttributeValueMemberS{Value: provision.StatusPending},
+			":uid":     &types.AttributeValueMemberS{Value: c.UserID},
+			":token":   &types.AttributeValueMemberS{Value: c.Token},
+			":expires": &types.AttributeValueMemberN{Value: fmt.Sprint(c.ExpiresAt.UnixMilli())},
+			":now":     now,
+		},
+		ReturnValues: types.ReturnValueAllOld,
+	})
+	if err != nil {
+		return provision.Record{}, false, fmt.Errorf("claiming: %w", err)
+	}
+	if len(out.Attributes) == 0 {
+		return provision.Record{}, true, nil
+	}
+	rec, err := decode(out.Attributes)
+	if err != nil || rec.Status != provision.StatusPending || !rec.ClaimExpiresAt.Before(c.Now) {
+		return rec, false, err
+	}
+	return a.takeOver(ctx, c, rec.ClaimToken)
+}
+
+// takeOver replaces an expired claim, if it is still the one seen.
+func (a *Accounts) takeOver(ctx context.Context, c provision.Claim, stale string) (provision.Record, bool, error) {
 	av, err := attributevalue.MarshalMap(item{
 		Sub: c.Sub, UserID: c.UserID, Status: provision.StatusPending, ClaimToken: c.Token,
 		ClaimExpiresAt: c.ExpiresAt.UnixMilli(), CreatedAt: stamp(c.Now), UpdatedAt: stamp(c.Now),
@@ -101,34 +143,26 @@ func (a *Accounts) Claim(ctx context.Context, c provision.Claim) (provision.Reco
 		return provision.Record{}, false, fmt.Errorf("encoding claim: %w", err)
 	}
 	_, err = a.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:           aws.String(a.table),
-		Item:                av,
-		ConditionExpression: aws.String("attribute_not_exists(#sub) OR (#status = :pending AND claim_expires_at < :now)"),
-		ExpressionAttributeNames: map[string]string{
-			"#sub": KeyAttribute, "#status": "status",
-		},
+		TableName:                aws.String(a.table),
+		Item:                     av,
+		ConditionExpression:      aws.String("#status = :pending AND claim_token = :stale"),
+		ExpressionAttributeNames: map[string]string{"#status": "status"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pending": &types.AttributeValueMemberS{Value: provision.StatusPending},
-			":now":     &types.AttributeValueMemberN{Value: fmt.Sprint(c.Now.UnixMilli())},
+			":stale":   &types.AttributeValueMemberS{Value: stale},
 		},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err == nil {
 		return provision.Record{}, true, nil
 	}
 	var ccf *types.ConditionalCheckFailedException
 	if !errors.As(err, &ccf) {
-		return provision.Record{}, false, fmt.Errorf("putting claim: %w", err)
+		return provision.Record{}, false, fmt.Errorf("taking over an expired claim: %w", err)
 	}
-	if len(ccf.Item) > 0 {
-		rec, err := decode(ccf.Item)
-		return rec, false, err
-	}
-	// Servers without ReturnValuesOnConditionCheckFailure (dynalite among
-	// them) leave the item out; read it instead.
+	// Someone else took it over, or finished, or this write's answer was
+	// lost after it succeeded: the item says which.
 	rec, err := a.Get(ctx, c.Sub)
 	if errors.Is(err, provision.ErrNotProvisioned) {
-		// Deleted between the write and the read: someone else is at work.
 		return provision.Record{Status: provision.StatusPending}, false, nil
 	}
 	return rec, false, err
@@ -141,8 +175,7 @@ func (a *Accounts) Finalize(ctx context.Context, c provision.Claim, cr provision
 		TableName: aws.String(a.table),
 		Key:       key(c.Sub),
 		UpdateExpression: aws.String("SET full_user_id = :full, domain_name = :domain, user_api_key = :key, " +
-			"user_api_secret = :secret, user_password = :password, #status = :active, created_at = :now, updated_at = :now " +
-			"REMOVE claim_token, claim_expires_at"),
+			"user_api_secret = :secret, user_password = :password, #status = :active, created_at = :now, updated_at = :now"),
 		ConditionExpression:      aws.String("#status = :pending AND claim_token = :token"),
 		ExpressionAttributeNames: map[string]string{"#status": "status"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{

@@ -41,11 +41,16 @@ var tables atomic.Int32
 
 func newAccounts(t *testing.T) *store.Accounts {
 	t.Helper()
+	return store.NewAccounts(db, newTable(t))
+}
+
+func newTable(t *testing.T) string {
+	t.Helper()
 	name := fmt.Sprintf("accounts-%d", tables.Add(1))
 	if err := localenv.CreateTable(context.Background(), db, name); err != nil {
 		t.Fatal(err)
 	}
-	return store.NewAccounts(db, name)
+	return name
 }
 
 type keys kandy.ProjectKey
