@@ -27,6 +27,7 @@ import (
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/fakesecrets"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
 )
 
@@ -90,7 +91,17 @@ func run() error {
 	defer os.RemoveAll(tmp)
 
 	// Sizes: arm64, exactly as sam build builds.
-	for _, fn := range []struct{ id, dir string }{{"ApiFunction", "./functions/api"}, {"PostConfirmationFunction", "./functions/postconfirmation"}, {"hello (reference)", "./bench/hello"}} {
+	tpl, err := samtemplate.Load(samtemplate.Path())
+	if err != nil {
+		return err
+	}
+	type fnDir struct{ id, dir string }
+	var fns []fnDir
+	for _, id := range tpl.Functions() {
+		// The Makefile's rule: FooFunction is built from functions/foo.
+		fns = append(fns, fnDir{id, "./functions/" + strings.ToLower(strings.TrimSuffix(id, "Function"))})
+	}
+	for _, fn := range append(fns, fnDir{"hello (reference)", "./bench/hello"}) {
 		out := filepath.Join(tmp, "arm64", fn.id)
 		if err := gobuild(root, "arm64", fn.dir, out); err != nil {
 			return err

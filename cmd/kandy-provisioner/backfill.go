@@ -205,7 +205,7 @@ func (c cli) progress(ctx context.Context, api DescribeUserPoolAPI, pool, mode s
 	)
 	return progressView{
 		update: func(s backfill.Summary) {
-			bar.Describe("backfill: " + counts(s))
+			bar.Describe(fmt.Sprintf("backfill: %d created, %d present, %d failed", s.Created+s.WouldCreate, s.AlreadyPresent, len(s.Failures)))
 			_ = bar.Set(s.Seen)
 		},
 		done: func() { _ = bar.Finish(); fmt.Fprintln(c.stderr) },

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/backfill"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
@@ -45,7 +47,7 @@ func pool(t *testing.T, users int) (string, []string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i%10 == 9 {
+		if i%10 == 9 || (users < 10 && i == users-1) {
 			continue
 		}
 		if _, err := c.AdminSetUserPassword(ctx, &cognitoidentityprovider.AdminSetUserPasswordInput{
@@ -221,5 +223,44 @@ func TestCheckpointFile(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatal("the end of a walk keeps the checkpoint")
+	}
+}
+
+// --progress bar draws the bar (as on a terminal); cognito-local does not
+// estimate a pool's size, so the bar has no total there.
+func TestBackfillProgressBar(t *testing.T) {
+	id, _ := pool(t, 5)
+	code, out, errOut := cmd(t, nil, "backfill", "--user-pool-id", id, "--dry-run", "--progress", "bar")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	want(t, summary(t, out), "would be created", 4, "not confirmed", 1)
+	if !strings.Contains(errOut, "\r") || !strings.Contains(errOut, "4 created, 0 present, 0 failed (5/-") || strings.Contains(errOut, "\nbackfill: ") {
+		t.Fatalf("no bar on stderr: %q", errOut)
+	}
+}
+
+type estimate int32
+
+func (e estimate) DescribeUserPool(context.Context, *cognitoidentityprovider.DescribeUserPoolInput, ...func(*cognitoidentityprovider.Options)) (*cognitoidentityprovider.DescribeUserPoolOutput, error) {
+	return &cognitoidentityprovider.DescribeUserPoolOutput{UserPool: &ciptypes.UserPoolType{EstimatedNumberOfUsers: int32(e)}}, nil
+}
+
+func TestProgressBarUsesThePoolEstimate(t *testing.T) {
+	var errOut strings.Builder
+	c := cli{getenv: func(string) string { return "" }, stdout: io.Discard, stderr: &errOut}
+	view := c.progress(context.Background(), estimate(4), "p", "bar")
+	for i := 1; i <= 4; i++ {
+		view.update(backfill.Summary{Seen: i, Created: i})
+	}
+	view.done()
+	if !strings.Contains(errOut.String(), "100%") || !strings.Contains(errOut.String(), "4/4") {
+		t.Fatalf("bar: %q", errOut.String())
+	}
+	errOut.Reset()
+	view = c.progress(context.Background(), estimate(4), "p", "auto")
+	view.update(backfill.Summary{Seen: 100, Created: 100})
+	if !strings.HasPrefix(errOut.String(), "backfill: 100 users: 100 created") {
+		t.Fatalf("not a terminal, so lines: %q", errOut.String())
 	}
 }
