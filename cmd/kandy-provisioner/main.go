@@ -25,7 +25,10 @@ import (
 )
 
 func main() {
+	// The first Ctrl-C asks the command to stop, and work under way is
+	// finished; the second one ends the process at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() { <-ctx.Done(); stop() }()
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

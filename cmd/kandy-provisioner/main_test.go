@@ -119,11 +119,12 @@ func TestDecrypt(t *testing.T) {
 	ctx := context.Background()
 	acc := store.NewAccounts(stack.db, table)
 	now := time.Now()
-	c := provision.Claim{Sub: "sub-1", UserID: "xsub1", Token: "t", Now: now, ExpiresAt: now.Add(time.Minute)}
+	sub := fmt.Sprintf("sub-%d", now.UnixNano())
+	c := provision.Claim{Sub: sub, UserID: "xsub1", Token: "t", Now: now, ExpiresAt: now.Add(time.Minute)}
 	if _, ok, err := acc.Claim(ctx, c); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	sealed, err := fieldcrypt.NewSealer(stack.kms, stack.keyARN, table).Seal(ctx, "sub-1", provision.Credentials{
+	sealed, err := fieldcrypt.NewSealer(stack.kms, stack.keyARN, table).Seal(ctx, sub, provision.Credentials{
 		FullUserID: "xsub1@d", UserAPIKey: "UAKk", UserPassword: "pw12abc", UserAPISecret: "UASsecret"})
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +133,7 @@ func TestDecrypt(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	code, out, errOut := cmd(t, nil, "decrypt", "--sub", "sub-1")
+	code, out, errOut := cmd(t, nil, "decrypt", "--sub", sub)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -2,7 +2,6 @@ package localenv
 
 import (
 	"path/filepath"
-	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -17,16 +16,9 @@ func CognitoLocalScript() string {
 // StartCognitoLocal runs cognito-local on a free loopback port. It keeps
 // its pools under dir.
 func StartCognitoLocal(dir string) (*Process, error) {
-	script := CognitoLocalScript()
-	if err := installed(script); err != nil {
-		return nil, err
-	}
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	return Start("cognito-local", addr, []string{"HOST=127.0.0.1", "PORT=" + strconv.Itoa(port)}, dir, "node", script)
+	return startNode("cognito-local", CognitoLocalScript(), dir, func(port string) ([]string, []string) {
+		return []string{"HOST=127.0.0.1", "PORT=" + port}, nil
+	})
 }
 
 // Cognito returns a Cognito user pools client for a local endpoint.

@@ -124,7 +124,14 @@ func DynaliteScript() string {
 
 // StartDynalite starts an in-memory dynalite on a free loopback port.
 func StartDynalite() (*Process, error) {
-	script := DynaliteScript()
+	return startNode("dynalite", DynaliteScript(), "", func(port string) ([]string, []string) {
+		return nil, []string{"--host", "127.0.0.1", "--port", port, "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"}
+	})
+}
+
+// startNode runs a Node.js server that `make tools` installed, on a free
+// loopback port; setup gives its environment and arguments for that port.
+func startNode(name, script, dir string, setup func(port string) (env, args []string)) (*Process, error) {
 	if err := installed(script); err != nil {
 		return nil, err
 	}
@@ -132,9 +139,9 @@ func StartDynalite() (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	return Start("dynalite", addr, nil, "", "node", script, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
+	p := strconv.Itoa(port)
+	env, args := setup(p)
+	return Start(name, "127.0.0.1:"+p, env, dir, append([]string{"node", script}, args...)...)
 }
 
 // DynamoDB returns a client for a local endpoint such as dynalite.

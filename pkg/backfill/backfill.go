@@ -187,11 +187,14 @@ func (r *run) user(ctx context.Context, u ciptypes.UserType) {
 		r.record(failed, Failure{Username: name, Reason: "the user has no sub attribute"})
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.o.UserTimeout)
+	// A user once started is finished even if the run is stopped or
+	// cancelled meanwhile: abandoning it halfway would leave a claim that
+	// blocks the next run until it expires.
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.UserTimeout)
 	defer cancel()
 	// Reading first keeps a resumed run over a provisioned pool fast: only
 	// users without an account wait for the rate limit.
-	_, err := r.accounts.Get(ctx, sub)
+	_, err := r.accounts.Get(uctx, sub)
 	switch {
 	case err == nil:
 		r.record(alreadyPresent, Failure{})
@@ -204,9 +207,9 @@ func (r *run) user(ctx context.Context, u ciptypes.UserType) {
 		return
 	}
 	if err := r.limit.wait(ctx); err != nil {
-		return // cancelled: the user is not attempted, and a resumed run will see it
+		return // stopped while waiting: not attempted; a resumed run will see the user
 	}
-	_, isNew, err := r.accounts.Ensure(ctx, sub, provision.EnsureOptions{})
+	_, isNew, err := r.accounts.Ensure(uctx, sub, provision.EnsureOptions{})
 	switch {
 	case err == nil && isNew:
 		r.record(created, Failure{})

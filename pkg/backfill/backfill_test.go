@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -81,7 +82,7 @@ func (a *accounts) Get(_ context.Context, sub string) (provision.Account, error)
 	return provision.Account{}, provision.ErrNotProvisioned
 }
 
-func (a *accounts) Ensure(_ context.Context, sub string, _ provision.EnsureOptions) (provision.Account, bool, error) {
+func (a *accounts) Ensure(ctx context.Context, sub string, _ provision.EnsureOptions) (provision.Account, bool, error) {
 	a.ensures.Add(1)
 	n := a.inFlight.Add(1)
 	defer a.inFlight.Add(-1)
@@ -92,6 +93,9 @@ func (a *accounts) Ensure(_ context.Context, sub string, _ provision.EnsureOptio
 		}
 	}
 	time.Sleep(time.Millisecond)
+	if err := ctx.Err(); err != nil {
+		return provision.Account{}, false, err // abandoned halfway, as the real store would be
+	}
 	if a.fail != nil {
 		if err := a.fail(sub); err != nil {
 			return provision.Account{}, false, err
@@ -201,6 +205,11 @@ func TestQuotaStopsTheRun(t *testing.T) {
 	if len(checkpoints) != 0 || len(p.calls) != 1 {
 		t.Fatalf("a stopped page must not be checkpointed: %q, pages %q", checkpoints, p.calls)
 	}
+	for _, f := range s.Failures {
+		if !strings.Contains(f.Reason, "quota") {
+			t.Fatalf("a user in flight when the run stopped was abandoned: %+v", f)
+		}
+	}
 }
 
 func TestRateLimitSpacesCallsToKandy(t *testing.T) {
@@ -229,8 +238,8 @@ func TestCancelledRunReportsWhatItDid(t *testing.T) {
 		return nil
 	}
 	s, err := Run(ctx, p, acc, Options{UserPoolID: "pool", Concurrency: 1})
-	if !errors.Is(err, context.Canceled) || s.Seen >= 120 || s.Created < 10 {
-		t.Fatalf("%+v, %v", s, err)
+	if !errors.Is(err, context.Canceled) || s.Seen >= 120 || s.Created < 11 || len(s.Failures) != 0 {
+		t.Fatalf("the user in flight must be finished: %+v, %v", s, err)
 	}
 }
 

@@ -121,7 +121,7 @@ func (a *Accounts) Claim(ctx context.Context, c provision.Claim) (provision.Reco
 		ReturnValues: types.ReturnValueAllOld,
 	})
 	if err != nil {
-		return provision.Record{}, false, fmt.Errorf("claiming: %w", err)
+		return provision.Record{}, false, fmt.Errorf("writing claim: %w", err)
 	}
 	if len(out.Attributes) == 0 {
 		return provision.Record{}, true, nil
