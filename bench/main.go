@@ -98,8 +98,7 @@ func run() error {
 	type fnDir struct{ id, dir string }
 	var fns []fnDir
 	for _, id := range tpl.Functions() {
-		// The Makefile's rule: FooFunction is built from functions/foo.
-		fns = append(fns, fnDir{id, "./functions/" + strings.ToLower(strings.TrimSuffix(id, "Function"))})
+		fns = append(fns, fnDir{id, samtemplate.FunctionDir(id)})
 	}
 	for _, fn := range append(fns, fnDir{"hello (reference)", "./bench/hello"}) {
 		out := filepath.Join(tmp, "arm64", fn.id)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-
 	"io/fs"
 	"log/slog"
 	"os"
@@ -251,7 +250,8 @@ func (c cli) summarize(pool string, s backfill.Summary, dryRun bool) {
 	for r := range byReason {
 		reasons = append(reasons, r)
 	}
-	sort.Slice(reasons, func(i, j int) bool { return len(byReason[reasons[i]]) > len(byReason[reasons[j]]) })
+	sort.Strings(reasons)
+	sort.SliceStable(reasons, func(i, j int) bool { return len(byReason[reasons[i]]) > len(byReason[reasons[j]]) })
 	fmt.Fprintln(w, "failures, by reason:")
 	listed := 0
 	for _, r := range reasons {

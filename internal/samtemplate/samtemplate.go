@@ -128,6 +128,12 @@ func (t *Template) Functions() []string {
 	return ids
 }
 
+// FunctionDir is the package a function is built from, as the Makefile
+// builds it: FooFunction from ./functions/foo.
+func FunctionDir(id string) string {
+	return "./functions/" + strings.ToLower(strings.TrimSuffix(id, "Function"))
+}
+
 // Table returns the logical id of the one DynamoDB table.
 func (t *Template) Table() (string, error) {
 	var ids []string

@@ -35,16 +35,16 @@ func TestEveryFunctionHasAMakeTargetAndAFolder(t *testing.T) {
 		t.Fatalf("functions = %v", fns)
 	}
 	for _, id := range fns {
-		dir := strings.ToLower(strings.TrimSuffix(id, "Function"))
-		if _, err := os.Stat(filepath.Join(root(), "functions", dir, "main.go")); err != nil {
-			t.Errorf("%s: no functions/%s/main.go", id, dir)
+		dir := samtemplate.FunctionDir(id)
+		if _, err := os.Stat(filepath.Join(root(), dir, "main.go")); err != nil {
+			t.Errorf("%s: no %s/main.go", id, dir)
 		}
 		// What sam build runs: it must build that folder for arm64 into ARTIFACTS_DIR.
 		cmd := exec.Command("make", "--no-print-directory", "-n", "build-"+id, "ARTIFACTS_DIR=/artifacts")
 		cmd.Dir = root()
 		out, err := cmd.CombinedOutput()
 		recipe := string(out)
-		if err != nil || !strings.Contains(recipe, "GOARCH=arm64") || !strings.Contains(recipe, "-o /artifacts/bootstrap ./functions/"+dir) {
+		if err != nil || !strings.Contains(recipe, "GOARCH=arm64") || !strings.Contains(recipe, "-o /artifacts/bootstrap "+dir) {
 			t.Errorf("make build-%s: %v\n%s", id, err, recipe)
 		}
 		r := tpl.Resources[id]

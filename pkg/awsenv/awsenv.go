@@ -3,7 +3,7 @@
 //
 // config.LoadDefaultConfig also reads shared files and links the STS, SSO
 // and sign-in clients for credential chains a function never uses; they
-// cost about a megabyte of binary and part of every cold start. This reads
+// cost about 2 MB of binary and a third of the cold start. This reads
 // what Lambda sets (region, the execution role's credentials) and the
 // SDK's standard endpoint variables, so that local servers still work.
 package awsenv
