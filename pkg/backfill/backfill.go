@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
+	"golang.org/x/time/rate"
 
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
@@ -75,7 +75,7 @@ type Summary struct {
 }
 
 // stopKinds end a run: every later create would fail the same way.
-var stopKinds = []error{kandy.ErrQuotaExceeded, kandy.ErrInvalidCredentials, kandy.ErrUnauthorized}
+var stopKinds = []error{provision.ErrQuotaExceeded, provision.ErrKandyCredentialsRefused}
 
 type outcome int
 
@@ -100,7 +100,12 @@ func Run(ctx context.Context, users ListUsersAPI, accounts Accounts, o Options) 
 	if o.UserTimeout <= 0 {
 		o.UserTimeout = 30 * time.Second
 	}
-	r := &run{o: o, accounts: accounts, limit: newLimiter(o.Rate)}
+	// Burst 1 spaces calls evenly: Kandy's limits are not documented.
+	limit := rate.NewLimiter(rate.Limit(o.Rate), 1)
+	if o.Rate <= 0 {
+		limit.SetLimit(rate.Inf)
+	}
+	r := &run{o: o, accounts: accounts, limit: limit}
 	ctx, r.stop = context.WithCancelCause(ctx)
 	defer r.stop(nil)
 
@@ -138,7 +143,7 @@ func Run(ctx context.Context, users ListUsersAPI, accounts Accounts, o Options) 
 type run struct {
 	o        Options
 	accounts Accounts
-	limit    *limiter
+	limit    *rate.Limiter
 	stop     context.CancelCauseFunc
 
 	mu  sync.Mutex
@@ -210,7 +215,7 @@ func (r *run) user(ctx context.Context, u ciptypes.UserType) {
 		r.record(failed, Failure{Username: name, Sub: sub, Reason: err.Error()})
 		return
 	}
-	if err := r.limit.wait(ctx); err != nil {
+	if err := r.limit.Wait(ctx); err != nil {
 		return // stopped while waiting: not attempted; a resumed run will see the user
 	}
 	_, isNew, err := r.accounts.Ensure(uctx, sub, provision.EnsureOptions{})
@@ -253,42 +258,5 @@ func (r *run) record(o outcome, f Failure) {
 	r.mu.Unlock()
 	if r.o.Progress != nil {
 		r.o.Progress(r.summary())
-	}
-}
-
-// limiter spaces calls evenly: no bursts, since Kandy's limits are not
-// documented.
-type limiter struct {
-	mu       sync.Mutex
-	interval time.Duration
-	next     time.Time
-}
-
-func newLimiter(perSecond float64) *limiter {
-	if perSecond <= 0 {
-		return &limiter{}
-	}
-	return &limiter{interval: time.Duration(float64(time.Second) / perSecond)}
-}
-
-func (l *limiter) wait(ctx context.Context) error {
-	if l.interval == 0 {
-		return ctx.Err()
-	}
-	l.mu.Lock()
-	now := time.Now()
-	at := l.next
-	if at.Before(now) {
-		at = now
-	}
-	l.next = at.Add(l.interval)
-	l.mu.Unlock()
-	t := time.NewTimer(time.Until(at))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

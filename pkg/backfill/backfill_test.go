@@ -15,7 +15,6 @@ import (
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
@@ -169,7 +168,7 @@ func TestFailuresAreReportedAndTheRunGoesOn(t *testing.T) {
 	acc := newAccounts()
 	acc.fail = func(sub string) error {
 		if sub == "sub-0011" {
-			return fmt.Errorf("create user: %w", kandy.ErrUnavailable)
+			return fmt.Errorf("create user: %w", provision.ErrKandyUnavailable)
 		}
 		return nil
 	}
@@ -181,7 +180,7 @@ func TestFailuresAreReportedAndTheRunGoesOn(t *testing.T) {
 	for _, f := range s.Failures {
 		reasons[f.Username] = f.Reason
 	}
-	if reasons["user7"] != "the user has no sub attribute" || reasons["user11"] != "create user: kandy: unavailable" {
+	if reasons["user7"] != "the user has no sub attribute" || reasons["user11"] != "create user: Kandy failed or timed out" {
 		t.Fatalf("failures %+v", s.Failures)
 	}
 }
@@ -192,21 +191,21 @@ func TestQuotaStopsTheRun(t *testing.T) {
 	var created atomic.Int32
 	acc.fail = func(string) error {
 		if created.Add(1) > 25 {
-			return &kandy.Error{Op: "create user", Kind: kandy.ErrQuotaExceeded}
+			return fmt.Errorf("create user: %w", provision.ErrQuotaExceeded)
 		}
 		return nil
 	}
 	var checkpoints []string
 	s, err := Run(context.Background(), p, acc, Options{UserPoolID: "pool", Concurrency: 4,
 		Checkpoint: func(next string) error { checkpoints = append(checkpoints, next); return nil }})
-	if err != nil || !errors.Is(s.Stopped, kandy.ErrQuotaExceeded) || s.Created != 25 || len(s.Failures) == 0 || len(s.Failures) > 4 {
+	if err != nil || !errors.Is(s.Stopped, provision.ErrQuotaExceeded) || s.Created != 25 || len(s.Failures) == 0 || len(s.Failures) > 4 {
 		t.Fatalf("%+v, %v", s, err)
 	}
 	if len(checkpoints) != 0 || len(p.calls) != 1 {
 		t.Fatalf("a stopped page must not be checkpointed: %q, pages %q", checkpoints, p.calls)
 	}
 	for _, f := range s.Failures {
-		if !strings.Contains(f.Reason, "quota") {
+		if !strings.Contains(f.Reason, "user limit") {
 			t.Fatalf("a user in flight when the run stopped was abandoned: %+v", f)
 		}
 	}
