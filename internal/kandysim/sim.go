@@ -1,6 +1,7 @@
 // Package kandysim is a small, faithful model of the Kandy REST API v1.2 as
 // an http.Handler: the paths, query keys, envelopes, status codes and key
-// prefixes of kandy-api.md. Tests, the local run and the benchmarks use it.
+// prefixes the Kandy client relies on (see pkg/kandy). Tests, the local run
+// and the benchmarks use it; the functions never do.
 package kandysim
 
 import (
@@ -24,7 +25,6 @@ const (
 	EndpointListUsers   = "list_users"
 	EndpointDeleteUser  = "delete_user"
 	EndpointUserToken   = "user_token"
-	EndpointUserDetails = "user_details"
 )
 
 // Fault is a failure the simulator can be told to produce.
@@ -105,7 +105,6 @@ func New(o Options) *Sim {
 	m.HandleFunc("GET /domains/users", s.endpoint(EndpointListUsers, s.listUsers))
 	m.HandleFunc("DELETE /domains/users", s.endpoint(EndpointDeleteUser, s.deleteUser))
 	m.HandleFunc("GET /domains/users/accesstokens", s.endpoint(EndpointUserToken, s.userToken))
-	m.HandleFunc("GET /domains/users/details", s.endpoint(EndpointUserDetails, s.userDetails))
 	s.mux = m
 	return s
 }
@@ -421,24 +420,6 @@ func (s *Sim) userToken(r *http.Request) (int, string, any) {
 	t := newKey("UAT")
 	s.issued = append(s.issued, t)
 	return 0, "", map[string]string{"user_access_token": t}
-}
-
-func (s *Sim) userDetails(r *http.Request) (int, string, any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st, msg := s.checkToken(r); st != 0 {
-		return st, msg, nil
-	}
-	key := r.URL.Query().Get("user_api_key")
-	if key == "" {
-		return 15, "missing parameter", nil
-	}
-	for _, u := range s.users {
-		if u.apiKey == key {
-			return 0, "", map[string]any{"users": []map[string]string{s.listed(u)}}
-		}
-	}
-	return 19, "no data", nil
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

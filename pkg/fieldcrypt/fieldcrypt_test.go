@@ -13,7 +13,7 @@ import (
 )
 
 func TestSealAndOpenAgainstLocalKMS(t *testing.T) {
-	p, err := localenv.StartKMS(t.TempDir())
+	p, err := localenv.StartKMS(t.TempDir(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

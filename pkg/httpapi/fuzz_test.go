@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -21,7 +20,7 @@ func FuzzDecodeCreate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		opts, err := DecodeCreate(body)
 		if err != nil {
-			if !errors.Is(err, errInvalidRequest) && !errors.Is(err, provision.ErrInvalidCountryCode) {
+			if provision.CodeOf(err) != provision.CodeInvalidRequest {
 				t.Fatalf("unclassified error %v", err)
 			}
 			return

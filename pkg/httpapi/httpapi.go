@@ -62,36 +62,42 @@ func (h *Handler) Routes() []string {
 	return keys
 }
 
-// Request errors, answered with 400 or 401.
-var (
-	errInvalidRequest = errors.New("invalid request")
-	errUnauthorized   = errors.New("unauthorized")
-	errUnknownRoute   = errors.New("unknown route")
-)
+// badRequest is a refusal of the caller's input; its text is ours and is
+// shown to the caller.
+type badRequest string
+
+func (b badRequest) Error() string { return string(b) }
+func (b badRequest) Unwrap() error { return provision.ErrInvalidRequest }
 
 // Handle answers one event.
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	start := time.Now()
 	key := routeKey(req)
 	status, body, err := h.serve(ctx, key, req)
-	var resp events.APIGatewayV2HTTPResponse
 	if err != nil {
-		resp = h.errorResponse(ctx, key, err)
-	} else {
-		resp = jsonResponse(status, body)
+		status, body = errorAnswer(err)
 	}
-	h.log.InfoContext(ctx, "request", "route", key, "status", resp.StatusCode, "duration_ms", time.Since(start).Milliseconds())
+	resp := jsonResponse(status, body)
+	attrs := []any{"route", key, "status", resp.StatusCode, "duration_ms", time.Since(start).Milliseconds()}
+	level := slog.LevelInfo
+	if err != nil {
+		attrs = append(attrs, "code", provision.CodeOf(err), "err", err.Error())
+		if resp.StatusCode >= 500 {
+			level = slog.LevelError
+		}
+	}
+	h.log.Log(ctx, level, "request", attrs...)
 	return resp, nil
 }
 
 func (h *Handler) serve(ctx context.Context, key string, req events.APIGatewayV2HTTPRequest) (int, any, error) {
 	r, ok := h.routes[key]
 	if !ok {
-		return 0, nil, errUnknownRoute
+		return 0, nil, fmt.Errorf("route %q: %w", key, provision.ErrUnknownOperation)
 	}
 	sub := callerSub(req)
 	if sub == "" {
-		return 0, nil, errUnauthorized
+		return 0, nil, provision.ErrUnauthorized
 	}
 	body, err := readBody(req)
 	if err != nil {
@@ -127,18 +133,19 @@ func callerSub(req events.APIGatewayV2HTTPRequest) string {
 }
 
 func readBody(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
+	tooLarge := badRequest(fmt.Sprintf("body over %d bytes", MaxBodyBytes))
 	if len(req.Body) > 2*MaxBodyBytes {
-		return nil, fmt.Errorf("%w: body over %d bytes", errInvalidRequest, MaxBodyBytes)
+		return nil, tooLarge
 	}
 	body := []byte(req.Body)
 	if req.IsBase64Encoded {
 		var err error
 		if body, err = base64.StdEncoding.DecodeString(req.Body); err != nil {
-			return nil, fmt.Errorf("%w: body is not valid base64", errInvalidRequest)
+			return nil, badRequest("body is not valid base64")
 		}
 	}
 	if len(body) > MaxBodyBytes {
-		return nil, fmt.Errorf("%w: body over %d bytes", errInvalidRequest, MaxBodyBytes)
+		return nil, tooLarge
 	}
 	return body, nil
 }
@@ -157,13 +164,13 @@ func DecodeCreate(body []byte) (provision.EnsureOptions, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return provision.EnsureOptions{}, fmt.Errorf("%w: body must be a JSON object with only user_country_code", errInvalidRequest)
+		return provision.EnsureOptions{}, badRequest("body must be a JSON object with only user_country_code")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return provision.EnsureOptions{}, fmt.Errorf("%w: data after the JSON object", errInvalidRequest)
+		return provision.EnsureOptions{}, badRequest("data after the JSON object")
 	}
 	if in.CountryCode != "" && !provision.ValidCountryCode(in.CountryCode) {
-		return provision.EnsureOptions{}, provision.ErrInvalidCountryCode
+		return provision.EnsureOptions{}, badRequest(countryMessage)
 	}
 	return provision.EnsureOptions{CountryCode: in.CountryCode}, nil
 }
@@ -208,36 +215,41 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// errorResponse maps an error to its status and code. Messages are fixed
-// texts or our own validation messages, never an internal error's text.
-func (h *Handler) errorResponse(ctx context.Context, key string, err error) events.APIGatewayV2HTTPResponse {
-	status, code, msg := http.StatusInternalServerError, "internal", "internal error"
-	switch {
-	case errors.Is(err, errUnknownRoute):
-		status, code, msg = http.StatusNotFound, "not_found", "no such route"
-	case errors.Is(err, errUnauthorized), errors.Is(err, provision.ErrInvalidSub):
-		status, code, msg = http.StatusUnauthorized, "unauthorized", "no caller identity"
-	case errors.Is(err, errInvalidRequest):
-		status, code, msg = http.StatusBadRequest, "invalid_request", err.Error()
-	case errors.Is(err, provision.ErrInvalidCountryCode):
-		status, code, msg = http.StatusBadRequest, "invalid_request", "user_country_code must be an ISO 3166 alpha-2 code or + and 1 to 3 digits"
-	case errors.Is(err, provision.ErrNotProvisioned):
-		status, code, msg = http.StatusNotFound, "not_provisioned", "the caller has no Kandy account"
-	case errors.Is(err, provision.ErrInProgress):
-		status, code, msg = http.StatusConflict, "provisioning_in_progress", "provisioning is in progress for this user; retry shortly"
-	case errors.Is(err, provision.ErrQuotaExceeded):
-		status, code, msg = http.StatusForbidden, "kandy_quota_exceeded", "Kandy refused: the account's user limit is reached"
-	case errors.Is(err, provision.ErrKandyUnavailable), errors.Is(err, context.DeadlineExceeded):
-		status, code, msg = http.StatusBadGateway, "kandy_unavailable", "Kandy failed or timed out; retry later"
+type answer struct {
+	status  int
+	message string
+}
+
+const countryMessage = "user_country_code must be an ISO 3166 alpha-2 code or + and 1 to 3 digits"
+
+// answers is the one table from a failure's code to its HTTP status and
+// message. Messages are fixed texts: never an internal error's.
+var answers = map[provision.Code]answer{
+	provision.CodeInvalidRequest:   {http.StatusBadRequest, "the request is invalid"},
+	provision.CodeUnauthorized:     {http.StatusUnauthorized, "no caller identity"},
+	provision.CodeNotFound:         {http.StatusNotFound, "no such route"},
+	provision.CodeNotProvisioned:   {http.StatusNotFound, "the caller has no Kandy account"},
+	provision.CodeInProgress:       {http.StatusConflict, "provisioning is in progress for this user; retry shortly"},
+	provision.CodeQuotaExceeded:    {http.StatusForbidden, "Kandy refused: the account's user limit is reached"},
+	provision.CodeKandyUnavailable: {http.StatusBadGateway, "Kandy failed or timed out; retry later"},
+	provision.CodeInternal:         {http.StatusInternalServerError, "internal error"},
+}
+
+// errorAnswer is err's status and body. A refusal of the caller's input
+// says what was wrong with it, in our own words.
+func errorAnswer(err error) (int, errorBody) {
+	code := provision.CodeOf(err)
+	a, ok := answers[code]
+	if !ok {
+		code, a = provision.CodeInternal, answers[provision.CodeInternal]
 	}
-	level := slog.LevelInfo
-	if status >= 500 {
-		level = slog.LevelError
+	var bad badRequest
+	if errors.As(err, &bad) {
+		a.message = string(bad)
 	}
-	h.log.Log(ctx, level, "request failed", "route", key, "status", status, "code", code, "err", err.Error())
 	var b errorBody
-	b.Error.Code, b.Error.Message = code, msg
-	return jsonResponse(status, b)
+	b.Error.Code, b.Error.Message = string(code), a.message
+	return a.status, b
 }
 
 func jsonResponse(status int, body any) events.APIGatewayV2HTTPResponse {

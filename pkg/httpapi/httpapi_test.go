@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
@@ -60,7 +60,7 @@ func errorCode(t *testing.T, resp events.APIGatewayV2HTTPResponse) string {
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func TestErrorMapping(t *testing.T) {
-	kandyDown := fmt.Errorf("%w: %w", provision.ErrKandyUnavailable, &kandy.Error{Op: "create user", Kind: kandy.ErrUnavailable, Message: "DATsecret0123456789"})
+	kandyDown := fmt.Errorf("create user: %w (http 500): DATsecret0123456789", provision.ErrKandyUnavailable)
 	tests := []struct {
 		err    error
 		status int
@@ -73,6 +73,9 @@ func TestErrorMapping(t *testing.T) {
 		{context.DeadlineExceeded, 502, "kandy_unavailable"},
 		{provision.ErrInvalidCountryCode, 400, "invalid_request"},
 		{provision.ErrInvalidSub, 401, "unauthorized"},
+		{fmt.Errorf("create user: %w", provision.ErrKandyCredentialsRefused), 502, "kandy_unavailable"},
+		{fmt.Errorf("orphan: %w", provision.ErrKandyUserExists), 502, "kandy_unavailable"},
+		{provision.ErrClaimLost, 500, "internal"},
 		{errors.New("dynamodb: ResourceNotFoundException table kandy-accounts"), 500, "internal"},
 	}
 	for _, tt := range tests {
@@ -91,6 +94,49 @@ func TestErrorMapping(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Every code the domain names has its own status and a message.
+func TestEveryCodeHasAnAnswer(t *testing.T) {
+	statuses := map[int]provision.Code{}
+	for _, c := range provision.Codes {
+		a, ok := answers[c]
+		if !ok || a.status < 400 || a.message == "" {
+			t.Errorf("code %s: answer %+v", c, a)
+		}
+		if prev, dup := statuses[a.status]; dup && a.status != http.StatusNotFound {
+			t.Errorf("codes %s and %s share status %d", prev, c, a.status)
+		}
+		statuses[a.status] = c
+	}
+	if len(answers) != len(provision.Codes) {
+		t.Errorf("%d answers for %d codes", len(answers), len(provision.Codes))
+	}
+}
+
+func TestBadRequestsSayWhatIsWrong(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"user_country_code":"usa"}`: countryMessage,
+		`{"x":1}`:                     "body must be a JSON object with only user_country_code",
+		`{} {}`:                       "data after the JSON object",
+	} {
+		resp, _ := New(&fakeProvisioner{}, quiet).Handle(context.Background(), request("POST /users", "s1", body))
+		var b errorBody
+		if err := json.Unmarshal([]byte(resp.Body), &b); err != nil || resp.StatusCode != 400 || b.Error.Message != want {
+			t.Errorf("%s: = %d %s, want 400 %q", body, resp.StatusCode, resp.Body, want)
+		}
+	}
+}
+
+// A failed request is logged once, with its code and cause.
+func TestAFailureIsLoggedOnce(t *testing.T) {
+	var logs strings.Builder
+	h := New(&fakeProvisioner{err: provision.ErrInProgress}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	h.Handle(context.Background(), request("GET /users/me", "s1", ""))
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], `"code":"provisioning_in_progress"`) || !strings.Contains(lines[0], `"status":409`) {
+		t.Fatalf("logs = %q", logs.String())
 	}
 }
 

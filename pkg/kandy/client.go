@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
 // DefaultBaseURL is Kandy's public v1.2 endpoint.
@@ -49,7 +51,8 @@ type Observer interface {
 }
 
 // Client talks to Kandy. It is safe for concurrent use and meant to live as
-// long as the process: it caches the domain access token.
+// long as the process: it caches the domain access token. It is the Kandy
+// port of pkg/provision; its errors match the domain's errors too.
 type Client struct {
 	base    *url.URL
 	http    *http.Client
@@ -107,24 +110,29 @@ func New(o Options) (*Client, error) {
 	return c, nil
 }
 
+var _ provision.Kandy = (*Client)(nil)
+
 // CreateUser creates a user with a chosen id. It is never retried after an
 // ambiguous failure: the caller decides, since Kandy may have created it.
-func (c *Client) CreateUser(ctx context.Context, in CreateUserInput) (User, error) {
-	body, err := json.Marshal(in)
+func (c *Client) CreateUser(ctx context.Context, userID, countryCode string) (provision.Credentials, error) {
+	body, err := json.Marshal(createUserInput{UserID: userID, CountryCode: countryCode})
 	if err != nil {
-		return User{}, fmt.Errorf("kandy: encode create user: %w", err)
+		return provision.Credentials{}, fmt.Errorf("kandy: encode create user: %w", err)
 	}
-	var u User
+	var u createdUser
 	err = c.withDomainToken(ctx, func(token string) error {
 		return c.call(ctx, "create user", http.MethodPost, "/domains/users/user_id", url.Values{"key": {token}}, body, &u)
 	})
 	if err != nil {
-		return User{}, err
+		return provision.Credentials{}, err
 	}
 	if u.UserID == "" || u.Password == "" || u.UserAPIKey == "" || u.UserAPISecret == "" {
-		return User{}, &Error{Op: "create user", Status: 0, Message: "answer lacks credentials", Kind: ErrUnavailable}
+		return provision.Credentials{}, &Error{Op: "create user", Status: 0, Message: "answer lacks credentials", Kind: ErrUnavailable}
 	}
-	return u, nil
+	return provision.Credentials{
+		FullUserID: u.FullUserID, DomainName: u.DomainName, UserAPIKey: u.UserAPIKey,
+		UserAPISecret: u.UserAPISecret, UserPassword: u.Password,
+	}, nil
 }
 
 // ListUsers lists the domain's users.

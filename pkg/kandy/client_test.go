@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
 type staticKeys kandy.ProjectKey
@@ -45,12 +46,12 @@ func TestCreateListDeleteAndUserToken(t *testing.T) {
 	c, _ := newClient(t, sim)
 	ctx := context.Background()
 
-	u, err := c.CreateUser(ctx, kandy.CreateUserInput{UserID: "bob", CountryCode: "+1"})
+	u, err := c.CreateUser(ctx, "bob", "+1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.UserID != "bob" || u.FullUserID != "bob@sim.kandy.local" || !strings.HasPrefix(u.UserAPIKey, "UAK") ||
-		!strings.HasPrefix(u.UserAPISecret, "UAS") || u.Password == "" || u.DomainName != "sim.kandy.local" {
+	if u.FullUserID != "bob@sim.kandy.local" || !strings.HasPrefix(u.UserAPIKey, "UAK") ||
+		!strings.HasPrefix(u.UserAPISecret, "UAS") || u.UserPassword == "" || u.DomainName != "sim.kandy.local" {
 		t.Fatalf("unexpected user %#v", u)
 	}
 	users, err := c.ListUsers(ctx)
@@ -64,7 +65,7 @@ func TestCreateListDeleteAndUserToken(t *testing.T) {
 	if err := c.DeleteUser(ctx, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.DeleteUser(ctx, "bob"); !errors.Is(err, kandy.ErrNoSuchUser) {
+	if err := c.DeleteUser(ctx, "bob"); !errors.Is(err, kandy.ErrNoSuchUser) || !errors.Is(err, provision.ErrKandyNoSuchUser) || errors.Is(err, provision.ErrKandyUnavailable) {
 		t.Fatalf("second delete = %v, want ErrNoSuchUser", err)
 	}
 	if _, err := c.UserAccessToken(ctx, "bob"); !errors.Is(err, kandy.ErrNoSuchUser) {
@@ -79,24 +80,23 @@ func TestCreateErrors(t *testing.T) {
 	sim := kandysim.New(kandysim.Options{Quota: 1})
 	c, _ := newClient(t, sim)
 	ctx := context.Background()
-	if _, err := c.CreateUser(ctx, kandy.CreateUserInput{UserID: "a", CountryCode: "US"}); err != nil {
+	if _, err := c.CreateUser(ctx, "a", "US"); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name string
-		in   kandy.CreateUserInput
-		want error
+		name, id, country string
+		want, domain      error
 	}{
-		{"already exists", kandy.CreateUserInput{UserID: "a", CountryCode: "US"}, kandy.ErrAlreadyExists},
-		{"quota", kandy.CreateUserInput{UserID: "b", CountryCode: "US"}, kandy.ErrQuotaExceeded},
-		{"country", kandy.CreateUserInput{UserID: "c", CountryCode: "USA"}, kandy.ErrInvalidCountryCode},
-		{"missing id", kandy.CreateUserInput{CountryCode: "US"}, kandy.ErrRejected},
+		{"already exists", "a", "US", kandy.ErrAlreadyExists, provision.ErrKandyUserExists},
+		{"quota", "b", "US", kandy.ErrQuotaExceeded, provision.ErrQuotaExceeded},
+		{"country", "c", "USA", kandy.ErrInvalidCountryCode, provision.ErrInvalidCountryCode},
+		{"missing id", "", "US", kandy.ErrRejected, provision.ErrKandyUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := c.CreateUser(ctx, tt.in)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("err = %v, want %v", err, tt.want)
+			_, err := c.CreateUser(ctx, tt.id, tt.country)
+			if !errors.Is(err, tt.want) || !errors.Is(err, tt.domain) {
+				t.Fatalf("err = %v, want %v and %v", err, tt.want, tt.domain)
 			}
 		})
 	}
@@ -110,8 +110,8 @@ func TestInvalidProjectCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.CreateUser(context.Background(), kandy.CreateUserInput{UserID: "a", CountryCode: "US"})
-	if !errors.Is(err, kandy.ErrInvalidCredentials) {
+	_, err = c.CreateUser(context.Background(), "a", "US")
+	if !errors.Is(err, kandy.ErrInvalidCredentials) || !errors.Is(err, provision.ErrKandyCredentialsRefused) || !errors.Is(err, provision.ErrKandyUnavailable) {
 		t.Fatalf("err = %v", err)
 	}
 	if strings.Contains(err.Error(), "DAKwrong") || strings.Contains(err.Error(), "DASwrong") {
@@ -127,7 +127,7 @@ func TestTokenExpiryRefetchesOnceAndRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	sim.ExpireTokens()
-	if _, err := c.CreateUser(ctx, kandy.CreateUserInput{UserID: "a", CountryCode: "US"}); err != nil {
+	if _, err := c.CreateUser(ctx, "a", "US"); err != nil {
 		t.Fatalf("create after expiry: %v", err)
 	}
 	if got := sim.Calls(kandysim.EndpointDomainToken); got != 2 {
@@ -208,7 +208,7 @@ func TestFaults(t *testing.T) {
 
 func list(c *kandy.Client) error { _, err := c.ListUsers(context.Background()); return err }
 func create(c *kandy.Client) error {
-	_, err := c.CreateUser(context.Background(), kandy.CreateUserInput{UserID: "x", CountryCode: "US"})
+	_, err := c.CreateUser(context.Background(), "x", "US")
 	return err
 }
 func userToken(c *kandy.Client) error {
@@ -269,7 +269,7 @@ func TestEnvelopeStatuses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.CreateUser(context.Background(), kandy.CreateUserInput{UserID: "a", CountryCode: "US"})
+			_, err = c.CreateUser(context.Background(), "a", "US")
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -288,7 +288,7 @@ func TestNewRejectsBadBaseURL(t *testing.T) {
 
 func TestSecretBearingTypesRedact(t *testing.T) {
 	pk := kandy.ProjectKey{APIKey: "DAKsecretkey", APISecret: "DASsecretsecret"}
-	u := kandy.User{UserID: "bob", Password: "pw12345678", UserAPIKey: "UAKkey", UserAPISecret: "UASsecret"}
+	u := provision.Credentials{FullUserID: "bob@d", UserPassword: "pw12345678", UserAPIKey: "UAKkey", UserAPISecret: "UASsecret"}
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	log.Info("x", "key", pk, "user", u)
@@ -337,10 +337,10 @@ func TestObserverSeesEveryAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := c.CreateUser(ctx, kandy.CreateUserInput{UserID: "a", CountryCode: "US"}); err != nil {
+	if _, err := c.CreateUser(ctx, "a", "US"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CreateUser(ctx, kandy.CreateUserInput{UserID: "b", CountryCode: "US"}); !errors.Is(err, kandy.ErrQuotaExceeded) {
+	if _, err := c.CreateUser(ctx, "b", "US"); !errors.Is(err, kandy.ErrQuotaExceeded) {
 		t.Fatal(err)
 	}
 	sim.Inject(kandysim.EndpointDeleteUser, kandysim.FaultTimeout, 1)

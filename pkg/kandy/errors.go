@@ -3,6 +3,8 @@ package kandy
 import (
 	"errors"
 	"fmt"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
 // Sentinel kinds callers branch on with errors.Is.
@@ -71,7 +73,25 @@ func KindName(err error) string {
 	return "other"
 }
 
-func (e *Error) Is(target error) bool { return target == e.Kind }
+// domainErrs says which domain error each kind is; a kind not listed is
+// provision.ErrKandyUnavailable.
+var domainErrs = map[error]error{
+	ErrQuotaExceeded: provision.ErrQuotaExceeded, ErrAlreadyExists: provision.ErrKandyUserExists,
+	ErrNoSuchUser: provision.ErrKandyNoSuchUser, ErrInvalidCountryCode: provision.ErrInvalidCountryCode,
+	ErrInvalidCredentials: provision.ErrKandyCredentialsRefused, ErrUnauthorized: provision.ErrKandyCredentialsRefused,
+}
+
+// Is matches the error's kind, and the domain error that kind is.
+func (e *Error) Is(target error) bool {
+	if target == e.Kind {
+		return true
+	}
+	d, ok := domainErrs[e.Kind]
+	if !ok {
+		d = provision.ErrKandyUnavailable
+	}
+	return errors.Is(d, target)
+}
 
 func (e *Error) Unwrap() error { return e.Cause }
 

@@ -13,18 +13,7 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
-)
-
-// Domain errors; pkg/httpapi maps them to HTTP codes.
-var (
-	ErrNotProvisioned     = errors.New("no Kandy account for this user")
-	ErrInProgress         = errors.New("provisioning already in progress for this user")
-	ErrInvalidCountryCode = errors.New("invalid country code")
-	ErrInvalidSub         = userid.ErrInvalidSub
-	ErrQuotaExceeded      = kandy.ErrQuotaExceeded
-	ErrKandyUnavailable   = errors.New("kandy unavailable")
 )
 
 // Status of a record.
@@ -75,7 +64,8 @@ type Claim struct {
 	Now       time.Time
 }
 
-// Credentials are what Kandy returned at creation.
+// Credentials are what Kandy returned at creation. The password and the
+// user API secret are shown only then.
 type Credentials struct {
 	FullUserID    string
 	DomainName    string
@@ -84,9 +74,15 @@ type Credentials struct {
 	UserPassword  string
 }
 
-// ErrClaimLost means the claim expired and was taken over, or the record
-// changed underneath: the holder must stop.
-var ErrClaimLost = errors.New("claim lost")
+// LogValue keeps the secrets out of logs.
+func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+func (c Credentials) String() string {
+	return "provision.Credentials{FullUserID:" + c.FullUserID + " [REDACTED]}"
+}
+
+// GoString keeps %#v as safe as %v.
+func (c Credentials) GoString() string { return c.String() }
 
 // Accounts is the store of records.
 type Accounts interface {
@@ -110,10 +106,15 @@ type Sealer interface {
 	Seal(ctx context.Context, sub string, c Credentials) (Credentials, error)
 }
 
-// Kandy is what the domain needs of Kandy.
+// Kandy is what the domain needs of Kandy. Its errors match
+// ErrQuotaExceeded, ErrInvalidCountryCode, ErrKandyUserExists,
+// ErrKandyNoSuchUser, ErrKandyCredentialsRefused or ErrKandyUnavailable.
 type Kandy interface {
-	CreateUser(ctx context.Context, in kandy.CreateUserInput) (kandy.User, error)
+	// CreateUser creates userID and returns its credentials. It is never
+	// retried after an ambiguous failure: Kandy may have created the user.
+	CreateUser(ctx context.Context, userID, countryCode string) (Credentials, error)
 	DeleteUser(ctx context.Context, userID string) error
+	// UserAccessToken returns a token a frontend logs the user in with.
 	UserAccessToken(ctx context.Context, userID string) (string, error)
 }
 
@@ -196,7 +197,7 @@ func (s *Service) Ensure(ctx context.Context, sub string, o EnsureOptions) (Acco
 			s.metrics.UserCreated(ctx)
 		case err == nil:
 			s.metrics.UserAlreadyPresent(ctx)
-		case errors.Is(err, kandy.ErrQuotaExceeded):
+		case errors.Is(err, ErrQuotaExceeded):
 			s.metrics.QuotaExceeded(ctx)
 		}
 	}
@@ -221,8 +222,8 @@ func (s *Service) ensure(ctx context.Context, sub string, o EnsureOptions) (Acco
 	if err != nil {
 		return Account{}, false, fmt.Errorf("claiming: %w", err)
 	}
-	// The claim may be ours already: a PutItem that succeeded but whose
-	// answer was lost is retried by the SDK and then fails its condition.
+	// The claim may be ours already: when the answer to the claim write is
+	// lost, the SDK retries it, and the retry finds the item the first wrote.
 	if !claimed && existing.Status == StatusPending && existing.ClaimToken == c.Token {
 		claimed = true
 	}
@@ -233,7 +234,7 @@ func (s *Service) ensure(ctx context.Context, sub string, o EnsureOptions) (Acco
 		return Account{}, false, ErrInProgress
 	}
 
-	user, err := s.create(ctx, uid, country)
+	creds, err := s.create(ctx, uid, country)
 	if err != nil {
 		// Kandy may or may not have created the user (an ambiguous failure).
 		// Either way releasing is safe: a user left behind is an orphan the
@@ -243,7 +244,7 @@ func (s *Service) ensure(ctx context.Context, sub string, o EnsureOptions) (Acco
 		}
 		return Account{}, false, err
 	}
-	rec, err := s.finalize(ctx, c, user)
+	rec, err := s.finalize(ctx, c, creds)
 	if err != nil {
 		return Account{}, false, err
 	}
@@ -254,29 +255,21 @@ func (s *Service) ensure(ctx context.Context, sub string, o EnsureOptions) (Acco
 // never stored because an earlier holder crashed after Kandy answered.
 // Nobody ever saw that user's password, so deleting it and creating it again
 // loses nothing.
-func (s *Service) create(ctx context.Context, uid, country string) (kandy.User, error) {
-	in := kandy.CreateUserInput{UserID: uid, CountryCode: country}
-	user, err := s.kandy.CreateUser(ctx, in)
-	if errors.Is(err, kandy.ErrAlreadyExists) {
+func (s *Service) create(ctx context.Context, uid, country string) (Credentials, error) {
+	creds, err := s.kandy.CreateUser(ctx, uid, country)
+	if errors.Is(err, ErrKandyUserExists) {
 		s.log.WarnContext(ctx, "recovering orphaned Kandy user", "user_id", uid)
-		if err := s.kandy.DeleteUser(ctx, uid); err != nil && !errors.Is(err, kandy.ErrNoSuchUser) {
-			return kandy.User{}, kandyErr(err)
+		if err := s.kandy.DeleteUser(ctx, uid); err != nil && !errors.Is(err, ErrKandyNoSuchUser) {
+			return Credentials{}, err
 		}
-		user, err = s.kandy.CreateUser(ctx, in)
+		creds, err = s.kandy.CreateUser(ctx, uid, country)
 	}
-	if err != nil {
-		return kandy.User{}, kandyErr(err)
-	}
-	return user, nil
+	return creds, err
 }
 
 // finalize stores Kandy's answer. The credentials exist nowhere else, so a
 // transient failure is retried, even past the caller's cancellation.
-func (s *Service) finalize(ctx context.Context, c Claim, u kandy.User) (Record, error) {
-	creds := Credentials{
-		FullUserID: u.FullUserID, DomainName: u.DomainName, UserAPIKey: u.UserAPIKey,
-		UserAPISecret: u.UserAPISecret, UserPassword: u.Password,
-	}
+func (s *Service) finalize(ctx context.Context, c Claim, creds Credentials) (Record, error) {
 	wctx := context.WithoutCancel(ctx)
 	var err error
 	sealed := s.sealer == nil
@@ -329,11 +322,7 @@ func (s *Service) UserToken(ctx context.Context, sub string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tok, err := s.kandy.UserAccessToken(ctx, rec.UserID)
-	if err != nil {
-		return "", kandyErr(err)
-	}
-	return tok, nil
+	return s.kandy.UserAccessToken(ctx, rec.UserID)
 }
 
 // Delete deletes sub's Kandy user, then its record. If it fails between the
@@ -343,8 +332,8 @@ func (s *Service) Delete(ctx context.Context, sub string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.kandy.DeleteUser(ctx, rec.UserID); err != nil && !errors.Is(err, kandy.ErrNoSuchUser) {
-		return kandyErr(err)
+	if err := s.kandy.DeleteUser(ctx, rec.UserID); err != nil && !errors.Is(err, ErrKandyNoSuchUser) {
+		return err
 	}
 	if err := s.accounts.DeleteActive(ctx, sub, rec.UserID); err != nil {
 		if errors.Is(err, ErrClaimLost) {
@@ -382,19 +371,6 @@ func (s *Service) claimExpiry(ctx context.Context, now time.Time) time.Time {
 		return dl.Add(s.claimMargin)
 	}
 	return now.Add(s.claimTTL)
-}
-
-// kandyErr keeps the kinds the domain exposes and folds the rest into
-// ErrKandyUnavailable, keeping the cause for the logs.
-func kandyErr(err error) error {
-	switch {
-	case errors.Is(err, kandy.ErrQuotaExceeded):
-		return err
-	case errors.Is(err, kandy.ErrInvalidCountryCode):
-		return fmt.Errorf("%w: %w", ErrInvalidCountryCode, err)
-	default:
-		return fmt.Errorf("%w: %w", ErrKandyUnavailable, err)
-	}
 }
 
 func newToken() string {

@@ -3,13 +3,12 @@ package provision
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 )
 
 // memAccounts is an in-memory Accounts with DynamoDB's conditions.
@@ -75,20 +74,20 @@ func (m *memAccounts) DeleteActive(_ context.Context, sub, userID string) error 
 
 // fakeKandy is a func-per-operation fake.
 type fakeKandy struct {
-	create func(kandy.CreateUserInput) (kandy.User, error)
+	create func(userID string) (Credentials, error)
 	del    func(string) error
 }
 
-func (f fakeKandy) CreateUser(_ context.Context, in kandy.CreateUserInput) (kandy.User, error) {
-	return f.create(in)
+func (f fakeKandy) CreateUser(_ context.Context, userID, _ string) (Credentials, error) {
+	return f.create(userID)
 }
 func (f fakeKandy) DeleteUser(_ context.Context, id string) error { return f.del(id) }
 func (f fakeKandy) UserAccessToken(context.Context, string) (string, error) {
 	return "UATx", nil
 }
 
-func okCreate(in kandy.CreateUserInput) (kandy.User, error) {
-	return kandy.User{UserID: in.UserID, Password: "p4ss12", FullUserID: in.UserID + "@d", DomainName: "d", UserAPIKey: "UAK", UserAPISecret: "UAS"}, nil
+func okCreate(userID string) (Credentials, error) {
+	return Credentials{UserPassword: "p4ss12", FullUserID: userID + "@d", DomainName: "d", UserAPIKey: "UAK", UserAPISecret: "UAS"}, nil
 }
 
 func newService(t testing.TB, acc Accounts, k Kandy) *Service {
@@ -132,14 +131,14 @@ func TestFinalizeRetriesTransientFailures(t *testing.T) {
 func TestSecondCreateFailureAfterOrphanIsReported(t *testing.T) {
 	calls := 0
 	s := newService(t, newMem(), fakeKandy{
-		create: func(kandy.CreateUserInput) (kandy.User, error) {
+		create: func(string) (Credentials, error) {
 			calls++
-			return kandy.User{}, &kandy.Error{Op: "create user", Status: 50, Kind: kandy.ErrAlreadyExists}
+			return Credentials{}, fmt.Errorf("create user: %w", ErrKandyUserExists)
 		},
 		del: func(string) error { return nil },
 	})
 	_, _, err := s.Ensure(context.Background(), "s1", EnsureOptions{})
-	if !errors.Is(err, ErrKandyUnavailable) || calls != 2 {
+	if CodeOf(err) != CodeKandyUnavailable || calls != 2 {
 		t.Fatalf("err = %v after %d creates", err, calls)
 	}
 	if _, err := s.accounts.Get(context.Background(), "s1"); !errors.Is(err, ErrNotProvisioned) {
@@ -272,11 +271,11 @@ func (m *countingMetrics) QuotaExceeded(context.Context)      { m.quota++ }
 func TestEnsureOutcomesAreCounted(t *testing.T) {
 	m := &countingMetrics{}
 	quota := false
-	s, err := New(newMem(), fakeKandy{create: func(in kandy.CreateUserInput) (kandy.User, error) {
+	s, err := New(newMem(), fakeKandy{create: func(id string) (Credentials, error) {
 		if quota {
-			return kandy.User{}, &kandy.Error{Op: "create user", Kind: kandy.ErrQuotaExceeded}
+			return Credentials{}, fmt.Errorf("create user: %w", ErrQuotaExceeded)
 		}
-		return okCreate(in)
+		return okCreate(id)
 	}}, Options{Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +287,7 @@ func TestEnsureOutcomesAreCounted(t *testing.T) {
 		}
 	}
 	quota = true
-	if _, _, err := s.Ensure(ctx, "s3", EnsureOptions{}); !errors.Is(err, kandy.ErrQuotaExceeded) {
+	if _, _, err := s.Ensure(ctx, "s3", EnsureOptions{}); !errors.Is(err, ErrQuotaExceeded) {
 		t.Fatal(err)
 	}
 	if _, _, err := s.Ensure(ctx, "s4", EnsureOptions{CountryCode: "nope"}); err == nil {

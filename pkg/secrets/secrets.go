@@ -91,11 +91,11 @@ func (c *Cache) ProjectKey(ctx context.Context) (kandy.ProjectKey, error) {
 		return kandy.ProjectKey{}, fmt.Errorf("reading Kandy secret %q: %w", c.secretID, err)
 	}
 	if out.SecretString == nil {
-		return kandy.ProjectKey{}, fmt.Errorf("Kandy secret %q: %w: it has no SecretString", c.secretID, ErrMalformed)
+		return kandy.ProjectKey{}, fmt.Errorf("the Kandy secret %q: %w: it has no SecretString", c.secretID, ErrMalformed)
 	}
 	key, err := Parse(*out.SecretString)
 	if err != nil {
-		return kandy.ProjectKey{}, fmt.Errorf("Kandy secret %q: %w", c.secretID, err)
+		return kandy.ProjectKey{}, fmt.Errorf("the Kandy secret %q: %w", c.secretID, err)
 	}
 	c.key, c.fetched = key, c.now()
 	return key, nil

@@ -6,13 +6,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
 )
 
@@ -24,7 +24,7 @@ type Message struct {
 }
 
 // ErrMalformed marks a body that is not a Message.
-var ErrMalformed = errors.New("malformed retry message")
+var ErrMalformed = fmt.Errorf("%w: malformed retry message", provision.ErrInvalidRequest)
 
 // Decode parses a message body strictly.
 func Decode(body string) (Message, error) {
@@ -55,7 +55,7 @@ type Queue struct {
 func New(api SendAPI, url string) *Queue { return &Queue{api: api, url: url} }
 
 // Send enqueues m; reason, if set, travels as the message attribute "reason".
-func (q *Queue) Send(ctx context.Context, m Message, reason string) error {
+func (q *Queue) Send(ctx context.Context, m Message, reason provision.Code) error {
 	body, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -63,7 +63,7 @@ func (q *Queue) Send(ctx context.Context, m Message, reason string) error {
 	in := &sqs.SendMessageInput{QueueUrl: aws.String(q.url), MessageBody: aws.String(string(body))}
 	if reason != "" {
 		in.MessageAttributes = map[string]types.MessageAttributeValue{
-			"reason": {DataType: aws.String("String"), StringValue: aws.String(reason)},
+			"reason": {DataType: aws.String("String"), StringValue: aws.String(string(reason))},
 		}
 	}
 	if _, err := q.api.SendMessage(ctx, in); err != nil {
@@ -73,11 +73,11 @@ func (q *Queue) Send(ctx context.Context, m Message, reason string) error {
 }
 
 // SendRaw forwards a body that could not be decoded, for a person to see.
-func (q *Queue) SendRaw(ctx context.Context, body, reason string) error {
+func (q *Queue) SendRaw(ctx context.Context, body string, reason provision.Code) error {
 	_, err := q.api.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl: aws.String(q.url), MessageBody: aws.String(body),
 		MessageAttributes: map[string]types.MessageAttributeValue{
-			"reason": {DataType: aws.String("String"), StringValue: aws.String(reason)},
+			"reason": {DataType: aws.String("String"), StringValue: aws.String(string(reason))},
 		},
 	})
 	return err

@@ -15,9 +15,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
@@ -26,7 +26,7 @@ import (
 var db *dynamodb.Client
 
 func TestMain(m *testing.M) {
-	p, err := localenv.StartDynalite()
+	p, err := localenv.StartDynalite(0, "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration tests need dynalite:", err)
 		os.Exit(1)
@@ -196,7 +196,7 @@ func TestCrashAfterKandyCreateIsRecovered(t *testing.T) {
 	if _, ok, err := f.accounts.Claim(ctx, c); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	orphan, err := f.kandy.CreateUser(ctx, kandy.CreateUserInput{UserID: c.UserID, CountryCode: "US"})
+	orphan, err := f.kandy.CreateUser(ctx, c.UserID, "US")
 	if err != nil {
 		t.Fatal(err)
 	}

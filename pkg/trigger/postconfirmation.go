@@ -4,7 +4,6 @@ package trigger
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -28,7 +27,7 @@ type Ensurer interface {
 
 // Retrier takes a failed sign-up for a later attempt.
 type Retrier interface {
-	Send(ctx context.Context, m signupqueue.Message, reason string) error
+	Send(ctx context.Context, m signupqueue.Message, reason provision.Code) error
 }
 
 // PostConfirmation provisions a user when Cognito confirms its sign-up.
@@ -98,8 +97,8 @@ func (p *PostConfirmation) Process(ctx context.Context, raw json.RawMessage) Out
 	switch {
 	case err != nil:
 		p.log.ErrorContext(ctx, "post-confirmation: provisioning failed; the user can be provisioned later",
-			append(attrs, "reason", reason(err), "err", err.Error())...)
-		p.enqueue(ctx, signupqueue.Message{Sub: sub, UserPoolID: ev.UserPoolID, Attempt: 1}, reason(err))
+			append(attrs, "reason", provision.CodeOf(err), "err", err.Error())...)
+		p.enqueue(ctx, signupqueue.Message{Sub: sub, UserPoolID: ev.UserPoolID, Attempt: 1}, provision.CodeOf(err))
 		return OutcomeFailed
 	case created:
 		p.log.InfoContext(ctx, "post-confirmation: Kandy account created", attrs...)
@@ -112,7 +111,7 @@ func (p *PostConfirmation) Process(ctx context.Context, raw json.RawMessage) Out
 
 // enqueue hands a failed sign-up to the retry queue, in the time left
 // before the Lambda deadline.
-func (p *PostConfirmation) enqueue(ctx context.Context, m signupqueue.Message, why string) {
+func (p *PostConfirmation) enqueue(ctx context.Context, m signupqueue.Message, why provision.Code) {
 	if p.retry == nil {
 		return
 	}
@@ -134,17 +133,4 @@ func (p *PostConfirmation) budgetContext(ctx context.Context) (context.Context, 
 		end = dl.Add(-p.margin)
 	}
 	return context.WithDeadline(ctx, end)
-}
-
-func reason(err error) string {
-	switch {
-	case errors.Is(err, provision.ErrQuotaExceeded):
-		return "kandy_quota_exceeded"
-	case errors.Is(err, provision.ErrInProgress):
-		return "provisioning_in_progress"
-	case errors.Is(err, provision.ErrKandyUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return "kandy_unavailable"
-	default:
-		return "internal"
-	}
 }

@@ -15,8 +15,8 @@ import (
 
 // DeadLetters keeps messages that must not be retried, with a reason.
 type DeadLetters interface {
-	Send(ctx context.Context, m signupqueue.Message, reason string) error
-	SendRaw(ctx context.Context, body, reason string) error
+	Send(ctx context.Context, m signupqueue.Message, reason provision.Code) error
+	SendRaw(ctx context.Context, body string, reason provision.Code) error
 }
 
 // RetryWorker provisions the sign-ups the trigger could not finish.
@@ -53,7 +53,7 @@ func (w *RetryWorker) process(ctx context.Context, rec events.SQSMessage) bool {
 	m, err := signupqueue.Decode(rec.Body)
 	if err != nil {
 		w.log.ErrorContext(ctx, "retry: malformed message sent to the dead-letter queue", "message_id", rec.MessageId)
-		return w.deadLetter(ctx, rec.MessageId, func(c context.Context) error { return w.dlq.SendRaw(c, rec.Body, "malformed_message") })
+		return w.deadLetter(ctx, rec.MessageId, func(c context.Context) error { return w.dlq.SendRaw(c, rec.Body, provision.CodeOf(err)) })
 	}
 	m.Attempt = max(m.Attempt, received)
 	mctx, cancel := context.WithTimeout(ctx, w.each)
@@ -65,9 +65,9 @@ func (w *RetryWorker) process(ctx context.Context, rec events.SQSMessage) bool {
 		return true
 	case errors.Is(err, provision.ErrQuotaExceeded):
 		w.log.ErrorContext(ctx, "retry: Kandy quota exhausted; sent to the dead-letter queue", "sub", m.Sub, "attempt", m.Attempt)
-		return w.deadLetter(ctx, rec.MessageId, func(c context.Context) error { return w.dlq.Send(c, m, "kandy_quota_exceeded") })
+		return w.deadLetter(ctx, rec.MessageId, func(c context.Context) error { return w.dlq.Send(c, m, provision.CodeOf(err)) })
 	default:
-		w.log.WarnContext(ctx, "retry: will try again", "sub", m.Sub, "attempt", m.Attempt, "reason", reason(err), "err", err.Error())
+		w.log.WarnContext(ctx, "retry: will try again", "sub", m.Sub, "attempt", m.Attempt, "reason", provision.CodeOf(err), "err", err.Error())
 		return false
 	}
 }

@@ -22,12 +22,12 @@ type fakeDLQ struct {
 	err  error
 }
 
-func (f *fakeDLQ) Send(_ context.Context, _ signupqueue.Message, reason string) error {
-	f.sent = append(f.sent, reason)
+func (f *fakeDLQ) Send(_ context.Context, _ signupqueue.Message, reason provision.Code) error {
+	f.sent = append(f.sent, string(reason))
 	return f.err
 }
-func (f *fakeDLQ) SendRaw(_ context.Context, _ string, reason string) error {
-	f.sent = append(f.sent, reason)
+func (f *fakeDLQ) SendRaw(_ context.Context, _ string, reason provision.Code) error {
+	f.sent = append(f.sent, string(reason))
 	return f.err
 }
 
@@ -62,7 +62,7 @@ func TestRetryWorker(t *testing.T) {
 	if len(failed) != 2 || failed[0] != "2" || failed[1] != "5" {
 		t.Fatalf("batch item failures = %v, want [2 5]", failed)
 	}
-	want := []string{"kandy_quota_exceeded", "malformed_message", "malformed_message", "malformed_message"}
+	want := []string{"kandy_quota_exceeded", "invalid_request", "invalid_request", "invalid_request"}
 	if len(dlq.sent) != len(want) {
 		t.Fatalf("dead letters = %v, want %v", dlq.sent, want)
 	}
@@ -83,11 +83,11 @@ func TestRetryWorkerKeepsMessagesTheDLQRefuses(t *testing.T) {
 
 type fakeRetrier struct{ reasons []string }
 
-func (f *fakeRetrier) Send(_ context.Context, m signupqueue.Message, reason string) error {
+func (f *fakeRetrier) Send(_ context.Context, m signupqueue.Message, reason provision.Code) error {
 	if m.Sub != "s1" || m.Attempt != 1 || m.UserPoolID != "p" {
 		return errors.New("unexpected message")
 	}
-	f.reasons = append(f.reasons, reason)
+	f.reasons = append(f.reasons, string(reason))
 	return nil
 }
 

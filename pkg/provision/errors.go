@@ -1,0 +1,96 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
+)
+
+// Errors of the domain and of its ports. Adapters return these (or errors
+// that match them with errors.Is); CodeOf names each one's kind.
+var (
+	ErrNotProvisioned = errors.New("no Kandy account for this user")
+	ErrInProgress     = errors.New("provisioning already in progress for this user")
+	ErrInvalidSub     = userid.ErrInvalidSub
+
+	// ErrInvalidRequest is wrapped by every refusal of a caller's input.
+	ErrInvalidRequest     = errors.New("invalid request")
+	ErrInvalidCountryCode = fmt.Errorf("%w: user_country_code must be an ISO 3166 alpha-2 code or + and 1 to 3 digits", ErrInvalidRequest)
+	// ErrUnauthorized means the caller has no identity.
+	ErrUnauthorized = errors.New("no caller identity")
+	// ErrUnknownOperation means the caller asked for something the service
+	// does not offer, such as an unknown route.
+	ErrUnknownOperation = errors.New("unknown operation")
+
+	// Errors of the Kandy port.
+	ErrQuotaExceeded    = errors.New("Kandy refused: the account's user limit is reached")
+	ErrKandyUnavailable = errors.New("Kandy failed or timed out")
+	// ErrKandyCredentialsRefused means Kandy refused the project's key:
+	// every later call fails the same way until an operator fixes it.
+	ErrKandyCredentialsRefused = fmt.Errorf("%w: Kandy refused the project's credentials", ErrKandyUnavailable)
+	ErrKandyUserExists         = errors.New("the Kandy user already exists")
+	ErrKandyNoSuchUser         = errors.New("the Kandy user does not exist")
+
+	// ErrClaimLost is the accounts port's answer when a conditional write
+	// finds the record changed: the claim expired and was taken over, or
+	// the record is not in the state the caller saw.
+	ErrClaimLost = errors.New("claim lost")
+)
+
+// Code names a kind of failure, the same way in every answer and log: the
+// HTTP API's error codes, the trigger's logged reasons and the retry
+// queue's dead-letter reasons.
+type Code string
+
+// The codes. Adding one means adding it here, to Codes and to CodeOf; a
+// test checks that every adapter that answers with codes knows them all.
+const (
+	CodeInvalidRequest   Code = "invalid_request"
+	CodeUnauthorized     Code = "unauthorized"
+	CodeNotFound         Code = "not_found"
+	CodeNotProvisioned   Code = "not_provisioned"
+	CodeInProgress       Code = "provisioning_in_progress"
+	CodeQuotaExceeded    Code = "kandy_quota_exceeded"
+	CodeKandyUnavailable Code = "kandy_unavailable"
+	CodeInternal         Code = "internal"
+)
+
+// Codes lists every code.
+var Codes = []Code{
+	CodeInvalidRequest, CodeUnauthorized, CodeNotFound, CodeNotProvisioned,
+	CodeInProgress, CodeQuotaExceeded, CodeKandyUnavailable, CodeInternal,
+}
+
+// codeOf is checked in order; the first error that matches names the code.
+var codeOf = []struct {
+	err  error
+	code Code
+}{
+	{ErrInvalidRequest, CodeInvalidRequest},
+	{ErrUnauthorized, CodeUnauthorized},
+	{ErrInvalidSub, CodeUnauthorized},
+	{ErrUnknownOperation, CodeNotFound},
+	{ErrNotProvisioned, CodeNotProvisioned},
+	{ErrInProgress, CodeInProgress},
+	{ErrQuotaExceeded, CodeQuotaExceeded},
+	{ErrKandyUnavailable, CodeKandyUnavailable},
+	{ErrKandyUserExists, CodeKandyUnavailable},
+	{ErrKandyNoSuchUser, CodeKandyUnavailable},
+	{context.DeadlineExceeded, CodeKandyUnavailable},
+}
+
+// CodeOf names the kind of err; nil has no code, and an error the domain
+// does not know is CodeInternal.
+func CodeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
+	for _, c := range codeOf {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return CodeInternal
+}
