@@ -14,7 +14,12 @@ GOBUILD    = CGO_ENABLED=0 GOOS=linux $(GO) build -tags lambda.norpc -trimpath -
 
 AUTH_PORT ?= 9229
 
-.PHONY: all build test tools vet fuzz bench run signup token clean $(addprefix build-,$(FUNCTIONS))
+# Debian's Chromium, for the browser tests, installed with apt-get (through
+# sudo unless make runs as root).
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: all build test check-makefile tools vet lint fuzz bench run signup token clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -33,7 +38,6 @@ $(addprefix build-,$(FUNCTIONS)):
 ## tools: the local servers the tests and the local run use, installed from the project's own files
 tools: $(TOOLS_BIN)/.installed tools/node_modules/.installed
 
-# Debian's Chromium, for the console page's browser test.
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
@@ -47,15 +51,27 @@ $(TOOLS_BIN)/.installed: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(TOOLS_BIN)/aws-lambda-rie github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
 	cd tools && $(GO) build -o $(TOOLS_BIN)/local-kms github.com/nsmithuk/local-kms
 	cd tools && $(GO) build -o $(TOOLS_BIN)/goaws github.com/Admiral-Piett/goaws/app/cmd
+	cd tools && $(GO) build -o $(TOOLS_BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
+	cd tools && $(GO) build -o $(TOOLS_BIN)/gremlins github.com/go-gremlins/gremlins/cmd/gremlins
 	touch $@
 
 vet:
 	$(GO) vet ./...
 
+## lint: staticcheck's default checks
+lint: tools
+	$(TOOLS_BIN)/staticcheck ./...
+
 ## test: every unit, integration and end-to-end test, with the race detector, then the fuzz targets
-test: tools $(CHROMIUM) vet
+test: $(if $(filter undefined,$(origin MAKEFILE_CHECKED)),check-makefile) tools $(CHROMIUM) vet lint
 	$(GO) test -race -count=1 -timeout 14m ./...
 	$(MAKE) --no-print-directory fuzz
+
+# A variable used but never defined expands to nothing and silently turns a
+# step into a no-op: fail early, naming it.
+check-makefile:
+	@undefined=$$($(MAKE) --no-print-directory --warn-undefined-variables -n test run build MAKEFILE_CHECKED=1 2>&1 >/dev/null | grep -i 'undefined variable' | sort -u); \
+	if [ -n "$$undefined" ]; then echo "$$undefined"; echo "Makefile: define every variable it uses"; exit 1; fi
 
 # Each native fuzz target, for FUZZTIME; the seed corpora run in every go test.
 # A count, not a duration: a duration races Go's fuzz coordinator and can

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -25,10 +24,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/fakesecrets"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
 )
 
 const (
@@ -83,14 +82,56 @@ func main() {
 }
 
 func run() error {
-	root := localenv.RepoRoot()
 	tmp, err := os.MkdirTemp("", "kandy-bench")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	if err := measureSizes(tmp); err != nil {
+		return err
+	}
+	// Host builds, to run under the emulator.
+	hello := filepath.Join(tmp, "host", "hello", "bootstrap")
+	if err := gobuild(localenv.RepoRoot(), "", "./bench/hello", hello); err != nil {
+		return err
+	}
+	if out, err := exec.Command("make", "-C", localenv.RepoRoot(), "--no-print-directory", "build").CombinedOutput(); err != nil {
+		return fmt.Errorf("make build: %v\n%s", err, out)
+	}
 
-	// Sizes: arm64, exactly as sam build builds.
+	// Upstreams: dynalite behind a counting proxy, the simulator, the secret.
+	s, err := localstack.Start(context.Background(), localstack.Options{Table: table, SecretID: secretID, KandyQuota: 1_000_000})
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+	counter := newCounter(s.DynamoURL)
+	counted, err := s.Serve(0, counter)
+	if err != nil {
+		return err
+	}
+	env := s.Env("AWS_ENDPOINT_URL_DYNAMODB=" + counted)
+	events := loadEvents(localenv.RepoRoot(), "0f8fad5b-d9cb-469f-a165-70867728950e")
+
+	api, err := s.StartFunction("ApiFunction", env)
+	if err != nil {
+		return err
+	}
+	if err := measureCalls(api, s, counter, events); err != nil {
+		return err
+	}
+	if err := measureAPILatency(api, events); err != nil {
+		return err
+	}
+	api.Stop()
+	if err := measureTrigger(s, env, events); err != nil {
+		return err
+	}
+	return measureColdStart(hello, env, events)
+}
+
+// measureSizes builds every function for arm64, exactly as sam build does.
+func measureSizes(tmp string) error {
 	tpl, err := samtemplate.Load(samtemplate.Path())
 	if err != nil {
 		return err
@@ -102,7 +143,7 @@ func run() error {
 	}
 	for _, fn := range append(fns, fnDir{"hello (reference)", "./bench/hello"}) {
 		out := filepath.Join(tmp, "arm64", fn.id)
-		if err := gobuild(root, "arm64", fn.dir, out); err != nil {
+		if err := gobuild(localenv.RepoRoot(), "arm64", fn.dir, out); err != nil {
 			return err
 		}
 		st, err := os.Stat(out)
@@ -115,71 +156,18 @@ func run() error {
 			record("bootstrap size, arm64: "+fn.id, float64(st.Size())/1e6, "MB", "<= 10 MB", check(st.Size() <= sizeLimit), "")
 		}
 	}
-	// Host builds to run under the emulator.
-	hello := filepath.Join(tmp, "host", "hello", "bootstrap")
-	if err := gobuild(root, "", "./bench/hello", hello); err != nil {
-		return err
-	}
-	if out, err := exec.Command("make", "-C", root, "--no-print-directory", "build").CombinedOutput(); err != nil {
-		return fmt.Errorf("make build: %v\n%s", err, out)
-	}
+	return nil
+}
 
-	// Upstreams: dynalite behind a counting proxy, the simulator, the secret.
-	dyn, err := localenv.StartDynalite()
-	if err != nil {
-		return err
-	}
-	defer dyn.Stop()
-	if err := localenv.CreateTable(context.Background(), localenv.DynamoDB("http://"+dyn.Addr), table); err != nil {
-		return err
-	}
-	kmsDir, err := os.MkdirTemp("", "bench-kms")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(kmsDir)
-	kmsProc, err := localenv.StartKMS(kmsDir)
-	if err != nil {
-		return err
-	}
-	defer kmsProc.Stop()
-	keyARN, err := localenv.CreateKey(context.Background(), localenv.KMS("http://"+kmsProc.Addr))
-	if err != nil {
-		return err
-	}
-	counter := newCounter("http://" + dyn.Addr)
-	dynSrv := httptest.NewServer(counter)
-	defer dynSrv.Close()
-	sim := kandysim.New(kandysim.Options{Quota: 1_000_000})
-	simSrv := httptest.NewServer(sim)
-	defer simSrv.Close()
-	k, s := sim.ProjectKey()
-	sv, _ := json.Marshal(map[string]string{"project_api_key": k, "project_api_secret": s})
-	secrets := fakesecrets.New(map[string]string{secretID: string(sv)})
-	smSrv := httptest.NewServer(secrets)
-	defer smSrv.Close()
-	env := []string{
-		"TABLE_NAME=" + table, "KANDY_SECRET_ID=" + secretID, "KANDY_API_URL=" + simSrv.URL + "/v1.2",
-		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL_DYNAMODB=" + dynSrv.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER=" + smSrv.URL,
-		"AWS_ENDPOINT_URL_KMS=http://" + kmsProc.Addr, "KMS_KEY_ID=" + keyARN,
-		"AWS_LAMBDA_FUNCTION_TIMEOUT=10", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
-	}
-	existing := "0f8fad5b-d9cb-469f-a165-70867728950e"
-	events := loadEvents(root, existing)
-
-	// Upstream calls of one fresh container.
-	api, err := localenv.StartFunction("ApiFunction", env)
-	if err != nil {
-		return err
-	}
+// measureCalls counts what one fresh container asks of its upstreams.
+func measureCalls(api *localenv.Function, s *localstack.Stack, counter *counter, events map[string][]byte) error {
+	sim := s.Kandy
 	counter.reset()
 	before := sim.CallCounts()
 	if _, err := invokeOK(api, events["create-new-1"], 201); err != nil {
 		return err
 	}
-	kc := diff(before, sim.CallCounts())
-	dc := counter.snapshot()
+	kc, dc := diff(before, sim.CallCounts()), counter.snapshot()
 	record("new user: Kandy creates", float64(kc[kandysim.EndpointCreateUser]), "calls", "exactly 1", check(kc[kandysim.EndpointCreateUser] == 1), "")
 	record("new user: Kandy domain-token fetches", float64(kc[kandysim.EndpointDomainToken]), "calls", "<= 1 per container", check(kc[kandysim.EndpointDomainToken] <= 1), "")
 	writes, reads := dc.writes(), dc.reads()
@@ -193,8 +181,7 @@ func run() error {
 	}
 	kc, dc = diff(before, sim.CallCounts()), counter.snapshot()
 	total := dc.writes() + dc.reads()
-	record("repeated POST /users: DynamoDB calls", float64(total), "calls", "1", check(total == 1),
-		dc.String())
+	record("repeated POST /users: DynamoDB calls", float64(total), "calls", "1", check(total == 1), dc.String())
 	record("repeated POST /users: Kandy calls", float64(sum(kc)), "calls", "0", check(sum(kc) == 0), "")
 
 	before = sim.CallCounts()
@@ -203,9 +190,13 @@ func run() error {
 	}
 	kc = diff(before, sim.CallCounts())
 	record("second new user, same container: token fetches", float64(kc[kandysim.EndpointDomainToken]), "calls", "0 (cached)", check(kc[kandysim.EndpointDomainToken] == 0), "")
-	record("secret fetches for this container", float64(secrets.Calls()), "calls", "<= 1 per TTL", check(secrets.Calls() <= 1), "")
+	record("secret fetches for this container", float64(s.Secrets.Calls()), "calls", "<= 1 per TTL", check(s.Secrets.Calls() <= 1), "")
+	return nil
+}
 
-	// Warm latency, same container.
+// measureAPILatency times warm invocations of one container, then reads
+// its peak memory.
+func measureAPILatency(api *localenv.Function, events map[string][]byte) error {
 	for _, r := range []struct {
 		name, event string
 		want        int
@@ -227,12 +218,15 @@ func run() error {
 		return err
 	}
 	record("peak RSS: ApiFunction bootstrap", rss, "MB", "", nil, "VmHWM after the warm runs")
-	api.Stop()
+	return nil
+}
 
-	trig, err := localenv.StartFunction("PostConfirmationFunction", append(env, "AWS_LAMBDA_FUNCTION_TIMEOUT=5"))
+func measureTrigger(s *localstack.Stack, env []string, events map[string][]byte) error {
+	trig, err := s.StartFunction("PostConfirmationFunction", env)
 	if err != nil {
 		return err
 	}
+	defer trig.Stop()
 	if _, err := trig.Invoke(context.Background(), events["signup"]); err != nil {
 		return err
 	}
@@ -242,10 +236,16 @@ func run() error {
 	}
 	record("warm p50: trigger ConfirmSignUp (existing)", pct(lat, 50), "ms", "", nil, "")
 	record("warm p99: trigger ConfirmSignUp (existing)", pct(lat, 99), "ms", "", nil, "")
-	trig.Stop()
+	return nil
+}
 
-	// Cold start: process start to first answered invocation, alternating
-	// ours and the reference so drift hits both alike.
+// measureColdStart times process start to first answered invocation,
+// alternating ours and the reference so drift hits both alike.
+func measureColdStart(hello string, env []string, events map[string][]byte) error {
+	env, err := localstack.LambdaEnv("ApiFunction", env)
+	if err != nil {
+		return err
+	}
 	var ours, ref []float64
 	for i := 0; i < coldRuns; i++ {
 		d, err := cold(localenv.BootstrapPath("ApiFunction"), env, events["get"])

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
 )
 
 var subs atomic.Int64
@@ -51,11 +51,11 @@ func TestAccountLifecycle(t *testing.T) {
 	if rec["user_password"] != rec["user_api_secret"] {
 		t.Fatal("both secret attributes must hold the record's one ciphertext")
 	}
-	plain, err := fieldcrypt.Open(context.Background(), stack.kms, table, sub, rec["user_password"])
+	plain, err := fieldcrypt.Open(context.Background(), stack.KMS, table, sub, rec["user_password"])
 	if err != nil || plain.UserPassword == "" || !strings.HasPrefix(plain.UserAPISecret, "UAS") {
 		t.Fatalf("stored credentials do not decrypt for their sub: %v", err)
 	}
-	if _, err := fieldcrypt.Open(context.Background(), stack.kms, table, newSub(), rec["user_password"]); err == nil {
+	if _, err := fieldcrypt.Open(context.Background(), stack.KMS, table, newSub(), rec["user_password"]); err == nil {
 		t.Fatal("the ciphertext decrypts for another sub")
 	}
 	for _, secret := range []string{rec["user_password"], plain.UserPassword, plain.UserAPISecret} {

@@ -21,8 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
 )
 
 // ddbFault is a failure the DynamoDB proxy injects.
@@ -124,9 +125,10 @@ func (p *ddbProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // faultStack is a stack of its own, so invariants can cover a whole table
-// and a whole simulator.
+// and a whole simulator: its own table, reached through a fault proxy, and
+// its own simulator and secret.
 type faultStack struct {
-	sim   *kandysim.Sim
+	sim   *localstack.Kandy
 	proxy *ddbProxy
 	env   []string
 	table string
@@ -134,36 +136,34 @@ type faultStack struct {
 
 func newFaultStack(t *testing.T) *faultStack {
 	t.Helper()
-	fs := &faultStack{sim: kandysim.New(kandysim.Options{Quota: 1000}), table: fmt.Sprintf("faults-%d", subs.Add(1))}
-	simSrv := httptest.NewServer(fs.sim)
-	t.Cleanup(simSrv.Close)
+	fs := &faultStack{table: fmt.Sprintf("faults-%d", subs.Add(1))}
+	var err error
+	if fs.sim, err = stack.NewKandy(0, 1000, nil); err != nil {
+		t.Fatal(err)
+	}
 	sims = append(sims, fs.sim)
-	if err := localenv.CreateTable(context.Background(), stack.db, fs.table); err != nil {
+	if err := stack.CreateTable(context.Background(), fs.table); err != nil {
 		t.Fatal(err)
 	}
 	tablesInUse = append(tablesInUse, fs.table)
-	fs.proxy = newDDBProxy(stack.dynamoURL)
+	fs.proxy = newDDBProxy(stack.DynamoURL)
 	proxySrv := httptest.NewServer(fs.proxy)
 	t.Cleanup(proxySrv.Close)
-	key, secret := fs.sim.ProjectKey()
-	sv, _ := json.Marshal(map[string]string{"project_api_key": key, "project_api_secret": secret})
-	stack.secrets.Put(secretID+"-"+fs.table, string(sv))
-	for _, e := range stack.env {
-		name, _, _ := strings.Cut(e, "=")
-		switch name {
-		case "TABLE_NAME", "KANDY_SECRET_ID", "KANDY_API_URL", "AWS_ENDPOINT_URL_DYNAMODB":
-		default:
-			fs.env = append(fs.env, e)
-		}
-	}
-	fs.env = append(fs.env, "TABLE_NAME="+fs.table, "KANDY_SECRET_ID="+secretID+"-"+fs.table,
-		"KANDY_API_URL="+simSrv.URL+"/v1.2", "AWS_ENDPOINT_URL_DYNAMODB="+proxySrv.URL)
+	stack.Secrets.Put(secretID+"-"+fs.table, fs.sim.Secret)
+	fs.env = stack.Env("TABLE_NAME="+fs.table, "KANDY_SECRET_ID="+secretID+"-"+fs.table,
+		"KANDY_API_URL="+fs.sim.URL, "AWS_ENDPOINT_URL_DYNAMODB="+proxySrv.URL)
 	return fs
 }
 
+// start runs a function against this stack with the template's timeout,
+// or another one in seconds.
 func (fs *faultStack) start(t *testing.T, id string, timeout int) *localenv.Function {
 	t.Helper()
-	fn, err := localenv.StartFunction(id, append(fs.env, "AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(timeout)))
+	env := fs.env
+	if timeout > 0 {
+		env = localstack.MergeEnv(env, "AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(timeout))
+	}
+	fn, err := stack.StartFunction(id, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func provisionUntilDone(t *testing.T, fn *localenv.Function, sub string, patienc
 // Kandy create that succeeded was either kept or replaced by one.
 func (fs *faultStack) checkInvariants(t *testing.T, subs []string) {
 	t.Helper()
-	out, err := stack.db.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(fs.table), ConsistentRead: aws.Bool(true)})
+	out, err := stack.DB.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(fs.table), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func (fs *faultStack) checkInvariants(t *testing.T, subs []string) {
 
 func TestFaultInjection(t *testing.T) {
 	fs := newFaultStack(t)
-	api := fs.start(t, "ApiFunction", 10)
+	api := fs.start(t, "ApiFunction", 0)
 	scenarios := []struct {
 		name   string
 		inject func()
@@ -313,7 +313,7 @@ func TestCrashBetweenKandyCreateAndFinalize(t *testing.T) {
 		t.Fatalf("after the crash the record is %v, want PENDING", rec["status"])
 	}
 
-	recovering := fs.start(t, "ApiFunction", 10)
+	recovering := fs.start(t, "ApiFunction", 0)
 	calls := provisionUntilDone(t, recovering, sub, 30*time.Second)
 	fs.checkInvariants(t, []string{sub})
 	st := fs.sim.Stats()
@@ -329,7 +329,7 @@ func TestCrashBetweenKandyCreateAndFinalize(t *testing.T) {
 // still answers Cognito in time, and the next attempt recovers the orphan.
 func TestSlowKandyPastTheTriggerBudget(t *testing.T) {
 	fs := newFaultStack(t)
-	trig := fs.start(t, "PostConfirmationFunction", 5)
+	trig := fs.start(t, "PostConfirmationFunction", 0)
 	fs.sim.SetLatency(4500 * time.Millisecond)
 	sub := newSub()
 	in := mustJSON(t, loadEvent(t, "post-confirmation-signup.json", sub))
@@ -343,7 +343,7 @@ func TestSlowKandyPastTheTriggerBudget(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // Kandy finishes the create late
 	}
 	fs.sim.SetLatency(0)
-	api := fs.start(t, "ApiFunction", 10)
+	api := fs.start(t, "ApiFunction", 0)
 	calls := provisionUntilDone(t, api, sub, 30*time.Second)
 	fs.checkInvariants(t, []string{sub})
 	fmt.Fprintf(os.Stdout, "fault scenario %-48q ops=1 calls=%d faults_injected=1 (4.5 s latency) invariants=%s\n",

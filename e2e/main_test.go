@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,13 +20,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/emfcheck"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/fakesecrets"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
 )
 
 const (
@@ -37,11 +34,8 @@ const (
 
 // stack is everything the functions talk to, shared by the whole suite.
 var stack struct {
-	sim       *kandysim.Sim
-	db        *dynamodb.Client
-	dynamoURL string
-	secrets   *fakesecrets.Server
-	kms       *kms.Client
+	*localstack.Stack
+	sim       *localstack.Kandy
 	api       *localenv.Function
 	trigger   *localenv.Function
 	env       []string
@@ -63,65 +57,22 @@ func run(m *testing.M) (int, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return 1, fmt.Errorf("make build: %v\n%s", err, out)
 	}
-	dyn, err := localenv.StartDynalite()
+	s, err := localstack.Start(context.Background(), localstack.Options{Table: table, SecretID: secretID})
 	if err != nil {
 		return 1, err
 	}
-	defer dyn.Stop()
-	stack.dynamoURL = "http://" + dyn.Addr
-	stack.db = localenv.DynamoDB(stack.dynamoURL)
-	if err := localenv.CreateTable(context.Background(), stack.db, table); err != nil {
-		return 1, err
-	}
-
-	kmsDir, err := os.MkdirTemp("", "e2e-kms")
-	if err != nil {
-		return 1, err
-	}
-	defer os.RemoveAll(kmsDir)
-	kmsProc, err := localenv.StartKMS(kmsDir)
-	if err != nil {
-		return 1, err
-	}
-	defer kmsProc.Stop()
-	stack.kms = localenv.KMS("http://" + kmsProc.Addr)
-	keyARN, err := localenv.CreateKey(context.Background(), stack.kms)
-	if err != nil {
-		return 1, err
-	}
-
-	stack.sim = kandysim.New(kandysim.Options{})
+	defer s.Stop()
+	stack.Stack, stack.sim = s, s.Kandy
 	sims = append(sims, stack.sim)
-	simSrv := httptest.NewServer(stack.sim)
-	defer simSrv.Close()
 	key, secret := stack.sim.ProjectKey()
 	stack.projectKS = [2]string{key, secret}
-	secretJSON, _ := json.Marshal(map[string]string{"project_api_key": key, "project_api_secret": secret})
-	stack.secrets = fakesecrets.New(map[string]string{secretID: string(secretJSON)})
-	sm := httptest.NewServer(stack.secrets)
-	defer sm.Close()
-
-	stack.env = []string{
-		"TABLE_NAME=" + table,
-		"KANDY_SECRET_ID=" + secretID,
-		"KANDY_API_URL=" + simSrv.URL + "/v1.2",
-		"AWS_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID=local",
-		"AWS_SECRET_ACCESS_KEY=local",
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL_DYNAMODB=http://" + dyn.Addr,
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + sm.URL,
-		"AWS_ENDPOINT_URL_KMS=http://" + kmsProc.Addr,
-		"KMS_KEY_ID=" + keyARN,
-	}
-	if stack.api, err = localenv.StartFunction("ApiFunction", append(stack.env, "AWS_LAMBDA_FUNCTION_TIMEOUT=10")); err != nil {
+	stack.env = s.Env()
+	if stack.api, err = s.StartFunction("ApiFunction", stack.env); err != nil {
 		return 1, err
 	}
-	defer stack.api.Stop()
-	if stack.trigger, err = localenv.StartFunction("PostConfirmationFunction", append(stack.env, "AWS_LAMBDA_FUNCTION_TIMEOUT=5")); err != nil {
+	if stack.trigger, err = s.StartFunction("PostConfirmationFunction", stack.env); err != nil {
 		return 1, err
 	}
-	defer stack.trigger.Stop()
 	functionsStarted = append(functionsStarted, stack.api.Process, stack.trigger.Process)
 
 	code := m.Run()
@@ -142,7 +93,7 @@ func checkLogs() error {
 		forbidden = append(forbidden, sim.Issued()...)
 	}
 	for _, tbl := range tablesInUse {
-		out, err := stack.db.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(tbl)})
+		out, err := stack.DB.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(tbl)})
 		if err != nil {
 			return err
 		}
@@ -152,7 +103,7 @@ func checkLogs() error {
 			if !ok || sub == nil {
 				continue
 			}
-			secrets, err := fieldcrypt.Open(context.Background(), stack.kms, tbl, sub.Value, sealed.Value)
+			secrets, err := fieldcrypt.Open(context.Background(), stack.KMS, tbl, sub.Value, sealed.Value)
 			if err != nil {
 				return fmt.Errorf("stored credentials of %s in %s do not decrypt: %w", sub.Value, tbl, err)
 			}
@@ -191,7 +142,7 @@ func checkLogs() error {
 // tablesInUse, functionsStarted and sims are everything the suite
 // created, for the log scan.
 var (
-	sims             []*kandysim.Sim
+	sims             []*localstack.Kandy
 	tablesInUse      = []string{table}
 	functionsStarted []*localenv.Process
 )
@@ -272,7 +223,7 @@ func record(t *testing.T, sub string) map[string]string {
 // recordIn reads a record's string attributes; nil if there is none.
 func recordIn(t *testing.T, tbl, sub string) map[string]string {
 	t.Helper()
-	out, err := stack.db.GetItem(context.Background(), &dynamodb.GetItemInput{
+	out, err := stack.DB.GetItem(context.Background(), &dynamodb.GetItemInput{
 		TableName: aws.String(tbl), ConsistentRead: aws.Bool(true),
 		Key: map[string]types.AttributeValue{"sub": &types.AttributeValueMemberS{Value: sub}},
 	})

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/emfcheck"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/metrics"
 )
 

@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
 )
 
 func receiveAll(t *testing.T, c *sqs.Client, url string) []types.Message {
@@ -26,70 +26,88 @@ func receiveAll(t *testing.T, c *sqs.Client, url string) []types.Message {
 	return out.Messages
 }
 
-// TestRetryQueue: sign-ups the trigger could not finish reach the retry
-// worker through goaws, and end with exactly one account, or in the
-// dead-letter queue with a reason.
-func TestRetryQueue(t *testing.T) {
+// retryRig is goaws with a retry queue and its dead-letter queue, and a
+// trigger and a worker of their own stack.
+type retryRig struct {
+	q            *sqs.Client
+	queues       localenv.Queues
+	fs           *faultStack
+	trig, worker *localenv.Function
+}
+
+func newRetryRig(t *testing.T) *retryRig {
+	t.Helper()
 	srv, err := localenv.StartSQS(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	q := localenv.SQS(srv.URL)
-	ctx := context.Background()
-	queues, err := localenv.CreateRetryQueues(ctx, q, "retry", 1, 3)
+	r := &retryRig{q: localenv.SQS(srv.URL), fs: newFaultStack(t)}
+	if r.queues, err = localenv.CreateRetryQueues(context.Background(), r.q, "retry", 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	r.fs.env = append(r.fs.env, "AWS_ENDPOINT_URL_SQS="+srv.URL, "RETRY_QUEUE_URL="+r.queues.RetryURL, "DEAD_LETTER_QUEUE_URL="+r.queues.DeadLetterURL)
+	r.trig = r.fs.start(t, "PostConfirmationFunction", 0)
+	r.worker = r.fs.start(t, "RetryFunction", 0)
+	return r
+}
+
+func (r *retryRig) signUp(t *testing.T, sub string) {
+	t.Helper()
+	invoked[r.trig.Process] = true
+	if _, err := r.trig.Invoke(context.Background(), mustJSON(t, loadEvent(t, "post-confirmation-signup.json", sub))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// queued counts a queue's messages, visible or in flight.
+func (r *retryRig) queued(t *testing.T, url string) int {
+	t.Helper()
+	attrs, err := r.q.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := newFaultStack(t)
-	fs.env = append(fs.env, "AWS_ENDPOINT_URL_SQS="+srv.URL, "RETRY_QUEUE_URL="+queues.RetryURL, "DEAD_LETTER_QUEUE_URL="+queues.DeadLetterURL)
-	trig := fs.start(t, "PostConfirmationFunction", 5)
-	worker := fs.start(t, "RetryFunction", 30)
-	signUp := func(sub string) {
-		t.Helper()
-		invoked[trig.Process] = true
-		if _, err := trig.Invoke(ctx, mustJSON(t, loadEvent(t, "post-confirmation-signup.json", sub))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	queued := func(url string) int {
-		t.Helper()
-		attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
-			AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	var n, m int
+	fmt.Sscan(attrs.Attributes["ApproximateNumberOfMessages"], &n)
+	fmt.Sscan(attrs.Attributes["ApproximateNumberOfMessagesNotVisible"], &m)
+	return n + m
+}
+
+// drain polls the retry queue into the worker until it is empty, and
+// returns how many messages it delivered.
+func (r *retryRig) drain(t *testing.T, patience time.Duration) int {
+	t.Helper()
+	deliveries := 0
+	for deadline := time.Now().Add(patience); time.Now().Before(deadline); {
+		n, err := localenv.PollOnce(context.Background(), r.q, r.queues.RetryURL, r.worker)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var n, m int
-		fmt.Sscan(attrs.Attributes["ApproximateNumberOfMessages"], &n)
-		fmt.Sscan(attrs.Attributes["ApproximateNumberOfMessagesNotVisible"], &m)
-		return n + m
-	}
-	drain := func(patience time.Duration) int {
-		t.Helper()
-		deliveries := 0
-		for deadline := time.Now().Add(patience); time.Now().Before(deadline); {
-			n, err := localenv.PollOnce(ctx, q, queues.RetryURL, worker)
-			if err != nil {
-				t.Fatal(err)
-			}
-			deliveries += n
-			if n == 0 && queued(queues.RetryURL) == 0 {
-				return deliveries
-			}
-			time.Sleep(300 * time.Millisecond)
+		deliveries += n
+		if n == 0 && r.queued(t, r.queues.RetryURL) == 0 {
+			return deliveries
 		}
-		t.Fatalf("the retry queue did not drain in %v", patience)
-		return 0
+		time.Sleep(300 * time.Millisecond)
 	}
+	t.Fatalf("the retry queue did not drain in %v", patience)
+	return 0
+}
 
+// TestRetryQueue: sign-ups the trigger could not finish reach the retry
+// worker through goaws, and end with exactly one account, or in the
+// dead-letter queue with a reason.
+func TestRetryQueue(t *testing.T) {
+	r := newRetryRig(t)
+	ctx, fs, q := context.Background(), r.fs, r.q
 	t.Run("Kandy down during sign-up, then back", func(t *testing.T) {
 		sub := newSub()
 		fs.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultHTTP500, 1000)
-		signUp(sub)
-		if n := queued(queues.RetryURL); n != 1 {
+		r.signUp(t, sub)
+		if n := r.queued(t, r.queues.RetryURL); n != 1 {
 			t.Fatalf("queued after the failed sign-up = %d, want 1", n)
 		}
-		if n, err := localenv.PollOnce(ctx, q, queues.RetryURL, worker); err != nil || n != 1 {
+		if n, err := localenv.PollOnce(ctx, q, r.queues.RetryURL, r.worker); err != nil || n != 1 {
 			t.Fatalf("first delivery = %d, %v", n, err)
 		}
 		if rec := recordIn(t, fs.table, sub); rec["status"] == "ACTIVE" {
@@ -97,7 +115,7 @@ func TestRetryQueue(t *testing.T) {
 		}
 		fs.sim.ClearFaults()
 		time.Sleep(1100 * time.Millisecond) // the visibility timeout
-		deliveries := drain(15 * time.Second)
+		deliveries := r.drain(t, 15*time.Second)
 		fs.checkInvariants(t, []string{sub})
 		fmt.Fprintf(os.Stdout, "retry scenario %-45q deliveries=%d queue drained, invariants=%s\n", "Kandy down during sign-up, then back", 1+deliveries,
 			map[bool]string{true: "held", false: "BROKEN"}[!t.Failed()])
@@ -106,13 +124,13 @@ func TestRetryQueue(t *testing.T) {
 	t.Run("quota exhausted goes to the DLQ with its reason", func(t *testing.T) {
 		defer fs.sim.SetQuota(1000)
 		fs.sim.SetQuota(len(fs.sim.UserIDs()))
-		signUp(newSub())
-		drain(10 * time.Second)
-		msgs := receiveAll(t, q, queues.DeadLetterURL)
+		r.signUp(t, newSub())
+		r.drain(t, 10*time.Second)
+		msgs := receiveAll(t, q, r.queues.DeadLetterURL)
 		if len(msgs) != 1 || aws.ToString(msgs[0].MessageAttributes["reason"].StringValue) != "kandy_quota_exceeded" {
 			t.Fatalf("dead letters = %+v", msgs)
 		}
-		if _, err := q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(queues.DeadLetterURL), ReceiptHandle: msgs[0].ReceiptHandle}); err != nil {
+		if _, err := q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(r.queues.DeadLetterURL), ReceiptHandle: msgs[0].ReceiptHandle}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -120,14 +138,14 @@ func TestRetryQueue(t *testing.T) {
 	t.Run("still failing after the bound goes to the DLQ", func(t *testing.T) {
 		defer fs.sim.ClearFaults()
 		fs.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultHTTP500, 1000)
-		signUp(newSub())
+		r.signUp(t, newSub())
 		var msgs []types.Message
 		for deadline := time.Now().Add(20 * time.Second); len(msgs) == 0 && time.Now().Before(deadline); {
-			if _, err := localenv.PollOnce(ctx, q, queues.RetryURL, worker); err != nil {
+			if _, err := localenv.PollOnce(ctx, q, r.queues.RetryURL, r.worker); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(400 * time.Millisecond)
-			msgs = receiveAll(t, q, queues.DeadLetterURL)
+			msgs = receiveAll(t, q, r.queues.DeadLetterURL)
 		}
 		if len(msgs) != 1 {
 			t.Fatal("the message never reached the dead-letter queue")

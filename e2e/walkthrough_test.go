@@ -57,68 +57,110 @@ func matches(want, got string) bool {
 	return regexp.MustCompile(`^` + strings.Join(parts, `[^\n]*?`) + `$`).MatchString(strings.TrimSpace(got))
 }
 
+// makeRun is `make run` started as a user starts it, with its output.
+type makeRun struct {
+	cmd     *exec.Cmd
+	out     bytes.Buffer
+	done    chan struct{}
+	stopped bool
+}
+
+// startMakeRun starts `make run` with extra environment and waits for its
+// banner. It is stopped, as Ctrl-C stops it, when the test ends.
+func startMakeRun(t *testing.T, extra ...string) *makeRun {
+	t.Helper()
+	m := &makeRun{cmd: exec.Command("make", "run"), done: make(chan struct{})}
+	m.cmd.Dir = localenv.RepoRoot()
+	m.cmd.Env = append(userEnv(), extra...)
+	m.cmd.Stdout, m.cmd.Stderr = &syncWriter{b: &m.out}, &syncWriter{b: &m.out}
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = m.cmd.Wait(); close(m.done) }()
+	t.Cleanup(func() { m.stop(t) })
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(m.output(), "is running locally") {
+		select {
+		case <-m.done:
+			t.Fatalf("make run exited:\n%s", m.output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("make run did not come up:\n%s", m.output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return m
+}
+
+func (m *makeRun) output() string { return outString(&m.out) }
+
+// stop sends what Ctrl-C sends and waits for everything to end.
+func (m *makeRun) stop(t *testing.T) {
+	if m.stopped {
+		return
+	}
+	m.stopped = true
+	_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-m.done:
+	case <-time.After(15 * time.Second):
+		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+		t.Error("make run did not stop within 15s of Ctrl-C")
+	}
+}
+
+var makeRunPorts = []string{"3000", "8000", "8090", "8091", "8092", "9229"}
+
 func TestReadmeWalkthroughAgainstMakeRun(t *testing.T) {
 	steps := walkthrough(t)
-	for _, port := range []string{"3000", "8000", "8090", "8091", "8092", "9229"} {
+	for _, port := range makeRunPorts {
 		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 200*time.Millisecond); err == nil {
 			c.Close()
 			t.Fatalf("port %s is taken; make run needs it", port)
 		}
 	}
-	run := exec.Command("make", "run")
-	run.Dir = localenv.RepoRoot()
-	run.Env = userEnv()
-	var out bytes.Buffer
-	run.Stdout, run.Stderr = &syncWriter{b: &out}, &syncWriter{b: &out}
-	run.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
+	run := startMakeRun(t)
+	clickThroughConsole(t, "http://127.0.0.1:3000")
+	runSteps(t, steps, run)
+	if m := tokenLike.FindString(run.output()); m != "" {
+		t.Errorf("make run's console shows a key or token (%.3s…)", m)
 	}
-	done := make(chan struct{})
-	go func() { _ = run.Wait(); close(done) }()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			_ = syscall.Kill(-run.Process.Pid, syscall.SIGINT) // what Ctrl-C sends
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				_ = syscall.Kill(-run.Process.Pid, syscall.SIGKILL)
-				t.Error("make run did not stop within 15s of Ctrl-C")
-			}
+	run.stop(t)
+	for _, port := range makeRunPorts {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 200*time.Millisecond); err == nil {
+			c.Close()
+			t.Errorf("port %s still answers after Ctrl-C: a process was left running", port)
 		}
 	}
-	defer stop()
+	if !strings.Contains(run.output(), "stopping") {
+		t.Errorf("make run did not shut down cleanly:\n%s", run.output())
+	}
+}
 
-	deadline := time.Now().Add(3 * time.Minute)
-	for !strings.Contains(outString(&out), "is running locally") {
-		select {
-		case <-done:
-			t.Fatalf("make run exited:\n%s", outString(&out))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("make run did not come up:\n%s", outString(&out))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-
-	// The console page, clicked through in headless Chromium. It deletes its
-	// user at the end, so the walkthrough below starts with an empty quota.
+// clickThroughConsole drives the console page in headless Chromium. It
+// deletes its user at the end, so the walkthrough starts with an empty
+// quota.
+func clickThroughConsole(t *testing.T, base string) {
+	t.Helper()
 	shot := filepath.Join(t.TempDir(), "console.png")
 	if dir := os.Getenv("CONSOLE_SCREENSHOT_DIR"); dir != "" {
 		shot = filepath.Join(dir, "console.png")
 	}
-	browser := exec.Command("node", filepath.Join(localenv.RepoRoot(), "e2e", "console.spec.mjs"), "http://127.0.0.1:3000", shot)
+	browser := exec.Command("node", filepath.Join(localenv.RepoRoot(), "e2e", "console.spec.mjs"), base, shot)
 	if got, err := browser.CombinedOutput(); err != nil {
 		t.Fatalf("console click-through: %v\n%s", err, got)
 	}
 	if st, err := os.Stat(shot); err != nil || st.Size() == 0 {
 		t.Fatalf("no screenshot: %v", err)
 	}
+}
 
-	// One shell runs every step, so variables carry over as in a terminal.
+// runSteps runs the walkthrough in one shell, so variables carry over as
+// in a terminal, and compares each step's output with the README's.
+func runSteps(t *testing.T, steps []step, run *makeRun) {
+	t.Helper()
 	var script strings.Builder
 	script.WriteString("set -e\n")
 	for i, s := range steps {
@@ -129,7 +171,7 @@ func TestReadmeWalkthroughAgainstMakeRun(t *testing.T) {
 	sh.Env = userEnv()
 	got, err := sh.CombinedOutput()
 	if err != nil {
-		t.Fatalf("walkthrough failed: %v\n%s\nmake run:\n%s", err, got, outString(&out))
+		t.Fatalf("walkthrough failed: %v\n%s\nmake run:\n%s", err, got, run.output())
 	}
 	outputs := regexp.MustCompile(`(?m)^@@step \d+\n`).Split(string(got), -1)[1:]
 	if len(outputs) != len(steps) {
@@ -141,20 +183,6 @@ func TestReadmeWalkthroughAgainstMakeRun(t *testing.T) {
 		}
 	}
 	t.Logf("walkthrough output:\n%s", got)
-
-	if m := tokenLike.FindString(outString(&out)); m != "" {
-		t.Errorf("make run's console shows a key or token (%.3s…)", m)
-	}
-	stop()
-	for _, port := range []string{"3000", "8000", "8090", "8092", "9229"} {
-		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 200*time.Millisecond); err == nil {
-			c.Close()
-			t.Errorf("port %s still answers after Ctrl-C: a process was left running", port)
-		}
-	}
-	if !strings.Contains(outString(&out), "stopping") {
-		t.Errorf("make run did not shut down cleanly:\n%s", outString(&out))
-	}
 }
 
 // userEnv is this environment without what an enclosing make (make test)

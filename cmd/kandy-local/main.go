@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -23,15 +22,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/kandy-provisioner/kandy-provisioner/internal/apigw"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/fakesecrets"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localauth"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/secrets"
 )
 
 // consolePage is the local console served at /.
@@ -103,107 +98,61 @@ func run(log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	var procs []*localenv.Process
-	defer func() {
-		for i := len(procs) - 1; i >= 0; i-- {
-			procs[i].Stop()
-		}
-	}()
-
-	// DynamoDB: dynalite, in memory unless DATA_DIR is set.
-	dynArgs := []string{"node", localenv.DynaliteScript(), "--host", "127.0.0.1", "--port", strconv.Itoa(s.dynamoPort),
-		"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"}
-	if s.dataDir != "" {
-		if err := os.MkdirAll(filepath.Join(s.dataDir, "dynalite"), 0o700); err != nil {
-			return err
-		}
-		dynArgs = append(dynArgs, "--path", filepath.Join(s.dataDir, "dynalite"))
+	o := localstack.Options{
+		DynamoPort: s.dynamoPort, KMSPort: s.kmsPort, KandyPort: s.kandyPort, SecretsPort: s.secretsPort,
+		DataDir: s.dataDir, Table: table, SecretID: secretID, KandyQuota: s.quota, KandyURL: s.kandyURL,
+		WrapKandy: func(h http.Handler) http.Handler { return logCalls(log, "kandy-sim", h) },
 	}
-	dynAddr := addr(s.dynamoPort)
-	dyn, err := localenv.Start("dynalite", dynAddr, nil, "", dynArgs...)
-	if err != nil {
-		return err
-	}
-	procs = append(procs, dyn)
-	var inUse *types.ResourceInUseException
-	if err := localenv.CreateTable(ctx, localenv.DynamoDB("http://"+dynAddr), table); err != nil && !errors.As(err, &inUse) {
-		return fmt.Errorf("creating the table: %w", err)
-	}
-
-	// KMS: local-kms, with a fresh key for the credentials. Old ciphertexts
-	// name their own key, so a restart with DATA_DIR still decrypts them.
-	kmsDir := filepath.Join(s.dataDir, "kms")
-	if s.dataDir == "" {
-		if kmsDir, err = os.MkdirTemp("", "kandy-local-kms"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(kmsDir)
-	}
-	if err := os.MkdirAll(kmsDir, 0o700); err != nil {
-		return err
-	}
-	kmsProc, err := localenv.StartKMSOn(kmsDir, s.kmsPort)
-	if err != nil {
-		return err
-	}
-	procs = append(procs, kmsProc)
-	keyARN, err := localenv.CreateKey(ctx, localenv.KMS("http://"+kmsProc.Addr))
-	if err != nil {
-		return err
-	}
-
-	// Kandy: the simulator, unless a real one is configured.
-	kandyURL, secretValue := s.kandyURL, ""
-	if kandyURL == "" {
-		sim := kandysim.New(kandysim.Options{Quota: s.quota})
-		key, secret := sim.ProjectKey()
-		v, _ := json.Marshal(map[string]string{"project_api_key": key, "project_api_secret": secret})
-		secretValue = string(v)
-		if err := serve(ctx, s.kandyPort, logCalls(log, "kandy-sim", sim)); err != nil {
-			return err
-		}
-		kandyURL = "http://" + addr(s.kandyPort) + "/v1.2"
-	} else {
+	if s.secretFile != "" {
 		raw, err := os.ReadFile(s.secretFile)
 		if err != nil {
 			return fmt.Errorf("reading KANDY_SECRET_FILE: %w", err)
 		}
-		if _, err := secrets.Parse(string(raw)); err != nil {
-			return fmt.Errorf("KANDY_SECRET_FILE: %w", err)
-		}
-		secretValue = string(raw)
+		o.KandySecret = string(raw)
 	}
-	if err := serve(ctx, s.secretsPort, fakesecrets.New(map[string]string{secretID: secretValue})); err != nil {
+	st, err := localstack.Start(ctx, o)
+	if err != nil {
 		return err
 	}
+	defer st.Stop()
+	api, trig, err := startFunctions(st)
+	if err != nil {
+		return err
+	}
+	pool, verifier, err := startAuth(ctx, st, s, trig, log)
+	if err != nil {
+		return err
+	}
+	if err := serveAPI(st, s, api, pool, verifier, log); err != nil {
+		return err
+	}
+	banner(s, st)
+	<-ctx.Done()
+	fmt.Println("\nstopping…")
+	return nil
+}
 
-	// The functions: the built bootstraps under the Lambda emulator.
-	env := []string{
-		"TABLE_NAME=" + table, "KANDY_SECRET_ID=" + secretID, "KANDY_API_URL=" + kandyURL,
-		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL_DYNAMODB=http://" + dynAddr,
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER=http://" + addr(s.secretsPort),
-		"AWS_ENDPOINT_URL_KMS=http://" + kmsProc.Addr, "KMS_KEY_ID=" + keyARN,
+// startFunctions runs the API and the trigger, their JSON logs copied to
+// this terminal.
+func startFunctions(st *localstack.Stack) (api, trig *localenv.Function, err error) {
+	if api, err = st.StartFunction("ApiFunction", st.Env()); err != nil {
+		return nil, nil, err
 	}
-	api, err := localenv.StartFunction("ApiFunction", append(env, "AWS_LAMBDA_FUNCTION_TIMEOUT=10"))
-	if err != nil {
-		return err
+	if trig, err = st.StartFunction("PostConfirmationFunction", st.Env()); err != nil {
+		return nil, nil, err
 	}
-	procs = append(procs, api.Process)
-	trig, err := localenv.StartFunction("PostConfirmationFunction", append(env, "AWS_LAMBDA_FUNCTION_TIMEOUT=5"))
-	if err != nil {
-		return err
-	}
-	procs = append(procs, trig.Process)
 	for _, fn := range []*localenv.Function{api, trig} {
 		fn.Follow(&jsonLines{name: fn.Name, out: os.Stdout})
 	}
+	return api, trig, nil
+}
 
-	// Identity: a local pool whose sign-up fires the real trigger.
+// startAuth serves a local pool whose sign-up fires the real trigger, and
+// reads its JWKS over HTTP, as API Gateway does.
+func startAuth(ctx context.Context, st *localstack.Stack, s settings, trig *localenv.Function, log *slog.Logger) (*localauth.Pool, *localauth.Verifier, error) {
 	key, err := localauth.NewKey()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	issuer := "http://" + addr(s.authPort) + "/" + poolID
 	pool := &localauth.Pool{ID: poolID, ClientID: clientID, Issuer: issuer, Key: key, Confirm: trig.Invoke, Log: log}
@@ -211,16 +160,18 @@ func run(log *slog.Logger) error {
 		pool.File = filepath.Join(s.dataDir, "users.json")
 	}
 	if err := pool.Load(); err != nil {
-		return err
+		return nil, nil, err
 	}
-	if err := serve(ctx, s.authPort, pool.Handler()); err != nil {
-		return err
-	}
-	verifier, err := fetchVerifier(ctx, "http://"+addr(s.authPort)+"/.well-known/jwks.json", issuer)
+	base, err := st.Serve(s.authPort, pool.Handler())
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	verifier, err := fetchVerifier(ctx, base+"/.well-known/jwks.json", issuer)
+	return pool, verifier, err
+}
 
+// serveAPI serves the emulated HTTP API and the console page.
+func serveAPI(st *localstack.Stack, s settings, api *localenv.Function, pool *localauth.Pool, verifier *localauth.Verifier, log *slog.Logger) error {
 	tpl, err := samtemplate.Load(samtemplate.Path())
 	if err != nil {
 		return err
@@ -237,34 +188,11 @@ func run(log *slog.Logger) error {
 	})
 	// The console reaches the pool through the API's origin, so it needs no CORS.
 	mux.Handle("/console/auth/", http.StripPrefix("/console/auth", pool.Handler()))
-	if err := serve(ctx, s.apiPort, mux); err != nil {
-		return err
-	}
-
-	banner(s, kandyURL, dynAddr, tpl.HTTPRoutes("ApiFunction"))
-	<-ctx.Done()
-	fmt.Println("\nstopping…")
-	return nil
+	_, err = st.Serve(s.apiPort, mux)
+	return err
 }
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
-
-// serve listens now, so a busy port fails start-up, and serves until ctx ends.
-func serve(ctx context.Context, port int, h http.Handler) error {
-	l, err := net.Listen("tcp", addr(port))
-	if err != nil {
-		return fmt.Errorf("port %d: %w", port, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	return nil
-}
 
 // fetchVerifier reads the pool's JWKS over HTTP, as API Gateway does.
 func fetchVerifier(ctx context.Context, url, issuer string) (*localauth.Verifier, error) {
@@ -338,24 +266,25 @@ func (j *jsonLines) Write(p []byte) (int, error) {
 	}
 }
 
-func banner(s settings, kandyURL, dynAddr string, routes []string) {
+func banner(s settings, st *localstack.Stack) {
+	tpl, _ := samtemplate.Load(samtemplate.Path())
 	w := io.Writer(os.Stdout)
 	fmt.Fprintf(w, "\nkandy-provisioner is running locally. Ctrl-C stops everything.\n\n")
-	fmt.Fprintf(w, "  HTTP API        http://%s   (%s)\n", addr(s.apiPort), strings.Join(routes, ", "))
+	fmt.Fprintf(w, "  HTTP API        http://%s   (%s)\n", addr(s.apiPort), strings.Join(tpl.HTTPRoutes("ApiFunction"), ", "))
 	fmt.Fprintf(w, "  console         http://%s/\n", addr(s.apiPort))
 	fmt.Fprintf(w, "  user pool       http://%s   (POST /signup, POST /token, GET /.well-known/jwks.json)\n", addr(s.authPort))
-	if s.kandyURL == "" {
-		fmt.Fprintf(w, "  Kandy simulator %s   (quota %d users)\n", kandyURL, s.quota)
+	if st.Kandy != nil {
+		fmt.Fprintf(w, "  Kandy simulator %s   (quota %d users)\n", st.KandyURL, s.quota)
 	} else {
-		fmt.Fprintf(w, "  Kandy           %s   (real)\n", kandyURL)
+		fmt.Fprintf(w, "  Kandy           %s   (real)\n", st.KandyURL)
 	}
-	fmt.Fprintf(w, "  Secrets Manager http://%s   (GetSecretValue: %s)\n", addr(s.secretsPort), secretID)
+	fmt.Fprintf(w, "  Secrets Manager %s   (GetSecretValue: %s)\n", st.SecretsURL, secretID)
 	store := "in memory"
 	if s.dataDir != "" {
 		store = s.dataDir
 	}
-	fmt.Fprintf(w, "  DynamoDB        http://%s   (dynalite, table %s, %s)\n", dynAddr, table, store)
-	fmt.Fprintf(w, "  KMS             http://%s   (local-kms; credentials are stored encrypted)\n", addr(s.kmsPort))
+	fmt.Fprintf(w, "  DynamoDB        %s   (dynalite, table %s, %s)\n", st.DynamoURL, table, store)
+	fmt.Fprintf(w, "  KMS             %s   (local-kms; credentials are stored encrypted)\n", st.KMSURL)
 	fmt.Fprintf(w, "  functions       ApiFunction, PostConfirmationFunction (bin/*/bootstrap under aws-lambda-rie)\n\n")
 	fmt.Fprintf(w, "Try it:\n  make signup USER=ada\n  TOKEN=$(make token USER=ada)\n  curl -s http://%s/users/me -H \"Authorization: Bearer $TOKEN\"\n\n", addr(s.apiPort))
 }

@@ -17,10 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/backfill"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
 )
 
@@ -30,7 +30,7 @@ import (
 func pool(t *testing.T, users int) (string, []string) {
 	t.Helper()
 	ctx := context.Background()
-	c := localenv.Cognito(stack.cognito)
+	c := localenv.Cognito(stack.CognitoURL)
 	p, err := c.CreateUserPool(ctx, &cognitoidentityprovider.CreateUserPoolInput{PoolName: aws.String(t.Name())})
 	if err != nil {
 		t.Fatal(err)
@@ -147,15 +147,20 @@ func TestBackfillAgainstCognitoLocal(t *testing.T) {
 	}
 	want(t, summary(t, out), "created", 0, "already present", 270)
 
-	// Every confirmed user has exactly one sealed, ACTIVE record and one
-	// Kandy user; nobody else has either.
+	checkEveryUserHasOneSealedAccount(t, subs)
+}
+
+// checkEveryUserHasOneSealedAccount: every confirmed user has exactly one
+// sealed, ACTIVE record and one Kandy user; nobody else has either.
+func checkEveryUserHasOneSealedAccount(t *testing.T, subs []string) {
+	t.Helper()
 	ctx := context.Background()
 	kandyUsers := map[string]bool{}
 	for _, u := range stack.sim.UserIDs() {
 		kandyUsers[u] = true
 	}
 	for _, sub := range subs {
-		it, err := stack.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{"sub": &types.AttributeValueMemberS{Value: sub}}})
+		it, err := stack.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{"sub": &types.AttributeValueMemberS{Value: sub}}})
 		if err != nil || it.Item == nil {
 			t.Fatalf("no record for %s: %v", sub, err)
 		}
@@ -168,7 +173,7 @@ func TestBackfillAgainstCognitoLocal(t *testing.T) {
 		if want, _ := userid.FromSub(sub); uid != want {
 			t.Fatalf("%s: user id %s, want %s", sub, uid, want)
 		}
-		if _, err := fieldcrypt.Open(ctx, stack.kms, table, sub, sealed); err != nil {
+		if _, err := fieldcrypt.Open(ctx, stack.KMS, table, sub, sealed); err != nil {
 			t.Fatalf("%s: credentials not sealed for the sub: %v", sub, err)
 		}
 	}

@@ -54,7 +54,7 @@ func TestDoctorPassesOnAGoodDeployment(t *testing.T) {
 
 func TestDoctorNamesWhatIsWrong(t *testing.T) {
 	ctx := context.Background()
-	_, err := stack.db.CreateTable(ctx, &dynamodb.CreateTableInput{
+	_, err := stack.DB.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:            aws.String("wrong-key"),
 		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
 		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},

@@ -37,6 +37,16 @@ func IsEMF(line []byte) bool {
 	return json.Unmarshal(line, &probe) == nil && probe.AWS != nil
 }
 
+// directive is one entry of _aws.CloudWatchMetrics.
+type directive struct {
+	Namespace  *string    `json:"Namespace"`
+	Dimensions [][]string `json:"Dimensions"`
+	Metrics    []struct {
+		Name string `json:"Name"`
+		Unit string `json:"Unit"`
+	} `json:"Metrics"`
+}
+
 // Parse checks one EMF line and returns what CloudWatch would extract.
 func Parse(line []byte) ([]Datum, error) {
 	var root map[string]json.RawMessage
@@ -48,15 +58,8 @@ func Parse(line []byte) ([]Datum, error) {
 		return nil, fmt.Errorf("data after the JSON object")
 	}
 	var meta struct {
-		Timestamp         *float64 `json:"Timestamp"`
-		CloudWatchMetrics []struct {
-			Namespace  *string    `json:"Namespace"`
-			Dimensions [][]string `json:"Dimensions"`
-			Metrics    []struct {
-				Name string `json:"Name"`
-				Unit string `json:"Unit"`
-			} `json:"Metrics"`
-		} `json:"CloudWatchMetrics"`
+		Timestamp         *float64    `json:"Timestamp"`
+		CloudWatchMetrics []directive `json:"CloudWatchMetrics"`
 	}
 	raw, ok := root["_aws"]
 	if !ok {
@@ -71,53 +74,66 @@ func Parse(line []byte) ([]Datum, error) {
 	if len(meta.CloudWatchMetrics) == 0 {
 		return nil, fmt.Errorf("_aws.CloudWatchMetrics is empty")
 	}
-	str := func(name string) (string, error) {
-		var s string
-		v, ok := root[name]
-		if !ok {
-			return "", fmt.Errorf("dimension %q is not a member of the root", name)
-		}
-		if err := json.Unmarshal(v, &s); err != nil || s == "" || len(s) > 1024 {
-			return "", fmt.Errorf("dimension %q must be a non-empty string of at most 1024 characters", name)
-		}
-		return s, nil
-	}
 	var out []Datum
 	for _, d := range meta.CloudWatchMetrics {
-		if d.Namespace == nil || strings.TrimSpace(*d.Namespace) == "" || len(*d.Namespace) > 1024 {
-			return nil, fmt.Errorf("directive without a namespace")
+		data, err := d.data(root)
+		if err != nil {
+			return nil, err
 		}
-		if d.Dimensions == nil {
-			return nil, fmt.Errorf("directive without Dimensions")
+		out = append(out, data...)
+	}
+	return out, nil
+}
+
+// data is what one directive publishes from the root's members.
+func (d directive) data(root map[string]json.RawMessage) ([]Datum, error) {
+	if d.Namespace == nil || strings.TrimSpace(*d.Namespace) == "" || len(*d.Namespace) > 1024 {
+		return nil, fmt.Errorf("directive without a namespace")
+	}
+	if d.Dimensions == nil {
+		return nil, fmt.Errorf("directive without Dimensions")
+	}
+	if len(d.Metrics) == 0 || len(d.Metrics) > 100 {
+		return nil, fmt.Errorf("directive with %d metrics", len(d.Metrics))
+	}
+	var out []Datum
+	for _, m := range d.Metrics {
+		if m.Unit != "" && !units[m.Unit] {
+			return nil, fmt.Errorf("metric %q: unknown unit %q", m.Name, m.Unit)
 		}
-		if len(d.Metrics) == 0 || len(d.Metrics) > 100 {
-			return nil, fmt.Errorf("directive with %d metrics", len(d.Metrics))
+		var v float64
+		if err := json.Unmarshal(root[m.Name], &v); err != nil {
+			return nil, fmt.Errorf("metric %q: the root has no number by that name", m.Name)
 		}
-		for _, m := range d.Metrics {
-			if m.Unit != "" && !units[m.Unit] {
-				return nil, fmt.Errorf("metric %q: unknown unit %q", m.Name, m.Unit)
+		for _, set := range d.Dimensions {
+			dims, err := dimensions(root, set)
+			if err != nil {
+				return nil, err
 			}
-			var v float64
-			if err := json.Unmarshal(root[m.Name], &v); err != nil {
-				return nil, fmt.Errorf("metric %q: the root has no number by that name", m.Name)
-			}
-			for _, set := range d.Dimensions {
-				if len(set) > 30 {
-					return nil, fmt.Errorf("dimension set of %d keys", len(set))
-				}
-				dims := map[string]string{}
-				for _, k := range set {
-					s, err := str(k)
-					if err != nil {
-						return nil, err
-					}
-					dims[k] = s
-				}
-				out = append(out, Datum{Namespace: *d.Namespace, Name: m.Name, Unit: m.Unit, Value: v, Dimensions: dims})
-			}
+			out = append(out, Datum{Namespace: *d.Namespace, Name: m.Name, Unit: m.Unit, Value: v, Dimensions: dims})
 		}
 	}
 	return out, nil
+}
+
+// dimensions reads one dimension set's values from the root.
+func dimensions(root map[string]json.RawMessage, set []string) (map[string]string, error) {
+	if len(set) > 30 {
+		return nil, fmt.Errorf("dimension set of %d keys", len(set))
+	}
+	dims := map[string]string{}
+	for _, name := range set {
+		var s string
+		v, ok := root[name]
+		if !ok {
+			return nil, fmt.Errorf("dimension %q is not a member of the root", name)
+		}
+		if err := json.Unmarshal(v, &s); err != nil || s == "" || len(s) > 1024 {
+			return nil, fmt.Errorf("dimension %q must be a non-empty string of at most 1024 characters", name)
+		}
+		dims[name] = s
+	}
+	return dims, nil
 }
 
 // Sum adds up the values of name whose dimensions equal dims exactly.

@@ -16,7 +16,7 @@ func CognitoLocalScript() string {
 // StartCognitoLocal runs cognito-local on a free loopback port. It keeps
 // its pools under dir.
 func StartCognitoLocal(dir string) (*Process, error) {
-	return startNode("cognito-local", CognitoLocalScript(), dir, func(port string) ([]string, []string) {
+	return startNode("cognito-local", CognitoLocalScript(), dir, 0, func(port string) ([]string, []string) {
 		return []string{"HOST=127.0.0.1", "PORT=" + port}, nil
 	})
 }

@@ -11,19 +11,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 )
 
-// StartKMS starts local-kms on a free port with its data in dataDir.
-func StartKMS(dataDir string) (*Process, error) {
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	return StartKMSOn(dataDir, port)
-}
-
-// StartKMSOn starts local-kms on a given port.
-func StartKMSOn(dataDir string, port int) (*Process, error) {
+// StartKMS starts local-kms on a loopback port (0: a free one), keeping
+// its keys in dataDir.
+func StartKMS(dataDir string, port int) (*Process, error) {
 	bin := filepath.Join(RepoRoot(), ".tools", "bin", "local-kms")
 	if err := installed(bin); err != nil {
+		return nil, err
+	}
+	port, err := portOrFree(port)
+	if err != nil {
 		return nil, err
 	}
 	env := []string{"PORT=" + strconv.Itoa(port), "KMS_DATA_PATH=" + dataDir, "KMS_REGION=us-east-1",

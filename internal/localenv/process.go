@@ -42,6 +42,14 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// portOrFree is port, or a free one for 0.
+func portOrFree(port int) (int, error) {
+	if port != 0 {
+		return port, nil
+	}
+	return FreePort()
+}
+
 // Process is a child server.
 type Process struct {
 	Name   string
@@ -122,20 +130,26 @@ func DynaliteScript() string {
 	return filepath.Join(RepoRoot(), "tools", "node_modules", "dynalite", "cli.js")
 }
 
-// StartDynalite starts an in-memory dynalite on a free loopback port.
-func StartDynalite() (*Process, error) {
-	return startNode("dynalite", DynaliteScript(), "", func(port string) ([]string, []string) {
-		return nil, []string{"--host", "127.0.0.1", "--port", port, "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"}
+// StartDynalite starts dynalite on a loopback port (0: a free one), in
+// memory, or keeping its data under dir when dir is not empty.
+func StartDynalite(port int, dir string) (*Process, error) {
+	return startNode("dynalite", DynaliteScript(), "", port, func(port string) ([]string, []string) {
+		args := []string{"--host", "127.0.0.1", "--port", port, "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"}
+		if dir != "" {
+			args = append(args, "--path", dir)
+		}
+		return nil, args
 	})
 }
 
-// startNode runs a Node.js server that `make tools` installed, on a free
-// loopback port; setup gives its environment and arguments for that port.
-func startNode(name, script, dir string, setup func(port string) (env, args []string)) (*Process, error) {
+// startNode runs a Node.js server that `make tools` installed, on a
+// loopback port (0: a free one); setup gives its environment and arguments
+// for that port.
+func startNode(name, script, dir string, port int, setup func(port string) (env, args []string)) (*Process, error) {
 	if err := installed(script); err != nil {
 		return nil, err
 	}
-	port, err := FreePort()
+	port, err := portOrFree(port)
 	if err != nil {
 		return nil, err
 	}

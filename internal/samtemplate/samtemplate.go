@@ -190,3 +190,21 @@ func (t *Template) HTTPRoutes(functionID string) []string {
 	sort.Strings(routes)
 	return routes
 }
+
+// FunctionSettings returns a function's timeout in seconds and memory in
+// MB: its own, or else the template's Globals.
+func (t *Template) FunctionSettings(id string) (timeout, memory int) {
+	globals, _ := t.Globals["Function"].(map[string]any)
+	props := t.Resources[id].Properties
+	get := func(name string, def int) int {
+		if v, ok := props[name].(int); ok {
+			return v
+		}
+		if v, ok := globals[name].(int); ok {
+			return v
+		}
+		return def
+	}
+	// Lambda's own defaults: 3 s and 128 MB.
+	return get("Timeout", 3), get("MemorySize", 128)
+}

@@ -1,0 +1,311 @@
+// Package localstack brings up, on loopback, everything the functions talk
+// to: dynalite with the accounts table, local-kms with a key, the Kandy
+// simulator (or a real Kandy), a GetSecretValue endpoint and, if asked,
+// cognito-local. It runs the built functions under aws-lambda-rie against
+// them. make run, the end-to-end suite, the CLI tests and make bench all
+// start the service this one way.
+package localstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/fakesecrets"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/secrets"
+)
+
+// Defaults of Options.
+const (
+	DefaultTable    = "kandy-accounts"
+	DefaultSecretID = "kandy-project"
+)
+
+// Options says what to start and where. Zero values give an in-memory
+// stack on free loopback ports with the simulator as Kandy.
+type Options struct {
+	// Ports of the servers; 0 picks a free one.
+	DynamoPort, KMSPort, KandyPort, SecretsPort int
+	// DataDir keeps the table and the KMS keys across restarts; empty
+	// keeps them only while the stack runs.
+	DataDir  string
+	Table    string // default DefaultTable
+	SecretID string // default DefaultSecretID
+	// KandyQuota is the simulator's user limit; default 1000.
+	KandyQuota int
+	// KandyURL and KandySecret, when set, replace the simulator by a real
+	// Kandy: its base URL and the secret's JSON value.
+	KandyURL, KandySecret string
+	// WrapKandy, if set, wraps the simulator's handler, to log its calls.
+	WrapKandy func(http.Handler) http.Handler
+	// Cognito starts cognito-local too.
+	Cognito bool
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	Table      string
+	DynamoURL  string
+	DB         *dynamodb.Client
+	KMSURL     string
+	KMS        *kms.Client
+	KeyARN     string
+	Kandy      *Kandy // the simulator; nil with a real Kandy
+	KandyURL   string
+	SecretID   string
+	Secrets    *fakesecrets.Server
+	SecretsURL string
+	CognitoURL string // empty unless Options.Cognito
+
+	stops []func()
+}
+
+// Start brings the stack up. On error, what was started is stopped.
+func Start(ctx context.Context, o Options) (s *Stack, err error) {
+	o = o.withDefaults()
+	s = &Stack{Table: o.Table, SecretID: o.SecretID}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	if err := s.startDynamo(ctx, o); err != nil {
+		return nil, err
+	}
+	if err := s.startKMS(ctx, o); err != nil {
+		return nil, err
+	}
+	secret, err := s.startKandy(o)
+	if err != nil {
+		return nil, err
+	}
+	s.Secrets = fakesecrets.New(map[string]string{o.SecretID: secret})
+	if s.SecretsURL, err = s.serve(o.SecretsPort, s.Secrets); err != nil {
+		return nil, err
+	}
+	if o.Cognito {
+		p, err := localenv.StartCognitoLocal(s.dataDir(o, "cognito"))
+		if err != nil {
+			return nil, err
+		}
+		s.stops = append(s.stops, p.Stop)
+		s.CognitoURL = "http://" + p.Addr
+	}
+	return s, nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Table == "" {
+		o.Table = DefaultTable
+	}
+	if o.SecretID == "" {
+		o.SecretID = DefaultSecretID
+	}
+	if o.KandyQuota <= 0 {
+		o.KandyQuota = 1000
+	}
+	return o
+}
+
+// dataDir is a folder for one server's data: under DataDir, or a
+// temporary one removed at Stop.
+func (s *Stack) dataDir(o Options, name string) string {
+	if o.DataDir != "" {
+		dir := filepath.Join(o.DataDir, name)
+		_ = os.MkdirAll(dir, 0o700)
+		return dir
+	}
+	dir, err := os.MkdirTemp("", "kandy-local-"+name)
+	if err != nil {
+		return os.TempDir()
+	}
+	s.stops = append(s.stops, func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func (s *Stack) startDynamo(ctx context.Context, o Options) error {
+	dir := ""
+	if o.DataDir != "" {
+		dir = s.dataDir(o, "dynalite")
+	}
+	p, err := localenv.StartDynalite(o.DynamoPort, dir)
+	if err != nil {
+		return err
+	}
+	s.stops = append(s.stops, p.Stop)
+	s.DynamoURL = "http://" + p.Addr
+	s.DB = localenv.DynamoDB(s.DynamoURL)
+	return s.CreateTable(ctx, o.Table)
+}
+
+// CreateTable creates a table of the template's definition; one that is
+// already there (a restart with DataDir) is kept.
+func (s *Stack) CreateTable(ctx context.Context, name string) error {
+	var inUse *types.ResourceInUseException
+	if err := localenv.CreateTable(ctx, s.DB, name); err != nil && !errors.As(err, &inUse) {
+		return fmt.Errorf("creating table %s: %w", name, err)
+	}
+	return nil
+}
+
+func (s *Stack) startKMS(ctx context.Context, o Options) error {
+	p, err := localenv.StartKMS(s.dataDir(o, "kms"), o.KMSPort)
+	if err != nil {
+		return err
+	}
+	s.stops = append(s.stops, p.Stop)
+	s.KMSURL = "http://" + p.Addr
+	s.KMS = localenv.KMS(s.KMSURL)
+	// A fresh key each start: ciphertexts name their own key, so those
+	// written before a restart still decrypt.
+	s.KeyARN, err = localenv.CreateKey(ctx, s.KMS)
+	return err
+}
+
+// startKandy serves the simulator, or checks the real Kandy's secret, and
+// returns the secret's value.
+func (s *Stack) startKandy(o Options) (string, error) {
+	if o.KandyURL != "" {
+		if _, err := secrets.Parse(o.KandySecret); err != nil {
+			return "", fmt.Errorf("the Kandy secret: %w", err)
+		}
+		s.KandyURL = o.KandyURL
+		return o.KandySecret, nil
+	}
+	k, err := s.NewKandy(o.KandyPort, o.KandyQuota, o.WrapKandy)
+	if err != nil {
+		return "", err
+	}
+	s.Kandy, s.KandyURL = k, k.URL
+	return k.Secret, nil
+}
+
+// Kandy is a simulator served on loopback.
+type Kandy struct {
+	*kandysim.Sim
+	URL    string // base URL, with /v1.2
+	Secret string // the secret's JSON value for its project key
+}
+
+// NewKandy serves another simulator, for tests that want one of their own;
+// wrap, if not nil, wraps its handler.
+func (s *Stack) NewKandy(port, quota int, wrap func(http.Handler) http.Handler) (*Kandy, error) {
+	sim := kandysim.New(kandysim.Options{Quota: quota})
+	var h http.Handler = sim
+	if wrap != nil {
+		h = wrap(sim)
+	}
+	url, err := s.serve(port, h)
+	if err != nil {
+		return nil, err
+	}
+	key, secret := sim.ProjectKey()
+	v, _ := json.Marshal(map[string]string{"project_api_key": key, "project_api_secret": secret})
+	return &Kandy{Sim: sim, URL: url + "/v1.2", Secret: string(v)}, nil
+}
+
+// serve listens on a loopback port (0: a free one) now, so a busy port
+// fails the start, and serves h until Stop. It returns the base URL.
+func (s *Stack) serve(port int, h http.Handler) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return "", fmt.Errorf("port %d: %w", port, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	s.stops = append(s.stops, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return "http://" + l.Addr().String(), nil
+}
+
+// Serve serves h on a loopback port of the stack, stopped with it.
+func (s *Stack) Serve(port int, h http.Handler) (string, error) { return s.serve(port, h) }
+
+// Stop stops everything, last started first.
+func (s *Stack) Stop() {
+	for i := len(s.stops) - 1; i >= 0; i-- {
+		s.stops[i]()
+	}
+	s.stops = nil
+}
+
+// Env is what a function gets here: Lambda's own variables, the
+// template's, and the endpoints of this stack. Later entries of extra
+// replace earlier ones of the same name.
+func (s *Stack) Env(extra ...string) []string {
+	base := []string{
+		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
+		"AWS_ENDPOINT_URL_DYNAMODB=" + s.DynamoURL,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.SecretsURL,
+		"AWS_ENDPOINT_URL_KMS=" + s.KMSURL,
+		"TABLE_NAME=" + s.Table, "KANDY_SECRET_ID=" + s.SecretID, "KANDY_API_URL=" + s.KandyURL,
+		"KMS_KEY_ID=" + s.KeyARN,
+	}
+	return MergeEnv(base, extra...)
+}
+
+// MergeEnv returns base with each NAME=value of extra set, replacing an
+// entry of the same name.
+func MergeEnv(base []string, extra ...string) []string {
+	out := append([]string(nil), base...)
+	for _, e := range extra {
+		name, _, _ := strings.Cut(e, "=")
+		replaced := false
+		for i, b := range out {
+			if n, _, _ := strings.Cut(b, "="); n == name {
+				out[i], replaced = e, true
+			}
+		}
+		if !replaced {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// LambdaEnv is env with the function's timeout and memory from
+// template.yaml, as Lambda sets them for it.
+func LambdaEnv(id string, env []string) ([]string, error) {
+	tpl, err := samtemplate.Load(samtemplate.Path())
+	if err != nil {
+		return nil, err
+	}
+	timeout, memory := tpl.FunctionSettings(id)
+	return MergeEnv([]string{
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=" + strconv.Itoa(timeout),
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(memory),
+	}, env...), nil
+}
+
+// StartFunction runs bin/<id>/bootstrap under the emulator with env (see
+// Env and LambdaEnv), as Lambda would. It stops with the stack.
+func (s *Stack) StartFunction(id string, env []string) (*localenv.Function, error) {
+	env, err := LambdaEnv(id, env)
+	if err != nil {
+		return nil, err
+	}
+	fn, err := localenv.StartFunction(id, env)
+	if err != nil {
+		return nil, err
+	}
+	s.stops = append(s.stops, fn.Stop)
+	return fn, nil
+}
