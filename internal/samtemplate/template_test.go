@@ -241,11 +241,12 @@ func TestOutputs(t *testing.T) {
 
 func TestRetryPath(t *testing.T) {
 	tpl := load(t)
-	evs, _ := tpl.Resources["RetryFunction"].Properties["Events"].(map[string]any)
-	retry, _ := evs["Retry"].(map[string]any)
-	p, _ := retry["Properties"].(map[string]any)
-	if retry["Type"] != "SQS" || fmt.Sprint(p["FunctionResponseTypes"]) != "[ReportBatchItemFailures]" || p["MaximumBatchingWindowInSeconds"] == nil {
-		t.Fatalf("retry event source = %v", retry)
+	esm := tpl.Resources["RetryEventSource"]
+	p := esm.Properties
+	if esm.Type != "AWS::Lambda::EventSourceMapping" || fmt.Sprint(p["FunctionName"]) != "map[Ref:RetryFunction]" ||
+		fmt.Sprint(p["EventSourceArn"]) != "map[Fn::GetAtt:[RetryQueue Arn]]" ||
+		fmt.Sprint(p["FunctionResponseTypes"]) != "[ReportBatchItemFailures]" || p["MaximumBatchingWindowInSeconds"] == nil {
+		t.Fatalf("retry event source = %+v", esm)
 	}
 	q := tpl.Resources["RetryQueue"].Properties
 	rp, _ := q["RedrivePolicy"].(map[string]any)
