@@ -197,6 +197,22 @@ func (s *Sim) UserAPIKeys() map[string]string {
 	return out
 }
 
+// Credentials are what the simulator issued a user.
+type Credentials struct {
+	APIKey, APISecret, Password string
+}
+
+// User returns the credentials of a user of the domain, if it exists.
+func (s *Sim) User(id string) (Credentials, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok {
+		return Credentials{}, false
+	}
+	return Credentials{APIKey: u.apiKey, APISecret: u.apiSecret, Password: u.password}, true
+}
+
 // UserIDs returns the ids of the domain's users, sorted.
 func (s *Sim) UserIDs() []string {
 	s.mu.Lock()

@@ -7,35 +7,49 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"time"
-
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
 )
 
-// Status of a record.
+// Status of a record. See the README's state machine.
 const (
+	// StatusPending: a claim is held to create the Kandy user.
 	StatusPending = "PENDING"
-	StatusActive  = "ACTIVE"
+	// StatusActive: Kandy's answer is stored.
+	StatusActive = "ACTIVE"
+	// StatusDeleting: a claim is held to delete the Kandy user, then the record.
+	StatusDeleting = "DELETING"
 )
 
 // Record is one user's stored account.
 type Record struct {
-	Sub            string
-	UserID         string
-	FullUserID     string
-	DomainName     string
-	UserAPIKey     string
-	UserAPISecret  string
-	UserPassword   string
-	Status         string
+	Sub           string
+	UserID        string
+	FullUserID    string
+	DomainName    string
+	UserAPIKey    string
+	UserAPISecret string
+	UserPassword  string
+	Status        string
+	// ClaimToken and ClaimExpiresAt are the live claim of a PENDING or
+	// DELETING record; empty for an ACTIVE one.
 	ClaimToken     string
 	ClaimExpiresAt time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Generation names this incarnation of the record: the token of the
+	// claim that wrote its current state. A record deleted and created
+	// again has another, so a request that read the old one cannot act on
+	// the new one.
+	Generation string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// claimLive reports whether the record is PENDING or DELETING with a claim
+// that has not expired at now.
+func (r Record) claimLive(now time.Time) bool {
+	return r.Status != StatusActive && r.ClaimExpiresAt.After(now)
 }
 
 // LogValue keeps credentials out of logs.
@@ -55,7 +69,8 @@ func (r Record) account() Account {
 	return Account{UserID: r.UserID, FullUserID: r.FullUserID, DomainName: r.DomainName, CreatedAt: r.CreatedAt}
 }
 
-// Claim is a time-limited, exclusive right to create one sub's Kandy user.
+// Claim is a time-limited, exclusive right to create or delete one sub's
+// Kandy user.
 type Claim struct {
 	Sub       string
 	UserID    string
@@ -84,21 +99,27 @@ func (c Credentials) String() string {
 // GoString keeps %#v as safe as %v.
 func (c Credentials) GoString() string { return c.String() }
 
-// Accounts is the store of records.
+// Accounts is the store of records. Every write is conditional: when the
+// record is not in the state the condition names, it changes nothing and
+// returns ErrClaimLost.
 type Accounts interface {
-	// Claim takes the claim if the item is absent, or PENDING with an expired
-	// claim. When it cannot, it returns the existing record and false.
+	// Claim makes the record PENDING under c if it is absent, or PENDING or
+	// DELETING with a claim expired at c.Now. When it cannot, it returns
+	// the existing record and false.
 	Claim(ctx context.Context, c Claim) (existing Record, claimed bool, err error)
-	// Finalize stores the credentials and makes the record ACTIVE, if c still
-	// holds the claim; otherwise ErrClaimLost.
+	// Finalize stores the credentials and makes the record ACTIVE, if it is
+	// PENDING under c.
 	Finalize(ctx context.Context, c Claim, creds Credentials) (Record, error)
-	// Release deletes the PENDING record if c still holds the claim.
+	// Release deletes the record if it is PENDING under c.
 	Release(ctx context.Context, c Claim) error
 	// Get reads a record consistently; ErrNotProvisioned if absent.
 	Get(ctx context.Context, sub string) (Record, error)
-	// DeleteActive deletes an ACTIVE record for userID; ErrClaimLost if the
-	// record is not that.
-	DeleteActive(ctx context.Context, sub, userID string) error
+	// ClaimDelete makes the record DELETING under c, if it is still seen:
+	// the same status and generation, and, unless ACTIVE, a claim expired
+	// at c.Now.
+	ClaimDelete(ctx context.Context, c Claim, seen Record) error
+	// FinishDelete deletes the record if it is DELETING under c.
+	FinishDelete(ctx context.Context, c Claim) error
 }
 
 // Sealer encrypts the secret parts of credentials before they are stored.
@@ -128,7 +149,7 @@ type Service struct {
 	log            *slog.Logger
 	metrics        Metrics
 	// claimMargin is added to the caller's deadline to make a claim's
-	// expiry; a holder's context ends before its claim does.
+	// expiry; a holder stops calling Kandy that long before its claim ends.
 	claimMargin time.Duration
 	// claimTTL is used when the caller's context has no deadline.
 	claimTTL time.Duration
@@ -181,188 +202,6 @@ var countryPattern = regexp.MustCompile(`^([A-Z]{2}|\+[0-9]{1,3})$`)
 // ValidCountryCode reports whether c is an ISO 3166 alpha-2 code or a
 // dialling prefix of 1 to 3 digits.
 func ValidCountryCode(c string) bool { return countryPattern.MatchString(c) }
-
-// EnsureOptions are the caller's choices for a new account.
-type EnsureOptions struct {
-	CountryCode string // default: the service's default
-}
-
-// Ensure makes sure sub has a Kandy account and returns it, with created
-// true when this call created it.
-func (s *Service) Ensure(ctx context.Context, sub string, o EnsureOptions) (Account, bool, error) {
-	a, created, err := s.ensure(ctx, sub, o)
-	if s.metrics != nil {
-		switch {
-		case created:
-			s.metrics.UserCreated(ctx)
-		case err == nil:
-			s.metrics.UserAlreadyPresent(ctx)
-		case errors.Is(err, ErrQuotaExceeded):
-			s.metrics.QuotaExceeded(ctx)
-		}
-	}
-	return a, created, err
-}
-
-func (s *Service) ensure(ctx context.Context, sub string, o EnsureOptions) (Account, bool, error) {
-	uid, err := userid.FromSub(sub)
-	if err != nil {
-		return Account{}, false, err
-	}
-	country := o.CountryCode
-	if country == "" {
-		country = s.defaultCountry
-	}
-	if !ValidCountryCode(country) {
-		return Account{}, false, ErrInvalidCountryCode
-	}
-	now := s.now()
-	c := Claim{Sub: sub, UserID: uid, Token: newToken(), ExpiresAt: s.claimExpiry(ctx, now), Now: now}
-	existing, claimed, err := s.accounts.Claim(ctx, c)
-	if err != nil {
-		return Account{}, false, fmt.Errorf("claiming: %w", err)
-	}
-	// The claim may be ours already: when the answer to the claim write is
-	// lost, the SDK retries it, and the retry finds the item the first wrote.
-	if !claimed && existing.Status == StatusPending && existing.ClaimToken == c.Token {
-		claimed = true
-	}
-	if !claimed {
-		if existing.Status == StatusActive {
-			return existing.account(), false, nil
-		}
-		return Account{}, false, ErrInProgress
-	}
-
-	creds, err := s.create(ctx, uid, country)
-	if err != nil {
-		// Kandy may or may not have created the user (an ambiguous failure).
-		// Either way releasing is safe: a user left behind is an orphan the
-		// next attempt recovers.
-		if rerr := s.accounts.Release(context.WithoutCancel(ctx), c); rerr != nil {
-			s.log.WarnContext(ctx, "releasing claim failed; it will expire", "user_id", uid, "err", rerr)
-		}
-		return Account{}, false, err
-	}
-	rec, err := s.finalize(ctx, c, creds)
-	if err != nil {
-		return Account{}, false, err
-	}
-	return rec.account(), true, nil
-}
-
-// create calls Kandy, recovering an orphan: a user whose credentials were
-// never stored because an earlier holder crashed after Kandy answered.
-// Nobody ever saw that user's password, so deleting it and creating it again
-// loses nothing.
-func (s *Service) create(ctx context.Context, uid, country string) (Credentials, error) {
-	creds, err := s.kandy.CreateUser(ctx, uid, country)
-	if errors.Is(err, ErrKandyUserExists) {
-		s.log.WarnContext(ctx, "recovering orphaned Kandy user", "user_id", uid)
-		if err := s.kandy.DeleteUser(ctx, uid); err != nil && !errors.Is(err, ErrKandyNoSuchUser) {
-			return Credentials{}, err
-		}
-		creds, err = s.kandy.CreateUser(ctx, uid, country)
-	}
-	return creds, err
-}
-
-// finalize stores Kandy's answer. The credentials exist nowhere else, so a
-// transient failure is retried, even past the caller's cancellation.
-func (s *Service) finalize(ctx context.Context, c Claim, creds Credentials) (Record, error) {
-	wctx := context.WithoutCancel(ctx)
-	var err error
-	sealed := s.sealer == nil
-	for i := 0; i < s.finalizeTries; i++ {
-		if i > 0 {
-			time.Sleep(time.Duration(i*i) * 50 * time.Millisecond)
-		}
-		if !sealed {
-			var sc Credentials
-			if sc, err = s.sealer.Seal(wctx, c.Sub, creds); err != nil {
-				continue
-			}
-			creds, sealed = sc, true
-		}
-		c.Now = s.now()
-		var rec Record
-		rec, err = s.accounts.Finalize(wctx, c, creds)
-		if err == nil {
-			return rec, nil
-		}
-		if errors.Is(err, ErrClaimLost) {
-			break
-		}
-	}
-	if errors.Is(err, ErrClaimLost) {
-		// A finalize whose answer was lost is retried by the SDK and then
-		// fails its condition: the record holds our credentials already.
-		if rec, gerr := s.accounts.Get(wctx, c.Sub); gerr == nil && rec.Status == StatusActive && rec.UserAPIKey == creds.UserAPIKey {
-			return rec, nil
-		}
-		s.log.WarnContext(ctx, "claim was taken over before the credentials were stored", "user_id", c.UserID)
-		return Record{}, ErrInProgress
-	}
-	s.log.ErrorContext(ctx, "storing Kandy credentials failed; the claim will expire and the next attempt recovers the user", "user_id", c.UserID, "err", err)
-	return Record{}, fmt.Errorf("finalizing: %w", err)
-}
-
-// Get returns sub's account.
-func (s *Service) Get(ctx context.Context, sub string) (Account, error) {
-	rec, err := s.active(ctx, sub)
-	if err != nil {
-		return Account{}, err
-	}
-	return rec.account(), nil
-}
-
-// UserToken returns a Kandy user access token for sub's account.
-func (s *Service) UserToken(ctx context.Context, sub string) (string, error) {
-	rec, err := s.active(ctx, sub)
-	if err != nil {
-		return "", err
-	}
-	return s.kandy.UserAccessToken(ctx, rec.UserID)
-}
-
-// Delete deletes sub's Kandy user, then its record. If it fails between the
-// two, a retry finds the Kandy user gone and finishes.
-func (s *Service) Delete(ctx context.Context, sub string) error {
-	rec, err := s.active(ctx, sub)
-	if err != nil {
-		return err
-	}
-	if err := s.kandy.DeleteUser(ctx, rec.UserID); err != nil && !errors.Is(err, ErrKandyNoSuchUser) {
-		return err
-	}
-	if err := s.accounts.DeleteActive(ctx, sub, rec.UserID); err != nil {
-		if errors.Is(err, ErrClaimLost) {
-			return ErrNotProvisioned
-		}
-		return fmt.Errorf("deleting record: %w", err)
-	}
-	return nil
-}
-
-func (s *Service) active(ctx context.Context, sub string) (Record, error) {
-	if err := userid.Validate(sub); err != nil {
-		return Record{}, err
-	}
-	rec, err := s.accounts.Get(ctx, sub)
-	if err != nil {
-		if errors.Is(err, ErrNotProvisioned) {
-			return Record{}, err
-		}
-		return Record{}, fmt.Errorf("reading record: %w", err)
-	}
-	if rec.Status != StatusActive {
-		if rec.ClaimExpiresAt.After(s.now()) {
-			return Record{}, ErrInProgress
-		}
-		return Record{}, ErrNotProvisioned
-	}
-	return rec, nil
-}
 
 // claimExpiry is the caller's deadline plus a margin, so a claim outlives
 // every call its holder can still make; never zero.

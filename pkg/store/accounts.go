@@ -60,14 +60,15 @@ func (it item) record() (provision.Record, error) {
 	r := provision.Record{
 		Sub: it.Sub, UserID: it.UserID, FullUserID: it.FullUserID, DomainName: it.DomainName,
 		UserAPIKey: it.UserAPIKey, UserAPISecret: it.UserAPISecret, UserPassword: it.UserPassword,
-		Status: it.Status,
+		Status: it.Status, Generation: it.ClaimToken,
 	}
-	// An ACTIVE item's claim attributes are history (see Claim).
-	if it.Status == provision.StatusPending {
+	// An ACTIVE item's claim attributes are history: the claim that created
+	// it, which names its generation (see Claim).
+	if it.Status != provision.StatusActive {
 		r.ClaimToken = it.ClaimToken
-	}
-	if it.ClaimExpiresAt != 0 && it.Status == provision.StatusPending {
-		r.ClaimExpiresAt = time.UnixMilli(it.ClaimExpiresAt)
+		if it.ClaimExpiresAt != 0 {
+			r.ClaimExpiresAt = time.UnixMilli(it.ClaimExpiresAt)
+		}
 	}
 	var err error
 	if r.CreatedAt, err = time.Parse(time.RFC3339Nano, it.CreatedAt); err != nil {
@@ -94,14 +95,15 @@ func key(sub string) map[string]types.AttributeValue {
 }
 
 // Claim creates a PENDING item if there is none, and takes over a PENDING
-// one whose claim expired.
+// or DELETING one whose claim expired.
 //
 // The common cases cost one call on any DynamoDB-compatible server: an
 // UpdateItem that sets each attribute only if it is absent, so it creates
 // the claim on a new sub and leaves an existing item as it was, and
 // returns the item as it was before. ACTIVE items keep their claim
-// attributes for this reason: if_not_exists must find every one of them.
-// Only the take-over of an expired claim needs a second, conditional write.
+// attributes for this reason: if_not_exists must find every one of them,
+// and the claim token that created an item names its generation. Only the
+// take-over of an expired claim needs a second, conditional write.
 func (a *Accounts) Claim(ctx context.Context, c provision.Claim) (provision.Record, bool, error) {
 	now := &types.AttributeValueMemberS{Value: stamp(c.Now)}
 	out, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -127,14 +129,14 @@ func (a *Accounts) Claim(ctx context.Context, c provision.Claim) (provision.Reco
 		return provision.Record{}, true, nil
 	}
 	rec, err := decode(out.Attributes)
-	if err != nil || rec.Status != provision.StatusPending || !rec.ClaimExpiresAt.Before(c.Now) {
+	if err != nil || rec.Status == provision.StatusActive || !rec.ClaimExpiresAt.Before(c.Now) {
 		return rec, false, err
 	}
-	return a.takeOver(ctx, c, rec.ClaimToken)
+	return a.takeOver(ctx, c, rec)
 }
 
 // takeOver replaces an expired claim, if it is still the one seen.
-func (a *Accounts) takeOver(ctx context.Context, c provision.Claim, stale string) (provision.Record, bool, error) {
+func (a *Accounts) takeOver(ctx context.Context, c provision.Claim, seen provision.Record) (provision.Record, bool, error) {
 	av, err := attributevalue.MarshalMap(item{
 		Sub: c.Sub, UserID: c.UserID, Status: provision.StatusPending, ClaimToken: c.Token,
 		ClaimExpiresAt: c.ExpiresAt.UnixMilli(), CreatedAt: stamp(c.Now), UpdatedAt: stamp(c.Now),
@@ -145,11 +147,11 @@ func (a *Accounts) takeOver(ctx context.Context, c provision.Claim, stale string
 	_, err = a.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                aws.String(a.table),
 		Item:                     av,
-		ConditionExpression:      aws.String("#status = :pending AND claim_token = :stale"),
+		ConditionExpression:      aws.String("#status = :seen AND claim_token = :stale"),
 		ExpressionAttributeNames: map[string]string{"#status": "status"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pending": &types.AttributeValueMemberS{Value: provision.StatusPending},
-			":stale":   &types.AttributeValueMemberS{Value: stale},
+			":seen":  &types.AttributeValueMemberS{Value: seen.Status},
+			":stale": &types.AttributeValueMemberS{Value: seen.ClaimToken},
 		},
 	})
 	if err == nil {
@@ -226,16 +228,55 @@ func (a *Accounts) Get(ctx context.Context, sub string) (provision.Record, error
 	return decode(out.Item)
 }
 
-// DeleteActive deletes the ACTIVE record of userID.
-func (a *Accounts) DeleteActive(ctx context.Context, sub, userID string) error {
+// ClaimDelete makes the item DELETING under c, if it is still as seen: the
+// same status and generation and, unless ACTIVE, a claim expired at c.Now.
+func (a *Accounts) ClaimDelete(ctx context.Context, c provision.Claim, seen provision.Record) error {
+	values := map[string]types.AttributeValue{
+		":seen":     &types.AttributeValueMemberS{Value: seen.Status},
+		":deleting": &types.AttributeValueMemberS{Value: provision.StatusDeleting},
+		":token":    &types.AttributeValueMemberS{Value: c.Token},
+		":expires":  &types.AttributeValueMemberN{Value: fmt.Sprint(c.ExpiresAt.UnixMilli())},
+		":now":      &types.AttributeValueMemberS{Value: stamp(c.Now)},
+	}
+	// Items written before generations were kept have no claim token.
+	cond := "#status = :seen AND attribute_not_exists(claim_token)"
+	if seen.Generation != "" {
+		cond = "#status = :seen AND claim_token = :generation"
+		values[":generation"] = &types.AttributeValueMemberS{Value: seen.Generation}
+	}
+	if seen.Status != provision.StatusActive {
+		cond += " AND claim_expires_at < :nowms"
+		values[":nowms"] = &types.AttributeValueMemberN{Value: fmt.Sprint(c.Now.UnixMilli())}
+	}
+	_, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(a.table),
+		Key:                       key(c.Sub),
+		UpdateExpression:          aws.String("SET #status = :deleting, claim_token = :token, claim_expires_at = :expires, updated_at = :now"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  map[string]string{"#status": "status"},
+		ExpressionAttributeValues: values,
+	})
+	if err = conditional(err, "claiming the delete"); !errors.Is(err, provision.ErrClaimLost) {
+		return err
+	}
+	// A write whose answer was lost is retried by the SDK and fails its
+	// condition: the item says whether the first one took effect.
+	if rec, gerr := a.Get(ctx, c.Sub); gerr == nil && rec.Status == provision.StatusDeleting && rec.ClaimToken == c.Token {
+		return nil
+	}
+	return err
+}
+
+// FinishDelete deletes the item if it is DELETING under c.
+func (a *Accounts) FinishDelete(ctx context.Context, c provision.Claim) error {
 	_, err := a.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                aws.String(a.table),
-		Key:                      key(sub),
-		ConditionExpression:      aws.String("#status = :active AND user_id = :uid"),
+		Key:                      key(c.Sub),
+		ConditionExpression:      aws.String("#status = :deleting AND claim_token = :token"),
 		ExpressionAttributeNames: map[string]string{"#status": "status"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":active": &types.AttributeValueMemberS{Value: provision.StatusActive},
-			":uid":    &types.AttributeValueMemberS{Value: userID},
+			":deleting": &types.AttributeValueMemberS{Value: provision.StatusDeleting},
+			":token":    &types.AttributeValueMemberS{Value: c.Token},
 		},
 	})
 	return conditional(err, "deleting record")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/accountstest"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
@@ -340,4 +341,9 @@ func assertOneStoredUser(t *testing.T, f *fixture) provision.Record {
 		t.Fatalf("Kandy users for %s = %d, want 1", rec.UserID, matches)
 	}
 	return rec
+}
+
+// The same contract as the in-memory store the domain's tests use.
+func TestContract(t *testing.T) {
+	accountstest.Contract(t, func(t *testing.T) provision.Accounts { return newAccounts(t) })
 }

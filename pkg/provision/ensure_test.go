@@ -1,0 +1,217 @@
+package provision_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/memstore"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+)
+
+func TestNew(t *testing.T) {
+	if _, err := provision.New(memstore.New(), newKandy(), provision.Options{DefaultCountry: "usa"}); !errors.Is(err, provision.ErrInvalidCountryCode) {
+		t.Fatalf("bad default country: %v", err)
+	}
+	s, err := provision.New(memstore.New(), newKandy(), provision.Options{})
+	if err != nil || s.ClaimMargin() <= 0 || s.ClaimTTL() <= s.ClaimMargin() {
+		t.Fatalf("defaults: %v, margin %v, ttl %v", err, s.ClaimMargin(), s.ClaimTTL())
+	}
+	w := newWorld(t)
+	w.provisioned(t)
+	if calls := w.kandy.callList(); len(calls) != 1 || calls[0] != "create "+uid+" US" {
+		t.Fatalf("default country: calls %v", calls)
+	}
+}
+
+func TestValidCountryCode(t *testing.T) {
+	for c, want := range map[string]bool{"US": true, "+1": true, "+44": true, "+123": true, "+1234": false, "us": false,
+		"USA": false, "": false, "+": false, "U1": false, " US": false} {
+		if provision.ValidCountryCode(c) != want {
+			t.Errorf("ValidCountryCode(%q) != %v", c, want)
+		}
+	}
+}
+
+func TestEnsureCreatesOnceAndStoresTheCredentials(t *testing.T) {
+	w := newWorld(t)
+	a, created, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{CountryCode: "+44"})
+	if err != nil || !created || a.UserID != uid || a.FullUserID != uid+"@d" || a.DomainName != "d" || !a.CreatedAt.Equal(w.clock.Now()) {
+		t.Fatalf("Ensure = %+v, %v, %v", a, created, err)
+	}
+	rec, _ := w.record(t)
+	issued := w.kandy.users[uid]
+	if rec.Status != provision.StatusActive || rec.UserAPIKey != issued.UserAPIKey || rec.UserAPISecret != issued.UserAPISecret ||
+		rec.UserPassword != issued.UserPassword || rec.Generation == "" {
+		t.Fatalf("stored %+v, Kandy issued %+v", rec, issued)
+	}
+	again, created, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
+	if err != nil || created || again != a {
+		t.Fatalf("second Ensure = %+v, %v, %v", again, created, err)
+	}
+	if calls := w.kandy.callList(); len(calls) != 1 || calls[0] != "create "+uid+" +44" {
+		t.Fatalf("Kandy calls %v", calls)
+	}
+}
+
+func TestEnsureRefusesBadInputBeforeAnyWrite(t *testing.T) {
+	w := newWorld(t)
+	_, _, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{CountryCode: "usa"})
+	wantCode(t, "bad country", err, provision.CodeInvalidRequest)
+	_, _, err = w.svc.Ensure(context.Background(), "", provision.EnsureOptions{})
+	wantCode(t, "empty sub", err, provision.CodeUnauthorized)
+	if _, ok := w.record(t); ok || len(w.kandy.callList()) != 0 {
+		t.Fatalf("a refused request wrote something: calls %v", w.kandy.callList())
+	}
+}
+
+func TestEnsureAnswersInProgressToLiveClaims(t *testing.T) {
+	for _, status := range []string{provision.StatusPending, provision.StatusDeleting} {
+		w := newWorld(t)
+		w.claimed(status, time.Second)
+		_, _, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
+		wantCode(t, status, err, provision.CodeInProgress)
+		if len(w.kandy.callList()) != 0 {
+			t.Fatalf("%s: Kandy called under another's claim", status)
+		}
+	}
+}
+
+// An expired claim, of a creation or of a delete, is taken over, and a
+// Kandy user left behind is deleted and created again.
+func TestEnsureTakesOverExpiredClaims(t *testing.T) {
+	for _, status := range []string{provision.StatusPending, provision.StatusDeleting} {
+		w := newWorld(t)
+		w.claimed(status, -time.Millisecond)
+		w.kandy.users[uid] = provision.Credentials{UserAPIKey: "UAKorphan"}
+		a, created, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
+		if err != nil || !created || a.UserID != uid {
+			t.Fatalf("%s: Ensure = %+v, %v, %v", status, a, created, err)
+		}
+		rec, _ := w.record(t)
+		if rec.Status != provision.StatusActive || rec.UserAPIKey == "UAKorphan" || rec.UserAPIKey != w.kandy.users[uid].UserAPIKey {
+			t.Fatalf("%s: stored %+v", status, rec)
+		}
+		if calls := strings.Join(w.kandy.callList(), ","); calls != "create "+uid+" US,delete "+uid+",create "+uid+" US" {
+			t.Fatalf("%s: calls %s", status, calls)
+		}
+	}
+}
+
+func TestEnsureReleasesTheClaimWhenKandyFails(t *testing.T) {
+	for _, kerr := range []error{provision.ErrQuotaExceeded, provision.ErrKandyUnavailable, provision.ErrKandyCredentialsRefused} {
+		w := newWorld(t)
+		w.kandy.createErr = []error{fmt.Errorf("create user: %w", kerr)}
+		_, created, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
+		if !errors.Is(err, kerr) || created {
+			t.Fatalf("err = %v, want %v", err, kerr)
+		}
+		if _, ok := w.record(t); ok {
+			t.Fatalf("%v: the claim was not released", kerr)
+		}
+	}
+}
+
+func TestOrphanRecoveryFailures(t *testing.T) {
+	w := newWorld(t)
+	w.kandy.users[uid] = provision.Credentials{}
+	w.kandy.deleteErr = provision.ErrKandyUnavailable
+	_, _, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
+	wantCode(t, "orphan delete fails", err, provision.CodeKandyUnavailable)
+	if _, ok := w.record(t); ok || len(w.kandy.callList()) != 2 {
+		t.Fatalf("after a failed recovery: calls %v", w.kandy.callList())
+	}
+	w2 := newWorld(t)
+	w2.kandy.createErr = []error{provision.ErrKandyUserExists, provision.ErrKandyUserExists}
+	_, _, err = w2.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
+	wantCode(t, "exists twice", err, provision.CodeKandyUnavailable)
+	if calls := strings.Join(w2.kandy.callList(), ","); calls != "create "+uid+" US,delete "+uid+",create "+uid+" US" {
+		t.Fatalf("calls %s", calls)
+	}
+}
+
+// Kandy is called only while the claim is surely held: its context ends
+// a margin before the claim does.
+func TestKandyIsCalledWithinTheClaim(t *testing.T) {
+	w := newWorld(t)
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(time.Hour))
+	defer cancel()
+	if _, _, err := w.svc.Ensure(ctx, sub, provision.EnsureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dl, _ := ctx.Deadline()
+	if got := w.kandy.deadlines[0]; got.IsZero() || got.After(dl) {
+		t.Fatalf("create's deadline %v, caller's %v", got, dl)
+	}
+	w2 := newWorld(t)
+	if _, _, err := w2.svc.Ensure(context.Background(), sub, provision.EnsureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := w2.clock.Now().Add(w2.svc.ClaimTTL() - w2.svc.ClaimMargin())
+	if got := w2.kandy.deadlines[0]; !got.Equal(want) {
+		t.Fatalf("without a caller's deadline, create's deadline is %v, want %v", got, want)
+	}
+}
+
+func TestEnsureOutcomesAreCounted(t *testing.T) {
+	m := &countingMetrics{}
+	w := newWorld(t, func(o *provision.Options) { o.Metrics = m })
+	ctx := context.Background()
+	for _, s := range []string{sub, sub, "s2", sub} {
+		if _, _, err := w.svc.Ensure(ctx, s, provision.EnsureOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.kandy.createErr = []error{provision.ErrQuotaExceeded}
+	if _, _, err := w.svc.Ensure(ctx, "s3", provision.EnsureOptions{}); !errors.Is(err, provision.ErrQuotaExceeded) {
+		t.Fatal(err)
+	}
+	w.kandy.createErr = []error{provision.ErrKandyUnavailable}
+	if _, _, err := w.svc.Ensure(ctx, "s4", provision.EnsureOptions{}); err == nil {
+		t.Fatal("Kandy down accepted")
+	}
+	if *m != (countingMetrics{created: 2, present: 2, quota: 1}) {
+		t.Fatalf("counted %+v", *m)
+	}
+}
+
+type countingMetrics struct{ created, present, quota int }
+
+func (m *countingMetrics) UserCreated(context.Context)        { m.created++ }
+func (m *countingMetrics) UserAlreadyPresent(context.Context) { m.present++ }
+func (m *countingMetrics) QuotaExceeded(context.Context)      { m.quota++ }
+
+// BenchmarkEnsureNew measures the domain's own cost of creating an account:
+// ids, claim, finalize, with in-memory adapters.
+func BenchmarkEnsureNew(b *testing.B) {
+	w := newWorld(b)
+	ctx := context.Background()
+	subs := make([]string, b.N)
+	for i := range subs {
+		subs[i] = fmt.Sprintf("0f8fad5b-d9cb-469f-a165-%012d", i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := w.svc.Ensure(ctx, subs[i], provision.EnsureOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEnsureExisting measures a repeated POST /users.
+func BenchmarkEnsureExisting(b *testing.B) {
+	w := newWorld(b)
+	w.provisioned(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, created, err := w.svc.Ensure(ctx, sub, provision.EnsureOptions{}); err != nil || created {
+			b.Fatal(created, err)
+		}
+	}
+}

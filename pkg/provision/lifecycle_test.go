@@ -1,0 +1,301 @@
+package provision_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/memstore"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+)
+
+func TestGet(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	_, err := w.svc.Get(ctx, sub)
+	wantCode(t, "nothing", err, provision.CodeNotProvisioned)
+	created := w.provisioned(t)
+	if got, err := w.svc.Get(ctx, sub); err != nil || got != created {
+		t.Fatalf("Get = %+v, %v; want %+v", got, err, created)
+	}
+	_, err = w.svc.Get(ctx, "")
+	wantCode(t, "empty sub", err, provision.CodeUnauthorized)
+	if n := len(w.kandy.callList()); n != 1 {
+		t.Fatalf("Get called Kandy: %v", w.kandy.callList())
+	}
+}
+
+// How each state reads: a live creation is in progress; a delete under
+// way, or any claim left to expire, is no account.
+func TestReadsOfClaimedRecords(t *testing.T) {
+	for _, tt := range []struct {
+		status string
+		ttl    time.Duration
+		want   provision.Code
+	}{
+		{provision.StatusPending, time.Second, provision.CodeInProgress},
+		{provision.StatusPending, -time.Millisecond, provision.CodeNotProvisioned},
+		{provision.StatusPending, 0, provision.CodeNotProvisioned},
+		{provision.StatusDeleting, time.Second, provision.CodeNotProvisioned},
+		{provision.StatusDeleting, -time.Millisecond, provision.CodeNotProvisioned},
+	} {
+		w := newWorld(t)
+		w.claimed(tt.status, tt.ttl)
+		_, err := w.svc.Get(context.Background(), sub)
+		wantCode(t, fmt.Sprintf("Get of %s %v", tt.status, tt.ttl), err, tt.want)
+		_, err = w.svc.UserToken(context.Background(), sub)
+		wantCode(t, fmt.Sprintf("UserToken of %s %v", tt.status, tt.ttl), err, tt.want)
+		if len(w.kandy.callList()) != 0 {
+			t.Fatalf("Kandy called for a %s record", tt.status)
+		}
+	}
+}
+
+type brokenStore struct{ *memstore.Accounts }
+
+func (brokenStore) Get(context.Context, string) (provision.Record, error) {
+	return provision.Record{}, errors.New("dynamodb: ProvisionedThroughputExceededException")
+}
+
+func TestStoreFailuresAreInternal(t *testing.T) {
+	s := serviceOver(t, brokenStore{memstore.New()}, newKandy())
+	ctx := context.Background()
+	_, err := s.Get(ctx, sub)
+	wantCode(t, "Get", err, provision.CodeInternal)
+	_, err = s.UserToken(ctx, sub)
+	wantCode(t, "UserToken", err, provision.CodeInternal)
+	wantCode(t, "Delete", s.Delete(ctx, sub), provision.CodeInternal)
+	if !strings.Contains(err.Error(), "reading record") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestUserToken(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	_, err := w.svc.UserToken(ctx, sub)
+	wantCode(t, "nothing", err, provision.CodeNotProvisioned)
+	w.provisioned(t)
+	if tok, err := w.svc.UserToken(ctx, sub); err != nil || tok != "UAT"+uid {
+		t.Fatalf("UserToken = %q, %v", tok, err)
+	}
+	w.kandy.tokenErr = []error{provision.ErrKandyUnavailable}
+	_, err = w.svc.UserToken(ctx, sub)
+	wantCode(t, "Kandy down", err, provision.CodeKandyUnavailable)
+	_, err = w.svc.UserToken(ctx, "")
+	wantCode(t, "empty sub", err, provision.CodeUnauthorized)
+}
+
+// racingDelete runs an action between the token request's read and its
+// call to Kandy.
+type racingKandy struct {
+	*fakeKandy
+	before func()
+}
+
+func (r *racingKandy) UserAccessToken(ctx context.Context, id string) (string, error) {
+	if r.before != nil {
+		f := r.before
+		r.before = nil
+		f()
+	}
+	return r.fakeKandy.UserAccessToken(ctx, id)
+}
+
+// A token request that races a delete answers as if it came after it, and
+// one that races a delete and a new creation gets the new user's token.
+func TestUserTokenRacingADelete(t *testing.T) {
+	ctx := context.Background()
+	acc := memstore.New()
+	k := &racingKandy{fakeKandy: newKandy()}
+	s := serviceOver(t, acc, k.fakeKandy)
+	racer := serviceOver(t, acc, k)
+	if _, _, err := s.Ensure(ctx, sub, provision.EnsureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	k.before = func() { _ = s.Delete(ctx, sub) }
+	_, err := racer.UserToken(ctx, sub)
+	wantCode(t, "token racing a delete", err, provision.CodeNotProvisioned)
+
+	if _, _, err := s.Ensure(ctx, sub, provision.EnsureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	k.before = func() {
+		_ = s.Delete(ctx, sub)
+		_, _, _ = s.Ensure(ctx, sub, provision.EnsureOptions{})
+	}
+	if tok, err := racer.UserToken(ctx, sub); err != nil || tok != "UAT"+uid {
+		t.Fatalf("token racing a delete and a creation = %q, %v", tok, err)
+	}
+}
+
+// An ACTIVE record whose Kandy user is gone, with no request racing it, is
+// a disagreement to report, not an answer of no account.
+func TestUserTokenOfABrokenRecord(t *testing.T) {
+	w := newWorld(t)
+	w.provisioned(t)
+	delete(w.kandy.users, uid)
+	_, err := w.svc.UserToken(context.Background(), sub)
+	wantCode(t, "broken record", err, provision.CodeKandyUnavailable)
+	if calls := w.kandy.callList(); len(calls) != 2 {
+		t.Fatalf("calls %v: want create, then one token request", calls)
+	}
+}
+
+func TestDelete(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	wantCode(t, "nothing", w.svc.Delete(ctx, sub), provision.CodeNotProvisioned)
+	wantCode(t, "empty sub", w.svc.Delete(ctx, ""), provision.CodeUnauthorized)
+	w.provisioned(t)
+	if err := w.svc.Delete(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := w.record(t); ok || len(w.kandy.users) != 0 {
+		t.Fatalf("after Delete: record or Kandy user left (%v)", w.kandy.users)
+	}
+	wantCode(t, "second Delete", w.svc.Delete(ctx, sub), provision.CodeNotProvisioned)
+	if calls := strings.Join(w.kandy.callList(), ","); calls != "create "+uid+" US,delete "+uid {
+		t.Fatalf("calls %s", calls)
+	}
+	if _, created, err := w.svc.Ensure(ctx, sub, provision.EnsureOptions{}); err != nil || !created {
+		t.Fatalf("Ensure after Delete = %v, %v", created, err)
+	}
+}
+
+// A delete whose Kandy user is already gone finishes with the record.
+func TestDeleteWithTheKandyUserGone(t *testing.T) {
+	w := newWorld(t)
+	w.provisioned(t)
+	delete(w.kandy.users, uid)
+	if err := w.svc.Delete(context.Background(), sub); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := w.record(t); ok {
+		t.Fatal("record remains")
+	}
+}
+
+func TestDeleteOfLiveClaimsIsInProgress(t *testing.T) {
+	for _, status := range []string{provision.StatusPending, provision.StatusDeleting} {
+		w := newWorld(t)
+		w.claimed(status, time.Second)
+		wantCode(t, status, w.svc.Delete(context.Background(), sub), provision.CodeInProgress)
+		if rec, _ := w.record(t); rec.ClaimToken != "held" || len(w.kandy.callList()) != 0 {
+			t.Fatalf("%s: record %+v, calls %v", status, rec, w.kandy.callList())
+		}
+	}
+}
+
+// A delete left half done (Kandy failed) keeps its claim; when it expires,
+// the next Delete takes it over and finishes, and an Ensure waits for it.
+func TestAFailedDeleteIsFinishedLater(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.provisioned(t)
+	w.kandy.deleteErr = provision.ErrKandyUnavailable
+	wantCode(t, "Kandy down", w.svc.Delete(ctx, sub), provision.CodeKandyUnavailable)
+	rec, _ := w.record(t)
+	if rec.Status != provision.StatusDeleting || !provision.ClaimLive(rec, w.clock.Now()) {
+		t.Fatalf("after a failed delete: %+v", rec)
+	}
+	_, _, err := w.svc.Ensure(ctx, sub, provision.EnsureOptions{})
+	wantCode(t, "Ensure during the delete", err, provision.CodeInProgress)
+	wantCode(t, "Delete during the delete", w.svc.Delete(ctx, sub), provision.CodeInProgress)
+	w.kandy.deleteErr = nil
+	w.clock.Add(w.svc.ClaimTTL() + time.Second)
+	if err := w.svc.Delete(ctx, sub); err != nil {
+		t.Fatalf("Delete after the claim expired = %v", err)
+	}
+	if _, ok := w.record(t); ok || len(w.kandy.users) != 0 {
+		t.Fatalf("not finished: users %v", w.kandy.users)
+	}
+}
+
+// An abandoned creation is cleaned up by a delete, which answers that
+// there was no account.
+func TestDeleteOfAnAbandonedCreation(t *testing.T) {
+	w := newWorld(t)
+	w.claimed(provision.StatusPending, -time.Second)
+	w.kandy.users[uid] = provision.Credentials{UserAPIKey: "UAKorphan"}
+	wantCode(t, "abandoned", w.svc.Delete(context.Background(), sub), provision.CodeNotProvisioned)
+	if _, ok := w.record(t); ok || len(w.kandy.users) != 0 {
+		t.Fatalf("not cleaned up: users %v", w.kandy.users)
+	}
+}
+
+// changingStore makes the record change between a delete's read and its
+// claim, a given number of times.
+type changingStore struct {
+	*memstore.Accounts
+	changes int
+	claims  int
+}
+
+func (c *changingStore) ClaimDelete(ctx context.Context, cl provision.Claim, seen provision.Record) error {
+	c.claims++
+	if c.changes > 0 {
+		c.changes--
+		return fmt.Errorf("claiming: %w", provision.ErrClaimLost)
+	}
+	return c.Accounts.ClaimDelete(ctx, cl, seen)
+}
+
+func TestDeleteReadsAgainWhenTheRecordChanged(t *testing.T) {
+	for _, tt := range []struct {
+		changes, claims int
+		want            provision.Code
+	}{{1, 2, ""}, {2, 3, ""}, {3, 3, provision.CodeInProgress}} {
+		acc := &changingStore{Accounts: memstore.New(), changes: tt.changes}
+		s := serviceOver(t, acc, newKandy())
+		if _, _, err := s.Ensure(context.Background(), sub, provision.EnsureOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Delete(context.Background(), sub)
+		wantCode(t, fmt.Sprintf("%d changes", tt.changes), err, tt.want)
+		if acc.claims != tt.claims {
+			t.Fatalf("%d changes: %d delete claims, want %d", tt.changes, acc.claims, tt.claims)
+		}
+	}
+}
+
+// finishing fails the last step of a delete.
+type finishing struct {
+	*memstore.Accounts
+	err error
+}
+
+func (f finishing) FinishDelete(context.Context, provision.Claim) error { return f.err }
+
+func TestDeleteFinishFailures(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want provision.Code
+	}{
+		{fmt.Errorf("deleting: %w", provision.ErrClaimLost), ""},
+		{errors.New("dynamodb: InternalServerError"), provision.CodeInternal},
+	} {
+		acc := finishing{Accounts: memstore.New(), err: tt.err}
+		s := serviceOver(t, acc, newKandy())
+		if _, _, err := s.Ensure(context.Background(), sub, provision.EnsureOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, tt.err.Error(), s.Delete(context.Background(), sub), tt.want)
+	}
+}
+
+// The Kandy delete is made only while the delete claim is surely held.
+func TestDeleteCallsKandyWithinTheClaim(t *testing.T) {
+	w := newWorld(t)
+	w.provisioned(t)
+	if err := w.svc.Delete(context.Background(), sub); err != nil {
+		t.Fatal(err)
+	}
+	want := w.clock.Now().Add(w.svc.ClaimTTL() - w.svc.ClaimMargin())
+	if got := w.kandy.deadlines[1]; !got.Equal(want) {
+		t.Fatalf("delete's deadline %v, want %v", got, want)
+	}
+}

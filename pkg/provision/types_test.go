@@ -1,0 +1,117 @@
+package provision_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+)
+
+func TestCodeOf(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want provision.Code
+	}{
+		{nil, ""},
+		{fmt.Errorf("body: %w", provision.ErrInvalidRequest), provision.CodeInvalidRequest},
+		{provision.ErrInvalidCountryCode, provision.CodeInvalidRequest},
+		{provision.ErrUnauthorized, provision.CodeUnauthorized},
+		{provision.ErrInvalidSub, provision.CodeUnauthorized},
+		{fmt.Errorf("route: %w", provision.ErrUnknownOperation), provision.CodeNotFound},
+		{provision.ErrNotProvisioned, provision.CodeNotProvisioned},
+		{provision.ErrInProgress, provision.CodeInProgress},
+		{provision.ErrQuotaExceeded, provision.CodeQuotaExceeded},
+		{provision.ErrKandyUnavailable, provision.CodeKandyUnavailable},
+		{provision.ErrKandyCredentialsRefused, provision.CodeKandyUnavailable},
+		{provision.ErrKandyUserExists, provision.CodeKandyUnavailable},
+		{provision.ErrKandyNoSuchUser, provision.CodeKandyUnavailable},
+		{fmt.Errorf("call: %w", context.DeadlineExceeded), provision.CodeKandyUnavailable},
+		{provision.ErrClaimLost, provision.CodeInternal},
+		{errors.New("anything else"), provision.CodeInternal},
+	} {
+		if got := provision.CodeOf(tt.err); got != tt.want {
+			t.Errorf("CodeOf(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+	seen := map[provision.Code]bool{}
+	for _, c := range provision.Codes {
+		if seen[c] || !regexp.MustCompile(`^[a-z_]+$`).MatchString(string(c)) {
+			t.Errorf("code %q is repeated or badly spelled", c)
+		}
+		seen[c] = true
+	}
+}
+
+func TestSecretsStayOutOfLogsAndPrints(t *testing.T) {
+	c := provision.Credentials{FullUserID: "bob@d", UserPassword: "pw12345678", UserAPIKey: "UAKkey", UserAPISecret: "UASsecret"}
+	r := provision.Record{UserID: "bob", UserPassword: "pw12345678", UserAPISecret: "UASsecret", Status: provision.StatusActive}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "creds", c, "record", r)
+	out := buf.String() + fmt.Sprintf("%v %+v %#v %s", c, c, c, c)
+	for _, secret := range []string{"pw12345678", "UASsecret"} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("%q shows %q", out, secret)
+		}
+	}
+	if !strings.Contains(out, "bob") || !strings.Contains(out, provision.StatusActive) {
+		t.Fatalf("ids and status should stay visible: %s", out)
+	}
+}
+
+func TestClaimLive(t *testing.T) {
+	now := time.Now()
+	for _, tt := range []struct {
+		status string
+		exp    time.Time
+		want   bool
+	}{
+		{provision.StatusPending, now.Add(time.Second), true},
+		{provision.StatusDeleting, now.Add(time.Second), true},
+		{provision.StatusPending, now, false},
+		{provision.StatusDeleting, now.Add(-time.Second), false},
+		{provision.StatusActive, now.Add(time.Second), false},
+	} {
+		if got := provision.ClaimLive(provision.Record{Status: tt.status, ClaimExpiresAt: tt.exp}, now); got != tt.want {
+			t.Errorf("%s expiring %v: live = %v", tt.status, tt.exp.Sub(now), got)
+		}
+	}
+}
+
+func TestClaimTokensAreRandom(t *testing.T) {
+	a, b := provision.NewToken(), provision.NewToken()
+	if a == b || !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(a) {
+		t.Fatalf("tokens %q %q", a, b)
+	}
+}
+
+// A claim outlives its holder's deadline by the margin; without a
+// deadline, or with one already past, it lasts the TTL.
+func TestClaimExpiry(t *testing.T) {
+	w := newWorld(t)
+	ctx, cancel := context.WithDeadline(context.Background(), w.clock.Now().Add(3*time.Second))
+	defer cancel()
+	w.provisioned(t)
+	check := func(ctx context.Context, want time.Time) {
+		t.Helper()
+		w.kandy.deleteErr = provision.ErrKandyUnavailable
+		_ = w.svc.Delete(ctx, sub)
+		rec, _ := w.record(t)
+		if !rec.ClaimExpiresAt.Equal(want) {
+			t.Fatalf("claim expires %v, want %v", rec.ClaimExpiresAt, want)
+		}
+		w.clock.Add(w.svc.ClaimTTL() + time.Hour)
+	}
+	dl, _ := ctx.Deadline()
+	check(ctx, dl.Add(w.svc.ClaimMargin()))
+	check(context.Background(), w.clock.Now().Add(w.svc.ClaimTTL()))
+	past, cancel2 := context.WithDeadline(context.Background(), w.clock.Now().Add(-time.Second))
+	defer cancel2()
+	check(past, w.clock.Now().Add(w.svc.ClaimTTL()))
+}
