@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -21,26 +22,73 @@ type DeadLetters interface {
 
 // RetryWorker provisions the sign-ups the trigger could not finish.
 type RetryWorker struct {
-	svc  Ensurer
-	dlq  DeadLetters
-	log  *slog.Logger
-	each time.Duration // budget per message
+	svc Ensurer
+	dlq DeadLetters
+	log *slog.Logger
+	// concurrency bounds the messages of one batch handled at once.
+	concurrency int
+	// each bounds one message's provisioning, within the invocation's.
+	each time.Duration
+	// margin is kept free before the Lambda deadline to answer it.
+	margin time.Duration
+	// fallback is the budget of an invocation with no deadline.
+	fallback time.Duration
 }
 
 // NewRetryWorker builds the worker.
 func NewRetryWorker(svc Ensurer, dlq DeadLetters, log *slog.Logger) *RetryWorker {
-	return &RetryWorker{svc: svc, dlq: dlq, log: log, each: 8 * time.Second}
+	return &RetryWorker{svc: svc, dlq: dlq, log: log, concurrency: 5, each: 8 * time.Second, margin: time.Second, fallback: 30 * time.Second}
 }
 
-// Handle provisions each message. A transient failure is reported back to
-// SQS as a batch item failure, so that message alone is received again
-// after the visibility timeout, and after the redrive policy's bound goes to
-// the dead-letter queue. A quota failure or a malformed message goes to
-// the dead-letter queue at once, with its reason: retrying cannot help.
+// Handle provisions a batch, several messages at once, and answers before
+// the invocation's deadline whatever Kandy does. A transient failure is
+// reported back to SQS as a batch item failure, so that message alone is
+// received again after the visibility timeout, and after the redrive
+// policy's bound goes to the dead-letter queue. A message not finished by
+// the deadline, or never started, is reported the same way. A quota
+// failure or a malformed message goes to the dead-letter queue at once,
+// with its reason: retrying cannot help.
 func (w *RetryWorker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	end, ok := ctx.Deadline()
+	if !ok {
+		end = time.Now().Add(w.fallback)
+	}
+	wctx, cancel := context.WithDeadline(ctx, end.Add(-w.margin))
+	defer cancel()
+	var mu sync.Mutex
+	done := make([]bool, len(ev.Records))
+	sem := make(chan struct{}, w.concurrency)
+	var wg sync.WaitGroup
+	for i, rec := range ev.Records {
+		select {
+		case sem <- struct{}{}:
+		case <-wctx.Done():
+		}
+		if wctx.Err() != nil {
+			break // the rest are reported, not started
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ok := w.process(wctx, rec)
+			mu.Lock()
+			done[i] = ok
+			mu.Unlock()
+		}()
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	// A message still working past the deadline is left to finish on its
+	// own; it is reported now, and SQS brings it back.
+	select {
+	case <-finished:
+	case <-time.After(time.Until(end.Add(-w.margin / 2))):
+	}
 	var resp events.SQSEventResponse
-	for _, rec := range ev.Records {
-		if !w.process(ctx, rec) {
+	mu.Lock()
+	defer mu.Unlock()
+	for i, rec := range ev.Records {
+		if !done[i] {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 		}
 	}

@@ -3,7 +3,11 @@ package trigger
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -18,17 +22,26 @@ func (s subErrs) Ensure(_ context.Context, sub string, _ provision.EnsureOptions
 }
 
 type fakeDLQ struct {
-	sent []string // reasons
+	mu   sync.Mutex
+	sent map[string]string // message sub or body -> reason
 	err  error
 }
 
-func (f *fakeDLQ) Send(_ context.Context, _ signupqueue.Message, reason provision.Code) error {
-	f.sent = append(f.sent, string(reason))
+func (f *fakeDLQ) note(key string, reason provision.Code) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sent == nil {
+		f.sent = map[string]string{}
+	}
+	f.sent[key] = string(reason)
 	return f.err
 }
-func (f *fakeDLQ) SendRaw(_ context.Context, _ string, reason provision.Code) error {
-	f.sent = append(f.sent, string(reason))
-	return f.err
+
+func (f *fakeDLQ) Send(_ context.Context, m signupqueue.Message, reason provision.Code) error {
+	return f.note(m.Sub, reason)
+}
+func (f *fakeDLQ) SendRaw(_ context.Context, body string, reason provision.Code) error {
+	return f.note(body, reason)
 }
 
 func msg(id, body string) events.SQSMessage {
@@ -62,14 +75,10 @@ func TestRetryWorker(t *testing.T) {
 	if len(failed) != 2 || failed[0] != "2" || failed[1] != "5" {
 		t.Fatalf("batch item failures = %v, want [2 5]", failed)
 	}
-	want := []string{"kandy_quota_exceeded", "invalid_request", "invalid_request", "invalid_request"}
-	if len(dlq.sent) != len(want) {
+	want := map[string]string{"quota": "kandy_quota_exceeded", "not json": "invalid_request",
+		`{"sub":"","attempt":1}`: "invalid_request", `{"sub":"ok","extra":1}`: "invalid_request"}
+	if fmt.Sprint(dlq.sent) != fmt.Sprint(want) {
 		t.Fatalf("dead letters = %v, want %v", dlq.sent, want)
-	}
-	for i := range want {
-		if dlq.sent[i] != want[i] {
-			t.Fatalf("dead letters = %v, want %v", dlq.sent, want)
-		}
 	}
 }
 
@@ -106,5 +115,92 @@ func TestTriggerQueuesFailedSignUps(t *testing.T) {
 		if string(out) != signUp || len(r.reasons) != len(tt.want) || (len(tt.want) == 1 && r.reasons[0] != tt.want[0]) {
 			t.Errorf("err %v: queued %v, want %v", tt.err, r.reasons, tt.want)
 		}
+	}
+}
+
+// hanging is an Ensurer whose calls last until their context ends, as
+// when Kandy does not answer; it counts calls in flight at once.
+type hanging struct {
+	mu             sync.Mutex
+	inFlight, most int
+	calls          int
+	healthy, stuck bool
+}
+
+func (h *hanging) peak() int { h.mu.Lock(); defer h.mu.Unlock(); return h.most }
+
+func (h *hanging) Ensure(ctx context.Context, _ string, _ provision.EnsureOptions) (provision.Account, bool, error) {
+	h.mu.Lock()
+	h.calls++
+	h.inFlight++
+	h.most = max(h.most, h.inFlight)
+	h.mu.Unlock()
+	defer func() { h.mu.Lock(); h.inFlight--; h.mu.Unlock() }()
+	switch {
+	case h.healthy:
+		time.Sleep(20 * time.Millisecond)
+		return provision.Account{}, true, nil
+	case h.stuck:
+		time.Sleep(time.Hour)
+	default:
+		<-ctx.Done()
+	}
+	return provision.Account{}, false, fmt.Errorf("create user: %w", provision.ErrKandyUnavailable)
+}
+
+func batchOf(n int) events.SQSEvent {
+	var ev events.SQSEvent
+	for i := 0; i < n; i++ {
+		ev.Records = append(ev.Records, msg(strconv.Itoa(i), fmt.Sprintf(`{"sub":"s%d","user_pool_id":"p","attempt":1}`, i)))
+	}
+	return ev
+}
+
+// With Kandy hanging, a batch of 10 is answered before the invocation's
+// deadline, every message reported for another try.
+func TestRetryWorkerAnswersBeforeItsDeadline(t *testing.T) {
+	for _, stuck := range []bool{false, true} {
+		h := &hanging{stuck: stuck}
+		w := NewRetryWorker(h, &fakeDLQ{}, quiet)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		start := time.Now()
+		resp, err := w.Handle(ctx, batchOf(10))
+		elapsed := time.Since(start)
+		cancel()
+		if err != nil || len(resp.BatchItemFailures) != 10 {
+			t.Fatalf("stuck %v: %d failures reported, %v", stuck, len(resp.BatchItemFailures), err)
+		}
+		if elapsed >= 2*time.Second || elapsed < time.Second-100*time.Millisecond {
+			t.Fatalf("stuck %v: answered after %v; the deadline is 2 s and the margin 1 s", stuck, elapsed)
+		}
+		if most := h.peak(); most < 2 || most > 5 {
+			t.Fatalf("stuck %v: %d messages at once, want between 2 and the bound of 5", stuck, most)
+		}
+	}
+}
+
+func TestRetryWorkerHandlesABatchConcurrently(t *testing.T) {
+	h := &hanging{healthy: true}
+	w := NewRetryWorker(h, &fakeDLQ{}, quiet)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	resp, err := w.Handle(ctx, batchOf(10))
+	if err != nil || len(resp.BatchItemFailures) != 0 || h.calls != 10 {
+		t.Fatalf("healthy batch: %+v, %v, %d calls", resp, err, h.calls)
+	}
+	if h.most != 5 || time.Since(start) > 10*20*time.Millisecond {
+		t.Fatalf("%d at once, %v for 10 messages of 20 ms", h.most, time.Since(start))
+	}
+}
+
+// Without a deadline (not Lambda), the worker still bounds its batch.
+func TestRetryWorkerWithoutADeadline(t *testing.T) {
+	w := NewRetryWorker(&hanging{}, &fakeDLQ{}, quiet)
+	w.fallback = 1500 * time.Millisecond
+	start := time.Now()
+	resp, _ := w.Handle(context.Background(), batchOf(3))
+	if len(resp.BatchItemFailures) != 3 || time.Since(start) > 1500*time.Millisecond {
+		t.Fatalf("%d failures after %v", len(resp.BatchItemFailures), time.Since(start))
 	}
 }
