@@ -129,6 +129,7 @@ func (p *ddbProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // its own simulator and secret.
 type faultStack struct {
 	sim   *localstack.Kandy
+	wire  *kandyWire
 	proxy *ddbProxy
 	env   []string
 	table string
@@ -150,8 +151,9 @@ func newFaultStack(t *testing.T) *faultStack {
 	proxySrv := httptest.NewServer(fs.proxy)
 	t.Cleanup(proxySrv.Close)
 	stack.Secrets.Put(secretID+"-"+fs.table, fs.sim.Secret)
+	fs.wire = newKandyWire(fs.sim.Sim)
 	fs.env = stack.Env("TABLE_NAME="+fs.table, "KANDY_SECRET_ID="+secretID+"-"+fs.table,
-		"KANDY_API_URL="+fs.sim.URL, "AWS_ENDPOINT_URL_DYNAMODB="+proxySrv.URL)
+		"KANDY_API_URL="+serveWire(t, fs.wire)+"/v1.2", "AWS_ENDPOINT_URL_DYNAMODB="+proxySrv.URL)
 	return fs
 }
 
@@ -197,16 +199,21 @@ func provisionUntilDone(t *testing.T, fn *localenv.Function, sub string, patienc
 }
 
 // checkInvariants asserts, over the whole table and the simulator: every
-// sub has one ACTIVE record; every Kandy user has a record holding its
-// credentials and vice versa; no PENDING item outlived its claim; every
-// Kandy create that succeeded was either kept or replaced by one.
+// sub has one ACTIVE record; every Kandy user, as Kandy lists them, has a
+// record holding its credentials and vice versa; no PENDING item outlived
+// its claim; and the creates minus the deletes Kandy carried out, counted
+// on the wire, equal the users Kandy lists.
 func (fs *faultStack) checkInvariants(t *testing.T, subs []string) {
 	t.Helper()
 	out, err := stack.DB.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(fs.table), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := fs.sim.UserAPIKeys()
+	listed := listKandyUsers(t, fs.sim)
+	unclaimed := map[string]bool{}
+	for id := range listed {
+		unclaimed[id] = true
+	}
 	active := map[string]bool{}
 	now := time.Now().UnixMilli()
 	for _, it := range out.Items {
@@ -214,10 +221,10 @@ func (fs *faultStack) checkInvariants(t *testing.T, subs []string) {
 		switch str("status") {
 		case "ACTIVE":
 			active[str("sub")] = true
-			if keys[str("user_id")] != str("user_api_key") {
+			if issued, ok := fs.sim.User(str("user_id")); !ok || !listed[str("user_id")] || issued.APIKey != str("user_api_key") {
 				t.Errorf("record of %s does not hold its Kandy user's credentials", str("sub"))
 			}
-			delete(keys, str("user_id"))
+			delete(unclaimed, str("user_id"))
 		case "PENDING":
 			if n, ok := it["claim_expires_at"].(*types.AttributeValueMemberN); ok {
 				if exp, _ := strconv.ParseInt(n.Value, 10, 64); exp < now {
@@ -231,11 +238,11 @@ func (fs *faultStack) checkInvariants(t *testing.T, subs []string) {
 			t.Errorf("%s has no ACTIVE account", s)
 		}
 	}
-	for id := range keys {
+	for id := range unclaimed {
 		t.Errorf("Kandy user %s has no stored credentials", id)
 	}
-	if st := fs.sim.Stats(); st.Created-st.Deleted != len(fs.sim.UserIDs()) {
-		t.Errorf("creates %d - deletes %d != users %d", st.Created, st.Deleted, len(fs.sim.UserIDs()))
+	if c, d := fs.wire.counts(); c-d != len(listed) {
+		t.Errorf("Kandy carried out %d creates and %d deletes, but lists %d users", c, d, len(listed))
 	}
 }
 
@@ -250,7 +257,7 @@ func TestFaultInjection(t *testing.T) {
 		{"Kandy time-out", func() { fs.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultTimeout, 1) }},
 		{"Kandy malformed JSON", func() { fs.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultMalformed, 2) }},
 		{"Kandy status 10 mid-run", func() { fs.sim.ExpireTokens() }},
-		{"Kandy status 50 after a lost answer", func() { fs.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultLostAnswer, 2) }},
+		{"Kandy status 50 after a lost answer", func() { fs.wire.loseAnswers("create", 2) }},
 		{"Kandy internal error (status 1)", func() { fs.sim.Inject("", kandysim.FaultInternal, 2) }},
 		{"DynamoDB throttling", func() {
 			fs.proxy.inject(opClaim, ddbThrottle, 2)
@@ -268,7 +275,7 @@ func TestFaultInjection(t *testing.T) {
 	var subs []string
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
-			kandyBefore, ddbBefore := fs.sim.Stats().FaultsInjected, fs.proxy.count()
+			kandyBefore, ddbBefore := fs.sim.Stats().FaultsInjected+fs.wire.answersLost(), fs.proxy.count()
 			sc.inject()
 			calls := 0
 			for i := 0; i < 3; i++ {
@@ -277,7 +284,7 @@ func TestFaultInjection(t *testing.T) {
 				calls += provisionUntilDone(t, api, sub, 30*time.Second)
 			}
 			fs.checkInvariants(t, subs)
-			injected := fs.sim.Stats().FaultsInjected - kandyBefore + fs.proxy.count() - ddbBefore
+			injected := fs.sim.Stats().FaultsInjected + fs.wire.answersLost() - kandyBefore + fs.proxy.count() - ddbBefore
 			if injected == 0 {
 				t.Errorf("no fault was injected")
 			}
@@ -305,8 +312,8 @@ func TestCrashBetweenKandyCreateAndFinalize(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the finalize never arrived")
 	}
-	if fs.sim.Stats().Created != 1 {
-		t.Fatalf("Kandy creates before the crash = %d", fs.sim.Stats().Created)
+	if c, _ := fs.wire.counts(); c != 1 {
+		t.Fatalf("Kandy creates before the crash = %d", c)
 	}
 	crashing.Stop() // SIGTERM to the emulator and the function, then SIGKILL
 	if rec := recordIn(t, fs.table, sub); rec["status"] != "PENDING" {
@@ -316,9 +323,8 @@ func TestCrashBetweenKandyCreateAndFinalize(t *testing.T) {
 	recovering := fs.start(t, "ApiFunction", 0)
 	calls := provisionUntilDone(t, recovering, sub, 30*time.Second)
 	fs.checkInvariants(t, []string{sub})
-	st := fs.sim.Stats()
-	if st.Created != 2 || st.Deleted != 1 {
-		t.Errorf("creates %d, deletes %d: want the orphan deleted and created once more", st.Created, st.Deleted)
+	if c, d := fs.wire.counts(); c != 2 || d != 1 {
+		t.Errorf("creates %d, deletes %d: want the orphan deleted and created once more", c, d)
 	}
 	fmt.Fprintf(os.Stdout, "fault scenario %-48q ops=1 calls=%d faults_injected=1 (crash) invariants=%s\n",
 		"process killed between Kandy create and finalize", calls, map[bool]string{true: "held", false: "BROKEN"}[!t.Failed()])
@@ -330,7 +336,13 @@ func TestCrashBetweenKandyCreateAndFinalize(t *testing.T) {
 func TestSlowKandyPastTheTriggerBudget(t *testing.T) {
 	fs := newFaultStack(t)
 	trig := fs.start(t, "PostConfirmationFunction", 0)
-	fs.sim.SetLatency(4500 * time.Millisecond)
+	const late = 4500 * time.Millisecond
+	fs.wire.delay = func(r *http.Request) time.Duration {
+		if operation(r) == "create" {
+			return late
+		}
+		return 0
+	}
 	sub := newSub()
 	in := mustJSON(t, loadEvent(t, "post-confirmation-signup.json", sub))
 	start := time.Now()
@@ -338,14 +350,25 @@ func TestSlowKandyPastTheTriggerBudget(t *testing.T) {
 	if err != nil || time.Since(start) > 5*time.Second || string(out) != strings.TrimSpace(string(compactJSON(t, in))) {
 		t.Fatalf("trigger took %v, answered %s, %v", time.Since(start), out, err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(fs.sim.UserIDs()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond) // Kandy finishes the create late
+	if rec := recordIn(t, fs.table, sub); rec != nil && rec["status"] == "ACTIVE" {
+		t.Fatal("the trigger finished although Kandy answered after its budget")
 	}
-	fs.sim.SetLatency(0)
+	// Kandy carries the create out late, after the trigger gave up on it.
+	for deadline := start.Add(late + 5*time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, _ := fs.wire.counts(); c == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Kandy never carried out the late create")
+		}
+	}
+	fs.wire.delay = nil
 	api := fs.start(t, "ApiFunction", 0)
 	calls := provisionUntilDone(t, api, sub, 30*time.Second)
 	fs.checkInvariants(t, []string{sub})
+	if c, d := fs.wire.counts(); c != 2 || d != 1 {
+		t.Errorf("creates %d, deletes %d: want the late user deleted as an orphan and created once more", c, d)
+	}
 	fmt.Fprintf(os.Stdout, "fault scenario %-48q ops=1 calls=%d faults_injected=1 (4.5 s latency) invariants=%s\n",
 		"Kandy slower than the trigger's budget", calls, map[bool]string{true: "held", false: "BROKEN"}[!t.Failed()])
 }

@@ -11,23 +11,29 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/metrics"
 )
 
-// emfSince parses every EMF line p wrote after its first `from` bytes.
-func emfSince(t *testing.T, p *localenv.Process, from int) []emfcheck.Datum {
+// emfSince parses every EMF line p wrote after its first `from` bytes,
+// waiting, up to a deadline, for the emulator's asynchronous copy of the
+// function's output to hold at least want data points.
+func emfSince(t *testing.T, p *localenv.Process, from, want int) []emfcheck.Datum {
 	t.Helper()
-	// The emulator copies the function's output asynchronously.
-	time.Sleep(100 * time.Millisecond)
-	var all []emfcheck.Datum
-	for _, line := range strings.Split(p.Output()[from:], "\n") {
-		if !emfcheck.IsEMF([]byte(line)) {
-			continue
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var all []emfcheck.Datum
+		for _, line := range strings.Split(p.Output()[from:], "\n") {
+			if !emfcheck.IsEMF([]byte(line)) {
+				continue
+			}
+			d, err := emfcheck.Parse([]byte(line))
+			if err != nil {
+				t.Fatalf("invalid EMF line %s: %v", line, err)
+			}
+			all = append(all, d...)
 		}
-		d, err := emfcheck.Parse([]byte(line))
-		if err != nil {
-			t.Fatalf("invalid EMF line %s: %v", line, err)
+		if len(all) >= want || time.Now().After(deadline) {
+			return all
 		}
-		all = append(all, d...)
+		time.Sleep(20 * time.Millisecond)
 	}
-	return all
 }
 
 // The real binary's metrics, as CloudWatch would extract them.
@@ -51,7 +57,8 @@ func TestMetricsAreEmitted(t *testing.T) {
 	}
 	stack.sim.SetQuota(roomy)
 
-	data := emfSince(t, stack.api.Process, from)
+	// 3 create latencies, 2 errors under 2 dimension sets each, 3 outcomes.
+	data := emfSince(t, stack.api.Process, from, 3+2*2+3)
 	for _, c := range []struct {
 		name string
 		dims map[string]string

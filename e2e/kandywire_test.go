@@ -1,0 +1,125 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// kandyWire is the network between the functions and a Kandy simulator.
+// It counts the creates and deletes Kandy carried out, as Kandy answered
+// them on the wire, independently of the simulator's own counters. It can
+// delay requests, and lose answers: a request it delays reaches Kandy and
+// is carried out even when its caller has given up, as on a real network.
+type kandyWire struct {
+	target http.Handler
+	delay  func(*http.Request) time.Duration
+
+	mu               sync.Mutex
+	creates, deletes int
+	lose             map[string]int // operation -> answers still to lose
+	lost             int            // answers lost so far
+}
+
+func newKandyWire(target http.Handler) *kandyWire {
+	return &kandyWire{target: target, lose: map[string]int{}}
+}
+
+// operation names a request: "create", "delete", or "" for the others.
+func operation(r *http.Request) string {
+	switch {
+	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/domains/users/user_id"):
+		return "create"
+	case r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/domains/users"):
+		return "delete"
+	}
+	return ""
+}
+
+// loseAnswers makes Kandy carry out the next n requests of op, and their
+// answers never arrive: the caller sees a 502.
+func (w *kandyWire) loseAnswers(op string, n int) {
+	w.mu.Lock()
+	w.lose[op] += n
+	w.mu.Unlock()
+}
+
+// answersLost is how many answers the wire lost.
+func (w *kandyWire) answersLost() int { w.mu.Lock(); defer w.mu.Unlock(); return w.lost }
+
+// counts is how many creates and deletes Kandy carried out.
+func (w *kandyWire) counts() (creates, deletes int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.creates, w.deletes
+}
+
+func (w *kandyWire) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	req := r.Clone(context.WithoutCancel(r.Context()))
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	op := operation(r)
+	done := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		if w.delay != nil {
+			time.Sleep(w.delay(r))
+		}
+		rec := httptest.NewRecorder()
+		w.target.ServeHTTP(rec, req)
+		done <- rec
+	}()
+	var rec *httptest.ResponseRecorder
+	select {
+	case rec = <-done:
+	case <-r.Context().Done():
+		go func() { w.settle(op, <-done) }()
+		return
+	}
+	if w.settle(op, rec) {
+		http.Error(rw, "bad gateway", http.StatusBadGateway)
+		return
+	}
+	for k, vs := range rec.Header() {
+		rw.Header()[k] = vs
+	}
+	rw.WriteHeader(rec.Code)
+	_, _ = rw.Write(rec.Body.Bytes())
+}
+
+// settle counts what Kandy carried out and reports whether to lose the
+// answer.
+func (w *kandyWire) settle(op string, rec *httptest.ResponseRecorder) (lost bool) {
+	var env struct {
+		Status *int `json:"status"`
+	}
+	ok := rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &env) == nil && env.Status != nil && *env.Status == 0
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ok && op == "create" {
+		w.creates++
+	}
+	if ok && op == "delete" {
+		w.deletes++
+	}
+	if ok && w.lose[op] > 0 {
+		w.lose[op]--
+		w.lost++
+		return true
+	}
+	return false
+}
+
+// serveWire serves w on loopback for the test and returns its base URL.
+func serveWire(t *testing.T, w *kandyWire) string {
+	t.Helper()
+	srv := httptest.NewServer(w)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
