@@ -15,8 +15,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/app"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/backfill"
@@ -165,21 +163,13 @@ type progressView struct {
 	done   func()
 }
 
-const linesEvery = 100
-
 // DescribeUserPoolAPI gives the pool's estimated size, for the bar.
 type DescribeUserPoolAPI interface {
 	DescribeUserPool(ctx context.Context, in *cip.DescribeUserPoolInput, opts ...func(*cip.Options)) (*cip.DescribeUserPoolOutput, error)
 }
 
 func (c cli) progress(ctx context.Context, api DescribeUserPoolAPI, pool, mode string) progressView {
-	if mode == "auto" {
-		mode = "lines"
-		if f, ok := c.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			mode = "bar"
-		}
-	}
-	if mode == "lines" {
+	if c.progressMode(mode) == "lines" {
 		return progressView{
 			update: func(s backfill.Summary) {
 				if s.Seen%linesEvery == 0 {
@@ -193,15 +183,7 @@ func (c cli) progress(ctx context.Context, api DescribeUserPoolAPI, pool, mode s
 	if out, err := api.DescribeUserPool(ctx, &cip.DescribeUserPoolInput{UserPoolId: aws.String(pool)}); err == nil && out.UserPool.EstimatedNumberOfUsers > 0 {
 		total = int64(out.UserPool.EstimatedNumberOfUsers)
 	}
-	bar := progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(c.stderr),
-		progressbar.OptionSetDescription("backfill"),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetItsString("users"),
-		progressbar.OptionShowIts(),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionSetPredictTime(true),
-	)
+	bar := c.bar(total, "backfill", "users")
 	return progressView{
 		update: func(s backfill.Summary) {
 			bar.Describe(fmt.Sprintf("backfill: %d created, %d present, %d failed", s.Created+s.WouldCreate, s.AlreadyPresent, len(s.Failures)))

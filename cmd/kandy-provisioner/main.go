@@ -1,6 +1,7 @@
 // Command kandy-provisioner is the operators' tool.
 //
 //	kandy-provisioner backfill --user-pool-id ID [flags]
+//	kandy-provisioner reconcile --user-pool-id ID [--fix CLASSES] [flags]
 //	kandy-provisioner doctor [flags]
 //	kandy-provisioner decrypt --sub SUB [--table NAME]
 //
@@ -39,6 +40,10 @@ const usage = `usage: kandy-provisioner COMMAND [flags]
 backfill  give every confirmed user of a Cognito user pool a Kandy account
           --user-pool-id ID (required), --concurrency, --rate, --dry-run,
           --restart, --progress; kandy-provisioner backfill -h for all
+reconcile compare the user pool, the table and Kandy, report every
+          difference by class, and repair the classes --fix names
+          (missing, gone, orphan, stale, broken); kandy-provisioner
+          reconcile -h for all
 doctor    check a deployment's configuration: the secret, Kandy, the table,
           the KMS key; one line per check
 decrypt   print a user's Kandy credentials (needs kms:Decrypt on the key)
@@ -65,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "backfill":
 		return c.backfill(ctx, args[1:])
+	case "reconcile":
+		return c.reconcile(ctx, args[1:])
 	case "doctor":
 		return c.doctor(ctx, args[1:])
 	case "decrypt":

@@ -23,6 +23,7 @@ func Contract(t *testing.T, fresh func(t *testing.T) provision.Accounts) {
 		{"a delete is a claimed transition", claimedDelete},
 		{"a delete claim holds off the others", deleteClaimHolds},
 		{"an abandoned delete is taken over", abandonedDelete},
+		{"a delete claim on nothing", purgeOfNothing},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, fresh(t)) })
 	}
@@ -204,4 +205,27 @@ func abandonedDelete(t *testing.T, a provision.Accounts) {
 	late.Sub = "other"
 	must(t, a.ClaimDelete(ctx, late, seenPending))
 	must(t, a.FinishDelete(ctx, late))
+}
+
+// A delete claim may be taken where there is no record (a Kandy user left
+// without one), and then holds off creations like any other.
+func purgeOfNothing(t *testing.T, a provision.Accounts) {
+	ctx := context.Background()
+	d := claim("purge", t0, time.Minute)
+	must(t, a.ClaimDelete(ctx, d, provision.Record{Sub: sub}))
+	rec := get(t, a)
+	if rec.Status != provision.StatusDeleting || rec.ClaimToken != "purge" || rec.UserID != d.UserID {
+		t.Fatalf("after a delete claim on nothing: %+v", rec)
+	}
+	if _, ok, err := a.Claim(ctx, claim("create", t0.Add(time.Second), time.Minute)); err != nil || ok {
+		t.Fatalf("claim during the purge = %v, %v", ok, err)
+	}
+	lost(t, "a second delete claim on nothing", a.ClaimDelete(ctx, claim("purge2", t0, time.Minute), provision.Record{Sub: sub}))
+	must(t, a.FinishDelete(ctx, d))
+	activate(t, a, "gen1")
+	lost(t, "a delete claim on nothing, over a record", a.ClaimDelete(ctx, claim("purge3", t0.Add(time.Hour), time.Minute), provision.Record{Sub: sub}))
+	elsewhere := claim("p4", t0.Add(time.Hour), time.Minute)
+	elsewhere.Sub = "elsewhere"
+	lost(t, "a delete claim on a record that is not there", a.ClaimDelete(ctx, elsewhere,
+		provision.Record{Sub: "elsewhere", Status: provision.StatusActive, Generation: "gen1"}))
 }

@@ -92,8 +92,13 @@ func (m *Accounts) ClaimDelete(_ context.Context, c provision.Claim, seen provis
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.recs[c.Sub]
-	if !ok || r.Status != seen.Status || r.Generation != seen.Generation ||
-		(r.Status != provision.StatusActive && !r.ClaimExpiresAt.Before(c.Now)) {
+	switch {
+	case seen.Status == "" && ok, seen.Status != "" && !ok:
+		return provision.ErrClaimLost
+	case !ok:
+		r = provision.Record{Sub: c.Sub, UserID: c.UserID, CreatedAt: c.Now}
+	case r.Status != seen.Status || r.Generation != seen.Generation ||
+		(r.Status != provision.StatusActive && !r.ClaimExpiresAt.Before(c.Now)):
 		return provision.ErrClaimLost
 	}
 	r.Status, r.ClaimToken, r.ClaimExpiresAt, r.Generation, r.UpdatedAt = provision.StatusDeleting, c.Token, c.ExpiresAt, c.Token, c.Now

@@ -73,12 +73,43 @@ func (s *Service) deleteOnce(ctx context.Context, sub string) error {
 	if err != nil {
 		return err
 	}
+	if err := s.deleteSeen(ctx, rec); err != nil {
+		return err
+	}
+	if rec.Status == StatusPending {
+		return ErrNotProvisioned // an abandoned creation: there was no account
+	}
+	return nil
+}
+
+// Purge deletes sub's Kandy user and record, as an operator's repair: only
+// if the record is still as seen, which may be no record at all (a Kandy
+// user left without one). It goes through the same delete claim as
+// Delete, so it never races a live request: ErrClaimLost means the record
+// changed since it was seen, ErrInProgress that a claim is live.
+func (s *Service) Purge(ctx context.Context, seen Record) error {
+	if err := userid.Validate(seen.Sub); err != nil {
+		return err
+	}
+	if seen.Status == "" {
+		uid, err := userid.FromSub(seen.Sub)
+		if err != nil {
+			return err
+		}
+		seen.UserID = uid
+	}
+	return s.deleteSeen(ctx, seen)
+}
+
+// deleteSeen deletes the Kandy user and the record under a delete claim
+// taken on condition that the record is still rec: ACTIVE, absent, or
+// held by a claim that expired (a creation or a delete abandoned half-way,
+// which this delete takes over and finishes).
+func (s *Service) deleteSeen(ctx context.Context, rec Record) error {
 	if rec.claimLive(s.now()) {
 		return ErrInProgress
 	}
-	// An ACTIVE record, or one whose claim expired: a creation or a delete
-	// abandoned half-way, which this delete takes over and finishes.
-	c := s.newClaim(ctx, sub, rec.UserID)
+	c := s.newClaim(ctx, rec.Sub, rec.UserID)
 	if err := s.accounts.ClaimDelete(ctx, c, rec); err != nil {
 		if errors.Is(err, ErrClaimLost) {
 			return err
@@ -86,7 +117,7 @@ func (s *Service) deleteOnce(ctx context.Context, sub string) error {
 		return fmt.Errorf("claiming the delete: %w", err)
 	}
 	kctx, cancel := s.holding(ctx, c)
-	err = s.kandy.DeleteUser(kctx, rec.UserID)
+	err := s.kandy.DeleteUser(kctx, rec.UserID)
 	cancel()
 	if err != nil && !errors.Is(err, ErrKandyNoSuchUser) {
 		// The claim stays until it expires; the next Delete or Ensure takes
@@ -97,9 +128,6 @@ func (s *Service) deleteOnce(ctx context.Context, sub string) error {
 	// the Kandy user was gone: the taker finishes.
 	if err := s.accounts.FinishDelete(context.WithoutCancel(ctx), c); err != nil && !errors.Is(err, ErrClaimLost) {
 		return fmt.Errorf("deleting record: %w", err)
-	}
-	if rec.Status == StatusPending {
-		return ErrNotProvisioned // an abandoned creation: there was no account
 	}
 	return nil
 }

@@ -299,3 +299,39 @@ func TestDeleteCallsKandyWithinTheClaim(t *testing.T) {
 		t.Fatalf("delete's deadline %v, want %v", got, want)
 	}
 }
+
+// Purge is the operators' delete: on condition that the record is still
+// as they saw it, including no record at all.
+func TestPurge(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.kandy.users[uid] = provision.Credentials{UserAPIKey: "UAKorphan"}
+	if err := w.svc.Purge(ctx, provision.Record{Sub: sub}); err != nil {
+		t.Fatalf("purge of an orphan = %v", err)
+	}
+	if _, ok := w.record(t); ok || len(w.kandy.users) != 0 {
+		t.Fatalf("orphan left: users %v", w.kandy.users)
+	}
+	w.provisioned(t)
+	seen, _ := w.record(t)
+	if err := w.svc.Purge(ctx, provision.Record{Sub: sub}); !errors.Is(err, provision.ErrClaimLost) {
+		t.Fatalf("purge of nothing over an account = %v", err)
+	}
+	stale := seen
+	stale.Generation = "older"
+	if err := w.svc.Purge(ctx, stale); !errors.Is(err, provision.ErrClaimLost) {
+		t.Fatalf("purge of another generation = %v", err)
+	}
+	if len(w.kandy.users) != 1 {
+		t.Fatal("a refused purge reached Kandy")
+	}
+	if err := w.svc.Purge(ctx, seen); err != nil {
+		t.Fatalf("purge of the account seen = %v", err)
+	}
+	if _, ok := w.record(t); ok || len(w.kandy.users) != 0 {
+		t.Fatal("account left")
+	}
+	live := w.claimed(provision.StatusPending, time.Second)
+	wantCode(t, "purge of a live claim", w.svc.Purge(ctx, live), provision.CodeInProgress)
+	wantCode(t, "purge of an invalid sub", w.svc.Purge(ctx, provision.Record{}), provision.CodeUnauthorized)
+}

@@ -115,8 +115,8 @@ type Accounts interface {
 	// Get reads a record consistently; ErrNotProvisioned if absent.
 	Get(ctx context.Context, sub string) (Record, error)
 	// ClaimDelete makes the record DELETING under c, if it is still seen:
-	// the same status and generation, and, unless ACTIVE, a claim expired
-	// at c.Now.
+	// absent when seen has no status; else the same status and generation,
+	// and, unless ACTIVE, a claim expired at c.Now.
 	ClaimDelete(ctx context.Context, c Claim, seen Record) error
 	// FinishDelete deletes the record if it is DELETING under c.
 	FinishDelete(ctx context.Context, c Claim) error

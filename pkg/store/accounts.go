@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -240,20 +241,30 @@ func (a *Accounts) ClaimDelete(ctx context.Context, c provision.Claim, seen prov
 	}
 	// Items written before generations were kept have no claim token.
 	cond := "#status = :seen AND attribute_not_exists(claim_token)"
-	if seen.Generation != "" {
+	switch {
+	case seen.Status == "":
+		cond = "attribute_not_exists(#sub)"
+		delete(values, ":seen")
+	case seen.Generation != "":
 		cond = "#status = :seen AND claim_token = :generation"
 		values[":generation"] = &types.AttributeValueMemberS{Value: seen.Generation}
 	}
-	if seen.Status != provision.StatusActive {
+	if seen.Status != "" && seen.Status != provision.StatusActive {
 		cond += " AND claim_expires_at < :nowms"
 		values[":nowms"] = &types.AttributeValueMemberN{Value: fmt.Sprint(c.Now.UnixMilli())}
 	}
+	values[":uid"] = &types.AttributeValueMemberS{Value: c.UserID}
+	names := map[string]string{"#status": "status"}
+	if seen.Status == "" {
+		names["#sub"] = KeyAttribute
+	}
 	_, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(a.table),
-		Key:                       key(c.Sub),
-		UpdateExpression:          aws.String("SET #status = :deleting, claim_token = :token, claim_expires_at = :expires, updated_at = :now"),
+		TableName: aws.String(a.table),
+		Key:       key(c.Sub),
+		UpdateExpression: aws.String("SET #status = :deleting, claim_token = :token, claim_expires_at = :expires, " +
+			"updated_at = :now, user_id = if_not_exists(user_id, :uid), created_at = if_not_exists(created_at, :now)"),
 		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  map[string]string{"#status": "status"},
+		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 	})
 	if err = conditional(err, "claiming the delete"); !errors.Is(err, provision.ErrClaimLost) {
@@ -291,4 +302,63 @@ func conditional(err error, op string) error {
 		return provision.ErrClaimLost
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// ScanAPI is the operation a reconcile needs. Only operators are granted
+// it; the functions never scan.
+type ScanAPI interface {
+	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+}
+
+// Scan reads every record of table with consistent reads, in segments read
+// in parallel, page by page, and calls fn for each; fn is called from one
+// goroutine at a time.
+func Scan(ctx context.Context, api ScanAPI, table string, segments int, fn func(provision.Record) error) error {
+	segments = max(segments, 1)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for seg := range segments {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := scanSegment(ctx, api, table, int32(seg), int32(segments), func(r provision.Record) error {
+				mu.Lock()
+				defer mu.Unlock()
+				return fn(r)
+			})
+			if err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
+}
+
+func scanSegment(ctx context.Context, api ScanAPI, table string, seg, total int32, fn func(provision.Record) error) error {
+	in := &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true), Segment: aws.Int32(seg), TotalSegments: aws.Int32(total)}
+	for {
+		out, err := api.Scan(ctx, in)
+		if err != nil {
+			return fmt.Errorf("scanning %s: %w", table, err)
+		}
+		for _, it := range out.Items {
+			rec, err := decode(it)
+			if err != nil {
+				return err
+			}
+			if err := fn(rec); err != nil {
+				return err
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }

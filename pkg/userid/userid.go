@@ -50,3 +50,27 @@ func Validate(sub string) error {
 	}
 	return nil
 }
+
+// ToSub is the inverse of FromSub: the sub a Kandy user id was made from,
+// and false for an id outside this scheme (a user this service never
+// created).
+func ToSub(id string) (string, bool) {
+	switch {
+	case len(id) == 33 && id[0] == 'u' && hexLower.MatchString(id[1:]):
+		h := id[1:]
+		return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], true
+	case len(id) > 1 && id[0] == 'x':
+		b, err := b32.DecodeString(strings.ToUpper(id[1:]))
+		if err != nil || strings.ToLower(b32.EncodeToString(b)) != id[1:] {
+			return "", false
+		}
+		sub := string(b)
+		if again, err := FromSub(sub); err != nil || again != id {
+			return "", false
+		}
+		return sub, true
+	}
+	return "", false
+}
+
+var hexLower = regexp.MustCompile(`^[0-9a-f]{32}$`)

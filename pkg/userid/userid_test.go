@@ -53,3 +53,33 @@ func TestFromSubIsInjective(t *testing.T) {
 		add(fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", r.Uint32(), r.Uint32()&0xffff, r.Uint32()&0xffff, r.Uint32()&0xffff, r.Uint64()&0xffffffffffff))
 	}
 }
+
+func TestToSubInvertsFromSub(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 5000; i++ {
+		b := make([]byte, 1+r.IntN(40))
+		for j := range b {
+			b[j] = byte(0x21 + r.IntN(94))
+		}
+		for _, sub := range []string{string(b), fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", r.Uint32(), r.Uint32()&0xffff, r.Uint32()&0xffff, r.Uint32()&0xffff, r.Uint64()&0xffffffffffff)} {
+			id, err := FromSub(sub)
+			if err != nil {
+				continue
+			}
+			if got, ok := ToSub(id); !ok || got != sub {
+				t.Fatalf("ToSub(FromSub(%q)) = %q, %v", sub, got, ok)
+			}
+		}
+	}
+}
+
+// Ids this service never makes are not ours: Kandy users created by hand,
+// or near misses of the scheme.
+func TestToSubRefusesForeignIds(t *testing.T) {
+	for _, id := range []string{"", "bob", "u", "x", "u0f8fad5bd9cb469fa16570867728950", "u0F8FAD5BD9CB469FA16570867728950E",
+		"u0f8fad5bd9cb469fa16570867728950e0", "xMFRGG", "x0", "xmfrgg=", "xmfrgh", "xeaqca", "y0f8fad5bd9cb469fa16570867728950e"} {
+		if sub, ok := ToSub(id); ok {
+			t.Errorf("ToSub(%q) = %q, true", id, sub)
+		}
+	}
+}

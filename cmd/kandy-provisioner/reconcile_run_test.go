@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+)
+
+// TestReconcileAgainstCognitoLocal seeds every class of drift, checks the
+// report counts them exactly, repairs one class at a time (each --fix
+// repairs exactly its class), and ends in agreement, with the Kandy user
+// outside our scheme untouched.
+func TestReconcileAgainstCognitoLocal(t *testing.T) {
+	w := newDriftWorld(t, 1000)
+	want := w.seed(t)
+	code, out, errOut := w.run(t, "--verbose")
+	t.Logf("report of the seeded drift:\n%s%s", out, errOut)
+	if code != driftRemains || fmt.Sprint(reportCounts(t, out)) != fmt.Sprint(want) {
+		t.Fatalf("exit %d, counts %v, want %v", code, reportCounts(t, out), want)
+	}
+	key, secret := w.sim.ProjectKey()
+	for _, leak := range append(w.sim.Issued(), key, secret, "UAK", "Permanent-password") {
+		if strings.Contains(out+errOut, leak) {
+			t.Fatalf("the report shows a credential (%.4s…)", leak)
+		}
+	}
+	if !strings.Contains(out, "orphan   sub=") || !strings.Contains(out, "foreign  user_id=bob") {
+		t.Fatalf("no line per item:\n%s", out)
+	}
+	for _, class := range []string{"orphan", "gone", "stale", "broken", "missing"} {
+		code, out, errOut = w.run(t, "--fix", class)
+		t.Logf("--fix %s:\n%s%s", class, out, errOut)
+		if code == failed || !strings.Contains(out, fmt.Sprintf("(%d repaired)", want[class])) {
+			t.Fatalf("--fix %s: exit %d\n%s%s", class, code, out, errOut)
+		}
+		_, out, _ = w.run(t)
+		got := reportCounts(t, out)
+		want[class] = 0
+		if class == "stale" {
+			want["in agreement"] += 2 // both stale users were confirmed: provisioned
+		}
+		if class == "broken" || class == "missing" {
+			want["in agreement"] += 2
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("after --fix %s: %v, want %v", class, got, want)
+		}
+	}
+	if code, out, _ := w.run(t, "--json"); code != inAgreement || !strings.Contains(out, `"drift_remaining": 0`) {
+		t.Fatalf("second run: exit %d\n%s", code, out)
+	}
+	if _, ok := w.sim.User("bob"); !ok {
+		t.Fatal("a Kandy user outside our scheme was touched")
+	}
+}
+
+func TestReconcileRefusesBulkDeletes(t *testing.T) {
+	w := newDriftWorld(t, 1000)
+	w.seed(t)
+	code, out, errOut := w.run(t, "--fix", "gone,orphan,broken", "--max-deletes", "4")
+	if code != failed || !strings.Contains(errOut, "over the limit of 4") || !strings.Contains(out, "drift remaining: 9") {
+		t.Fatalf("over --max-deletes: exit %d\n%s%s", code, out, errOut)
+	}
+	empty := newDriftWorld(t, 1000)
+	empty.table, empty.env["TABLE_NAME"], empty.env["KANDY_SECRET_ID"], empty.env["KANDY_API_URL"] =
+		w.table, w.table, w.env["KANDY_SECRET_ID"], w.env["KANDY_API_URL"]
+	code, _, errOut = empty.run(t, "--fix", "gone")
+	if code != failed || !strings.Contains(errOut, "Cognito listed no users") {
+		t.Fatalf("empty pool: exit %d\n%s", code, errOut)
+	}
+	code, out, errOut = w.run(t, "--fix", "gone,orphan,broken", "--max-deletes", "4", "--force")
+	if code == failed || !strings.Contains(errOut, "forced past a refusal") || !strings.Contains(out, "5 repaired") {
+		t.Fatalf("forced: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := w.run(t, "--fix", "nonsense"); code != failed || !strings.Contains(errOut, "--fix takes") {
+		t.Fatalf("bad class: exit %d, %s", code, errOut)
+	}
+}
+
+// Repairs stop when Kandy's user limit is reached.
+func TestReconcileStopsOnQuota(t *testing.T) {
+	w := newDriftWorld(t, 3)
+	for i := 0; i < 6; i++ {
+		w.user(t, fmt.Sprintf("u%d", i), true)
+	}
+	code, out, errOut := w.run(t, "--fix", "missing", "--concurrency", "1")
+	if code != driftRemains || !strings.Contains(out, "(3 repaired)") || !strings.Contains(out, "stopped:") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// A reconcile that repairs everything while users create and delete their
+// accounts breaks none of the invariants of an account's life.
+func TestReconcileWhileTheServiceRuns(t *testing.T) {
+	w := newDriftWorld(t, 1000)
+	w.seed(t)
+	var subs []string
+	for i := 0; i < 6; i++ {
+		subs = append(subs, w.user(t, fmt.Sprintf("live%d", i), true))
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for i, sub := range subs {
+		svc := w.service(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if (n+i)%3 == 2 {
+					_ = svc.Delete(context.Background(), sub)
+				} else {
+					_, _, _ = svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
+				}
+			}
+		}()
+	}
+	code, out, errOut := w.run(t, "--fix", "missing,gone,orphan,stale,broken", "--concurrency", "8")
+	close(stop)
+	wg.Wait()
+	if code == failed {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	w.checkInvariants(t)
+}
+
+// checkInvariants: every ACTIVE record holds its Kandy user's credentials,
+// every Kandy user of our scheme has one record, and no claim outlived
+// its expiry.
+func (w *driftWorld) checkInvariants(t *testing.T) {
+	t.Helper()
+	code, out, _ := w.run(t, "--json")
+	var got reconcileOutput
+	if err := json.Unmarshal([]byte(out), &got); err != nil || code == failed {
+		t.Fatalf("exit %d, %v\n%s", code, err, out)
+	}
+	for _, it := range got.Report.Items {
+		if it.Class != "missing" { // a user may have just deleted their account
+			t.Errorf("after repairs beside live requests: %+v", it)
+		}
+	}
+}
+
+// A pool of 1,000 users is read whole (cognito-local answers in one page;
+// the paging itself is tested in pkg/reconcile with a fake that pages).
+func TestReconcileReadsAThousandUsers(t *testing.T) {
+	w := newDriftWorld(t, 1000)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < 1000; i += 4 {
+				if _, err := w.addUser(fmt.Sprintf("p%04d", i), false); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	w.ensure(t, w.user(t, "confirmed", true))
+	code, out, errOut := w.run(t)
+	if code != inAgreement || !strings.Contains(out, "1001 Cognito users, 1 records") || reportCounts(t, out)["in agreement"] != 1 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -1,0 +1,216 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"golang.org/x/time/rate"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+)
+
+// Repairs are the domain's operations a fix goes through: the same claims
+// as the API and the trigger.
+type Repairs interface {
+	Ensure(ctx context.Context, sub string, o provision.EnsureOptions) (provision.Account, bool, error)
+	Purge(ctx context.Context, seen provision.Record) error
+}
+
+// FixOptions say what to repair and how gently.
+type FixOptions struct {
+	Classes map[Class]bool
+	// Concurrency bounds the repairs under way at once; default 4.
+	Concurrency int
+	// Rate bounds the repairs started per second; 0 means no limit.
+	Rate float64
+	// MaxDeletes bounds the Kandy users a fix may delete; Force lifts it,
+	// and the refusal when Cognito lists no user at all.
+	MaxDeletes int
+	Force      bool
+	// StillGone asks Cognito again, just before a delete, whether a user
+	// is still gone.
+	StillGone func(ctx context.Context, sub string) (bool, error)
+	// Progress, if set, is called after each repair.
+	Progress func(FixSummary)
+	Log      *slog.Logger
+}
+
+// ErrRefused means a fix would delete in bulk; the error says why.
+var ErrRefused = errors.New("refusing to repair")
+
+// Failure is an item a fix could not repair.
+type Failure struct {
+	Item
+	Reason string `json:"reason"`
+}
+
+// FixSummary is what a fix did.
+type FixSummary struct {
+	Repaired map[Class]int `json:"repaired"`
+	// Skipped items changed since they were read (a request got there
+	// first): nothing was done to them.
+	Skipped  int       `json:"skipped"`
+	Failures []Failure `json:"failures"`
+	// Stopped says why the fix ended early: a refusal every further repair
+	// would meet too (the quota, the project's credentials).
+	Stopped string `json:"stopped,omitempty"`
+}
+
+// Selected is the items of rep a fix with o would repair, deletions first:
+// they free the account's user seats the creations need.
+func Selected(rep Report, o FixOptions) []Item {
+	var first, then []Item
+	for _, it := range rep.Items {
+		switch {
+		case !o.Classes[it.Class]:
+		case it.Class == Gone || it.Class == Orphan:
+			first = append(first, it)
+		default:
+			then = append(then, it)
+		}
+	}
+	return append(first, then...)
+}
+
+// Check refuses a fix that could delete a user base by accident: when
+// Cognito listed no user at all, or when it would delete more Kandy users
+// than MaxDeletes. Force lifts both, and is logged.
+func Check(rep Report, o FixOptions) error {
+	deletes := 0
+	for _, it := range Selected(rep, o) {
+		if it.Class.Deletes() {
+			deletes++
+		}
+	}
+	var why string
+	switch {
+	case deletes > 0 && rep.CognitoUsers == 0:
+		why = fmt.Sprintf("Cognito listed no users at all, so every one of %d accounts looks gone; check the user pool id", deletes)
+	case deletes > o.MaxDeletes:
+		why = fmt.Sprintf("the fix would delete %d Kandy users, over the limit of %d (--max-deletes)", deletes, o.MaxDeletes)
+	default:
+		return nil
+	}
+	if o.Force {
+		if o.Log != nil {
+			o.Log.Warn("forced past a refusal", "why", why)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %s; --force overrides", ErrRefused, why)
+}
+
+// Fix repairs the selected classes of rep, o.Concurrency at a time. It
+// stops starting repairs on a refusal every later one would meet too.
+func Fix(ctx context.Context, rep Report, r Repairs, o FixOptions) (FixSummary, error) {
+	if err := Check(rep, o); err != nil {
+		return FixSummary{}, err
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	limit := rate.NewLimiter(rate.Limit(o.Rate), 1)
+	if o.Rate <= 0 {
+		limit.SetLimit(rate.Inf)
+	}
+	f := &fixer{o: o, r: r, sum: FixSummary{Repaired: map[Class]int{}}}
+	ctx, f.stop = context.WithCancel(ctx)
+	defer f.stop()
+	sem := make(chan struct{}, o.Concurrency)
+	var wg sync.WaitGroup
+	for _, it := range Selected(rep, o) {
+		if limit.Wait(ctx) != nil {
+			break
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			// A repair once started is finished even if the fix is stopped:
+			// abandoning it half-way would leave a claim behind.
+			f.record(it, f.repair(context.WithoutCancel(ctx), it))
+		}()
+	}
+	wg.Wait()
+	return f.summary(), nil
+}
+
+type fixer struct {
+	o    FixOptions
+	r    Repairs
+	stop context.CancelFunc
+	mu   sync.Mutex
+	sum  FixSummary
+}
+
+// errSkipped marks an item that changed since it was read.
+var errSkipped = errors.New("changed since it was read")
+
+// repair does the one repair of it's class.
+func (f *fixer) repair(ctx context.Context, it Item) error {
+	ensure := func() error {
+		_, _, err := f.r.Ensure(ctx, it.Sub, provision.EnsureOptions{})
+		return err
+	}
+	switch {
+	case it.Class == Missing || it.Class == Stale && it.confirmed:
+		return ensure()
+	case it.Class == Gone:
+		if gone, err := f.o.StillGone(ctx, it.Sub); err != nil || !gone {
+			return errors.Join(errSkipped, err)
+		}
+		return f.r.Purge(ctx, it.seen)
+	case it.Class == Broken:
+		if err := f.r.Purge(ctx, it.seen); err != nil {
+			return err
+		}
+		return ensure()
+	default: // orphans, and stale claims of users who never confirmed
+		return f.r.Purge(ctx, it.seen)
+	}
+}
+
+func (f *fixer) record(it Item, err error) {
+	f.mu.Lock()
+	switch {
+	case err == nil:
+		f.sum.Repaired[it.Class]++
+	case errors.Is(err, errSkipped), errors.Is(err, provision.ErrClaimLost), errors.Is(err, provision.ErrInProgress):
+		f.sum.Skipped++
+	default:
+		f.sum.Failures = append(f.sum.Failures, Failure{Item: it, Reason: err.Error()})
+		if errors.Is(err, provision.ErrQuotaExceeded) || errors.Is(err, provision.ErrKandyCredentialsRefused) {
+			if f.sum.Stopped == "" {
+				f.sum.Stopped = fmt.Sprintf("stopped: %v", err)
+			}
+			f.stop()
+		}
+	}
+	f.mu.Unlock()
+	if f.o.Progress != nil {
+		f.o.Progress(f.summary())
+	}
+}
+
+func (f *fixer) summary() FixSummary {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.sum
+	s.Repaired = make(map[Class]int, len(f.sum.Repaired))
+	for k, v := range f.sum.Repaired {
+		s.Repaired[k] = v
+	}
+	// Failures only grow: the snapshot shares them, capped at their length.
+	n := len(s.Failures)
+	s.Failures = s.Failures[:n:n]
+	return s
+}

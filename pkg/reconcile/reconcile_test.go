@@ -1,0 +1,381 @@
+package reconcile_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/memstore"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/reconcile"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
+)
+
+// fakeKandy is a Kandy that lists its users, for the domain and for
+// Compare alike.
+type fakeKandy struct {
+	mu       sync.Mutex
+	users    map[string]string // id -> user API key
+	quota    int
+	creates  int
+	inFlight int
+	most     int
+}
+
+func (k *fakeKandy) CreateUser(_ context.Context, id, _ string) (provision.Credentials, error) {
+	k.mu.Lock()
+	k.inFlight++
+	k.most = max(k.most, k.inFlight)
+	k.mu.Unlock()
+	time.Sleep(2 * time.Millisecond)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.inFlight--
+	if _, ok := k.users[id]; ok {
+		return provision.Credentials{}, provision.ErrKandyUserExists
+	}
+	if k.quota > 0 && len(k.users) >= k.quota {
+		return provision.Credentials{}, fmt.Errorf("create user: %w", provision.ErrQuotaExceeded)
+	}
+	k.creates++
+	key := fmt.Sprintf("UAK%d", k.creates)
+	k.users[id] = key
+	return provision.Credentials{FullUserID: id + "@d", DomainName: "d", UserAPIKey: key, UserAPISecret: "UAS", UserPassword: "pw"}, nil
+}
+
+func (k *fakeKandy) DeleteUser(_ context.Context, id string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.users[id]; !ok {
+		return provision.ErrKandyNoSuchUser
+	}
+	delete(k.users, id)
+	return nil
+}
+
+func (k *fakeKandy) UserAccessToken(context.Context, string) (string, error) { return "UAT", nil }
+
+func (k *fakeKandy) ListUsers(context.Context) ([]kandy.ListedUser, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []kandy.ListedUser
+	for id, key := range k.users {
+		out = append(out, kandy.ListedUser{UserID: id, UserAPIKey: key})
+	}
+	return out, nil
+}
+
+// world is a pool, a table and Kandy, with the domain over the latter two.
+type world struct {
+	pool  map[string]bool // sub -> confirmed
+	store *memstore.Accounts
+	kandy *fakeKandy
+	svc   *provision.Service
+	now   time.Time
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{pool: map[string]bool{}, store: memstore.New(), kandy: &fakeKandy{users: map[string]string{}}, now: time.Now()}
+	svc, err := provision.New(w.store, w.kandy, provision.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc = svc
+	return w
+}
+
+func sub(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
+func uid(n int) string { id, _ := userid.FromSub(sub(n)); return id }
+
+func (w *world) sources() reconcile.Sources {
+	return reconcile.Sources{
+		Records: func(ctx context.Context, fn func(provision.Record) error) error {
+			for s := range w.pool {
+				if r, err := w.store.Get(ctx, s); err == nil {
+					if err := fn(r); err != nil {
+						return err
+					}
+				}
+			}
+			for _, extra := range []int{90, 91, 92} { // records of users not in the pool
+				if r, err := w.store.Get(ctx, sub(extra)); err == nil {
+					_ = fn(r)
+				}
+			}
+			return nil
+		},
+		KandyUsers: func(ctx context.Context) ([]reconcile.KandyUser, error) {
+			listed, _ := w.kandy.ListUsers(ctx)
+			var out []reconcile.KandyUser
+			for _, u := range listed {
+				out = append(out, reconcile.KandyUser{UserID: u.UserID, APIKey: u.UserAPIKey})
+			}
+			return out, nil
+		},
+		CognitoUsers: func(_ context.Context, fn func([]reconcile.CognitoUser) error) error {
+			var page []reconcile.CognitoUser
+			for s, c := range w.pool {
+				page = append(page, reconcile.CognitoUser{Username: s, Sub: s, Confirmed: c})
+			}
+			return fn(page)
+		},
+	}
+}
+
+func (w *world) compare(t *testing.T) reconcile.Report {
+	t.Helper()
+	rep, err := reconcile.Compare(context.Background(), w.sources(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// seed makes one user in agreement and one of each kind of drift, plus a
+// Kandy user outside our scheme and an account being created now.
+func (w *world) seed(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	ensure := func(n int) {
+		if _, _, err := w.svc.Ensure(ctx, sub(n), provision.EnsureOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.pool[sub(1)] = true // in agreement
+	ensure(1)
+	w.pool[sub(2)] = true // missing: nothing anywhere
+	w.pool[sub(3)] = true // missing: a Kandy user left behind
+	w.kandy.users[uid(3)] = "UAKleft"
+	ensure(90)                         // gone: a record and a Kandy user, no Cognito user
+	w.kandy.users[uid(91)] = "UAKgone" // gone: only a Kandy user
+	w.pool[sub(4)] = false             // orphan: never confirmed, Kandy user without record
+	w.kandy.users[uid(4)] = "UAKorphan"
+	w.pool[sub(5)] = true // stale PENDING of a confirmed user
+	w.store.Put(provision.Record{Sub: sub(5), UserID: uid(5), Status: provision.StatusPending, ClaimToken: "t5", Generation: "t5", ClaimExpiresAt: w.now.Add(-time.Minute)})
+	w.pool[sub(6)] = true // stale DELETING
+	w.store.Put(provision.Record{Sub: sub(6), UserID: uid(6), Status: provision.StatusDeleting, ClaimToken: "t6", Generation: "t6", ClaimExpiresAt: w.now.Add(-time.Minute)})
+	w.kandy.users[uid(6)] = "UAKhalfdeleted"
+	w.pool[sub(7)] = true // broken: Kandy user missing
+	ensure(7)
+	delete(w.kandy.users, uid(7))
+	w.pool[sub(8)] = true // broken: restored from a backup, other credentials
+	ensure(8)
+	w.kandy.users[uid(8)] = "UAKnewer"
+	w.pool[sub(9)] = true // in progress: a live claim
+	w.store.Put(provision.Record{Sub: sub(9), UserID: uid(9), Status: provision.StatusPending, ClaimToken: "t9", Generation: "t9", ClaimExpiresAt: w.now.Add(time.Hour)})
+	w.pool[sub(10)] = false // unconfirmed, nothing yet: not drift
+	w.kandy.users["bob"] = "UAKforeign"
+}
+
+func TestCompareClassifiesEveryDifference(t *testing.T) {
+	w := newWorld(t)
+	w.seed(t)
+	rep := w.compare(t)
+	got := map[string]string{}
+	for _, it := range rep.Items {
+		got[it.Sub] = string(it.Class)
+		if it.UserID == "" || it.Why == "" {
+			t.Errorf("item %+v lacks its user id or reason", it)
+		}
+	}
+	want := map[string]string{sub(2): "missing", sub(3): "missing", sub(90): "gone", sub(91): "gone", sub(4): "orphan",
+		sub(5): "stale", sub(6): "stale", sub(7): "broken", sub(8): "broken"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("classes %v\nwant    %v", got, want)
+	}
+	if rep.InAgreement != 1 || rep.InProgress != 1 || strings.Join(rep.Foreign, ",") != "bob" ||
+		rep.CognitoUsers != 10 || rep.Records != 7 || rep.KandyUsers != 8 {
+		t.Fatalf("report %+v", rep)
+	}
+	counts := map[reconcile.Class]int{}
+	for _, c := range reconcile.Classes {
+		counts[c] = rep.Count(c)
+	}
+	if fmt.Sprint(counts) != "map[broken:2 gone:2 missing:2 orphan:1 stale:2]" {
+		t.Fatalf("counts %v", counts)
+	}
+}
+
+func all(classes ...reconcile.Class) map[reconcile.Class]bool {
+	m := map[reconcile.Class]bool{}
+	for _, c := range classes {
+		m[c] = true
+	}
+	return m
+}
+
+func stillGone(w *world) func(context.Context, string) (bool, error) {
+	return func(_ context.Context, s string) (bool, error) { _, ok := w.pool[s]; return !ok, nil }
+}
+
+// Each class alone: its items are repaired and nothing else changes; all
+// of them together: a second comparison finds agreement, and the Kandy
+// user outside our scheme is untouched.
+func TestFixRepairsExactlyTheNamedClasses(t *testing.T) {
+	for _, c := range reconcile.Classes {
+		w := newWorld(t)
+		w.seed(t)
+		before := w.compare(t)
+		sum, err := reconcile.Fix(context.Background(), before, w.svc, reconcile.FixOptions{Classes: all(c), MaxDeletes: 10, StillGone: stillGone(w)})
+		if err != nil || sum.Repaired[c] != before.Count(c) || len(sum.Failures) != 0 || sum.Skipped != 0 {
+			t.Fatalf("%s: %+v, %v", c, sum, err)
+		}
+		after := w.compare(t)
+		for _, other := range reconcile.Classes {
+			want := before.Count(other)
+			if other == c {
+				want = 0
+			}
+			if after.Count(other) != want {
+				t.Errorf("fixing %s: %s went %d -> %d", c, other, before.Count(other), after.Count(other))
+			}
+		}
+	}
+	w := newWorld(t)
+	w.seed(t)
+	if _, err := reconcile.Fix(context.Background(), w.compare(t), w.svc, reconcile.FixOptions{Classes: all(reconcile.Classes...), MaxDeletes: 10, StillGone: stillGone(w)}); err != nil {
+		t.Fatal(err)
+	}
+	if after := w.compare(t); len(after.Items) != 0 || after.InAgreement != 7 || w.kandy.users["bob"] != "UAKforeign" {
+		t.Fatalf("after fixing everything: %+v, foreign %q", after, w.kandy.users["bob"])
+	}
+}
+
+func TestCheckRefusesBulkDeletes(t *testing.T) {
+	w := newWorld(t)
+	w.seed(t)
+	rep := w.compare(t)
+	for _, tt := range []struct {
+		name    string
+		mutate  func(*reconcile.Report, *reconcile.FixOptions)
+		refused bool
+	}{
+		{"within the limit", func(*reconcile.Report, *reconcile.FixOptions) {}, false},
+		{"over the limit", func(_ *reconcile.Report, o *reconcile.FixOptions) { o.MaxDeletes = 4 }, true},
+		{"over the limit, forced", func(_ *reconcile.Report, o *reconcile.FixOptions) { o.MaxDeletes, o.Force = 4, true }, false},
+		{"no Cognito users", func(r *reconcile.Report, _ *reconcile.FixOptions) { r.CognitoUsers = 0 }, true},
+		{"no Cognito users, forced", func(r *reconcile.Report, o *reconcile.FixOptions) { r.CognitoUsers, o.Force = 0, true }, false},
+		{"no Cognito users, creations only", func(r *reconcile.Report, o *reconcile.FixOptions) {
+			r.CognitoUsers, o.Classes = 0, all(reconcile.Missing, reconcile.Stale)
+		}, false},
+	} {
+		r, o := rep, reconcile.FixOptions{Classes: all(reconcile.Gone, reconcile.Orphan, reconcile.Broken), MaxDeletes: 5}
+		tt.mutate(&r, &o)
+		if err := reconcile.Check(r, o); errors.Is(err, reconcile.ErrRefused) != tt.refused {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}
+
+// A gone user who came back, and a record that changed since it was read,
+// are left alone.
+func TestFixSkipsWhatChangedMeanwhile(t *testing.T) {
+	w := newWorld(t)
+	w.seed(t)
+	rep := w.compare(t)
+	w.pool[sub(90)] = true // signed up again
+	if _, _, err := w.svc.Ensure(context.Background(), sub(2), provision.EnsureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.svc.Delete(context.Background(), sub(7)) // the user deleted the broken account
+	sum, err := reconcile.Fix(context.Background(), rep, w.svc, reconcile.FixOptions{Classes: all(reconcile.Gone, reconcile.Broken, reconcile.Missing), MaxDeletes: 10, StillGone: stillGone(w)})
+	if err != nil || sum.Skipped != 2 || sum.Repaired[reconcile.Gone] != 1 || sum.Repaired[reconcile.Broken] != 1 || sum.Repaired[reconcile.Missing] != 2 {
+		t.Fatalf("%+v, %v", sum, err)
+	}
+	if _, err := w.store.Get(context.Background(), sub(90)); err != nil {
+		t.Fatal("the account of a user who came back was deleted")
+	}
+}
+
+func TestFixStopsOnQuotaAndHonoursItsBounds(t *testing.T) {
+	w := newWorld(t)
+	for n := 1; n <= 40; n++ {
+		w.pool[sub(n)] = true
+	}
+	w.kandy.quota = 25
+	start := time.Now()
+	sum, err := reconcile.Fix(context.Background(), w.compare(t), w.svc, reconcile.FixOptions{Classes: all(reconcile.Missing), Concurrency: 3, Rate: 400})
+	if err != nil || sum.Repaired[reconcile.Missing] != 25 || !strings.Contains(sum.Stopped, "user limit") || len(sum.Failures) > 3 {
+		t.Fatalf("%+v, %v", sum, err)
+	}
+	if w.kandy.most > 3 || w.kandy.most < 2 {
+		t.Fatalf("%d repairs at once, bound 3", w.kandy.most)
+	}
+	if d := time.Since(start); d < 25*time.Second/400 {
+		t.Fatalf("25 repairs at 400/s took %v", d)
+	}
+}
+
+// pagingPool serves ListUsers in pages, and honours a sub filter.
+type pagingPool struct{ users []ciptypes.UserType }
+
+func (p pagingPool) ListUsers(_ context.Context, in *cip.ListUsersInput, _ ...func(*cip.Options)) (*cip.ListUsersOutput, error) {
+	users := p.users
+	if f := aws.ToString(in.Filter); f != "" {
+		users = nil
+		for _, u := range p.users {
+			if fmt.Sprintf("sub = %q", aws.ToString(u.Attributes[0].Value)) == f {
+				users = append(users, u)
+			}
+		}
+	}
+	start := 0
+	fmt.Sscan(aws.ToString(in.PaginationToken), &start)
+	end := min(start+int(aws.ToInt32(in.Limit)), len(users))
+	out := &cip.ListUsersOutput{Users: users[start:end]}
+	if end < len(users) {
+		out.PaginationToken = aws.String(fmt.Sprint(end))
+	}
+	return out, nil
+}
+
+func TestSourcesPageThroughThePool(t *testing.T) {
+	var p pagingPool
+	for n := 0; n < 1000; n++ {
+		status := ciptypes.UserStatusTypeConfirmed
+		if n%7 == 0 {
+			status = ciptypes.UserStatusTypeUnconfirmed
+		}
+		p.users = append(p.users, ciptypes.UserType{Username: aws.String(fmt.Sprint(n)), UserStatus: status,
+			Attributes: []ciptypes.AttributeType{{Name: aws.String("sub"), Value: aws.String(sub(n))}}})
+	}
+	src := reconcile.NewSources(p, "pool", nil, "table", 1, &fakeKandy{users: map[string]string{}})
+	var seen []string
+	confirmed := 0
+	err := src.CognitoUsers(context.Background(), func(page []reconcile.CognitoUser) error {
+		if len(page) > reconcile.PageSize {
+			t.Fatalf("a page of %d", len(page))
+		}
+		for _, u := range page {
+			seen = append(seen, u.Sub)
+			if u.Confirmed {
+				confirmed++
+			}
+		}
+		return nil
+	})
+	sort.Strings(seen)
+	if err != nil || len(seen) != 1000 || seen[0] != sub(0) || seen[999] != sub(999) || confirmed != 1000-143 {
+		t.Fatalf("%d users, %d confirmed, %v", len(seen), confirmed, err)
+	}
+	gone := reconcile.StillGone(p, "pool")
+	if g, err := gone(context.Background(), sub(500)); err != nil || g {
+		t.Fatalf("a listed user is gone: %v", err)
+	}
+	if g, err := gone(context.Background(), sub(5000)); err != nil || !g {
+		t.Fatalf("an unlisted user is not gone: %v", err)
+	}
+}
