@@ -202,21 +202,25 @@ func uses(s *samtemplate.Stack) (map[string][]use, []error) {
 	for _, fn := range s.OfType("AWS::Lambda::Function") {
 		out[fn] = platform(s, fn)
 	}
+	type key struct{ function, action, resource string }
+	counts := map[key]int{}
 	for _, r := range recorders {
 		for c, n := range r.calls {
 			action, err := iamAction(c)
 			if err == nil {
 				var res string
 				if res, err = target(s, r, c); err == nil {
-					why := fmt.Sprintf("%d calls", n)
-					out[r.function] = append(out[r.function], use{action: action, resource: res, why: why})
-					out[r.function] = append(out[r.function], viaSecretsManager(s, action, res)...)
+					counts[key{r.function, action, res}] += n
 				}
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", r.function, err))
 			}
 		}
+	}
+	for k, n := range counts {
+		out[k.function] = append(out[k.function], use{action: k.action, resource: k.resource, why: fmt.Sprintf("%d calls", n)})
+		out[k.function] = append(out[k.function], viaSecretsManager(s, k.action, k.resource)...)
 	}
 	return out, errs
 }
@@ -233,6 +237,8 @@ func viaSecretsManager(s *samtemplate.Stack, action, secret string) []use {
 	return []use{{action: "kms:Decrypt", resource: key, keys: keys, why: "Secrets Manager, for GetSecretValue"}}
 }
 
+const secretKeyArn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
 // checkIAM holds every function's role in the deployed stack, with and
 // without a key of the secret's own, to the calls the suite recorded:
 // each call is allowed, and each grant is used. A run of selected tests
@@ -244,15 +250,15 @@ func checkIAM() error {
 		return recordErrs[0]
 	}
 	whole := flag.Lookup("test.run") == nil || flag.Lookup("test.run").Value.String() == ""
-	var problems []string
-	for _, key := range []string{"", "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"} {
+	problems := map[string][]string{} // problem → the variants it shows in
+	for variant, key := range map[string]string{"the secret under aws/secretsmanager": "", "the secret under its own key": secretKeyArn} {
 		s, err := samtemplate.Transform(map[string]string{"KandySecretArn": secretID, "KandySecretKmsKeyArn": key})
 		if err != nil {
 			return err
 		}
 		needs, errs := uses(s)
 		for _, e := range errs {
-			problems = append(problems, e.Error())
+			problems[e.Error()] = append(problems[e.Error()], variant)
 		}
 		for _, fn := range s.OfType("AWS::Lambda::Function") {
 			p, err := checkRole(s, fn, needs[fn], whole)
@@ -260,13 +266,17 @@ func checkIAM() error {
 				return err
 			}
 			for _, q := range p {
-				problems = append(problems, fmt.Sprintf("%s (secret key %q)", q, key))
+				problems[q] = append(problems[q], variant)
 			}
 		}
 	}
 	if len(problems) > 0 {
-		sort.Strings(problems)
-		return fmt.Errorf("IAM does not match the calls:\n  %s", strings.Join(problems, "\n  "))
+		var lines []string
+		for _, p := range sortedKeys(problems) {
+			sort.Strings(problems[p])
+			lines = append(lines, fmt.Sprintf("%s [%s]", p, strings.Join(problems[p], ", ")))
+		}
+		return fmt.Errorf("IAM does not match the calls:\n  %s", strings.Join(lines, "\n  "))
 	}
 	fmt.Printf("iam: %d function processes recorded; every call allowed by its role%s\n", len(recorders),
 		map[bool]string{true: ", every grant used", false: " (grants' use not checked: -run selects a subset)"}[whole])
