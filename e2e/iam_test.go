@@ -66,7 +66,11 @@ func recordCalls(id string, env []string) []string {
 		r.env[k] = v
 	}
 	for _, ep := range endpoints {
-		if u, err := url.Parse(r.env[ep.env]); err == nil && u.Host != "" {
+		endpoint := r.env[ep.env]
+		if endpoint == "" {
+			endpoint = r.env["AWS_ENDPOINT_URL"]
+		}
+		if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
 			p := httputil.NewSingleHostReverseProxy(u)
 			p.Transport = recorderTransport
 			// A dropped or hung upstream reaches the function as it is.
