@@ -14,12 +14,22 @@ GOBUILD    = CGO_ENABLED=0 GOOS=linux $(GO) build -tags lambda.norpc -trimpath -
 
 AUTH_PORT ?= 9229
 
-# Debian's Chromium, for the browser tests, installed with apt-get (through
-# sudo unless make runs as root).
+# Debian packages the tests run, installed with apt-get (through sudo
+# unless make runs as root) when missing: Chromium for the console page's
+# browser test, curl for the README's walkthrough.
 CHROMIUM := /usr/bin/chromium
+CURL     := /usr/bin/curl
 SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all build test check-makefile tools vet lint fuzz bench run signup token clean $(addprefix build-,$(FUNCTIONS))
+# cfn-lint and the SAM translator, for the template checks. .tools/bin/python3
+# is python3 itself when it imports both; otherwise a virtual environment
+# under .tools/python with these versions from PyPI.
+CFN_LINT_VERSION       := 1.51.0
+SAM_TRANSLATOR_VERSION := 1.110.0
+PYTHON_VENV            := $(CURDIR)/.tools/python
+PYTHON                 := $(TOOLS_BIN)/python3
+
+.PHONY: all build test check-makefile tools vet lint lint-template fuzz bench run signup token clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -35,12 +45,30 @@ LAMBDA_GOARCH ?= arm64
 $(addprefix build-,$(FUNCTIONS)):
 	GOARCH=$(LAMBDA_GOARCH) $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap $(call fn_dir,$(@:build-%=%))
 
-## tools: the local servers the tests and the local run use, installed from the project's own files
-tools: $(TOOLS_BIN)/.installed tools/node_modules/.installed
+## tools: the local servers and checkers the tests and the local run use, installed from the project's own files
+tools: $(TOOLS_BIN)/.installed tools/node_modules/.installed $(PYTHON)
 
-$(CHROMIUM):
+$(CHROMIUM) $(CURL):
 	$(SUDO) apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(notdir $@)
+
+# Debian's python3 creates virtual environments only with python3-venv.
+$(PYTHON):
+	mkdir -p $(TOOLS_BIN)
+	@if python3 -c 'import cfnlint, samtranslator' 2>/dev/null; then \
+		echo "python3 has cfn-lint and aws-sam-translator"; \
+		ln -sf "$$(command -v python3)" $@; \
+	else \
+		set -e; \
+		python3 -m venv $(PYTHON_VENV) 2>/dev/null || { \
+			$(SUDO) apt-get update -qq; \
+			DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv; \
+			python3 -m venv $(PYTHON_VENV); }; \
+		echo "pip install cfn-lint==$(CFN_LINT_VERSION) aws-sam-translator==$(SAM_TRANSLATOR_VERSION) into $(PYTHON_VENV)"; \
+		$(PYTHON_VENV)/bin/python3 -m pip install --quiet --disable-pip-version-check \
+			cfn-lint==$(CFN_LINT_VERSION) aws-sam-translator==$(SAM_TRANSLATOR_VERSION); \
+		ln -sf $(PYTHON_VENV)/bin/python3 $@; \
+	fi
 
 tools/node_modules/.installed: tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
@@ -58,12 +86,18 @@ $(TOOLS_BIN)/.installed: tools/go.mod tools/go.sum
 vet:
 	$(GO) vet ./...
 
-## lint: staticcheck's default checks
-lint: tools
+## lint: staticcheck's default checks, and cfn-lint on template.yaml
+lint: tools lint-template
 	$(TOOLS_BIN)/staticcheck ./...
 
+# Errors, warnings and informational findings all fail. A finding is
+# accepted only by a resource's Metadata cfn-lint ignore_checks, with a
+# comment that says why (internal/samtemplate checks the comment).
+lint-template: $(PYTHON)
+	$(PYTHON) -c 'import sys; from cfnlint.runner import main; sys.exit(main())' --include-checks I -- template.yaml
+
 ## test: every unit, integration and end-to-end test, with the race detector, then the fuzz targets
-test: $(if $(filter undefined,$(origin MAKEFILE_CHECKED)),check-makefile) tools $(CHROMIUM) vet lint
+test: $(if $(filter undefined,$(origin MAKEFILE_CHECKED)),check-makefile) tools $(CHROMIUM) $(CURL) vet lint
 	$(GO) test -race -count=1 -timeout 14m ./...
 	$(MAKE) --no-print-directory fuzz
 

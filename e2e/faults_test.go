@@ -165,7 +165,7 @@ func (fs *faultStack) start(t *testing.T, id string, timeout int) *localenv.Func
 	if timeout > 0 {
 		env = localstack.MergeEnv(env, "AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(timeout))
 	}
-	fn, err := stack.StartFunction(id, env)
+	fn, err := stack.StartFunction(id, recordCalls(id, env))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,10 +67,10 @@ func run(m *testing.M) (int, error) {
 	key, secret := stack.sim.ProjectKey()
 	stack.projectKS = [2]string{key, secret}
 	stack.env = s.Env()
-	if stack.api, err = s.StartFunction("ApiFunction", stack.env); err != nil {
+	if stack.api, err = s.StartFunction("ApiFunction", recordCalls("ApiFunction", stack.env)); err != nil {
 		return 1, err
 	}
-	if stack.trigger, err = s.StartFunction("PostConfirmationFunction", stack.env); err != nil {
+	if stack.trigger, err = s.StartFunction("PostConfirmationFunction", recordCalls("PostConfirmationFunction", stack.env)); err != nil {
 		return 1, err
 	}
 	functionsStarted = append(functionsStarted, stack.api.Process, stack.trigger.Process)
@@ -78,6 +78,9 @@ func run(m *testing.M) (int, error) {
 	code := m.Run()
 	if code == 0 {
 		if err := checkLogs(); err != nil {
+			return 1, err
+		}
+		if err := checkIAM(); err != nil {
 			return 1, err
 		}
 	}

@@ -5,10 +5,11 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/app"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/httpapi"
 )
 
 func main() {
-	d := app.Setup(nil)
+	d := app.Setup(config.API)
 	lambda.Start(httpapi.New(d.Service, d.Log).Handle)
 }

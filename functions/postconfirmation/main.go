@@ -6,12 +6,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/app"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/signupqueue"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/trigger"
 )
 
 func main() {
-	d := app.Setup(nil)
+	d := app.Setup(config.PostConfirmation)
 	var retry trigger.Retrier
 	if d.Config.RetryQueueURL != "" {
 		retry = signupqueue.New(sqs.NewFromConfig(d.AWS), d.Config.RetryQueueURL)

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -15,12 +13,7 @@ import (
 )
 
 func main() {
-	d := app.Setup(func(c config.Config) error {
-		if c.DeadLetterQueueURL == "" {
-			return errors.New("invalid configuration: missing required environment variable " + config.EnvDeadLetterQueueURL)
-		}
-		return nil
-	})
+	d := app.Setup(config.Retry)
 	dlq := signupqueue.New(sqs.NewFromConfig(d.AWS), d.Config.DeadLetterQueueURL)
 	lambda.Start(trigger.NewRetryWorker(d.Service, dlq, d.Log).Handle)
 }

@@ -57,12 +57,12 @@ type Deps struct {
 	Service *provision.Service
 }
 
-// Setup reads the configuration, checks what the function needs beyond
-// the common part (check may be nil) and builds the service. If anything is
-// wrong it serves the error on every invocation and does not return.
-func Setup(check func(config.Config) error) Deps {
+// Setup reads the variables of the function's spec, and no other, and
+// builds the service. If anything is wrong it serves the error on every
+// invocation and does not return.
+func Setup(spec config.Spec) Deps {
 	log := logging.New(os.Stdout)
-	d, err := setup(log, check)
+	d, err := setup(log, spec)
 	if err != nil {
 		startFailed(log, err)
 		os.Exit(1) // startFailed serves until the runtime stops the process
@@ -70,15 +70,10 @@ func Setup(check func(config.Config) error) Deps {
 	return d
 }
 
-func setup(log *slog.Logger, check func(config.Config) error) (Deps, error) {
-	cfg, err := config.FromEnv(os.Getenv)
+func setup(log *slog.Logger, spec config.Spec) (Deps, error) {
+	cfg, err := spec.Load(os.Getenv)
 	if err != nil {
 		return Deps{}, err
-	}
-	if check != nil {
-		if err := check(cfg); err != nil {
-			return Deps{}, err
-		}
 	}
 	awsCfg, err := awsenv.Load(os.Getenv)
 	if err != nil {

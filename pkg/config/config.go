@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
@@ -46,19 +47,57 @@ type Config struct {
 // ErrInvalid marks configuration that cannot work.
 var ErrInvalid = errors.New("invalid configuration")
 
-// FromEnv reads the configuration. Its error names every variable at fault
-// and never quotes a value that could be secret.
+// Spec is what one function reads from its environment: the variables
+// template.yaml gives it, beyond those Lambda sets itself (region,
+// credentials, AWS_LAMBDA_*). The template tests hold each function's
+// environment in the deployed stack to exactly these names.
+type Spec struct {
+	// Function is the function's logical id in template.yaml.
+	Function string
+	// Vars are every variable it reads; Required those it cannot do without.
+	Vars, Required []string
+}
+
+// common is what every function reads to build the provisioning service.
+var common = []string{EnvTableName, EnvKandySecretID, EnvKandyAPIURL, EnvDefaultCountryCode, EnvKMSKeyID, EnvMetricsNamespace}
+
+var commonRequired = []string{EnvTableName, EnvKandySecretID}
+
+// The functions of template.yaml.
+var (
+	API = Spec{Function: "ApiFunction", Vars: common, Required: commonRequired}
+	// PostConfirmation sends to the retry queue when one is named.
+	PostConfirmation = Spec{Function: "PostConfirmationFunction",
+		Vars: append(slices.Clip(common), EnvRetryQueueURL), Required: commonRequired}
+	// Retry cannot give up on a message without its dead-letter queue.
+	Retry = Spec{Function: "RetryFunction",
+		Vars: append(slices.Clip(common), EnvDeadLetterQueueURL), Required: append(slices.Clip(commonRequired), EnvDeadLetterQueueURL)}
+)
+
+// Functions returns the spec of every function.
+func Functions() []Spec { return []Spec{API, PostConfirmation, Retry} }
+
+// FromEnv reads every variable, requiring only the common ones: for tools
+// that share the functions' configuration.
 func FromEnv(getenv func(string) string) (Config, error) {
-	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
-	c := Config{
-		TableName:          get(EnvTableName),
-		KandySecretID:      get(EnvKandySecretID),
-		KandyAPIURL:        get(EnvKandyAPIURL),
-		DefaultCountryCode: get(EnvDefaultCountryCode),
-		KMSKeyID:           get(EnvKMSKeyID),
-		RetryQueueURL:      get(EnvRetryQueueURL),
-		DeadLetterQueueURL: get(EnvDeadLetterQueueURL),
-		MetricsNamespace:   get(EnvMetricsNamespace),
+	return Spec{Vars: append(slices.Clip(common), EnvRetryQueueURL, EnvDeadLetterQueueURL), Required: commonRequired}.Load(getenv)
+}
+
+// Load reads the spec's variables, and no other. Its error names every
+// variable at fault and never quotes a value that could be secret.
+func (s Spec) Load(getenv func(string) string) (Config, error) {
+	var c Config
+	fields := map[string]*string{
+		EnvTableName: &c.TableName, EnvKandySecretID: &c.KandySecretID, EnvKandyAPIURL: &c.KandyAPIURL,
+		EnvDefaultCountryCode: &c.DefaultCountryCode, EnvKMSKeyID: &c.KMSKeyID, EnvRetryQueueURL: &c.RetryQueueURL,
+		EnvDeadLetterQueueURL: &c.DeadLetterQueueURL, EnvMetricsNamespace: &c.MetricsNamespace,
+	}
+	for _, name := range s.Vars {
+		f, ok := fields[name]
+		if !ok {
+			return Config{}, fmt.Errorf("%w: %s is not a configuration variable", ErrInvalid, name)
+		}
+		*f = strings.TrimSpace(getenv(name))
 	}
 	if c.KandyAPIURL == "" {
 		c.KandyAPIURL = DefaultKandyAPIURL
@@ -67,9 +106,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.DefaultCountryCode = DefaultCountryCode
 	}
 	var problems []string
-	for _, req := range []struct{ name, val string }{{EnvTableName, c.TableName}, {EnvKandySecretID, c.KandySecretID}} {
-		if req.val == "" {
-			problems = append(problems, "missing required environment variable "+req.name)
+	for _, name := range s.Required {
+		if *fields[name] == "" {
+			problems = append(problems, "missing required environment variable "+name)
 		}
 	}
 	if u, err := url.Parse(c.KandyAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {

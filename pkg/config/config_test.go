@@ -42,3 +42,73 @@ func TestFromEnvErrors(t *testing.T) {
 		}
 	}
 }
+
+// Each function reads the variables its spec names, every one of them and
+// no other: the template tests compare the deployed environment with them.
+func TestEachFunctionReadsExactlyItsVariables(t *testing.T) {
+	full := map[string]string{}
+	for _, s := range Functions() {
+		for _, v := range s.Vars {
+			full[v] = "x"
+		}
+	}
+	full[EnvKandyAPIURL], full[EnvDefaultCountryCode] = "https://kandy.example", "US"
+	for _, s := range Functions() {
+		read := map[string]int{}
+		if _, err := s.Load(func(k string) string { read[k]++; return full[k] }); err != nil {
+			t.Fatalf("%s: %v", s.Function, err)
+		}
+		if len(read) != len(s.Vars) {
+			t.Errorf("%s read %v, its spec names %v", s.Function, read, s.Vars)
+		}
+		for _, v := range s.Vars {
+			if read[v] != 1 {
+				t.Errorf("%s read %s %d times, want once", s.Function, v, read[v])
+			}
+		}
+	}
+}
+
+func TestEachFunctionRequiresWhatItCannotDoWithout(t *testing.T) {
+	want := map[string][]string{
+		"ApiFunction":              {EnvTableName, EnvKandySecretID},
+		"PostConfirmationFunction": {EnvTableName, EnvKandySecretID},
+		"RetryFunction":            {EnvTableName, EnvKandySecretID, EnvDeadLetterQueueURL},
+	}
+	for _, s := range Functions() {
+		if strings.Join(s.Required, ",") != strings.Join(want[s.Function], ",") {
+			t.Errorf("%s requires %v, want %v", s.Function, s.Required, want[s.Function])
+		}
+		for _, r := range s.Required {
+			env := map[string]string{}
+			for _, v := range s.Vars {
+				env[v] = "x"
+			}
+			delete(env, EnvKandyAPIURL)
+			delete(env, EnvDefaultCountryCode)
+			delete(env, r)
+			_, err := s.Load(func(k string) string { return env[k] })
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "invalid configuration: missing required environment variable "+r) {
+				t.Errorf("%s without %s: %v", s.Function, r, err)
+			}
+		}
+	}
+}
+
+func TestRetryQueuesAreReadOnlyByTheirFunctions(t *testing.T) {
+	env := map[string]string{EnvTableName: "t", EnvKandySecretID: "s", EnvRetryQueueURL: "q", EnvDeadLetterQueueURL: "d"}
+	api, _ := API.Load(func(k string) string { return env[k] })
+	trig, _ := PostConfirmation.Load(func(k string) string { return env[k] })
+	retry, err := Retry.Load(func(k string) string { return env[k] })
+	if err != nil || api.RetryQueueURL != "" || api.DeadLetterQueueURL != "" || trig.RetryQueueURL != "q" || trig.DeadLetterQueueURL != "" ||
+		retry.DeadLetterQueueURL != "d" || retry.RetryQueueURL != "" {
+		t.Fatalf("api %+v, trigger %+v, retry %+v, %v", api, trig, retry, err)
+	}
+}
+
+func TestUnknownVariableInASpec(t *testing.T) {
+	_, err := Spec{Function: "X", Vars: []string{"NOT_A_SETTING"}}.Load(func(string) string { return "" })
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "NOT_A_SETTING") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,247 @@
+package samtemplate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Stack is template.yaml as CloudFormation deploys it: the output of the
+// real SAM transform, which the checks read instead of our YAML.
+type Stack struct {
+	Parameters map[string]Parameter
+	Conditions map[string]any
+	Resources  map[string]StackResource
+	Outputs    map[string]any
+	// Values are the parameter values it was transformed with, defaults
+	// filled in.
+	Values map[string]string
+}
+
+// Parameter is one entry of Parameters.
+type Parameter struct {
+	Type           string
+	Default        any
+	AllowedPattern string
+}
+
+// StackResource is one CloudFormation resource.
+type StackResource struct {
+	Type                string
+	Properties          map[string]any
+	Metadata            map[string]any
+	DeletionPolicy      string
+	UpdateReplacePolicy string
+	Condition           string
+}
+
+// ErrNoTranslator means python3 or the SAM translator is missing.
+var ErrNoTranslator = errors.New("the SAM translator is not installed: `make tools` installs python3's aws-sam-translator and cfn-lint")
+
+// Transform runs the SAM translator (tools/sam-transform.py) on
+// template.yaml with the given parameter values, with the python3 `make
+// tools` chose, or else the one on PATH.
+func Transform(params map[string]string) (*Stack, error) {
+	root := filepath.Dir(Path())
+	py, err := exec.LookPath(filepath.Join(root, ".tools", "bin", "python3"))
+	if err != nil {
+		if py, err = exec.LookPath("python3"); err != nil {
+			return nil, fmt.Errorf("%w (no python3)", ErrNoTranslator)
+		}
+	}
+	args := []string{filepath.Join(root, "tools", "sam-transform.py"), Path()}
+	for _, k := range sortedKeys(params) {
+		args = append(args, k+"="+params[k])
+	}
+	cmd := exec.Command(py, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		// The script exits 3 when python3 cannot import the translator.
+		if cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == 3 {
+			return nil, fmt.Errorf("%w (%s: %s)", ErrNoTranslator, py, strings.TrimSpace(stderr.String()))
+		}
+		return nil, fmt.Errorf("sam-transform: %v\n%s", err, stderr.String())
+	}
+	s := &Stack{}
+	if err := json.Unmarshal(out, s); err != nil {
+		return nil, fmt.Errorf("sam-transform printed something that is not a template: %w", err)
+	}
+	s.Values = map[string]string{}
+	for name, p := range s.Parameters {
+		if d, ok := p.Default.(string); ok {
+			s.Values[name] = d
+		} else if p.Default != nil {
+			s.Values[name] = fmt.Sprint(p.Default)
+		}
+	}
+	for k, v := range params {
+		s.Values[k] = v
+	}
+	return s, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// OfType returns the logical ids of the resources of one type, sorted.
+func (s *Stack) OfType(typ string) []string {
+	var ids []string
+	for id, r := range s.Resources {
+		if r.Type == typ {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Pseudo are the pseudo parameters' values in the checks.
+var Pseudo = map[string]string{
+	"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
+	"AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "kandy-provisioner",
+}
+
+// Resolve evaluates intrinsic functions with the stack's parameter values.
+// A resource stands for itself: Ref X is "{X}" and GetAtt X.Arn is
+// "{X.Arn}". AWS::NoValue, and what yields it, is dropped.
+func (s *Stack) Resolve(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		if len(v) == 1 {
+			for k, arg := range v {
+				if k == "Ref" || strings.HasPrefix(k, "Fn::") || k == "Condition" {
+					return s.intrinsic(k, arg)
+				}
+			}
+		}
+		out := map[string]any{}
+		for k, e := range v {
+			if r := s.Resolve(e); r != nil {
+				out[k] = r
+			}
+		}
+		return out
+	case []any:
+		out := []any{}
+		for _, e := range v {
+			if r := s.Resolve(e); r != nil {
+				out = append(out, r)
+			}
+		}
+		return out
+	default:
+		return v
+	}
+}
+
+func (s *Stack) intrinsic(fn string, arg any) any {
+	args, _ := arg.([]any)
+	switch fn {
+	case "Ref":
+		return s.ref(fmt.Sprint(arg))
+	case "Fn::GetAtt":
+		if len(args) == 2 {
+			return fmt.Sprintf("{%s.%s}", args[0], args[1])
+		}
+	case "Fn::Sub":
+		return s.sub(arg)
+	case "Fn::If":
+		if len(args) == 3 {
+			if s.Condition(fmt.Sprint(args[0])) {
+				return s.Resolve(args[1])
+			}
+			return s.Resolve(args[2])
+		}
+	case "Fn::Join":
+		if len(args) == 2 {
+			parts, _ := s.Resolve(args[1]).([]any)
+			strs := make([]string, len(parts))
+			for i, p := range parts {
+				strs[i] = fmt.Sprint(p)
+			}
+			return strings.Join(strs, fmt.Sprint(args[0]))
+		}
+	case "Condition", "Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or":
+		return s.truth(map[string]any{fn: arg})
+	}
+	return map[string]any{fn: arg}
+}
+
+func (s *Stack) ref(name string) any {
+	if name == "AWS::NoValue" {
+		return nil
+	}
+	if v, ok := Pseudo[name]; ok {
+		return v
+	}
+	if v, ok := s.Values[name]; ok {
+		return v
+	}
+	return "{" + name + "}"
+}
+
+var subVar = regexp.MustCompile(`\$\{([^}!][^}]*)\}`)
+
+func (s *Stack) sub(arg any) any {
+	text, vars := "", map[string]any{}
+	switch a := arg.(type) {
+	case string:
+		text = a
+	case []any:
+		if len(a) == 2 {
+			text, _ = a[0].(string)
+			vars, _ = a[1].(map[string]any)
+		}
+	}
+	out := subVar.ReplaceAllStringFunc(text, func(m string) string {
+		name := m[2 : len(m)-1]
+		if v, ok := vars[name]; ok {
+			return fmt.Sprint(s.Resolve(v))
+		}
+		if id, attr, ok := strings.Cut(name, "."); ok {
+			return fmt.Sprintf("{%s.%s}", id, attr)
+		}
+		return fmt.Sprint(s.ref(name))
+	})
+	return strings.ReplaceAll(out, "${!", "${")
+}
+
+// Condition evaluates one entry of Conditions.
+func (s *Stack) Condition(name string) bool { return s.truth(s.Conditions[name]) }
+
+func (s *Stack) truth(v any) bool {
+	m, _ := v.(map[string]any)
+	for fn, arg := range m {
+		args, _ := arg.([]any)
+		switch fn {
+		case "Condition":
+			return s.Condition(fmt.Sprint(arg))
+		case "Fn::Equals":
+			return len(args) == 2 && fmt.Sprint(s.Resolve(args[0])) == fmt.Sprint(s.Resolve(args[1]))
+		case "Fn::Not":
+			return len(args) == 1 && !s.truth(args[0])
+		case "Fn::And", "Fn::Or":
+			all, anyOf := true, false
+			for _, a := range args {
+				t := s.truth(a)
+				all, anyOf = all && t, anyOf || t
+			}
+			return map[bool]bool{true: all, false: anyOf}[fn == "Fn::And"]
+		}
+	}
+	return false
+}
