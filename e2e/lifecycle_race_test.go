@@ -31,7 +31,7 @@ func TestDeleteDeletePostAcrossContainers(t *testing.T) {
 		"AWS_ENDPOINT_URL_KMS="+delayed(t, stack.KMSURL, func(*http.Request) time.Duration { return 200 * time.Millisecond }))
 	var fns [3]*localenv.Function
 	for i := range fns {
-		fn, err := stack.StartFunction("ApiFunction", env)
+		fn, err := stack.StartFunction("ApiFunction", recordCalls("ApiFunction", env))
 		if err != nil {
 			t.Fatal(err)
 		}
