@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -214,6 +215,59 @@ func BenchmarkHandle(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if resp, _ := h.Handle(ctx, reqs[i%len(reqs)]); resp.StatusCode >= 300 {
 			b.Fatal(resp.StatusCode)
+		}
+	}
+}
+
+// Server-side failures are logged as errors; the caller's own, as info.
+func TestFailuresAreLoggedAtTheirLevel(t *testing.T) {
+	for err, level := range map[error]string{
+		errors.New("dynamodb: boom"):    "ERROR",
+		provision.ErrKandyUnavailable:   "ERROR",
+		provision.ErrNotProvisioned:     "INFO",
+		provision.ErrQuotaExceeded:      "INFO",
+		provision.ErrInvalidCountryCode: "INFO",
+	} {
+		var logs strings.Builder
+		New(&fakeProvisioner{err: err}, slog.New(slog.NewJSONHandler(&logs, nil))).Handle(context.Background(), request("GET /users/me", "s1", ""))
+		if !strings.Contains(logs.String(), `"level":"`+level+`"`) {
+			t.Errorf("%v logged as %s", err, logs.String())
+		}
+	}
+}
+
+// API Gateway's route key names the route, whatever the raw path carries
+// (a stage name, say); only $default falls back to the path.
+func TestTheRouteKeyWins(t *testing.T) {
+	req := request("GET /users/me", "s1", "")
+	req.RawPath = "/prod/users/me"
+	if resp, _ := New(&fakeProvisioner{}, quiet).Handle(context.Background(), req); resp.StatusCode != 200 {
+		t.Fatalf("= %d %s", resp.StatusCode, resp.Body)
+	}
+}
+
+func TestBodies(t *testing.T) {
+	padded := `{"user_country_code":"US"` + strings.Repeat(" ", MaxBodyBytes-len(`{"user_country_code":"US"}`)) + `}`
+	for _, tt := range []struct {
+		name   string
+		body   string
+		base64 bool
+		status int
+	}{
+		{"exactly the limit", padded, false, 201},
+		{"one byte over", padded + " ", false, 400},
+		{"base64", base64.StdEncoding.EncodeToString([]byte(`{"user_country_code":"+44"}`)), true, 201},
+		{"base64 of the limit", base64.StdEncoding.EncodeToString([]byte(padded)), true, 201},
+		{"bad base64", "%%%", true, 400},
+	} {
+		f := &fakeProvisioner{created: true}
+		req := request("POST /users", "s1", tt.body)
+		req.IsBase64Encoded = tt.base64
+		if resp, _ := New(f, quiet).Handle(context.Background(), req); resp.StatusCode != tt.status {
+			t.Errorf("%s: = %d %s", tt.name, resp.StatusCode, resp.Body)
+		}
+		if tt.name == "base64" && f.gotOpts.CountryCode != "+44" {
+			t.Errorf("base64 body decoded to %+v", f.gotOpts)
 		}
 	}
 }

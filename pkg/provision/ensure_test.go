@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -213,5 +214,42 @@ func BenchmarkEnsureExisting(b *testing.B) {
 		if _, created, err := w.svc.Ensure(ctx, sub, provision.EnsureOptions{}); err != nil || created {
 			b.Fatal(created, err)
 		}
+	}
+}
+
+// releaseFailing cannot release a claim; the claim is left to expire.
+type releaseFailing struct{ *memstore.Accounts }
+
+func (releaseFailing) Release(context.Context, provision.Claim) error {
+	return errors.New("dynamodb: timeout")
+}
+
+func TestAClaimThatCannotBeReleasedIsLogged(t *testing.T) {
+	var logs strings.Builder
+	k := newKandy()
+	k.createErr = []error{provision.ErrKandyUnavailable, provision.ErrKandyUnavailable}
+	s := serviceOver(t, releaseFailing{memstore.New()}, k, func(o *provision.Options) { o.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
+	_, _, _ = s.Ensure(context.Background(), sub, provision.EnsureOptions{})
+	if !strings.Contains(logs.String(), "releasing claim failed") {
+		t.Fatalf("logs:\n%s", logs.String())
+	}
+	logs.Reset()
+	good := serviceOver(t, memstore.New(), k, func(o *provision.Options) { o.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
+	_, _, _ = good.Ensure(context.Background(), sub, provision.EnsureOptions{})
+	if strings.Contains(logs.String(), "releasing claim failed") {
+		t.Fatalf("a released claim is logged as failed:\n%s", logs.String())
+	}
+}
+
+// A service built with no logger logs to the default one.
+func TestNoLoggerGiven(t *testing.T) {
+	k := newKandy()
+	k.users[uid] = provision.Credentials{}
+	s, err := provision.New(memstore.New(), k, provision.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := s.Ensure(context.Background(), sub, provision.EnsureOptions{}); err != nil || !created {
+		t.Fatalf("orphan recovery, which logs = %v, %v", created, err)
 	}
 }

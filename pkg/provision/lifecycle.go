@@ -88,14 +88,11 @@ func (s *Service) deleteOnce(ctx context.Context, sub string) error {
 // Delete, so it never races a live request: ErrClaimLost means the record
 // changed since it was seen, ErrInProgress that a claim is live.
 func (s *Service) Purge(ctx context.Context, seen Record) error {
-	if err := userid.Validate(seen.Sub); err != nil {
+	uid, err := userid.FromSub(seen.Sub)
+	if err != nil {
 		return err
 	}
 	if seen.Status == "" {
-		uid, err := userid.FromSub(seen.Sub)
-		if err != nil {
-			return err
-		}
 		seen.UserID = uid
 	}
 	return s.deleteSeen(ctx, seen)

@@ -89,19 +89,23 @@ func TestUserToken(t *testing.T) {
 	wantCode(t, "empty sub", err, provision.CodeUnauthorized)
 }
 
-// racingDelete runs an action between the token request's read and its
-// call to Kandy.
+// racingKandy runs actions around one token request's call to Kandy: as
+// if other requests ran between its read and its call, and between its
+// call and whatever it does next.
 type racingKandy struct {
 	*fakeKandy
-	before func()
+	before, after func()
 }
 
 func (r *racingKandy) UserAccessToken(ctx context.Context, id string) (string, error) {
-	if r.before != nil {
-		f := r.before
-		r.before = nil
-		f()
+	run := func(f *func()) {
+		if g := *f; g != nil {
+			*f = nil
+			g()
+		}
 	}
+	run(&r.before)
+	defer run(&r.after)
 	return r.fakeKandy.UserAccessToken(ctx, id)
 }
 
@@ -123,12 +127,15 @@ func TestUserTokenRacingADelete(t *testing.T) {
 	if _, _, err := s.Ensure(ctx, sub, provision.EnsureOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	k.before = func() {
-		_ = s.Delete(ctx, sub)
-		_, _, _ = s.Ensure(ctx, sub, provision.EnsureOptions{})
-	}
+	tokens := func() int { return strings.Count(strings.Join(k.callList(), ","), "token ") }
+	before := tokens()
+	k.before = func() { _ = s.Delete(ctx, sub) }
+	k.after = func() { _, _, _ = s.Ensure(ctx, sub, provision.EnsureOptions{}) }
 	if tok, err := racer.UserToken(ctx, sub); err != nil || tok != "UAT"+uid {
 		t.Fatalf("token racing a delete and a creation = %q, %v", tok, err)
+	}
+	if calls := tokens() - before; calls != 2 {
+		t.Fatalf("%d token calls, want 2: the first found the user gone, the second asked the new one", calls)
 	}
 }
 
@@ -334,4 +341,24 @@ func TestPurge(t *testing.T) {
 	live := w.claimed(provision.StatusPending, time.Second)
 	wantCode(t, "purge of a live claim", w.svc.Purge(ctx, live), provision.CodeInProgress)
 	wantCode(t, "purge of an invalid sub", w.svc.Purge(ctx, provision.Record{}), provision.CodeUnauthorized)
+}
+
+// claimFailing fails the delete claim with an error of the store's own.
+type claimFailing struct{ *memstore.Accounts }
+
+func (claimFailing) ClaimDelete(context.Context, provision.Claim, provision.Record) error {
+	return errors.New("dynamodb: InternalServerError")
+}
+
+func TestDeleteClaimFailures(t *testing.T) {
+	acc := claimFailing{memstore.New()}
+	s := serviceOver(t, acc, newKandy())
+	if _, _, err := s.Ensure(context.Background(), sub, provision.EnsureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Delete(context.Background(), sub)
+	wantCode(t, "store failure", err, provision.CodeInternal)
+	if !strings.Contains(err.Error(), "claiming the delete") {
+		t.Fatalf("err = %v", err)
+	}
 }

@@ -3,12 +3,15 @@ package trigger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/signupqueue"
 )
 
 type fakeEnsurer struct {
@@ -74,4 +77,84 @@ func TestBudgetIsBoundedByTheLambdaDeadline(t *testing.T) {
 	if d := time.Until(f.deadline); d > 4*time.Second || d < 3*time.Second {
 		t.Fatalf("without a Lambda deadline the budget is %v, want about 4s", d)
 	}
+}
+
+// The budget: the one given, else DefaultBudget; and a margin before the
+// Lambda deadline, wider when a retry queue must still be reached.
+func TestBudgetAndMargin(t *testing.T) {
+	remaining := func(p *PostConfirmation, f *fakeEnsurer, lambda time.Duration) time.Duration {
+		ctx, cancel := context.Background(), context.CancelFunc(func() {})
+		if lambda > 0 {
+			ctx, cancel = context.WithTimeout(ctx, lambda)
+		}
+		defer cancel()
+		start := time.Now()
+		p.Process(ctx, json.RawMessage(signUp))
+		return f.deadline.Sub(start)
+	}
+	near := func(got, want time.Duration) bool { return got > want-150*time.Millisecond && got < want+50*time.Millisecond }
+	for _, tt := range []struct {
+		budget, lambda time.Duration
+		retry          bool
+		want           time.Duration
+	}{
+		{0, 0, false, DefaultBudget},
+		{time.Second, 0, false, time.Second},
+		{2 * time.Second, 2100 * time.Millisecond, false, 1800 * time.Millisecond},
+		{4 * time.Second, 3 * time.Second, true, 2 * time.Second},
+		{4 * time.Second, 3 * time.Second, false, 2700 * time.Millisecond},
+	} {
+		f := &fakeEnsurer{}
+		var r Retrier
+		if tt.retry {
+			r = &fakeRetrier{}
+		}
+		if got := remaining(New(f, quiet, tt.budget, r), f, tt.lambda); !near(got, tt.want) {
+			t.Errorf("budget %v, Lambda deadline %v, retry %v: Ensure had %v, want %v", tt.budget, tt.lambda, tt.retry, got, tt.want)
+		}
+	}
+}
+
+// deadlineRetrier records the time it was given to enqueue.
+type deadlineRetrier struct{ left time.Duration }
+
+func (d *deadlineRetrier) Send(ctx context.Context, _ signupqueue.Message, _ provision.Code) error {
+	dl, _ := ctx.Deadline()
+	d.left = time.Until(dl)
+	return nil
+}
+
+// The enqueue has the margin, less what answering Cognito takes, even when
+// provisioning used its whole budget.
+func TestEnqueueHasTheMargin(t *testing.T) {
+	r := &deadlineRetrier{}
+	p := New(&fakeEnsurer{err: provision.ErrKandyUnavailable}, quiet, 0, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p.Process(ctx, json.RawMessage(signUp))
+	if r.left > 900*time.Millisecond || r.left < 800*time.Millisecond {
+		t.Fatalf("the enqueue had %v, want the 1 s margin less 100 ms", r.left)
+	}
+}
+
+// A failure is logged with its reason, and with the retry queue's refusal
+// when the queue refuses it.
+func TestFailuresAreLoggedWithTheirReason(t *testing.T) {
+	var logs strings.Builder
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	New(&fakeEnsurer{err: provision.ErrQuotaExceeded}, log, 0, &failingRetrier{}).Process(context.Background(), json.RawMessage(signUp))
+	for _, want := range []string{`"reason":"kandy_quota_exceeded"`, "the retry queue refused the sign-up"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %s:\n%s", want, logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "queued for retry") {
+		t.Errorf("a refused sign-up is logged as queued:\n%s", logs.String())
+	}
+}
+
+type failingRetrier struct{}
+
+func (failingRetrier) Send(context.Context, signupqueue.Message, provision.Code) error {
+	return errors.New("AccessDenied")
 }
