@@ -45,10 +45,11 @@ type recorder struct {
 // X-Amz-Target prefix, IAM's service prefix, the endpoint variable and the
 // request field that names the resource.
 var endpoints = map[string]struct{ service, env, resource string }{
-	"DynamoDB_20120810": {"dynamodb", "AWS_ENDPOINT_URL_DYNAMODB", "TableName"},
-	"TrentService":      {"kms", "AWS_ENDPOINT_URL_KMS", "KeyId"},
-	"secretsmanager":    {"secretsmanager", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "SecretId"},
-	"AmazonSQS":         {"sqs", "AWS_ENDPOINT_URL_SQS", "QueueUrl"},
+	"DynamoDB_20120810":                 {"dynamodb", "AWS_ENDPOINT_URL_DYNAMODB", "TableName"},
+	"TrentService":                      {"kms", "AWS_ENDPOINT_URL_KMS", "KeyId"},
+	"secretsmanager":                    {"secretsmanager", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "SecretId"},
+	"AmazonSQS":                         {"sqs", "AWS_ENDPOINT_URL_SQS", "QueueUrl"},
+	"AWSCognitoIdentityProviderService": {"cognito-idp", "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", "UserPoolId"},
 }
 
 var (
@@ -256,7 +257,7 @@ func checkIAM() error {
 	whole := flag.Lookup("test.run") == nil || flag.Lookup("test.run").Value.String() == ""
 	problems := map[string][]string{} // problem → the variants it shows in
 	for variant, key := range map[string]string{"the secret under aws/secretsmanager": "", "the secret under its own key": secretKeyArn} {
-		s, err := samtemplate.Transform(map[string]string{"KandySecretArn": secretID, "KandySecretKmsKeyArn": key})
+		s, err := samtemplate.Transform(map[string]string{"KandySecretArn": secretID, "KandySecretKmsKeyArn": key, "ReconcileSchedule": "rate(1 day)"})
 		if err != nil {
 			return err
 		}

@@ -57,7 +57,7 @@ func run(m *testing.M) (int, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return 1, fmt.Errorf("make build: %v\n%s", err, out)
 	}
-	s, err := localstack.Start(context.Background(), localstack.Options{Table: table, SecretID: secretID})
+	s, err := localstack.Start(context.Background(), localstack.Options{Table: table, SecretID: secretID, Cognito: true})
 	if err != nil {
 		return 1, err
 	}

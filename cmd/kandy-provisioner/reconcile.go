@@ -12,13 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/app"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/reconcile"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/secrets"
 )
 
 // reconcileFlags are the command's own flags.
@@ -79,7 +76,7 @@ func (c cli) reconcile(ctx context.Context, args []string) int {
 
 func (c cli) runReconcile(ctx context.Context, f reconcileFlags, classes map[reconcile.Class]bool, cfg config.Config, awsCfg aws.Config) int {
 	users := cip.NewFromConfig(awsCfg)
-	k, err := kandy.New(kandy.Options{BaseURL: cfg.KandyAPIURL, Keys: secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), cfg.KandySecretID, 0)})
+	k, err := app.NewKandy(awsCfg, cfg, nil)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "reconcile:", err)
 		return failed

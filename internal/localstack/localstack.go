@@ -259,6 +259,9 @@ func (s *Stack) Env(extra ...string) []string {
 		"TABLE_NAME=" + s.Table, "KANDY_SECRET_ID=" + s.SecretID, "KANDY_API_URL=" + s.KandyURL,
 		"KMS_KEY_ID=" + s.KeyARN,
 	}
+	if s.CognitoURL != "" {
+		base = append(base, "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="+s.CognitoURL)
+	}
 	return MergeEnv(base, extra...)
 }
 

@@ -3,10 +3,12 @@ package samtemplate_test
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
 )
 
 // dataServices hold the data: none of their actions may be granted on
@@ -62,11 +64,15 @@ func TestFunctionsEncryptButNeverDecryptStoredCredentials(t *testing.T) {
 		t.Errorf("CredentialsKey = %v", p)
 	}
 	viaSecretsManager := map[string]string{"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com", "kms:EncryptionContext:SecretARN": secretArn}
+	seals := map[string]bool{}
+	for _, sp := range config.Functions() {
+		seals[sp.Function] = slices.Contains(sp.Vars, config.EnvKMSKeyID)
+	}
 	for name, s := range variants(t) {
 		for _, fn := range s.OfType("AWS::Lambda::Function") {
 			grants := functionGrants(t, s, fn)
-			if !allowed(grants, "kms:Encrypt", "{CredentialsKey.Arn}", nil) {
-				t.Errorf("%s: %s cannot encrypt with CredentialsKey", name, fn)
+			if allowed(grants, "kms:Encrypt", "{CredentialsKey.Arn}", nil) != seals[fn] {
+				t.Errorf("%s: %s may encrypt with CredentialsKey: %v; it seals credentials: %v", name, fn, !seals[fn], seals[fn])
 			}
 			if allowed(grants, "kms:Decrypt", "{CredentialsKey.Arn}", viaSecretsManager) {
 				t.Errorf("%s: %s may decrypt stored credentials", name, fn)

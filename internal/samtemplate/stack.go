@@ -97,11 +97,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// OfType returns the logical ids of the resources of one type, sorted.
+// OfType returns the logical ids of the resources of one type that the
+// stack deploys with its parameter values (their Condition holds), sorted.
 func (s *Stack) OfType(typ string) []string {
 	var ids []string
 	for id, r := range s.Resources {
-		if r.Type == typ {
+		if r.Type == typ && (r.Condition == "" || s.Condition(r.Condition)) {
 			ids = append(ids, id)
 		}
 	}

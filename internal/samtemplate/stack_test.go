@@ -25,6 +25,7 @@ const (
 
 var optional = map[string]string{
 	"KandySecretKmsKeyArn": secretKey, "AlarmTopicArn": topicArn, "CorsAllowedOrigins": "https://a.example,https://b.example",
+	"ReconcileSchedule": "rate(1 day)",
 }
 
 var stacks sync.Map // bool → *samtemplate.Stack
@@ -180,7 +181,7 @@ func TestTriggerIsInvokedByItsUserPool(t *testing.T) {
 // variables its code reads (config.Spec), each from a parameter or a
 // resource, never a literal.
 func TestEachFunctionGetsExactlyTheVariablesItReads(t *testing.T) {
-	s := deployed(t, false)
+	s := deployed(t, true)
 	specs := map[string]config.Spec{}
 	for _, sp := range config.Functions() {
 		specs[sp.Function] = sp
@@ -316,5 +317,43 @@ func TestAlarmsWatchTheEmittedMetrics(t *testing.T) {
 		if !strings.Contains(terms, "Value:{"+fn+"}") {
 			t.Errorf("FunctionErrorsAlarm does not watch %s", fn)
 		}
+	}
+}
+
+// The scheduled reconcile exists only with a schedule: it runs on that
+// schedule, may list the pool, scan the table and read the secret, and
+// nothing more, and its drift and its failures each have an alarm.
+func TestScheduledReconcile(t *testing.T) {
+	if fns := deployed(t, false).OfType("AWS::Lambda::Function"); strings.Contains(strings.Join(fns, ","), "Reconcile") {
+		t.Fatalf("without a schedule the stack deploys %v", fns)
+	}
+	s := deployed(t, true)
+	var schedules []string
+	for _, id := range s.OfType("AWS::Events::Rule") {
+		p := props(s, id)
+		if strings.Contains(fmt.Sprint(p["Targets"]), "ReconcileFunction") {
+			schedules = append(schedules, fmt.Sprint(p["ScheduleExpression"]))
+		}
+	}
+	if strings.Join(schedules, ",") != "rate(1 day)" {
+		t.Fatalf("schedules of ReconcileFunction: %v", schedules)
+	}
+	var got []string
+	for _, g := range functionGrants(t, s, "ReconcileFunction") {
+		if !strings.HasPrefix(g.Action, "logs:") && !strings.HasPrefix(g.Action, "xray:") {
+			got = append(got, g.Action+" "+g.Resource)
+		}
+	}
+	sort.Strings(got)
+	want := "cognito-idp:ListUsers {UserPool.Arn},dynamodb:Scan {AccountsTable.Arn},kms:Decrypt " + secretKey +
+		",secretsmanager:GetSecretValue " + secretArn
+	if strings.Join(got, ",") != want {
+		t.Fatalf("ReconcileFunction may %v\nwant %s", got, want)
+	}
+	ns := fmt.Sprint(get(props(s, "ApiFunction"), "Environment", "Variables", config.EnvMetricsNamespace))
+	drift, failed := props(s, "DriftAlarm"), props(s, "ReconcileFailedAlarm")
+	if drift["MetricName"] != metrics.Drift || drift["Namespace"] != ns || !strings.Contains(fmt.Sprint(failed["Dimensions"]), "{ReconcileFunction}") ||
+		fmt.Sprint(drift["AlarmActions"]) != "["+topicArn+"]" || fmt.Sprint(failed["AlarmActions"]) != "["+topicArn+"]" {
+		t.Fatalf("drift alarm %v, failure alarm %v", drift, failed)
 	}
 }

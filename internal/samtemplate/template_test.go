@@ -65,7 +65,7 @@ func TestTableMatchesTheCode(t *testing.T) {
 // The local run reads routes and settings with the YAML reader: they must
 // be what the deployed stack has.
 func TestReaderAgreesWithTheDeployedStack(t *testing.T) {
-	tpl, s := load(t), deployed(t, false)
+	tpl, s := load(t), deployed(t, true)
 	paths, _ := get(props(s, "HttpApi"), "Body", "paths").(map[string]any)
 	var routes []string
 	for p, ops := range paths {

@@ -26,17 +26,23 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
 )
 
+// NewKandy builds the Kandy client, reading the project key from Secrets
+// Manager (cached). obs, if not nil, is told of every call.
+func NewKandy(awsCfg aws.Config, cfg config.Config, obs kandy.Observer) (*kandy.Client, error) {
+	keys := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), cfg.KandySecretID, secrets.DefaultTTL)
+	return kandy.New(kandy.Options{BaseURL: cfg.KandyAPIURL, Keys: keys, Observer: obs})
+}
+
 // NewService builds the provisioning service and its clients, once per
 // container. AWS endpoints and credentials come from the SDK's standard
 // environment variables. rec, if not nil, receives the service's metrics.
 func NewService(awsCfg aws.Config, cfg config.Config, log *slog.Logger, rec *metrics.Recorder) (*provision.Service, error) {
-	keys := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), cfg.KandySecretID, secrets.DefaultTTL)
-	ko := kandy.Options{BaseURL: cfg.KandyAPIURL, Keys: keys}
 	opts := provision.Options{DefaultCountry: cfg.DefaultCountryCode, Logger: log}
+	var obs kandy.Observer
 	if rec != nil {
-		ko.Observer, opts.Metrics = rec, rec
+		obs, opts.Metrics = rec, rec
 	}
-	k, err := kandy.New(ko)
+	k, err := NewKandy(awsCfg, cfg, obs)
 	if err != nil {
 		return nil, err
 	}
@@ -54,23 +60,35 @@ type Deps struct {
 	Log     *slog.Logger
 	Config  config.Config
 	AWS     aws.Config
-	Service *provision.Service
+	Metrics *metrics.Recorder
+	Service *provision.Service // nil for a function that only reads
 }
 
 // Setup reads the variables of the function's spec, and no other, and
 // builds the service. If anything is wrong it serves the error on every
 // invocation and does not return.
-func Setup(spec config.Spec) Deps {
+func Setup(spec config.Spec) Deps { return mustSetup(spec, true) }
+
+// Configure is Setup for a function that only reads: the configuration,
+// the logger and the metrics, with no provisioning service.
+func Configure(spec config.Spec) Deps { return mustSetup(spec, false) }
+
+func mustSetup(spec config.Spec, service bool) Deps {
 	log := logging.New(os.Stdout)
-	d, err := setup(log, spec)
+	d, err := setup(log, spec, service)
 	if err != nil {
-		startFailed(log, err)
-		os.Exit(1) // startFailed serves until the runtime stops the process
+		Fail(log, err)
 	}
 	return d
 }
 
-func setup(log *slog.Logger, spec config.Spec) (Deps, error) {
+// Fail serves a start-up error on every invocation and does not return.
+func Fail(log *slog.Logger, err error) {
+	startFailed(log, err)
+	os.Exit(1) // startFailed serves until the runtime stops the process
+}
+
+func setup(log *slog.Logger, spec config.Spec, service bool) (Deps, error) {
 	cfg, err := spec.Load(os.Getenv)
 	if err != nil {
 		return Deps{}, err
@@ -79,11 +97,13 @@ func setup(log *slog.Logger, spec config.Spec) (Deps, error) {
 	if err != nil {
 		return Deps{}, fmt.Errorf("loading AWS configuration: %w", err)
 	}
-	svc, err := NewService(awsCfg, cfg, log, metrics.New(os.Stdout, cfg.MetricsNamespace))
-	if err != nil {
-		return Deps{}, err
+	d := Deps{Log: log, Config: cfg, AWS: awsCfg, Metrics: metrics.New(os.Stdout, cfg.MetricsNamespace)}
+	if service {
+		if d.Service, err = NewService(awsCfg, cfg, log, d.Metrics); err != nil {
+			return Deps{}, err
+		}
 	}
-	return Deps{Log: log, Config: cfg, AWS: awsCfg, Service: svc}, nil
+	return d, nil
 }
 
 // startFailed reports a start-up error on every invocation instead of

@@ -19,15 +19,30 @@ func TestSetupReadsTheFunctionsSpec(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if _, err := setup(log, config.Retry); err == nil || err.Error() != "invalid configuration: missing required environment variable DEAD_LETTER_QUEUE_URL" {
+	if _, err := setup(log, config.Retry, true); err == nil || err.Error() != "invalid configuration: missing required environment variable DEAD_LETTER_QUEUE_URL" {
 		t.Fatalf("retry worker without its dead-letter queue: %v", err)
 	}
-	api, err := setup(log, config.API)
+	api, err := setup(log, config.API, true)
 	if err != nil || api.Service == nil || api.Config.RetryQueueURL != "" {
 		t.Fatalf("API: %+v, %v", api.Config, err)
 	}
-	trig, err := setup(log, config.PostConfirmation)
+	trig, err := setup(log, config.PostConfirmation, true)
 	if err != nil || trig.Config.RetryQueueURL != "http://127.0.0.1:1/q" {
 		t.Fatalf("trigger: %+v, %v", trig.Config, err)
+	}
+}
+
+// A function that only reads gets no provisioning service, and needs no
+// variable of it.
+func TestConfigureBuildsNoService(t *testing.T) {
+	for k, v := range map[string]string{
+		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b",
+		config.EnvTableName: "t", config.EnvKandySecretID: "s", config.EnvUserPoolID: "us-east-1_x",
+	} {
+		t.Setenv(k, v)
+	}
+	d, err := setup(slog.New(slog.NewTextHandler(io.Discard, nil)), config.Reconcile, false)
+	if err != nil || d.Service != nil || d.Metrics == nil || d.Config.UserPoolID != "us-east-1_x" {
+		t.Fatalf("%+v, %v", d, err)
 	}
 }

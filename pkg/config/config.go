@@ -23,6 +23,7 @@ const (
 	EnvRetryQueueURL      = "RETRY_QUEUE_URL"
 	EnvDeadLetterQueueURL = "DEAD_LETTER_QUEUE_URL"
 	EnvMetricsNamespace   = "METRICS_NAMESPACE"
+	EnvUserPoolID         = "USER_POOL_ID"
 )
 
 // Config is what every function needs. AWS endpoints are not here: the SDK
@@ -42,6 +43,8 @@ type Config struct {
 	// MetricsNamespace is the CloudWatch namespace of the EMF metrics;
 	// template.yaml names one per stack.
 	MetricsNamespace string
+	// UserPoolID is the pool a scheduled reconcile compares.
+	UserPoolID string
 }
 
 // ErrInvalid marks configuration that cannot work.
@@ -72,10 +75,14 @@ var (
 	// Retry cannot give up on a message without its dead-letter queue.
 	Retry = Spec{Function: "RetryFunction",
 		Vars: append(slices.Clip(common), EnvDeadLetterQueueURL), Required: append(slices.Clip(commonRequired), EnvDeadLetterQueueURL)}
+	// Reconcile only reads: the table, Kandy's user list and the pool.
+	Reconcile = Spec{Function: "ReconcileFunction",
+		Vars:     []string{EnvTableName, EnvKandySecretID, EnvKandyAPIURL, EnvUserPoolID, EnvMetricsNamespace},
+		Required: append(slices.Clip(commonRequired), EnvUserPoolID)}
 )
 
 // Functions returns the spec of every function.
-func Functions() []Spec { return []Spec{API, PostConfirmation, Retry} }
+func Functions() []Spec { return []Spec{API, PostConfirmation, Retry, Reconcile} }
 
 // FromEnv reads every variable, requiring only the common ones: for tools
 // that share the functions' configuration.
@@ -90,7 +97,7 @@ func (s Spec) Load(getenv func(string) string) (Config, error) {
 	fields := map[string]*string{
 		EnvTableName: &c.TableName, EnvKandySecretID: &c.KandySecretID, EnvKandyAPIURL: &c.KandyAPIURL,
 		EnvDefaultCountryCode: &c.DefaultCountryCode, EnvKMSKeyID: &c.KMSKeyID, EnvRetryQueueURL: &c.RetryQueueURL,
-		EnvDeadLetterQueueURL: &c.DeadLetterQueueURL, EnvMetricsNamespace: &c.MetricsNamespace,
+		EnvDeadLetterQueueURL: &c.DeadLetterQueueURL, EnvMetricsNamespace: &c.MetricsNamespace, EnvUserPoolID: &c.UserPoolID,
 	}
 	for _, name := range s.Vars {
 		f, ok := fields[name]

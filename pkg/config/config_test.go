@@ -74,6 +74,7 @@ func TestEachFunctionRequiresWhatItCannotDoWithout(t *testing.T) {
 		"ApiFunction":              {EnvTableName, EnvKandySecretID},
 		"PostConfirmationFunction": {EnvTableName, EnvKandySecretID},
 		"RetryFunction":            {EnvTableName, EnvKandySecretID, EnvDeadLetterQueueURL},
+		"ReconcileFunction":        {EnvTableName, EnvKandySecretID, EnvUserPoolID},
 	}
 	for _, s := range Functions() {
 		if strings.Join(s.Required, ",") != strings.Join(want[s.Function], ",") {

@@ -23,12 +23,14 @@ const (
 	QuotaExceeded       = "QuotaExceeded"
 	KandyErrors         = "KandyErrors"
 	KandyLatency        = "KandyLatency"
+	Drift               = "Drift"
 )
 
 // Dimension names.
 const (
 	DimOperation = "Operation"
 	DimErrorKind = "ErrorKind"
+	DimClass     = "Class"
 )
 
 // Recorder writes one EMF line per event. It is safe for concurrent use.
@@ -73,6 +75,15 @@ func (r *Recorder) KandyCall(ctx context.Context, op string, elapsed time.Durati
 		})
 	}
 	r.emit(ctx, directives, props)
+}
+
+// Drift publishes how many differences of one class a reconcile found, by
+// class and in total.
+func (r *Recorder) Drift(ctx context.Context, class string, n int) {
+	r.emit(ctx, []directive{{
+		Namespace: r.namespace, Dimensions: [][]string{{}, {DimClass}},
+		Metrics: []definition{{Name: Drift, Unit: "Count"}},
+	}}, map[string]any{Drift: n, DimClass: class})
 }
 
 func (r *Recorder) count(ctx context.Context, name string) {

@@ -107,3 +107,21 @@ func TestCheckerRefusesBrokenDocuments(t *testing.T) {
 		}
 	}
 }
+
+// Drift is published per class and in total, zeros included, so an alarm
+// on the total clears when a reconcile finds agreement.
+func TestDrift(t *testing.T) {
+	var buf bytes.Buffer
+	r := New(&buf, "KandyProvisioner/test")
+	r.Drift(context.Background(), "missing", 2)
+	r.Drift(context.Background(), "gone", 0)
+	data := parseAll(t, buf.Bytes())
+	if got := emfcheck.Sum(data, Drift, nil); got != 2 {
+		t.Fatalf("total drift %v", got)
+	}
+	for class, want := range map[string]float64{"missing": 2, "gone": 0} {
+		if got := emfcheck.Sum(data, Drift, map[string]string{DimClass: class}); got != want || len(data) != 4 {
+			t.Fatalf("%s: %v of %d data", class, got, len(data))
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
@@ -377,5 +378,35 @@ func TestSourcesPageThroughThePool(t *testing.T) {
 	}
 	if g, err := gone(context.Background(), sub(5000)); err != nil || !g {
 		t.Fatalf("an unlisted user is not gone: %v", err)
+	}
+}
+
+type driftCounts map[string]int
+
+func (d driftCounts) Drift(_ context.Context, class string, n int) { d[class] += n }
+
+// The scheduled reconcile publishes every class's count, zeros included,
+// and changes nothing.
+func TestReporter(t *testing.T) {
+	w := newWorld(t)
+	w.seed(t)
+	before := len(w.kandy.users)
+	var logs strings.Builder
+	d := driftCounts{}
+	r := reconcile.NewReporter(w.sources(), d, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err := r.Handle(context.Background(), events.EventBridgeEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(d) != "map[broken:2 gone:2 missing:2 orphan:1 stale:2]" || len(w.kandy.users) != before {
+		t.Fatalf("published %v; Kandy users %d -> %d", d, before, len(w.kandy.users))
+	}
+	if !strings.Contains(logs.String(), `"msg":"reconcile: report"`) || strings.Count(logs.String(), `"msg":"reconcile: drift"`) != 9 {
+		t.Fatalf("logs:\n%s", logs.String())
+	}
+	failing := reconcile.NewReporter(reconcile.Sources{Records: func(context.Context, func(provision.Record) error) error {
+		return errors.New("AccessDenied")
+	}}, d, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err := failing.Handle(context.Background(), events.EventBridgeEvent{}); err == nil {
+		t.Fatal("a failed comparison reported no error")
 	}
 }
