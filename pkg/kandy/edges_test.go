@@ -122,7 +122,8 @@ func TestWaitingForTheTokenHonoursTheContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := c.ListUsers(ctx)
-	if !errors.Is(err, kandy.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, provision.ErrKandyUnavailable) {
+	if !errors.Is(err, kandy.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, provision.ErrKandyUnavailable) ||
+		err.Error() != "domain access token: kandy: unavailable (no envelope): waiting for token" {
 		t.Fatalf("waiting caller = %v", err)
 	}
 	close(release)
@@ -144,7 +145,23 @@ func TestAnswerCutShort(t *testing.T) {
 	defer srv.Close()
 	c, _ := kandy.New(kandy.Options{BaseURL: srv.URL, Keys: staticKeys{APIKey: "DAKk", APISecret: "DASs"}, Backoff: []time.Duration{}})
 	_, err := c.CreateUser(context.Background(), "a", "US")
-	if !errors.Is(err, kandy.ErrUnavailable) || !strings.Contains(err.Error(), "reading answer: transport failure") {
+	if !errors.Is(err, kandy.ErrUnavailable) || err.Error() != "create user: kandy: unavailable (no envelope, http 200): reading answer: transport failure" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// A Kandy that cannot be reached is a transport failure, and says nothing
+// of the URL (it carries the project key).
+func TestKandyUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	c, _ := kandy.New(kandy.Options{BaseURL: "http://" + addr, Keys: staticKeys{APIKey: "DAKkey0123456789", APISecret: "DASsecret0123456789"}, Backoff: []time.Duration{}})
+	err = c.Ping(context.Background())
+	if !errors.Is(err, provision.ErrKandyUnavailable) || err.Error() != "domain access token: kandy: unavailable (no envelope): transport failure" {
 		t.Fatalf("err = %v", err)
 	}
 }

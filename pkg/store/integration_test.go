@@ -347,3 +347,46 @@ func assertOneStoredUser(t *testing.T, f *fixture) provision.Record {
 func TestContract(t *testing.T) {
 	accountstest.Contract(t, func(t *testing.T) provision.Accounts { return newAccounts(t) })
 }
+
+// Scan reads every record once, whichever segment holds it, and stops on
+// the first error its callback returns.
+func TestScan(t *testing.T) {
+	ctx := context.Background()
+	name := newTable(t)
+	a := store.NewAccounts(db, name)
+	now := time.Now()
+	want := map[string]bool{}
+	for i := 0; i < 40; i++ {
+		s := fmt.Sprintf("scan-%02d", i)
+		if _, ok, err := a.Claim(ctx, provision.Claim{Sub: s, UserID: "x" + s, Token: "t", Now: now, ExpiresAt: now.Add(time.Minute)}); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		want[s] = true
+	}
+	for _, segments := range []int{0, 1, 3, 8} {
+		got := map[string]int{}
+		err := store.Scan(ctx, db, name, segments, func(r provision.Record) error {
+			got[r.Sub]++
+			if r.Status != provision.StatusPending || r.ClaimToken != "t" {
+				t.Errorf("scanned %+v", r)
+			}
+			return nil
+		})
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("%d segments: %d records, %v", segments, len(got), err)
+		}
+		for s, n := range got {
+			if !want[s] || n != 1 {
+				t.Fatalf("%d segments: %s read %d times", segments, s, n)
+			}
+		}
+	}
+	stop := errors.New("enough")
+	n := 0
+	if err := store.Scan(ctx, db, name, 4, func(provision.Record) error { n++; return stop }); !errors.Is(err, stop) || n > 4 {
+		t.Fatalf("a failing callback: %v after %d records", err, n)
+	}
+	if err := store.Scan(ctx, db, "no-such-table", 2, func(provision.Record) error { return nil }); err == nil {
+		t.Fatal("scanning a missing table succeeded")
+	}
+}
