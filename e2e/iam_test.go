@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -277,7 +279,7 @@ func checkIAM() error {
 	}
 	if len(problems) > 0 {
 		var lines []string
-		for _, p := range sortedKeys(problems) {
+		for _, p := range slices.Sorted(maps.Keys(problems)) {
 			sort.Strings(problems[p])
 			lines = append(lines, fmt.Sprintf("%s [%s]", p, strings.Join(problems[p], ", ")))
 		}
@@ -294,19 +296,10 @@ func checkIAM() error {
 			called[r.function][c.Service+":"+c.Operation] = true
 		}
 	}
-	for _, fn := range sortedKeys(called) {
-		fmt.Printf("iam: %s called %s\n", fn, strings.Join(sortedKeys(called[fn]), " "))
+	for _, fn := range slices.Sorted(maps.Keys(called)) {
+		fmt.Printf("iam: %s called %s\n", fn, strings.Join(slices.Sorted(maps.Keys(called[fn])), " "))
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // checkRole returns what is wrong with one function's role: a use it does

@@ -4,6 +4,8 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -142,7 +144,7 @@ func ManagedGrants(arn string) ([]Grant, error) {
 func ManagedPolicies() []string {
 	var docs map[string]any
 	_ = json.Unmarshal(awsManagedJSON, &docs)
-	return sortedKeys(docs)
+	return slices.Sorted(maps.Keys(docs))
 }
 
 func docGrants(name string, doc any) ([]Grant, error) {
@@ -206,5 +208,5 @@ func Actions(grants []Grant) []string {
 	for _, g := range grants {
 		seen[g.Action] = true
 	}
-	return sortedKeys(seen)
+	return slices.Sorted(maps.Keys(seen))
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -56,7 +58,7 @@ func Transform(params map[string]string) (*Stack, error) {
 		}
 	}
 	args := []string{filepath.Join(root, "tools", "sam-transform.py"), Path()}
-	for _, k := range sortedKeys(params) {
+	for _, k := range slices.Sorted(maps.Keys(params)) {
 		args = append(args, k+"="+params[k])
 	}
 	cmd := exec.Command(py, args...)
@@ -86,15 +88,6 @@ func Transform(params map[string]string) (*Stack, error) {
 		s.Values[k] = v
 	}
 	return s, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // OfType returns the logical ids of the resources of one type that the

@@ -10,9 +10,10 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -103,7 +104,7 @@ func toForm(op string, in map[string]any) (url.Values, error) {
 	case "CreateQueue":
 		str("QueueName")
 		attrs, _ := in["Attributes"].(map[string]any)
-		for i, k := range sortedKeys(attrs) {
+		for i, k := range slices.Sorted(maps.Keys(attrs)) {
 			n := "Attribute." + strconv.Itoa(i+1)
 			f.Set(n+".Name", k)
 			f.Set(n+".Value", fmt.Sprint(attrs[k]))
@@ -116,7 +117,7 @@ func toForm(op string, in map[string]any) (url.Values, error) {
 		str("MessageBody")
 		str("DelaySeconds")
 		attrs, _ := in["MessageAttributes"].(map[string]any)
-		for i, k := range sortedKeys(attrs) {
+		for i, k := range slices.Sorted(maps.Keys(attrs)) {
 			n := "MessageAttribute." + strconv.Itoa(i+1)
 			v, _ := attrs[k].(map[string]any)
 			f.Set(n+".Name", k)
@@ -172,15 +173,6 @@ func pairs(nv []nameValue) map[string]string {
 		m[p.Name] = p.Value
 	}
 	return m
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

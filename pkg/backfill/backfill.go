@@ -11,21 +11,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
-	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 	"golang.org/x/time/rate"
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/userpool"
 )
 
 // PageSize is Cognito's largest ListUsers page.
-const PageSize = 60
+const PageSize = userpool.PageSize
 
 // ListUsersAPI is the one Cognito operation a backfill needs.
-type ListUsersAPI interface {
-	ListUsers(ctx context.Context, in *cip.ListUsersInput, opts ...func(*cip.Options)) (*cip.ListUsersOutput, error)
-}
+type ListUsersAPI = userpool.ListUsersAPI
 
 // Accounts is the provisioning service, as a backfill uses it.
 type Accounts interface {
@@ -113,22 +109,18 @@ func Run(ctx context.Context, users ListUsersAPI, accounts Accounts, o Options) 
 	for {
 		// No status filter: users who never confirmed are listed too, so
 		// the summary can say how many were skipped.
-		in := &cip.ListUsersInput{UserPoolId: aws.String(o.UserPoolID), Limit: aws.Int32(PageSize)}
-		if token != "" {
-			in.PaginationToken = aws.String(token)
-		}
-		page, err := users.ListUsers(ctx, in)
+		page, next, err := userpool.Page(ctx, users, o.UserPoolID, "", token)
 		if err != nil {
 			return r.summary(), fmt.Errorf("listing users: %w", err)
 		}
-		r.page(ctx, page.Users)
+		r.page(ctx, page)
 		if s := r.summary(); s.Stopped != nil {
 			return s, nil
 		}
 		if err := ctx.Err(); err != nil {
 			return r.summary(), err
 		}
-		token = aws.ToString(page.PaginationToken)
+		token = next
 		if o.Checkpoint != nil {
 			if err := o.Checkpoint(token); err != nil {
 				return r.summary(), fmt.Errorf("writing checkpoint: %w", err)
@@ -163,7 +155,7 @@ func (r *run) summary() Summary {
 }
 
 // page handles one page's users, o.Concurrency at a time.
-func (r *run) page(ctx context.Context, users []ciptypes.UserType) {
+func (r *run) page(ctx context.Context, users []userpool.User) {
 	sem := make(chan struct{}, r.o.Concurrency)
 	var wg sync.WaitGroup
 	for _, u := range users {
@@ -180,15 +172,9 @@ func (r *run) page(ctx context.Context, users []ciptypes.UserType) {
 	wg.Wait()
 }
 
-func (r *run) user(ctx context.Context, u ciptypes.UserType) {
-	name := aws.ToString(u.Username)
-	sub := ""
-	for _, a := range u.Attributes {
-		if aws.ToString(a.Name) == "sub" {
-			sub = aws.ToString(a.Value)
-		}
-	}
-	if u.UserStatus != ciptypes.UserStatusTypeConfirmed {
+func (r *run) user(ctx context.Context, u userpool.User) {
+	name, sub := u.Username, u.Sub
+	if !u.Confirmed {
 		r.record(notConfirmed, Failure{})
 		return
 	}

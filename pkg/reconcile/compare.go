@@ -12,6 +12,7 @@ import (
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/userpool"
 )
 
 // Class is a kind of drift; each has one repair.
@@ -43,10 +44,7 @@ var Classes = []Class{Missing, Gone, Orphan, Stale, Broken}
 func (c Class) Deletes() bool { return c == Gone || c == Orphan || c == Broken }
 
 // CognitoUser is what a reconcile needs of a Cognito user.
-type CognitoUser struct {
-	Username, Sub string
-	Confirmed     bool
-}
+type CognitoUser = userpool.User
 
 // KandyUser is what a reconcile needs of a Kandy user.
 type KandyUser struct {
