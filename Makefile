@@ -46,11 +46,13 @@ tools/node_modules/.installed: tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(TOOLS_BIN)/.installed: tools/go.mod tools/go.sum
+# local-kms and goaws are served by small mains of our own (tools/cmd/):
+# theirs listen on every interface.
+$(TOOLS_BIN)/.installed: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go)
 	mkdir -p $(TOOLS_BIN)
 	cd tools && $(GO) build -o $(TOOLS_BIN)/aws-lambda-rie github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
-	cd tools && $(GO) build -o $(TOOLS_BIN)/local-kms github.com/nsmithuk/local-kms
-	cd tools && $(GO) build -o $(TOOLS_BIN)/goaws github.com/Admiral-Piett/goaws/app/cmd
+	cd tools && $(GO) build -o $(TOOLS_BIN)/local-kms ./cmd/local-kms
+	cd tools && $(GO) build -o $(TOOLS_BIN)/goaws ./cmd/goaws
 	cd tools && $(GO) build -o $(TOOLS_BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
 	cd tools && $(GO) build -o $(TOOLS_BIN)/gremlins github.com/go-gremlins/gremlins/cmd/gremlins
 	touch $@
