@@ -1,13 +1,12 @@
 package localenv
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -56,41 +55,61 @@ func Cognito(endpoint string) *cip.Client {
 	})
 }
 
-var (
-	ansiEscape  = regexp.MustCompile(`\x1b\[[0-9;]*m`)
-	codeField   = regexp.MustCompile(`^[│|]?\s*(Destination|Code):\s+(\S+)`)
-	codeDivider = regexp.MustCompile(`[│|]\s*$`)
-)
-
-// ConfirmationCodes reads cognito-local's output, where it "sends" each
-// confirmation code in a box naming the destination, and calls Found with
-// each destination and code. Use it with Process.Follow.
-type ConfirmationCodes struct {
-	Found       func(destination, code string)
-	partial     []byte
-	destination string
-}
-
-func (c *ConfirmationCodes) Write(p []byte) (int, error) {
-	c.partial = append(c.partial, p...)
+// WatchConfirmationCodes calls found with the destination and code of
+// every confirmation code a cognito-local pool holds, once each, until ctx
+// ends. It reads the pool's store (dir/.cognito/db/<pool>.json), not
+// cognito-local's log: its logger stops writing after a burst of
+// sign-ups, and the codes with it.
+func WatchConfirmationCodes(ctx context.Context, dir, poolID string, found func(destination, code string)) {
+	file := filepath.Join(dir, ".cognito", "db", poolID+".json")
+	seen := map[string]string{} // username -> code reported
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
 	for {
-		line, rest, ok := bytes.Cut(c.partial, []byte("\n"))
-		if !ok {
-			return len(p), nil
+		for _, u := range pendingCodes(file) {
+			if seen[u.username] != u.code {
+				seen[u.username] = u.code
+				found(u.destination, u.code)
+			}
 		}
-		c.partial = rest
-		c.line(strings.TrimSpace(codeDivider.ReplaceAllString(ansiEscape.ReplaceAllString(string(line), ""), "")))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 
-func (c *ConfirmationCodes) line(s string) {
-	m := codeField.FindStringSubmatch(s)
-	switch {
-	case m == nil:
-	case m[1] == "Destination":
-		c.destination = m[2]
-	case m[1] == "Code" && c.destination != "":
-		c.Found(c.destination, m[2])
-		c.destination = ""
+type pendingCode struct{ username, destination, code string }
+
+// pendingCodes reads the users awaiting confirmation; a file caught
+// mid-write reads as none, until the next look.
+func pendingCodes(file string) []pendingCode {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil
 	}
+	var db struct {
+		Users map[string]struct {
+			ConfirmationCode string
+			Attributes       []struct{ Name, Value string }
+		}
+	}
+	if json.Unmarshal(raw, &db) != nil {
+		return nil
+	}
+	var out []pendingCode
+	for name, u := range db.Users {
+		if u.ConfirmationCode == "" {
+			continue
+		}
+		p := pendingCode{username: name, code: u.ConfirmationCode, destination: name}
+		for _, a := range u.Attributes {
+			if a.Name == "email" || a.Name == "phone_number" && p.destination == name {
+				p.destination = a.Value
+			}
+		}
+		out = append(out, p)
+	}
+	return out
 }

@@ -93,22 +93,3 @@ func TestFunctionErrorDocument(t *testing.T) {
 		}
 	}
 }
-
-func TestConfirmationCodesReadsCognitoLocalsBox(t *testing.T) {
-	out := "[1795614291390] \x1b[32mINFO\x1b[39m: \x1b[36mNONE NONE Cognito Local running on http://127.0.0.1:19229\x1b[39m\n" +
-		"[1795614293444] \x1b[32mINFO\x1b[39m: \x1b[36m7f2623b8 SignUp ╭──────╮\n" +
-		"│                                                       │\n" +
-		"│   Confirmation Code Delivery                          │\n" +
-		"│   Username:    3a1e1376-5d41-4b55-8dbb-85c2a27f3116   │\n" +
-		"│   Destination: ada@example.com                        │\n" +
-		"│   Code:        083312                                 │\n" +
-		"╰──────╯\x1b[39m \x1b[90m{\"reqId\":\"7f2623b8\",\"target\":\"SignUp\"}\x1b[39m\n"
-	var got []string
-	c := &ConfirmationCodes{Found: func(to, code string) { got = append(got, to+" "+code) }}
-	for i := 0; i < len(out); i += 7 {
-		_, _ = c.Write([]byte(out[i:min(i+7, len(out))]))
-	}
-	if len(got) != 1 || got[0] != "ada@example.com 083312" {
-		t.Fatalf("codes = %q", got)
-	}
-}

@@ -20,7 +20,7 @@ type UserPoolOptions struct {
 	// LambdaURL is where the pool's triggers invoke their functions: the
 	// Invoke API of StartFunctions.
 	LambdaURL string
-	// Codes, if set, hears each confirmation code cognito-local "sends".
+	// Codes, if set, hears each confirmation code the pool "sends".
 	Codes func(destination, code string)
 }
 
@@ -64,17 +64,21 @@ func (s *Stack) StartUserPool(ctx context.Context, o UserPoolOptions) (*UserPool
 		},
 		"TriggerFunctions": triggers(props.(map[string]any)),
 	}
-	p, err := localenv.StartCognitoLocalWith(s.dataDir(s.opts, "cognito"), o.Port, config)
+	dir := s.dataDir(s.opts, "cognito")
+	p, err := localenv.StartCognitoLocalWith(dir, o.Port, config)
 	if err != nil {
 		return nil, err
 	}
 	s.stops = append(s.stops, p.Stop)
-	if o.Codes != nil {
-		p.Follow(&localenv.ConfirmationCodes{Found: o.Codes})
-	}
 	up := &UserPool{URL: "http://" + p.Addr, Client: localenv.Cognito("http://" + p.Addr)}
 	if up.ID, err = ensurePool(ctx, up.Client, poolRes, props); err != nil {
 		return nil, err
+	}
+	if o.Codes != nil {
+		wctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { localenv.WatchConfirmationCodes(wctx, dir, up.ID, o.Codes); close(done) }()
+		s.stops = append(s.stops, func() { cancel(); <-done })
 	}
 	refs[poolRes] = up.ID
 	if up.ClientID, err = ensureClient(ctx, up.Client, up.ID, clientRes, tpl.Resources[clientRes].Properties, refs); err != nil {
