@@ -12,7 +12,10 @@ FUNCTIONS := $(shell awk '/^  [A-Za-z0-9]+:$$/ {id=$$1; sub(":", "", id)} /Type:
 fn_dir     = ./functions/$(shell echo '$(1)' | sed 's/Function$$//' | tr A-Z a-z)
 GOBUILD    = CGO_ENABLED=0 GOOS=linux $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-AUTH_PORT ?= 9229
+# make run's ports that make signup, make token and make kandy-down/up use.
+AUTH_PORT  ?= 9229
+KANDY_PORT ?= 8090
+LOCAL      := $(TOOLS_BIN)/kandy-local
 
 # Debian packages the tests run, installed with apt-get (through sudo
 # unless make runs as root) when missing: Chromium for the console page's
@@ -29,7 +32,7 @@ SAM_TRANSLATOR_VERSION := 1.110.0
 PYTHON_VENV            := $(CURDIR)/.tools/python
 PYTHON                 := $(TOOLS_BIN)/python3
 
-.PHONY: all build test check-makefile tools vet lint lint-template fuzz bench run signup token clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test check-makefile tools vet lint lint-template fuzz bench run signup token kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -74,11 +77,13 @@ tools/node_modules/.installed: tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(TOOLS_BIN)/.installed: tools/go.mod tools/go.sum
+# local-kms and goaws are served by small mains of our own (tools/cmd/):
+# theirs listen on every interface.
+$(TOOLS_BIN)/.installed: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go)
 	mkdir -p $(TOOLS_BIN)
 	cd tools && $(GO) build -o $(TOOLS_BIN)/aws-lambda-rie github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
-	cd tools && $(GO) build -o $(TOOLS_BIN)/local-kms github.com/nsmithuk/local-kms
-	cd tools && $(GO) build -o $(TOOLS_BIN)/goaws github.com/Admiral-Piett/goaws/app/cmd
+	cd tools && $(GO) build -o $(TOOLS_BIN)/local-kms ./cmd/local-kms
+	cd tools && $(GO) build -o $(TOOLS_BIN)/goaws ./cmd/goaws
 	cd tools && $(GO) build -o $(TOOLS_BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
 	cd tools && $(GO) build -o $(TOOLS_BIN)/gremlins github.com/go-gremlins/gremlins/cmd/gremlins
 	touch $@
@@ -125,16 +130,27 @@ fuzz:
 
 ## run: the whole service on loopback (see the README); Ctrl-C stops it
 run: tools build
-	$(GO) build -o $(TOOLS_BIN)/kandy-local ./cmd/kandy-local
-	exec $(TOOLS_BIN)/kandy-local
+	$(GO) build -o $(LOCAL) ./cmd/kandy-local
+	exec $(LOCAL)
 
-## signup USER=name: sign a user up in the local pool; fires the post-confirmation trigger
-signup:
-	@curl -sS -X POST http://127.0.0.1:$(AUTH_PORT)/signup -d '{"username":"$(USER)"}'
+$(LOCAL):
+	$(GO) build -o $@ ./cmd/kandy-local
 
-## token USER=name: print an access token for a local user
-token:
-	@curl -sS -X POST http://127.0.0.1:$(AUTH_PORT)/token -d '{"username":"$(USER)"}'
+## signup USER=name: sign name@example.com up in the local pool and confirm it, which fires the post-confirmation trigger
+signup: $(LOCAL)
+	@AUTH_PORT=$(AUTH_PORT) $(LOCAL) signup '$(USER)'
+
+## token USER=name: print an access token of a local user (USER_PASSWORD_AUTH)
+token: $(LOCAL)
+	@AUTH_PORT=$(AUTH_PORT) $(LOCAL) token '$(USER)'
+
+## kandy-down: make the local Kandy simulator fail every call (HTTP 500) until kandy-up
+kandy-down:
+	@curl -sS -X POST http://127.0.0.1:$(KANDY_PORT)/_sim/outage
+
+## kandy-up: make the local Kandy simulator healthy again
+kandy-up:
+	@curl -sS -X DELETE http://127.0.0.1:$(KANDY_PORT)/_sim/outage
 
 ## bench: measure sizes, cold start, warm latency, RSS and upstream calls; writes bench/results.{md,json}
 bench: tools

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -73,7 +74,7 @@ func startMakeRun(t *testing.T, extra ...string) *makeRun {
 	m.cmd.Dir = localenv.RepoRoot()
 	m.cmd.Env = append(userEnv(), extra...)
 	m.cmd.Stdout, m.cmd.Stderr = &syncWriter{b: &m.out}, &syncWriter{b: &m.out}
-	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func (m *makeRun) stop(t *testing.T) {
 	}
 }
 
-var makeRunPorts = []string{"3000", "8000", "8090", "8091", "8092", "9229"}
+var makeRunPorts = []string{"3000", "3001", "8000", "8090", "8091", "8092", "9229", "9324"}
 
 func TestReadmeWalkthroughAgainstMakeRun(t *testing.T) {
 	steps := walkthrough(t)
@@ -122,7 +123,7 @@ func TestReadmeWalkthroughAgainstMakeRun(t *testing.T) {
 		}
 	}
 	run := startMakeRun(t)
-	clickThroughConsole(t, "http://127.0.0.1:3000")
+	clickThroughConsole(t, "http://127.0.0.1:3000", run)
 	runSteps(t, steps, run)
 	if m := tokenLike.FindString(run.output()); m != "" {
 		t.Errorf("make run's console shows a key or token (%.3s…)", m)
@@ -140,20 +141,69 @@ func TestReadmeWalkthroughAgainstMakeRun(t *testing.T) {
 }
 
 // clickThroughConsole drives the console page in headless Chromium. It
-// deletes its user at the end, so the walkthrough starts with an empty
-// quota.
-func clickThroughConsole(t *testing.T, base string) {
+// answers the page's requests for a confirmation code with the code make
+// run printed, as a user would type it. It deletes its user's account at
+// the end, so the walkthrough starts with an empty quota.
+func clickThroughConsole(t *testing.T, base string, run *makeRun) {
 	t.Helper()
 	shot := filepath.Join(t.TempDir(), "console.png")
 	if dir := os.Getenv("CONSOLE_SCREENSHOT_DIR"); dir != "" {
 		shot = filepath.Join(dir, "console.png")
 	}
 	browser := exec.Command("node", filepath.Join(localenv.RepoRoot(), "e2e", "console.spec.mjs"), base, shot)
-	if got, err := browser.CombinedOutput(); err != nil {
-		t.Fatalf("console click-through: %v\n%s", err, got)
+	stdin, err := browser.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if st, err := os.Stat(shot); err != nil || st.Size() == 0 {
-		t.Fatalf("no screenshot: %v", err)
+	var out bytes.Buffer
+	lines := &lineWriter{line: func(line string) {
+		if email, ok := strings.CutPrefix(line, "CODE? "); ok {
+			fmt.Fprintln(stdin, run.confirmationCode(t, email))
+		}
+	}, copyTo: &syncWriter{b: &out}}
+	browser.Stdout, browser.Stderr = lines, &syncWriter{b: &out}
+	if err := browser.Run(); err != nil {
+		t.Fatalf("console click-through: %v\n%s", err, out.String())
+	}
+	for _, f := range []string{shot, strings.TrimSuffix(shot, ".png") + "-signup.png"} {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Fatalf("no screenshot %s: %v", f, err)
+		}
+	}
+	t.Log(strings.TrimSpace(out.String()))
+}
+
+// confirmationCode is the last code make run says the pool sent to email.
+func (m *makeRun) confirmationCode(t *testing.T, email string) string {
+	t.Helper()
+	pattern := regexp.MustCompile(`msg="cognito: confirmation code sent" to=` + regexp.QuoteMeta(email) + ` code=(\d+)`)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if all := pattern.FindAllStringSubmatch(m.output(), -1); len(all) > 0 {
+			return all[len(all)-1][1]
+		}
+	}
+	t.Errorf("make run printed no confirmation code for %s", email)
+	return ""
+}
+
+// lineWriter calls line for each complete line written to it, and copies
+// everything to copyTo.
+type lineWriter struct {
+	line    func(string)
+	copyTo  io.Writer
+	partial []byte
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	_, _ = l.copyTo.Write(p)
+	l.partial = append(l.partial, p...)
+	for {
+		line, rest, ok := bytes.Cut(l.partial, []byte("\n"))
+		if !ok {
+			return len(p), nil
+		}
+		l.partial = rest
+		l.line(string(line))
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package apigw emulates an API Gateway HTTP API in front of a Lambda
-// function, for the local run: it checks the JWT like the Cognito JWT
-// authorizer, builds the same payload 2.0 event, and turns the function's
-// answer back into HTTP.
+// function, for the local run: the routes, authorizer, CORS and throttling
+// that template.yaml declares; it builds the same payload 2.0 event and
+// turns the function's answer back into HTTP.
 package apigw
 
 import (
@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,12 +18,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+	"golang.org/x/time/rate"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localauth"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 )
 
 // maxPayload is API Gateway's request payload limit.
@@ -33,12 +37,15 @@ type Invoker interface {
 	Invoke(ctx context.Context, event []byte) ([]byte, error)
 }
 
-// Gateway serves declared routes with one function behind an authorizer.
+// Gateway serves an API's routes with one function behind them.
 type Gateway struct {
-	Routes   map[string]bool // "METHOD /path"
+	API      API
 	Verifier *localauth.Verifier
 	Function Invoker
 	Log      *slog.Logger
+
+	once     sync.Once
+	limiters map[string]*rate.Limiter // by route
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -48,18 +55,33 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		path = strings.TrimRight(path, "/")
 	}
 	route := r.Method + " " + path
-	status := g.serve(w, r, route)
+	var status int
+	if g.API.CORS != nil && isPreflight(r) {
+		route = "preflight " + path
+		status = g.API.CORS.preflight(w, r)
+	} else {
+		if g.API.CORS != nil {
+			g.API.CORS.annotate(w.Header(), r.Header.Get("Origin"))
+		}
+		status = g.serve(w, r, route)
+	}
 	g.Log.Info("api", "route", route, "status", status, "duration_ms", time.Since(start).Milliseconds())
 }
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, route string) int {
-	if !g.Routes[route] {
+	rt, ok := g.API.Routes[route]
+	if !ok {
 		return message(w, http.StatusNotFound, "Not Found")
 	}
-	token := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
-	claims, err := g.Verifier.Verify(token)
-	if err != nil {
-		return message(w, http.StatusUnauthorized, "Unauthorized")
+	if !g.limiter(route).Allow() {
+		return message(w, http.StatusTooManyRequests, "Too Many Requests")
+	}
+	var claims map[string]any
+	if rt.JWT {
+		var status int
+		if claims, status = g.authorize(w, r, rt); status != 0 {
+			return status
+		}
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxPayload+1))
 	if err != nil || len(body) > maxPayload {
@@ -70,16 +92,56 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, route string) in
 		return message(w, http.StatusInternalServerError, "Internal Server Error")
 	}
 	out, err := g.Function.Invoke(r.Context(), ev)
-	if err != nil {
+	switch {
+	case errors.Is(err, localenv.ErrThrottled):
+		return message(w, http.StatusTooManyRequests, "Too Many Requests")
+	case err != nil:
+		// A function error, a time-out or a crash: a 500 to the caller.
 		g.Log.Error("api: invoke failed", "route", route, "err", err.Error())
 		return message(w, http.StatusInternalServerError, "Internal Server Error")
 	}
 	var resp events.APIGatewayV2HTTPResponse
 	if err := json.Unmarshal(out, &resp); err != nil || resp.StatusCode == 0 {
-		// A function error ({"errorMessage": …}) is a 500 to the caller.
 		return message(w, http.StatusInternalServerError, "Internal Server Error")
 	}
-	return write(w, resp)
+	return write(w, resp, g.API.CORS != nil)
+}
+
+// authorize runs the JWT authorizer: 401 for a missing or invalid token,
+// 403 for a valid one without the route's scopes, as API Gateway answers.
+func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, rt Route) (map[string]any, int) {
+	header := r.Header.Get("Authorization")
+	if strings.TrimSpace(header) == "" {
+		return nil, message(w, http.StatusUnauthorized, "Unauthorized")
+	}
+	token := strings.TrimSpace(strings.TrimPrefix(header, "Bearer "))
+	claims, err := g.Verifier.Verify(token)
+	if err != nil {
+		why := strings.TrimPrefix(err.Error(), localauth.ErrInvalidToken.Error()+": ")
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer scope="" error="invalid_token" error_description=%q`, why))
+		return nil, message(w, http.StatusUnauthorized, "Unauthorized")
+	}
+	if !localauth.HasScope(claims, rt.Scopes) {
+		scopes := strings.Join(rt.Scopes, " ")
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer scope=%q error="insufficient_scope" error_description="expected scopes: [%s]"`, scopes, scopes))
+		return nil, message(w, http.StatusForbidden, "Forbidden")
+	}
+	return claims, 0
+}
+
+// limiter is a route's token bucket: its burst, refilled at its rate.
+func (g *Gateway) limiter(route string) *rate.Limiter {
+	g.once.Do(func() {
+		g.limiters = map[string]*rate.Limiter{}
+		for rt := range g.API.Routes {
+			l := rate.NewLimiter(rate.Inf, 0)
+			if g.API.Burst > 0 && g.API.Rate > 0 {
+				l = rate.NewLimiter(rate.Limit(g.API.Rate), g.API.Burst)
+			}
+			g.limiters[rt] = l
+		}
+	})
+	return g.limiters[route]
 }
 
 // Event builds the payload 2.0 event API Gateway would send.
@@ -123,10 +185,12 @@ func Event(r *http.Request, route string, claims map[string]any, body []byte) ev
 			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
 				Method: r.Method, Path: r.URL.Path, Protocol: r.Proto, SourceIP: ip, UserAgent: r.UserAgent(),
 			},
-			Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-				JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: Claims(claims)},
-			},
 		},
+	}
+	if claims != nil {
+		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: Claims(claims)},
+		}
 	}
 	if len(body) > 0 {
 		if utf8.Valid(body) {
@@ -168,18 +232,27 @@ func claimString(v any) string {
 	}
 }
 
-func write(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse) int {
+// write sends the function's answer; with a CORS configuration, the
+// function's own CORS headers are dropped, as API Gateway drops them.
+func write(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse, cors bool) int {
+	keep := func(k string) bool {
+		return !cors || !strings.HasPrefix(strings.ToLower(k), "access-control-")
+	}
 	keys := make([]string, 0, len(resp.Headers))
 	for k := range resp.Headers {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		w.Header().Set(k, resp.Headers[k])
+		if keep(k) {
+			w.Header().Set(k, resp.Headers[k])
+		}
 	}
 	for k, vs := range resp.MultiValueHeaders {
 		for _, v := range vs {
-			w.Header().Add(k, v)
+			if keep(k) {
+				w.Header().Add(k, v)
+			}
 		}
 	}
 	for _, c := range resp.Cookies {

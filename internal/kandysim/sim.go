@@ -79,6 +79,7 @@ type Sim struct {
 	created   int      // successful creates
 	deleted   int      // successful deletes
 	mux       *http.ServeMux
+	file      string // if set, the project key and the users are kept there
 }
 
 // New returns a simulator with no users.
@@ -217,6 +218,11 @@ func (s *Sim) User(id string) (Credentials, bool) {
 func (s *Sim) UserIDs() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.sortedIDs()
+}
+
+// sortedIDs lists the users' ids; the caller holds s.mu.
+func (s *Sim) sortedIDs() []string {
 	ids := make([]string, 0, len(s.users))
 	for id := range s.users {
 		ids = append(ids, id)
@@ -370,6 +376,10 @@ func (s *Sim) createUser(r *http.Request) (int, string, any) {
 		u.password = randomHex(7)
 	}
 	s.users[u.id] = u
+	if err := s.save(); err != nil {
+		delete(s.users, u.id)
+		return 1, "internal error", nil
+	}
 	s.created++
 	s.issued = append(s.issued, u.password, u.apiSecret)
 	return 0, "", map[string]string{
@@ -416,7 +426,12 @@ func (s *Sim) deleteUser(r *http.Request) (int, string, any) {
 	case s.users[id] == nil:
 		return 53, "does not exist", nil
 	}
+	gone := s.users[id]
 	delete(s.users, id)
+	if err := s.save(); err != nil {
+		s.users[id] = gone
+		return 1, "internal error", nil
+	}
 	s.deleted++
 	return 0, "User Deleted", nil
 }

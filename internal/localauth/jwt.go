@@ -1,11 +1,10 @@
-// Package localauth is a local stand-in for a Cognito user pool's token
-// side: it signs RS256 access tokens, publishes their JWKS, and verifies
-// tokens as strictly as API Gateway's JWT authorizer does.
+// Package localauth verifies access tokens as API Gateway's JWT authorizer
+// does, against a user pool's JWKS: the local HTTP API's authorizer.
 package localauth
 
 import (
+	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
@@ -13,45 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
 )
 
 var b64 = base64.RawURLEncoding
-
-// Key signs tokens.
-type Key struct {
-	ID      string
-	private *rsa.PrivateKey
-}
-
-// NewKey generates a signing key.
-func NewKey() (*Key, error) {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, err
-	}
-	id := make([]byte, 8)
-	_, _ = rand.Read(id)
-	return &Key{ID: fmt.Sprintf("%x", id), private: k}, nil
-}
-
-// Sign returns a compact RS256 JWT with the given claims.
-func (k *Key) Sign(claims map[string]any) (string, error) {
-	header, _ := json.Marshal(map[string]string{"alg": "RS256", "kid": k.ID, "typ": "JWT"})
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	signing := b64.EncodeToString(header) + "." + b64.EncodeToString(payload)
-	sum := sha256.Sum256([]byte(signing))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, k.private, crypto.SHA256, sum[:])
-	if err != nil {
-		return "", err
-	}
-	return signing + "." + b64.EncodeToString(sig), nil
-}
 
 // JWK is one public key of a JWKS document.
 type JWK struct {
@@ -68,18 +35,10 @@ type JWKS struct {
 	Keys []JWK `json:"keys"`
 }
 
-// JWKS publishes the key's public half.
-func (k *Key) JWKS() JWKS {
-	pub := k.private.PublicKey
-	return JWKS{Keys: []JWK{{
-		Kty: "RSA", Alg: "RS256", Use: "sig", Kid: k.ID,
-		N: b64.EncodeToString(pub.N.Bytes()), E: b64.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
-	}}}
-}
-
-// Verifier checks tokens like API Gateway's JWT authorizer: the signature by
-// a key of the JWKS, the issuer, the audience (aud, or client_id for access
-// tokens), and the expiry and not-before times.
+// Verifier checks tokens like API Gateway's JWT authorizer: the signature
+// by the key of the JWKS its kid names, the issuer, the audience (aud if
+// the token has one, else client_id), and exp, nbf and iat against now.
+// Scopes are the route's business: see HasScope.
 type Verifier struct {
 	Issuer   string
 	Audience []string
@@ -105,6 +64,28 @@ func NewVerifier(issuer string, audience []string, set JWKS) (*Verifier, error) 
 		return nil, errors.New("JWKS has no RSA key")
 	}
 	return v, nil
+}
+
+// FetchVerifier reads the issuer's JWKS at <issuer>/.well-known/jwks.json,
+// where API Gateway reads a Cognito pool's, and builds a Verifier.
+func FetchVerifier(ctx context.Context, client *http.Client, issuer string, audience []string) (*Verifier, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, issuer+"/.well-known/jwks.json", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching the JWKS: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetching the JWKS: HTTP %d", resp.StatusCode)
+	}
+	var set JWKS
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		return nil, fmt.Errorf("decoding the JWKS: %w", err)
+	}
+	return NewVerifier(issuer, audience, set)
 }
 
 // ErrInvalidToken is every verification failure; the reason is wrapped.
@@ -136,23 +117,35 @@ func (v *Verifier) Verify(token string) (map[string]any, error) {
 	if err := decodePart(parts[1], &claims); err != nil {
 		return nil, fmt.Errorf("%w: bad payload", ErrInvalidToken)
 	}
-	now := v.Now().Unix()
 	if iss, _ := claims["iss"].(string); iss != v.Issuer {
-		return nil, fmt.Errorf("%w: wrong issuer", ErrInvalidToken)
-	}
-	exp, ok := claims["exp"].(float64)
-	if !ok || int64(exp) <= now {
-		return nil, fmt.Errorf("%w: expired", ErrInvalidToken)
-	}
-	if nbf, ok := claims["nbf"].(float64); ok && int64(nbf) > now {
-		return nil, fmt.Errorf("%w: not yet valid", ErrInvalidToken)
+		return nil, fmt.Errorf("%w: the token does not have a valid issuer", ErrInvalidToken)
 	}
 	if !v.audienceOK(claims) {
-		return nil, fmt.Errorf("%w: wrong audience", ErrInvalidToken)
+		return nil, fmt.Errorf("%w: the token does not have a valid audience", ErrInvalidToken)
+	}
+	if err := v.timesOK(claims); err != nil {
+		return nil, err
 	}
 	return claims, nil
 }
 
+// timesOK checks exp (required), nbf and iat (if present).
+func (v *Verifier) timesOK(claims map[string]any) error {
+	now := v.Now().Unix()
+	exp, ok := claims["exp"].(float64)
+	if !ok || int64(exp) <= now {
+		return fmt.Errorf("%w: the token has expired", ErrInvalidToken)
+	}
+	if nbf, ok := claims["nbf"].(float64); ok && int64(nbf) > now {
+		return fmt.Errorf("%w: the token is not valid yet", ErrInvalidToken)
+	}
+	if iat, ok := claims["iat"].(float64); ok && int64(iat) > now {
+		return fmt.Errorf("%w: the token was issued in the future", ErrInvalidToken)
+	}
+	return nil
+}
+
+// audienceOK: aud decides when present; client_id only when aud is absent.
 func (v *Verifier) audienceOK(claims map[string]any) bool {
 	var auds []string
 	switch a := claims["aud"].(type) {
@@ -164,12 +157,41 @@ func (v *Verifier) audienceOK(claims map[string]any) bool {
 				auds = append(auds, s)
 			}
 		}
-	}
-	if cid, ok := claims["client_id"].(string); ok {
-		auds = append(auds, cid)
+	case nil:
+		if cid, ok := claims["client_id"].(string); ok {
+			auds = append(auds, cid)
+		}
 	}
 	for _, a := range auds {
 		if slices.Contains(v.Audience, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// HasScope reports whether the claims' scope (or scp) holds at least one of
+// required, as a route's authorization scopes demand. No required scope
+// lets every token through.
+func HasScope(claims map[string]any, required []string) bool {
+	if len(required) == 0 {
+		return true
+	}
+	var have []string
+	for _, name := range []string{"scope", "scp"} {
+		switch s := claims[name].(type) {
+		case string:
+			have = append(have, strings.Fields(s)...)
+		case []any:
+			for _, x := range s {
+				if str, ok := x.(string); ok {
+					have = append(have, str)
+				}
+			}
+		}
+	}
+	for _, r := range required {
+		if slices.Contains(have, r) {
 			return true
 		}
 	}

@@ -1,7 +1,12 @@
 package localenv
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -16,7 +21,27 @@ func CognitoLocalScript() string {
 // StartCognitoLocal runs cognito-local on a free loopback port. It keeps
 // its pools under dir.
 func StartCognitoLocal(dir string) (*Process, error) {
-	return startNode("cognito-local", CognitoLocalScript(), dir, 0, func(port string) ([]string, []string) {
+	return StartCognitoLocalWith(dir, 0, nil)
+}
+
+// StartCognitoLocalWith runs cognito-local on a loopback port (0: a free
+// one), its pools under dir/.cognito (it always uses ./.cognito), and
+// config, if not nil, as its .cognito/config.json: Lambda client,
+// trigger functions, token settings.
+func StartCognitoLocalWith(dir string, port int, config any) (*Process, error) {
+	if config != nil {
+		raw, err := json.MarshalIndent(config, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Join(dir, ".cognito"), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, ".cognito", "config.json"), raw, 0o600); err != nil {
+			return nil, fmt.Errorf("writing cognito-local's configuration: %w", err)
+		}
+	}
+	return startNode("cognito-local", CognitoLocalScript(), dir, port, func(port string) ([]string, []string) {
 		return []string{"HOST=127.0.0.1", "PORT=" + port}, nil
 	})
 }
@@ -28,4 +53,63 @@ func Cognito(endpoint string) *cip.Client {
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
 	})
+}
+
+// WatchConfirmationCodes calls found with the destination and code of
+// every confirmation code a cognito-local pool holds, once each, until ctx
+// ends. It reads the pool's store (dir/.cognito/db/<pool>.json), not
+// cognito-local's log: its logger stops writing after a burst of
+// sign-ups, and the codes with it.
+func WatchConfirmationCodes(ctx context.Context, dir, poolID string, found func(destination, code string)) {
+	file := filepath.Join(dir, ".cognito", "db", poolID+".json")
+	seen := map[string]string{} // username -> code reported
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		for _, u := range pendingCodes(file) {
+			if seen[u.username] != u.code {
+				seen[u.username] = u.code
+				found(u.destination, u.code)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+type pendingCode struct{ username, destination, code string }
+
+// pendingCodes reads the users awaiting confirmation; a file caught
+// mid-write reads as none, until the next look.
+func pendingCodes(file string) []pendingCode {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	var db struct {
+		Users map[string]struct {
+			ConfirmationCode string
+			Attributes       []struct{ Name, Value string }
+		}
+	}
+	if json.Unmarshal(raw, &db) != nil {
+		return nil
+	}
+	var out []pendingCode
+	for name, u := range db.Users {
+		if u.ConfirmationCode == "" {
+			continue
+		}
+		p := pendingCode{username: name, code: u.ConfirmationCode, destination: name}
+		for _, a := range u.Attributes {
+			if a.Name == "email" || a.Name == "phone_number" && p.destination == name {
+				p.destination = a.Value
+			}
+		}
+		out = append(out, p)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package localenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -9,10 +10,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 )
 
 // StartKMS starts local-kms on a loopback port (0: a free one), keeping
-// its keys in dataDir.
+// its keys in dataDir. `make tools` builds it from tools/cmd/local-kms,
+// which serves on 127.0.0.1 only.
 func StartKMS(dataDir string, port int) (*Process, error) {
 	bin := filepath.Join(RepoRoot(), ".tools", "bin", "local-kms")
 	if err := installed(bin); err != nil {
@@ -22,8 +25,7 @@ func StartKMS(dataDir string, port int) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := []string{"PORT=" + strconv.Itoa(port), "KMS_DATA_PATH=" + dataDir, "KMS_REGION=us-east-1",
-		"KMS_ACCOUNT_ID=111122223333", "KMS_SEED_PATH=" + filepath.Join(dataDir, "no-seed.yaml")}
+	env := []string{"PORT=" + strconv.Itoa(port), "KMS_DATA_PATH=" + dataDir, "KMS_REGION=us-east-1", "KMS_ACCOUNT_ID=111122223333"}
 	return Start("local-kms", "127.0.0.1:"+strconv.Itoa(port), env, "", bin)
 }
 
@@ -42,4 +44,25 @@ func CreateKey(ctx context.Context, c *kms.Client) (string, error) {
 		return "", fmt.Errorf("creating a KMS key: %w", err)
 	}
 	return aws.ToString(out.KeyMetadata.Arn), nil
+}
+
+// KeyByAlias returns the ARN of the key alias (alias/…) names, creating
+// the key and the alias if there is none yet: a key kept across restarts.
+func KeyByAlias(ctx context.Context, c *kms.Client, alias string) (string, error) {
+	out, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(alias)})
+	if err == nil {
+		return aws.ToString(out.KeyMetadata.Arn), nil
+	}
+	var missing *types.NotFoundException
+	if !errors.As(err, &missing) {
+		return "", fmt.Errorf("looking up %s: %w", alias, err)
+	}
+	arn, err := CreateKey(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	if _, err := c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(arn)}); err != nil {
+		return "", fmt.Errorf("creating %s: %w", alias, err)
+	}
+	return arn, nil
 }

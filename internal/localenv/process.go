@@ -1,6 +1,8 @@
 // Package localenv starts the real local servers that the tests and the
-// local run need: dynalite, and built functions under aws-lambda-rie. It
-// fails loudly, never skips, when one cannot start.
+// local run need, each on loopback: dynalite, local-kms, goaws,
+// cognito-local, and built functions under aws-lambda-rie, one at a time
+// or as a pool behind a Lambda Invoke endpoint. It fails loudly, never
+// skips, when one cannot start.
 package localenv
 
 import (
@@ -14,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -59,8 +62,28 @@ type Process struct {
 	done   chan struct{}
 }
 
-// Output is what the process wrote so far.
+// Output is what the process wrote so far (its last 1 MB for a pool's
+// emulators).
 func (p *Process) Output() string { return p.output.String() }
+
+// Tail is the last n lines the process wrote.
+func (p *Process) Tail(n int) []string {
+	lines := strings.Split(strings.TrimRight(p.Output(), "\n"), "\n")
+	return lines[max(0, len(lines)-n):]
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Exited reports whether the process has exited.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
 
 // Follow copies everything the process writes from now on to w as well.
 // Writes to w are serialised.
@@ -92,13 +115,18 @@ func (p *Process) Stop() {
 	}
 }
 
-// Start runs a command in its own process group and waits until addr
-// accepts connections.
+// Start runs a command in its own process group, with env added to this
+// process's environment, and waits until addr accepts connections.
 func Start(name, addr string, env []string, dir string, argv ...string) (*Process, error) {
+	return start(name, addr, append(os.Environ(), env...), dir, 0, argv...)
+}
+
+// start runs argv with exactly env; keep > 0 bounds the output kept.
+func start(name, addr string, env []string, dir string, keep int, argv ...string) (*Process, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	out := &syncBuffer{}
+	cmd.Env = env
+	out := &syncBuffer{keep: keep}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -204,6 +232,7 @@ func createTable(ctx context.Context, db *dynamodb.Client, name string) error {
 type syncBuffer struct {
 	mu     sync.Mutex
 	b      bytes.Buffer
+	keep   int // > 0: keep about this many of the last bytes
 	follow io.Writer
 }
 
@@ -212,6 +241,9 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	if s.follow != nil {
 		_, _ = s.follow.Write(p)
+	}
+	if s.keep > 0 && s.b.Len()+len(p) > 2*s.keep {
+		s.b.Next(s.b.Len() - s.keep)
 	}
 	return s.b.Write(p)
 }

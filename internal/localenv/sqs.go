@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,37 +21,55 @@ import (
 )
 
 // SQSServer is goaws, a real SQS-compatible server, behind the JSON
-// protocol translation today's SDK needs.
+// protocol translation today's SDK needs; both on loopback.
 type SQSServer struct {
 	goaws *Process
-	shim  *httptest.Server
+	shim  *http.Server
 	URL   string // the endpoint for AWS_ENDPOINT_URL_SQS
 }
 
 // Stop ends both.
-func (s *SQSServer) Stop() { s.shim.Close(); s.goaws.Stop() }
+func (s *SQSServer) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = s.shim.Shutdown(ctx)
+	s.goaws.Stop()
+}
 
 // StartSQS starts goaws on a free port with its config in dir.
-func StartSQS(dir string) (*SQSServer, error) {
+func StartSQS(dir string) (*SQSServer, error) { return StartSQSOn(dir, 0) }
+
+// StartSQSOn starts goaws with its config in dir, its JSON endpoint on a
+// loopback port (0: a free one). `make tools` builds goaws from
+// tools/cmd/goaws, which serves on 127.0.0.1 only.
+func StartSQSOn(dir string, port int) (*SQSServer, error) {
 	bin := filepath.Join(RepoRoot(), ".tools", "bin", "goaws")
 	if err := installed(bin); err != nil {
 		return nil, err
 	}
-	port, err := FreePort()
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
+		return nil, fmt.Errorf("port %d: %w", port, err)
+	}
+	internal, err := FreePort()
+	if err != nil {
+		l.Close()
 		return nil, err
 	}
 	conf := filepath.Join(dir, "goaws.yaml")
-	yaml := fmt.Sprintf("Local:\n  Host: 127.0.0.1\n  Port: %d\n  Region: us-east-1\n  AccountId: \"100010001000\"\n  LogToFile: false\n", port)
+	yaml := fmt.Sprintf("Local:\n  Host: 127.0.0.1\n  Port: %d\n  Region: us-east-1\n  AccountId: \"100010001000\"\n  LogToFile: false\n", internal)
 	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
+		l.Close()
 		return nil, err
 	}
-	p, err := Start("goaws", "127.0.0.1:"+strconv.Itoa(port), nil, dir, bin, "-config", conf, "Local")
+	p, err := Start("goaws", "127.0.0.1:"+strconv.Itoa(internal), nil, dir, bin, "-config", conf, "Local")
 	if err != nil {
+		l.Close()
 		return nil, err
 	}
-	shim := httptest.NewServer(&sqsjson.Proxy{Target: "http://" + p.Addr + "/", Client: &http.Client{}})
-	return &SQSServer{goaws: p, shim: shim, URL: shim.URL}, nil
+	shim := &http.Server{Handler: &sqsjson.Proxy{Target: "http://" + p.Addr + "/", Client: &http.Client{}}, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = shim.Serve(l) }()
+	return &SQSServer{goaws: p, shim: shim, URL: "http://" + l.Addr().String()}, nil
 }
 
 // SQS returns a client for a local SQS endpoint.

@@ -1,9 +1,12 @@
 // Package localstack brings up, on loopback, everything the functions talk
 // to: dynalite with the accounts table, local-kms with a key, the Kandy
 // simulator (or a real Kandy), a GetSecretValue endpoint and, if asked,
-// cognito-local. It runs the built functions under aws-lambda-rie against
-// them. make run, the end-to-end suite, the CLI tests and make bench all
-// start the service this one way.
+// goaws with the template's queues and cognito-local (bare, or with the
+// template's user pool and client). It runs the built functions under
+// aws-lambda-rie against them, one emulator each or as pools behind a
+// Lambda Invoke endpoint with the template's event source mappings. make
+// run, the end-to-end suite, the CLI tests and make bench all start the
+// service this one way.
 package localstack
 
 import (
@@ -16,12 +19,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/fakesecrets"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
@@ -41,8 +44,9 @@ const (
 type Options struct {
 	// Ports of the servers; 0 picks a free one.
 	DynamoPort, KMSPort, KandyPort, SecretsPort int
-	// DataDir keeps the table and the KMS keys across restarts; empty
-	// keeps them only while the stack runs.
+	// DataDir keeps the table, the KMS key, the simulator's users and the
+	// user pool across restarts; empty keeps them only while the stack
+	// runs.
 	DataDir  string
 	Table    string // default DefaultTable
 	SecretID string // default DefaultSecretID
@@ -53,8 +57,13 @@ type Options struct {
 	KandyURL, KandySecret string
 	// WrapKandy, if set, wraps the simulator's handler, to log its calls.
 	WrapKandy func(http.Handler) http.Handler
-	// Cognito starts cognito-local too.
+	// Cognito starts a bare cognito-local too (see StartUserPool for one
+	// with the template's pool).
 	Cognito bool
+	// SQS starts goaws with the template's queues, its JSON endpoint on
+	// SQSPort (0: a free one).
+	SQS     bool
+	SQSPort int
 }
 
 // Stack is a running local stack.
@@ -71,14 +80,19 @@ type Stack struct {
 	Secrets    *fakesecrets.Server
 	SecretsURL string
 	CognitoURL string // empty unless Options.Cognito
+	SQSURL     string // empty unless Options.SQS
+	SQS        *sqs.Client
+	// Queues are the template's queues by logical id, with Options.SQS.
+	Queues map[string]Queue
 
+	opts  Options
 	stops []func()
 }
 
 // Start brings the stack up. On error, what was started is stopped.
 func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	o = o.withDefaults()
-	s = &Stack{Table: o.Table, SecretID: o.SecretID}
+	s = &Stack{Table: o.Table, SecretID: o.SecretID, opts: o}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -105,6 +119,11 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		}
 		s.stops = append(s.stops, p.Stop)
 		s.CognitoURL = "http://" + p.Addr
+	}
+	if o.SQS {
+		if err := s.startSQS(ctx, o); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -171,11 +190,14 @@ func (s *Stack) startKMS(ctx context.Context, o Options) error {
 	s.stops = append(s.stops, p.Stop)
 	s.KMSURL = "http://" + p.Addr
 	s.KMS = localenv.KMS(s.KMSURL)
-	// A fresh key each start: ciphertexts name their own key, so those
-	// written before a restart still decrypt.
-	s.KeyARN, err = localenv.CreateKey(ctx, s.KMS)
+	// One key under an alias, kept with DataDir as the deployed key is
+	// kept across deploys.
+	s.KeyARN, err = localenv.KeyByAlias(ctx, s.KMS, keyAlias)
 	return err
 }
+
+// keyAlias names the credentials key.
+const keyAlias = "alias/kandy-provisioner-credentials"
 
 // startKandy serves the simulator, or checks the real Kandy's secret, and
 // returns the secret's value.
@@ -187,7 +209,11 @@ func (s *Stack) startKandy(o Options) (string, error) {
 		s.KandyURL = o.KandyURL
 		return o.KandySecret, nil
 	}
-	k, err := s.NewKandy(o.KandyPort, o.KandyQuota, o.WrapKandy)
+	file := ""
+	if o.DataDir != "" {
+		file = filepath.Join(s.dataDir(o, "kandy"), "simulator.json")
+	}
+	k, err := s.newKandy(o.KandyPort, o.KandyQuota, o.WrapKandy, file)
 	if err != nil {
 		return "", err
 	}
@@ -205,7 +231,18 @@ type Kandy struct {
 // NewKandy serves another simulator, for tests that want one of their own;
 // wrap, if not nil, wraps its handler.
 func (s *Stack) NewKandy(port, quota int, wrap func(http.Handler) http.Handler) (*Kandy, error) {
+	return s.newKandy(port, quota, wrap, "")
+}
+
+// newKandy serves a simulator; with file, one that keeps its users there.
+func (s *Stack) newKandy(port, quota int, wrap func(http.Handler) http.Handler, file string) (*Kandy, error) {
 	sim := kandysim.New(kandysim.Options{Quota: quota})
+	if file != "" {
+		var err error
+		if sim, err = kandysim.Open(kandysim.Options{Quota: quota}, file); err != nil {
+			return nil, err
+		}
+	}
 	var h http.Handler = sim
 	if wrap != nil {
 		h = wrap(sim)
@@ -252,7 +289,7 @@ func (s *Stack) Stop() {
 // replace earlier ones of the same name.
 func (s *Stack) Env(extra ...string) []string {
 	base := []string{
-		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
+		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
 		"AWS_ENDPOINT_URL_DYNAMODB=" + s.DynamoURL,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.SecretsURL,
 		"AWS_ENDPOINT_URL_KMS=" + s.KMSURL,
@@ -262,40 +299,50 @@ func (s *Stack) Env(extra ...string) []string {
 	if s.CognitoURL != "" {
 		base = append(base, "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="+s.CognitoURL)
 	}
+	if s.SQSURL != "" {
+		base = append(base, "AWS_ENDPOINT_URL_SQS="+s.SQSURL)
+	}
 	return MergeEnv(base, extra...)
 }
 
 // MergeEnv returns base with each NAME=value of extra set, replacing an
 // entry of the same name.
-func MergeEnv(base []string, extra ...string) []string {
-	out := append([]string(nil), base...)
-	for _, e := range extra {
-		name, _, _ := strings.Cut(e, "=")
-		replaced := false
-		for i, b := range out {
-			if n, _, _ := strings.Cut(b, "="); n == name {
-				out[i], replaced = e, true
-			}
-		}
-		if !replaced {
-			out = append(out, e)
-		}
-	}
-	return out
-}
+func MergeEnv(base []string, extra ...string) []string { return localenv.MergeEnv(base, extra...) }
 
-// LambdaEnv is env with the function's timeout and memory from
-// template.yaml, as Lambda sets them for it.
+// LambdaEnv is env with the function's timeout, memory and log format
+// from template.yaml, as Lambda sets them for it.
 func LambdaEnv(id string, env []string) ([]string, error) {
 	tpl, err := samtemplate.Load(samtemplate.Path())
 	if err != nil {
 		return nil, err
 	}
 	timeout, memory := tpl.FunctionSettings(id)
-	return MergeEnv([]string{
+	base := []string{
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=" + strconv.Itoa(timeout),
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(memory),
-	}, env...), nil
+	}
+	if format, level := logging(tpl, id); format == "JSON" {
+		base = append(base, "AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_LOG_LEVEL="+level)
+	}
+	return MergeEnv(base, env...), nil
+}
+
+// logging is a function's LoggingConfig: its own, or the Globals'.
+func logging(tpl *samtemplate.Template, id string) (format, level string) {
+	globals, _ := tpl.Globals["Function"].(map[string]any)
+	for _, props := range []map[string]any{globals, tpl.Resources[id].Properties} {
+		lc, _ := props["LoggingConfig"].(map[string]any)
+		if f, ok := lc["LogFormat"].(string); ok {
+			format = f
+		}
+		if l, ok := lc["ApplicationLogLevel"].(string); ok {
+			level = l
+		}
+	}
+	if level == "" {
+		level = "INFO"
+	}
+	return format, level
 }
 
 // StartFunction runs bin/<id>/bootstrap under the emulator with env (see

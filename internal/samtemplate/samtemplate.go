@@ -208,3 +208,28 @@ func (t *Template) FunctionSettings(id string) (timeout, memory int) {
 	// Lambda's own defaults: 3 s and 128 MB.
 	return get("Timeout", 3), get("MemorySize", 128)
 }
+
+// ParameterDefaults returns each template parameter's Default as a string
+// (a CommaDelimitedList's stays comma-separated); parameters without one
+// are left out.
+func ParameterDefaults(path string) (map[string]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Parameters map[string]struct {
+			Default yaml.Node `yaml:"Default"`
+		} `yaml:"Parameters"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	out := map[string]string{}
+	for name, p := range doc.Parameters {
+		if p.Default.Kind == yaml.ScalarNode {
+			out[name] = p.Default.Value
+		}
+	}
+	return out, nil
+}

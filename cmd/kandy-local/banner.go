@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/apigw"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
+)
+
+func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+// banner says what runs where, and example commands for the ports in use.
+func banner(s settings, st *localstack.Stack, fns *localstack.Functions, pool *localstack.UserPool, api apigw.API) {
+	w := io.Writer(stdout)
+	routes := make([]string, 0, len(api.Routes))
+	for r := range api.Routes {
+		routes = append(routes, r)
+	}
+	sort.Strings(routes)
+	functions := make([]string, 0, len(fns.Pools))
+	for id := range fns.Pools {
+		functions = append(functions, id)
+	}
+	sort.Strings(functions)
+	cors := "no CORS"
+	if api.CORS != nil {
+		cors = "CORS origins " + strings.Join(api.CORS.AllowOrigins, ", ")
+	}
+	fmt.Fprintf(w, "\nkandy-provisioner is running locally. Ctrl-C stops everything.\n\n")
+	fmt.Fprintf(w, "  HTTP API        http://%s   (%s; %s)\n", addr(s.apiPort), strings.Join(routes, ", "), cors)
+	fmt.Fprintf(w, "  console         http://%s/\n", addr(s.apiPort))
+	fmt.Fprintf(w, "  Cognito         %s   (cognito-local: pool %s, app client %s)\n", pool.URL, pool.ID, pool.ClientID)
+	fmt.Fprintf(w, "  Lambda          %s   (Invoke API; %s; up to %d emulators each)\n", fns.URL, strings.Join(functions, ", "), s.concurrency)
+	fmt.Fprintf(w, "  SQS             %s   (goaws; %s)\n", st.SQSURL, queues(st))
+	if st.Kandy != nil {
+		fmt.Fprintf(w, "  Kandy simulator %s   (quota %d users; local control: /_sim, /_sim/outage)\n", st.KandyURL, s.quota)
+	} else {
+		fmt.Fprintf(w, "  Kandy           %s   (real)\n", st.KandyURL)
+	}
+	fmt.Fprintf(w, "  Secrets Manager %s   (GetSecretValue: %s)\n", st.SecretsURL, secretID)
+	store := "in memory"
+	if s.dataDir != "" {
+		store = "kept in " + s.dataDir
+	}
+	fmt.Fprintf(w, "  DynamoDB        %s   (dynalite, table %s)\n", st.DynamoURL, table)
+	fmt.Fprintf(w, "  KMS             %s   (local-kms; credentials are stored encrypted)\n", st.KMSURL)
+	fmt.Fprintf(w, "  data            %s\n\n", store)
+	fmt.Fprintf(w, "Try it:\n  make signup USER=ada%[1]s\n  TOKEN=$(make token USER=ada%[1]s)\n  curl -s http://%[2]s/users/me -H \"Authorization: Bearer $TOKEN\"\n\n",
+		makeVars(s), addr(s.apiPort))
+}
+
+// makeVars are the make variables the example commands need for the
+// ports in use.
+func makeVars(s settings) string {
+	if s.authPort == 9229 {
+		return ""
+	}
+	return " AUTH_PORT=" + strconv.Itoa(s.authPort)
+}
+
+func queues(st *localstack.Stack) string {
+	names := make([]string, 0, len(st.Queues))
+	for _, q := range st.Queues {
+		names = append(names, q.Name)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}

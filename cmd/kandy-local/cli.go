@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
+)
+
+// LocalPassword is the password make signup gives every user: local
+// only, it meets the template's password policy.
+const LocalPassword = "Local-Passw0rd!"
+
+// email is the pool's username for a name: the pool signs users up by
+// email address.
+func email(name string) string {
+	if strings.Contains(name, "@") {
+		return name
+	}
+	return name + "@example.com"
+}
+
+// localCognito is the local pool at AUTH_PORT, and its app client.
+func localCognito(ctx context.Context) (c *cip.Client, poolID, clientID string, err error) {
+	port, err := envInt("AUTH_PORT", 9229)
+	if err != nil {
+		return nil, "", "", err
+	}
+	c = localenv.Cognito("http://127.0.0.1:" + strconv.Itoa(port))
+	poolID, clientID, err = localstack.FindUserPool(ctx, c)
+	return c, poolID, clientID, err
+}
+
+// signUp signs name up and confirms it as an administrator would, which
+// fires the post-confirmation trigger, and prints the new user.
+func signUp(name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, poolID, clientID, err := localCognito(ctx)
+	if err != nil {
+		return err
+	}
+	user := email(name)
+	out, err := c.SignUp(ctx, &cip.SignUpInput{
+		ClientId: aws.String(clientID), Username: aws.String(user), Password: aws.String(LocalPassword),
+		UserAttributes: []types.AttributeType{{Name: aws.String("email"), Value: aws.String(user)}},
+	})
+	var exists *types.UsernameExistsException
+	if errors.As(err, &exists) {
+		return fmt.Errorf("%s is signed up already", user)
+	}
+	if err != nil {
+		return fmt.Errorf("signing %s up: %w", user, err)
+	}
+	if _, err := c.AdminConfirmSignUp(ctx, &cip.AdminConfirmSignUpInput{UserPoolId: aws.String(poolID), Username: aws.String(user)}); err != nil {
+		return fmt.Errorf("confirming %s: %w", user, err)
+	}
+	return json.NewEncoder(os.Stdout).Encode(struct {
+		Username  string `json:"username"`
+		Sub       string `json:"sub"`
+		Confirmed bool   `json:"confirmed"`
+	}{user, aws.ToString(out.UserSub), true})
+}
+
+// token signs name in with USER_PASSWORD_AUTH and prints its access token.
+func token(name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, _, clientID, err := localCognito(ctx)
+	if err != nil {
+		return err
+	}
+	out, err := c.InitiateAuth(ctx, &cip.InitiateAuthInput{
+		ClientId: aws.String(clientID), AuthFlow: types.AuthFlowTypeUserPasswordAuth,
+		AuthParameters: map[string]string{"USERNAME": email(name), "PASSWORD": LocalPassword},
+	})
+	if err != nil {
+		return fmt.Errorf("signing %s in: %w", email(name), err)
+	}
+	if out.AuthenticationResult == nil {
+		return fmt.Errorf("signing %s in: the pool asked for a challenge (%s)", email(name), out.ChallengeName)
+	}
+	fmt.Println(aws.ToString(out.AuthenticationResult.AccessToken))
+	return nil
+}

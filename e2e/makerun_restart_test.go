@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
+)
+
+// TestMakeRunKeepsDataDir restarts make run on one DATA_DIR: the pool's
+// users, the simulator's users and the KMS keys are kept, old tokens still
+// work, and so does every account.
+func TestMakeRunKeepsDataDir(t *testing.T) {
+	dir, ports := t.TempDir(), freePorts(t)
+	first := startLocalRun(t, ports, "DATA_DIR="+dir)
+	type account struct{ email, sub, access, userID string }
+	var accounts []account
+	for _, email := range []string{"ann@example.com", "ben@example.com"} {
+		a := account{email: email, sub: first.signUp(t, email)}
+		a.access, _ = first.signIn(t, email)
+		status, body := first.api(t, "GET", "/users/me", a.access)
+		if status != 200 {
+			t.Fatalf("%s before the restart: %d %v", email, status, body)
+		}
+		a.userID, _ = body["user_id"].(string)
+		accounts = append(accounts, a)
+	}
+	before := snapshot(t, first)
+	first.stop(t)
+
+	second := startLocalRun(t, ports, "DATA_DIR="+dir)
+	if after := snapshot(t, second); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("after the restart %+v, before %+v", after, before)
+	}
+	for _, a := range accounts {
+		if status, body := second.api(t, "GET", "/users/me", a.access); status != 200 || body["user_id"] != a.userID {
+			t.Errorf("%s's old token: %d %v", a.email, status, body)
+		}
+		if status, body := second.api(t, "POST", "/users/me/token", a.access); status != 200 || !strings.HasPrefix(fmt.Sprint(body["user_access_token"]), "UAT") {
+			t.Errorf("%s's Kandy login token: %d", a.email, status)
+		}
+		second.signIn(t, a.email)
+		checkCredentialsOpen(t, second, a.sub)
+	}
+	newcomer := second.signUp(t, "cal@example.com")
+	access, _ := second.signIn(t, "cal@example.com")
+	if status, body := second.api(t, "GET", "/users/me", access); status != 200 || body["user_id"] != kandyUserID(newcomer) {
+		t.Errorf("a sign-up after the restart: %d %v", status, body)
+	}
+}
+
+// checkCredentialsOpen decrypts a stored account's credentials with the
+// restarted KMS.
+func checkCredentialsOpen(t *testing.T, run *localRun, sub string) {
+	t.Helper()
+	ctx := context.Background()
+	out, err := localenv.DynamoDB(run.url("DYNAMODB_PORT")).GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"sub": &types.AttributeValueMemberS{Value: sub}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, ok := out.Item["user_password"].(*types.AttributeValueMemberS)
+	if !ok {
+		t.Fatalf("no stored credentials for %s", sub)
+	}
+	if _, err := fieldcrypt.Open(ctx, localenv.KMS(run.url("KMS_PORT")), table, sub, sealed.Value); err != nil {
+		t.Errorf("the credentials of %s do not decrypt after the restart: %v", sub, err)
+	}
+}

@@ -1,0 +1,304 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
+)
+
+// portSettings are make run's port variables.
+var portSettings = []string{"API_PORT", "AUTH_PORT", "LAMBDA_PORT", "SQS_PORT", "KANDY_PORT", "SECRETS_PORT", "DYNAMODB_PORT", "KMS_PORT"}
+
+// testPassword meets the template's password policy.
+const testPassword = "Test-passw0rd-local"
+
+// localRun is make run on free ports of its own, so it runs beside the
+// walkthrough's, and a client of its Cognito API.
+type localRun struct {
+	*makeRun
+	ports            map[string]int
+	cognito          *cip.Client
+	poolID, clientID string
+	http             *http.Client
+}
+
+func freePorts(t *testing.T) map[string]int {
+	t.Helper()
+	ports := map[string]int{}
+	for _, name := range portSettings {
+		p, err := localenv.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[name] = p
+	}
+	return ports
+}
+
+// startLocalRun starts make run on ports with extra environment.
+func startLocalRun(t *testing.T, ports map[string]int, extra ...string) *localRun {
+	t.Helper()
+	env := append([]string(nil), extra...)
+	for name, p := range ports {
+		env = append(env, name+"="+strconv.Itoa(p))
+	}
+	r := &localRun{makeRun: startMakeRun(t, env...), ports: ports, http: &http.Client{Timeout: 30 * time.Second}}
+	r.cognito = localenv.Cognito(r.url("AUTH_PORT"))
+	var err error
+	if r.poolID, r.clientID, err = localstack.FindUserPool(context.Background(), r.cognito); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *localRun) url(setting string) string {
+	return "http://127.0.0.1:" + strconv.Itoa(r.ports[setting])
+}
+
+// signUp signs email up and confirms it with the code the pool sent, as a
+// frontend does, and returns its sub.
+func (r *localRun) signUp(t *testing.T, email string) string {
+	t.Helper()
+	ctx := context.Background()
+	out, err := r.cognito.SignUp(ctx, &cip.SignUpInput{ClientId: aws.String(r.clientID), Username: aws.String(email),
+		Password: aws.String(testPassword), UserAttributes: []types.AttributeType{{Name: aws.String("email"), Value: aws.String(email)}}})
+	if err != nil {
+		t.Fatalf("SignUp %s: %v", email, err)
+	}
+	code := r.confirmationCode(t, email)
+	if _, err := r.cognito.ConfirmSignUp(ctx, &cip.ConfirmSignUpInput{ClientId: aws.String(r.clientID), Username: aws.String(email),
+		ConfirmationCode: aws.String(code)}); err != nil {
+		t.Fatalf("ConfirmSignUp %s: %v", email, err)
+	}
+	return aws.ToString(out.UserSub)
+}
+
+// signIn returns the user's access and ID tokens (USER_PASSWORD_AUTH).
+func (r *localRun) signIn(t *testing.T, email string) (access, id string) {
+	t.Helper()
+	out, err := r.cognito.InitiateAuth(context.Background(), &cip.InitiateAuthInput{ClientId: aws.String(r.clientID),
+		AuthFlow: types.AuthFlowTypeUserPasswordAuth, AuthParameters: map[string]string{"USERNAME": email, "PASSWORD": testPassword}})
+	if err != nil || out.AuthenticationResult == nil {
+		t.Fatalf("InitiateAuth %s: %v", email, err)
+	}
+	return aws.ToString(out.AuthenticationResult.AccessToken), aws.ToString(out.AuthenticationResult.IdToken)
+}
+
+// api calls the HTTP API and returns the status and the JSON body.
+func (r *localRun) api(t *testing.T, method, path, token string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, r.url("API_PORT")+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := r.http.Do(req)
+	if err != nil {
+		t.Errorf("%s %s: %v", method, path, err)
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body
+}
+
+// simUsers is how many users the Kandy simulator holds.
+func (r *localRun) simUsers(t *testing.T) int {
+	t.Helper()
+	resp, err := r.http.Get(r.url("KANDY_PORT") + "/_sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var state struct{ Users int }
+	if err := json.NewDecoder(resp.Body).Decode(&state); err != nil {
+		t.Fatal(err)
+	}
+	return state.Users
+}
+
+// invoke calls the Lambda endpoint as `aws lambda invoke` does.
+func (r *localRun) invoke(t *testing.T, function, payload string) (*http.Response, string) {
+	t.Helper()
+	resp, err := r.http.Post(r.url("LAMBDA_PORT")+"/2015-03-31/functions/"+function+"/invocations", "application/json", strings.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// kandyUserID is the Kandy user id of a Cognito sub (see pkg/userid).
+func kandyUserID(sub string) string { return "u" + strings.ReplaceAll(sub, "-", "") }
+
+// TestMakeRunLikeTheDeployedStack runs make run as a frontend would use
+// it: a Cognito client, overlapping requests, sign-ups at once, a page on
+// another origin; and checks what it exposes and what its functions see.
+func TestMakeRunLikeTheDeployedStack(t *testing.T) {
+	pages := startCORSPages(t)
+	run := startLocalRun(t, freePorts(t), "KANDY_QUOTA=100", "CORS_ALLOWED_ORIGINS="+pages.allowed.URL,
+		"AWS_PROFILE=leak", "AWS_SESSION_TOKEN=leak", "SECRET_SHELL_VAR=leak")
+	t.Run("scripted Cognito client", func(t *testing.T) { scriptedClient(t, run) })
+	t.Run("50 parallel requests", func(t *testing.T) { parallelRequests(t, run) })
+	t.Run("20 parallel sign-ups", func(t *testing.T) { parallelSignUps(t, run) })
+	t.Run("CORS", func(t *testing.T) { corsFromOtherOrigins(t, run, pages) })
+	t.Run("Lambda Invoke API", func(t *testing.T) { lambdaEndpoint(t, run) })
+	t.Run("loopback only", func(t *testing.T) { loopbackOnly(t, run) })
+	t.Run("clean environment", func(t *testing.T) { cleanEnvironment(t, run) })
+	for _, bad := range []string{"emulator exited", "api: invoke failed", "lambda: invoke failed", "provisioning failed"} {
+		if strings.Contains(run.output(), bad) {
+			t.Errorf("make run logged %q:\n%s", bad, run.output())
+		}
+	}
+}
+
+// scriptedClient: SignUp, ConfirmSignUp with the emailed code,
+// InitiateAuth, then the API with the access token; an ID token lacks the
+// routes' scope.
+func scriptedClient(t *testing.T, run *localRun) {
+	sub := run.signUp(t, "sam@example.com")
+	access, id := run.signIn(t, "sam@example.com")
+	if status, body := run.api(t, "GET", "/users/me", access); status != 200 || body["user_id"] != kandyUserID(sub) {
+		t.Fatalf("GET /users/me after sign-up: %d %v", status, body)
+	}
+	if status, body := run.api(t, "POST", "/users/me/token", access); status != 200 || !strings.HasPrefix(fmt.Sprint(body["user_access_token"]), "UAT") {
+		t.Fatalf("POST /users/me/token: %d", status)
+	}
+	if status, body := run.api(t, "GET", "/users/me", id); status != 403 || body["message"] != "Forbidden" {
+		t.Fatalf("an ID token: %d %v, want 403 (no aws.cognito.signin.user.admin scope)", status, body)
+	}
+}
+
+// burst sends n requests at once and counts the answers by method and
+// status.
+func burst(t *testing.T, run *localRun, token string, n int, request func(i int) (method, path string)) map[string]int {
+	t.Helper()
+	var mu sync.Mutex
+	counts := map[string]int{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			method, path := request(i)
+			<-start
+			status, _ := run.api(t, method, path, token)
+			mu.Lock()
+			counts[fmt.Sprintf("%s %s %d", method, path, status)]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return counts
+}
+
+// refill waits for a route's throttling bucket to be full again: the
+// template's burst of 50 at 20 requests a second.
+func refill() { time.Sleep(2600 * time.Millisecond) }
+
+// parallelRequests: 50 POST /users at once for a user with no account
+// yet, then 50 GET /users/me and POST /users at once: never a 500, and
+// one Kandy user.
+func parallelRequests(t *testing.T, run *localRun) {
+	sub := run.signUp(t, "max@example.com")
+	access, _ := run.signIn(t, "max@example.com")
+	if status, _ := run.api(t, "DELETE", "/users/me", access); status != 204 {
+		t.Fatalf("DELETE /users/me: %d", status)
+	}
+	before := run.simUsers(t)
+	refill()
+	first := burst(t, run, access, 50, func(int) (string, string) { return "POST", "/users" })
+	refill()
+	mixed := burst(t, run, access, 50, func(i int) (string, string) {
+		if i%2 == 0 {
+			return "GET", "/users/me"
+		}
+		return "POST", "/users"
+	})
+	fmt.Printf("make run concurrency: 50 parallel POST /users on a new user: %v; then 50 parallel GET /users/me and POST /users: %v; Kandy users %d -> %d\n",
+		first, mixed, before, run.simUsers(t))
+	if first["POST /users 201"] != 1 || first["POST /users 201"]+first["POST /users 200"]+first["POST /users 409"] != 50 {
+		t.Errorf("50 parallel POST /users: %v, want one 201 and the rest 200 or 409", first)
+	}
+	if mixed["GET /users/me 200"] != 25 || mixed["POST /users 200"] != 25 {
+		t.Errorf("50 parallel GET /users/me and POST /users: %v, want 200 each", mixed)
+	}
+	if after := run.simUsers(t); after != before+1 {
+		t.Errorf("Kandy users went from %d to %d, want one more", before, after)
+	}
+	if status, body := run.api(t, "GET", "/users/me", access); status != 200 || body["user_id"] != kandyUserID(sub) {
+		t.Errorf("the account: %d %v", status, body)
+	}
+}
+
+// parallelSignUps: 20 users sign up and confirm at once; each trigger
+// creates the user's account, once.
+func parallelSignUps(t *testing.T, run *localRun) {
+	before := run.simUsers(t)
+	subs := make([]string, 20)
+	var wg sync.WaitGroup
+	for i := range subs {
+		wg.Add(1)
+		go func() { defer wg.Done(); subs[i] = run.signUp(t, fmt.Sprintf("crowd%02d@example.com", i)) }()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	logs := run.output()
+	created, failed := 0, 0
+	for i, sub := range subs {
+		for _, line := range strings.Split(logs, "\n") {
+			switch {
+			case !strings.Contains(line, sub):
+			case strings.Contains(line, "post-confirmation: Kandy account created"):
+				created++
+			case strings.Contains(line, "provisioning failed"):
+				failed++
+			}
+		}
+		access, _ := run.signIn(t, fmt.Sprintf("crowd%02d@example.com", i))
+		if status, body := run.api(t, "GET", "/users/me", access); status != 200 || body["user_id"] != kandyUserID(sub) {
+			t.Errorf("user %d: GET /users/me %d %v", i, status, body)
+		}
+	}
+	after := run.simUsers(t)
+	fmt.Printf("make run concurrency: 20 parallel sign-ups: %d triggers created an account, %d failed; Kandy users %d -> %d\n", created, failed, before, after)
+	if created != 20 || failed != 0 || after != before+20 {
+		t.Errorf("20 sign-ups: %d accounts created by the trigger, %d failures, Kandy users %d -> %d", created, failed, before, after)
+	}
+}
+
+// lambdaEndpoint: the Invoke API by name, as `aws lambda invoke` calls it;
+// it also runs RetryFunction once, for the environment check.
+func lambdaEndpoint(t *testing.T, run *localRun) {
+	event := loadEvent(t, "get-user.json", newSub())
+	resp, body := run.invoke(t, "ApiFunction", string(mustJSON(t, event)))
+	if resp.StatusCode != 200 || !strings.Contains(body, `"statusCode":404`) || !strings.Contains(body, "not_provisioned") {
+		t.Errorf("ApiFunction: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := run.invoke(t, "RetryFunction", `{"Records":[]}`); resp.StatusCode != 200 || resp.Header.Get("X-Amz-Function-Error") != "" {
+		t.Errorf("RetryFunction: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := run.invoke(t, "RetryFunction", `{"Records":"not a list"}`); resp.StatusCode != 200 || resp.Header.Get("X-Amz-Function-Error") != "Unhandled" {
+		t.Errorf("a function error: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	if resp, _ := run.invoke(t, "NoSuchFunction", `{}`); resp.StatusCode != 404 || resp.Header.Get("X-Amzn-ErrorType") != "ResourceNotFoundException" {
+		t.Errorf("an unknown function: %d %v", resp.StatusCode, resp.Header)
+	}
+}

@@ -1,0 +1,205 @@
+package apigw
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localauth"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+)
+
+const adminScope = "aws.cognito.signin.user.admin"
+
+func TestFromTemplate(t *testing.T) {
+	tpl, err := samtemplate.Load(samtemplate.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := FromTemplate(tpl, "ApiFunction", map[string]string{"CorsAllowedOrigins": "http://a.test, http://b.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(api.Routes) != len(tpl.HTTPRoutes("ApiFunction")) {
+		t.Fatalf("routes = %v", api.Routes)
+	}
+	for route, r := range api.Routes {
+		if !r.JWT || !slices.Equal(r.Scopes, []string{adminScope}) {
+			t.Errorf("%s: %+v, want the JWT authorizer with the user-pool scope", route, r)
+		}
+	}
+	c := api.CORS
+	if c == nil || !slices.Equal(c.AllowOrigins, []string{"http://a.test", "http://b.test"}) || !slices.Equal(c.AllowMethods, []string{"GET", "POST", "DELETE"}) ||
+		!slices.Equal(c.AllowHeaders, []string{"authorization", "content-type"}) || c.MaxAge != 600 {
+		t.Errorf("CORS = %+v", c)
+	}
+	if api.Burst != 50 || api.Rate != 20 {
+		t.Errorf("throttling = burst %d, rate %v", api.Burst, api.Rate)
+	}
+}
+
+// signer makes tokens as the local pool does.
+type signer struct{ key *rsa.PrivateKey }
+
+func (s signer) token(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	header, _ := json.Marshal(map[string]string{"alg": "RS256", "kid": "k1"})
+	payload, _ := json.Marshal(claims)
+	signing := enc.EncodeToString(header) + "." + enc.EncodeToString(payload)
+	sum := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, s.key, crypto.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signing + "." + enc.EncodeToString(sig)
+}
+
+// fakeFunction answers with answer (or err) and keeps the last event.
+type fakeFunction struct {
+	answer events.APIGatewayV2HTTPResponse
+	err    error
+	last   *events.APIGatewayV2HTTPRequest
+}
+
+func (f *fakeFunction) Invoke(_ context.Context, raw []byte) ([]byte, error) {
+	var ev events.APIGatewayV2HTTPRequest
+	_ = json.Unmarshal(raw, &ev)
+	f.last = &ev
+	if f.err != nil {
+		return nil, f.err
+	}
+	return json.Marshal(f.answer)
+}
+
+func newGateway(t *testing.T, fn *fakeFunction, api API) (*httptest.Server, signer) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.RawURLEncoding
+	v, err := localauth.NewVerifier("https://issuer", []string{"client"}, localauth.JWKS{Keys: []localauth.JWK{{Kty: "RSA", Kid: "k1",
+		N: enc.EncodeToString(key.N.Bytes()), E: enc.EncodeToString([]byte{1, 0, 1})}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(&Gateway{API: api, Verifier: v, Function: fn, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(srv.Close)
+	return srv, signer{key}
+}
+
+func call(t *testing.T, srv *httptest.Server, method, path string, headers map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, nil)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, strings.TrimSpace(string(body))
+}
+
+func TestGatewayAuthorizesAsTheJWTAuthorizer(t *testing.T) {
+	fn := &fakeFunction{answer: events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: `{"ok":true}`, Headers: map[string]string{"Content-Type": "application/json"}}}
+	srv, s := newGateway(t, fn, API{Routes: map[string]Route{"GET /users/me": {JWT: true, Scopes: []string{adminScope}}}})
+	now := time.Now().Unix()
+	access := s.token(t, map[string]any{"iss": "https://issuer", "client_id": "client", "sub": "s1", "scope": adminScope, "exp": now + 60, "iat": now})
+	id := s.token(t, map[string]any{"iss": "https://issuer", "aud": "client", "sub": "s1", "token_use": "id", "exp": now + 60, "iat": now})
+	tests := []struct {
+		name, path, auth string
+		status           int
+		body             string
+	}{
+		{"no token", "/users/me", "", 401, `{"message":"Unauthorized"}`},
+		{"forged token", "/users/me", "Bearer " + access + "x", 401, `{"message":"Unauthorized"}`},
+		{"ID token: no scope", "/users/me", "Bearer " + id, 403, `{"message":"Forbidden"}`},
+		{"unknown route", "/users", "Bearer " + access, 404, `{"message":"Not Found"}`},
+		{"access token", "/users/me", "Bearer " + access, 200, `{"ok":true}`},
+		{"access token without Bearer", "/users/me", access, 200, `{"ok":true}`},
+	}
+	for _, tt := range tests {
+		fn.last = nil
+		resp, body := call(t, srv, "GET", tt.path, map[string]string{"Authorization": tt.auth})
+		if resp.StatusCode != tt.status || body != tt.body {
+			t.Errorf("%s: %d %s, want %d %s", tt.name, resp.StatusCode, body, tt.status, tt.body)
+		}
+		if (fn.last != nil) != (tt.status == 200) {
+			t.Errorf("%s: function invoked = %v", tt.name, fn.last != nil)
+		}
+	}
+	if _, body := call(t, srv, "GET", "/users/me", map[string]string{"Authorization": "Bearer " + access}); body == "" || fn.last.RequestContext.Authorizer.JWT.Claims["sub"] != "s1" || fn.last.RouteKey != "GET /users/me" {
+		t.Errorf("event = %+v", fn.last)
+	}
+}
+
+func TestGatewayMapsFailures(t *testing.T) {
+	fn := &fakeFunction{}
+	srv, _ := newGateway(t, fn, API{Routes: map[string]Route{"GET /open": {}}, Burst: 2, Rate: 0.01})
+	for _, tt := range []struct {
+		err    error
+		status int
+	}{
+		{localenv.ErrThrottled, 429},
+		{&localenv.FunctionError{Type: "Sandbox.Timedout", Message: "Task timed out"}, 500},
+	} {
+		fn.err = tt.err
+		if resp, body := call(t, srv, "GET", "/open", nil); resp.StatusCode != tt.status {
+			t.Errorf("%v: %d %s", tt.err, resp.StatusCode, body)
+		}
+	}
+	// The route's bucket (burst 2) is empty now.
+	if resp, body := call(t, srv, "GET", "/open", nil); resp.StatusCode != 429 || body != `{"message":"Too Many Requests"}` {
+		t.Errorf("past the burst: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestGatewayCORS(t *testing.T) {
+	fn := &fakeFunction{answer: events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: `{}`,
+		Headers: map[string]string{"Access-Control-Allow-Origin": "*", "X-Kept": "yes"}}}
+	cors := &CORS{AllowOrigins: []string{"http://allowed.test"}, AllowMethods: []string{"GET", "POST"}, AllowHeaders: []string{"authorization"}, MaxAge: 600}
+	srv, s := newGateway(t, fn, API{Routes: map[string]Route{"GET /users/me": {JWT: true}}, CORS: cors})
+	preflight := map[string]string{"Origin": "http://allowed.test", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}
+	resp, _ := call(t, srv, "OPTIONS", "/users/me", preflight)
+	h := resp.Header
+	if resp.StatusCode != 204 || h.Get("Access-Control-Allow-Origin") != "http://allowed.test" || h.Get("Access-Control-Allow-Methods") != "GET,POST" ||
+		h.Get("Access-Control-Allow-Headers") != "authorization" || h.Get("Access-Control-Max-Age") != "600" || fn.last != nil {
+		t.Errorf("preflight, allowed origin: %d %v", resp.StatusCode, h)
+	}
+	preflight["Origin"] = "http://other.test"
+	if resp, _ := call(t, srv, "OPTIONS", "/users/me", preflight); resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("preflight, other origin: %d %v", resp.StatusCode, resp.Header)
+	}
+	token := s.token(t, map[string]any{"iss": "https://issuer", "client_id": "client", "exp": time.Now().Unix() + 60})
+	resp, _ = call(t, srv, "GET", "/users/me", map[string]string{"Origin": "http://allowed.test", "Authorization": token})
+	if resp.Header.Get("Access-Control-Allow-Origin") != "http://allowed.test" || resp.Header.Get("X-Kept") != "yes" {
+		t.Errorf("request, allowed origin: %v", resp.Header)
+	}
+	resp, _ = call(t, srv, "GET", "/users/me", map[string]string{"Origin": "http://allowed.test"})
+	if resp.StatusCode != 401 || resp.Header.Get("Access-Control-Allow-Origin") != "http://allowed.test" {
+		t.Errorf("a 401 to an allowed origin must carry CORS headers too: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, _ = call(t, srv, "GET", "/users/me", map[string]string{"Origin": "http://other.test", "Authorization": token})
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("request, other origin: Access-Control-Allow-Origin %q (the function's must be dropped)", got)
+	}
+}

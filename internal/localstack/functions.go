@@ -1,0 +1,149 @@
+package localstack
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+)
+
+// FunctionsOptions shape StartFunctions.
+type FunctionsOptions struct {
+	// Port serves the Lambda Invoke API (0: a free one).
+	Port int
+	// Concurrency is each function's emulator limit, Wait how long an
+	// invocation at the limit waits (see localenv.PoolOptions).
+	Concurrency int
+	Wait        time.Duration
+	// Output, if set, gives each emulator of function id a writer for its
+	// output.
+	Output func(id string) io.Writer
+	// Replaced, if set, hears of an emulator that exited or timed out.
+	Replaced func(fn *localenv.Function, why string)
+	Log      *slog.Logger
+}
+
+// Functions are the template's functions, each a pool of emulators
+// behind the Lambda Invoke API, with the template's event source mappings
+// polling their queues.
+type Functions struct {
+	Pools map[string]*localenv.Pool
+	URL   string // the Invoke API's base URL
+	// Sources are the running event source mappings.
+	Sources []*localenv.EventSource
+}
+
+// StartFunctions starts every function of the template with FunctionEnv,
+// the Invoke API and the event source mappings. They stop with the stack.
+func (s *Stack) StartFunctions(o FunctionsOptions) (*Functions, error) {
+	tpl, err := samtemplate.Load(samtemplate.Path())
+	if err != nil {
+		return nil, err
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	f := &Functions{Pools: map[string]*localenv.Pool{}}
+	invokers := map[string]localenv.Invoker{}
+	for _, id := range tpl.Functions() {
+		p, err := s.startPool(id, o)
+		if err != nil {
+			return nil, err
+		}
+		f.Pools[id], invokers[id] = p, p
+	}
+	api := &localenv.InvokeAPI{Functions: invokers, Region: Region, Log: o.Log}
+	if f.URL, err = s.serve(o.Port, api.Handler()); err != nil {
+		return nil, err
+	}
+	if f.Sources, err = s.eventSources(tpl, f, o.Log); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, src := range f.Sources {
+		wg.Add(1)
+		go func() { defer wg.Done(); src.Run(ctx) }()
+	}
+	s.stops = append(s.stops, func() { cancel(); wg.Wait() })
+	return f, nil
+}
+
+func (s *Stack) startPool(id string, o FunctionsOptions) (*localenv.Pool, error) {
+	env, err := s.FunctionEnv(id)
+	if err != nil {
+		return nil, err
+	}
+	if env, err = LambdaEnv(id, env); err != nil {
+		return nil, err
+	}
+	po := localenv.PoolOptions{Concurrency: o.Concurrency, Wait: o.Wait, Replaced: o.Replaced}
+	if o.Output != nil {
+		po.Output = func() io.Writer { return o.Output(id) }
+	}
+	p, err := localenv.StartPool(id, env, po)
+	if err != nil {
+		return nil, err
+	}
+	s.stops = append(s.stops, p.Stop)
+	return p, nil
+}
+
+// eventSources reads the template's AWS::Lambda::EventSourceMapping
+// resources on queues.
+func (s *Stack) eventSources(tpl *samtemplate.Template, f *Functions, log *slog.Logger) ([]*localenv.EventSource, error) {
+	var ids []string
+	for id, r := range tpl.Resources {
+		if r.Type == "AWS::Lambda::EventSourceMapping" {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	var out []*localenv.EventSource
+	for _, id := range ids {
+		p := tpl.Resources[id].Properties
+		if enabled, ok := p["Enabled"].(bool); ok && !enabled {
+			continue
+		}
+		arn, _ := p["EventSourceArn"].(map[string]any)
+		att, _ := arn["Fn::GetAtt"].([]string)
+		fn, _ := p["FunctionName"].(map[string]any)
+		ref, _ := fn["Ref"].(string)
+		if len(att) != 2 || s.Queues[att[0]].URL == "" || f.Pools[ref] == nil {
+			return nil, fmt.Errorf("%s: want a queue of the template (with the stack's SQS) and a function, have %v and %v", id, p["EventSourceArn"], p["FunctionName"])
+		}
+		src := &localenv.EventSource{
+			SQS: s.SQS, QueueURL: s.Queues[att[0]].URL, QueueARN: s.Queues[att[0]].ARN, Function: f.Pools[ref],
+			BatchSize: intOr(p["BatchSize"], 10), Window: time.Duration(intOr(p["MaximumBatchingWindowInSeconds"], 0)) * time.Second,
+			ReportBatchItemFailures: slices.Contains(stringList(p["FunctionResponseTypes"]), "ReportBatchItemFailures"),
+			Log:                     log,
+		}
+		out = append(out, src)
+	}
+	return out, nil
+}
+
+func intOr(v any, def int) int {
+	if n, ok := v.(int); ok {
+		return n
+	}
+	return def
+}
+
+func stringList(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}

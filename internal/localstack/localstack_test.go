@@ -1,0 +1,144 @@
+package localstack
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+)
+
+func TestResolve(t *testing.T) {
+	refs := map[string]string{"Table": "t1", "Key.Arn": "arn:key", "AWS::StackName": "local"}
+	tests := []struct {
+		in   any
+		want string
+	}{
+		{map[string]any{"Ref": "Table"}, "t1"},
+		{map[string]any{"Fn::GetAtt": []string{"Key", "Arn"}}, "arn:key"},
+		{map[string]any{"Fn::GetAtt": []any{"Key", "Arn"}}, "arn:key"},
+		{map[string]any{"Fn::Sub": "KandyProvisioner/${AWS::StackName}"}, "KandyProvisioner/local"},
+		{"plain", "plain"},
+	}
+	for _, tt := range tests {
+		got, err := resolve(tt.in, refs)
+		if err != nil || got != tt.want {
+			t.Errorf("resolve(%v) = %v, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []any{map[string]any{"Ref": "Missing"}, map[string]any{"Fn::Sub": "${Missing}"}, map[string]any{"Fn::GetAtt": []string{"Key", "Nope"}}} {
+		if _, err := resolve(bad, refs); err == nil {
+			t.Errorf("resolve(%v) resolved what the stack does not have", bad)
+		}
+	}
+}
+
+// TestFunctionEnvFollowsTheTemplate: every variable the template gives a
+// function, with this stack's values, and the local endpoints.
+func TestFunctionEnvFollowsTheTemplate(t *testing.T) {
+	s := &Stack{Table: "accounts", SecretID: "kandy-project", KandyURL: "http://127.0.0.1:1/v1.2", KeyARN: "arn:aws:kms:us-east-1:111122223333:key/k",
+		DynamoURL: "http://127.0.0.1:2", SQSURL: "http://127.0.0.1:3", Queues: map[string]Queue{
+			"RetryQueue":           {Name: "RetryQueue", URL: "http://q/RetryQueue", ARN: "arn:q"},
+			"RetryDeadLetterQueue": {Name: "RetryDeadLetterQueue", URL: "http://q/RetryDeadLetterQueue", ARN: "arn:dlq"},
+		}}
+	tpl, err := samtemplate.Load(samtemplate.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	globals, _ := tpl.Globals["Function"].(map[string]any)
+	for _, id := range tpl.Functions() {
+		env, err := s.FunctionEnv(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, props := range []map[string]any{globals, tpl.Resources[id].Properties} {
+			env, _ := props["Environment"].(map[string]any)
+			vars, _ := env["Variables"].(map[string]any)
+			for k := range vars {
+				names = append(names, k)
+			}
+		}
+		for _, name := range names {
+			if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, name+"=") && len(e) > len(name)+1 }) {
+				t.Errorf("%s: no value for the template's %s in %v", id, name, env)
+			}
+		}
+		for _, want := range []string{"TABLE_NAME=accounts", "METRICS_NAMESPACE=KandyProvisioner/local", "AWS_ENDPOINT_URL_SQS=http://127.0.0.1:3", "AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:2"} {
+			if !slices.Contains(env, want) {
+				t.Errorf("%s: no %s", id, want)
+			}
+		}
+	}
+	post, _ := s.FunctionEnv("PostConfirmationFunction")
+	retry, _ := s.FunctionEnv("RetryFunction")
+	if !slices.Contains(post, "RETRY_QUEUE_URL=http://q/RetryQueue") || !slices.Contains(retry, "DEAD_LETTER_QUEUE_URL=http://q/RetryDeadLetterQueue") {
+		t.Errorf("queue URLs: trigger %v, worker %v", post, retry)
+	}
+}
+
+// TestQueuesAndUserPoolFromTheTemplate starts goaws and cognito-local,
+// twice on one DataDir: the template's settings, then the same pool, app
+// client and KMS key after the restart.
+func TestQueuesAndUserPoolFromTheTemplate(t *testing.T) {
+	dir := t.TempDir()
+	first := startWithPool(t, dir)
+	ctx := context.Background()
+	attrs, err := first.stack.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(first.stack.Queues["RetryQueue"].URL),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameAll}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attrs.Attributes["VisibilityTimeout"] != "180" || !strings.Contains(attrs.Attributes["RedrivePolicy"], first.stack.Queues["RetryDeadLetterQueue"].Name) {
+		t.Errorf("RetryQueue attributes = %v", attrs.Attributes)
+	}
+	pool, err := first.pool.Client.DescribeUserPool(ctx, &cip.DescribeUserPoolInput{UserPoolId: aws.String(first.pool.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up := pool.UserPool; len(up.UsernameAttributes) != 1 || up.UsernameAttributes[0] != "email" || aws.ToInt32(up.Policies.PasswordPolicy.MinimumLength) != 12 {
+		t.Errorf("pool = %+v", pool.UserPool)
+	}
+	client, err := first.pool.Client.DescribeUserPoolClient(ctx, &cip.DescribeUserPoolClientInput{UserPoolId: aws.String(first.pool.ID), ClientId: aws.String(first.pool.ClientID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows := client.UserPoolClient.ExplicitAuthFlows
+	for _, want := range []string{"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_PASSWORD_AUTH"} {
+		if !slices.ContainsFunc(flows, func(f ciptypes.ExplicitAuthFlowsType) bool { return string(f) == want }) {
+			t.Errorf("app client flows %v lack %s", flows, want)
+		}
+	}
+	first.stack.Stop()
+	second := startWithPool(t, dir)
+	if second.pool.ID != first.pool.ID || second.pool.ClientID != first.pool.ClientID || second.stack.KeyARN != first.stack.KeyARN {
+		t.Errorf("after a restart: pool %s client %s key %s, before %s %s %s", second.pool.ID, second.pool.ClientID, second.stack.KeyARN,
+			first.pool.ID, first.pool.ClientID, first.stack.KeyARN)
+	}
+}
+
+type stackWithPool struct {
+	stack *Stack
+	pool  *UserPool
+}
+
+func startWithPool(t *testing.T, dir string) stackWithPool {
+	t.Helper()
+	s, err := Start(context.Background(), Options{SQS: true, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	p, err := s.StartUserPool(context.Background(), UserPoolOptions{LambdaURL: "http://127.0.0.1:9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stackWithPool{s, p}
+}
