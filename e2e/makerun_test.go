@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -36,15 +38,25 @@ type localRun struct {
 	http             *http.Client
 }
 
+// freePorts picks ports that are free now, below the kernel's ephemeral
+// range: make run binds them seconds later, after its build, and in the
+// meantime no outgoing connection or other server on port 0 can take them.
 func freePorts(t *testing.T) map[string]int {
 	t.Helper()
 	ports := map[string]int{}
+	taken := map[int]bool{}
 	for _, name := range portSettings {
-		p, err := localenv.FreePort()
-		if err != nil {
-			t.Fatal(err)
+		for tries := 0; ; tries++ {
+			p := 20000 + rand.IntN(12000)
+			if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil && !taken[p] {
+				l.Close()
+				ports[name], taken[p] = p, true
+				break
+			}
+			if tries == 100 {
+				t.Fatal("no free port below the ephemeral range")
+			}
 		}
-		ports[name] = p
 	}
 	return ports
 }

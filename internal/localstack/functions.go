@@ -40,7 +40,8 @@ type Functions struct {
 	Sources []*localenv.EventSource
 }
 
-// StartFunctions starts every function of the template with FunctionEnv,
+// StartFunctions starts every function a deploy with the parameters' local
+// values would create (not the scheduled reconcile, off by default) with FunctionEnv,
 // the Invoke API and the event source mappings. They stop with the stack.
 func (s *Stack) StartFunctions(o FunctionsOptions) (*Functions, error) {
 	tpl, err := samtemplate.Load(samtemplate.Path())
@@ -50,9 +51,16 @@ func (s *Stack) StartFunctions(o FunctionsOptions) (*Functions, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	refs, err := s.refs(tpl)
+	if err != nil {
+		return nil, err
+	}
 	f := &Functions{Pools: map[string]*localenv.Pool{}}
 	invokers := map[string]localenv.Invoker{}
 	for _, id := range tpl.Functions() {
+		if !tpl.Deployed(id, refs) {
+			continue // as a deploy with these parameters
+		}
 		p, err := s.startPool(id, o)
 		if err != nil {
 			return nil, err

@@ -90,9 +90,9 @@ type Stack struct {
 }
 
 // Start brings the stack up. On error, what was started is stopped.
-func Start(ctx context.Context, o Options) (s *Stack, err error) {
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	o = o.withDefaults()
-	s = &Stack{Table: o.Table, SecretID: o.SecretID, opts: o}
+	s := &Stack{Table: o.Table, SecretID: o.SecretID, opts: o}
 	defer func() {
 		if err != nil {
 			s.Stop()

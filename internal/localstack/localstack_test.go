@@ -53,7 +53,16 @@ func TestFunctionEnvFollowsTheTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	globals, _ := tpl.Globals["Function"].(map[string]any)
+	defaults, err := samtemplate.ParameterDefaults(samtemplate.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := 0
 	for _, id := range tpl.Functions() {
+		if !tpl.Deployed(id, defaults) {
+			continue
+		}
+		started++
 		env, err := s.FunctionEnv(id)
 		if err != nil {
 			t.Fatal(err)
@@ -76,6 +85,9 @@ func TestFunctionEnvFollowsTheTemplate(t *testing.T) {
 				t.Errorf("%s: no %s", id, want)
 			}
 		}
+	}
+	if started != 3 || tpl.Deployed("ReconcileFunction", defaults) || !tpl.Deployed("ReconcileFunction", map[string]string{"ReconcileSchedule": "rate(1 day)"}) {
+		t.Errorf("%d functions deployed by default; the scheduled reconcile only with a schedule", started)
 	}
 	post, _ := s.FunctionEnv("PostConfirmationFunction")
 	retry, _ := s.FunctionEnv("RetryFunction")

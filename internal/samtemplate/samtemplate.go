@@ -20,14 +20,16 @@ import (
 // Template is a parsed SAM template. Intrinsic short forms (!Ref, !GetAtt,
 // !Sub, …) become their long forms: {"Ref": x}, {"Fn::GetAtt": x}, ….
 type Template struct {
-	Globals   map[string]any
-	Resources map[string]Resource
-	Outputs   map[string]any
+	Globals    map[string]any
+	Conditions map[string]any
+	Resources  map[string]Resource
+	Outputs    map[string]any
 }
 
 // Resource is one entry of Resources.
 type Resource struct {
 	Type           string
+	Condition      string
 	Properties     map[string]any
 	Metadata       map[string]any
 	DeletionPolicy string
@@ -59,6 +61,7 @@ func Load(path string) (*Template, error) {
 	t := &Template{Resources: map[string]Resource{}}
 	t.Globals, _ = top["Globals"].(map[string]any)
 	t.Outputs, _ = top["Outputs"].(map[string]any)
+	t.Conditions, _ = top["Conditions"].(map[string]any)
 	res, _ := top["Resources"].(map[string]any)
 	for id, r := range res {
 		m, _ := r.(map[string]any)
@@ -67,6 +70,7 @@ func Load(path string) (*Template, error) {
 		rr.Properties, _ = m["Properties"].(map[string]any)
 		rr.Metadata, _ = m["Metadata"].(map[string]any)
 		rr.DeletionPolicy, _ = m["DeletionPolicy"].(string)
+		rr.Condition, _ = m["Condition"].(string)
 		t.Resources[id] = rr
 	}
 	return t, nil
@@ -232,4 +236,46 @@ func ParameterDefaults(path string) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// Deployed reports whether a deploy with these parameter values creates
+// resource id: it has no Condition, or its Condition holds.
+func (t *Template) Deployed(id string, params map[string]string) bool {
+	c := t.Resources[id].Condition
+	return c == "" || t.holds(t.Conditions[c], params)
+}
+
+// holds evaluates a condition of Fn::Equals, Fn::Not, Fn::And, Fn::Or and
+// Condition over Refs to parameters.
+func (t *Template) holds(v any, params map[string]string) bool {
+	m, _ := v.(map[string]any)
+	for fn, arg := range m {
+		args, _ := arg.([]any)
+		switch fn {
+		case "Condition":
+			return t.holds(t.Conditions[fmt.Sprint(arg)], params)
+		case "Fn::Equals":
+			return len(args) == 2 && operand(args[0], params) == operand(args[1], params)
+		case "Fn::Not":
+			return len(args) == 1 && !t.holds(args[0], params)
+		case "Fn::And", "Fn::Or":
+			and := fn == "Fn::And"
+			for _, a := range args {
+				if t.holds(a, params) != and {
+					return !and
+				}
+			}
+			return and
+		}
+	}
+	return false
+}
+
+func operand(v any, params map[string]string) string {
+	if m, ok := v.(map[string]any); ok {
+		if ref, ok := m["Ref"].(string); ok {
+			return params[ref]
+		}
+	}
+	return fmt.Sprint(v)
 }

@@ -88,3 +88,25 @@ func TestReaderAgreesWithTheDeployedStack(t *testing.T) {
 		t.Errorf("reader functions %v, deployed %v", fns, s.OfType("AWS::Lambda::Function"))
 	}
 }
+
+// The local run starts the functions a deploy would create with the same
+// parameters: the reader's conditions agree with the transformed stack's.
+func TestReaderDeploysWhatTheStackDeploys(t *testing.T) {
+	tpl := load(t)
+	for _, custom := range []bool{false, true} {
+		params := map[string]string{}
+		if custom {
+			params = optional
+		}
+		deployedFns := strings.Join(deployed(t, custom).OfType("AWS::Lambda::Function"), ",")
+		var fns []string
+		for _, id := range tpl.Functions() {
+			if tpl.Deployed(id, params) {
+				fns = append(fns, id)
+			}
+		}
+		if strings.Join(fns, ",") != deployedFns {
+			t.Errorf("options set %v: the reader deploys %v, the stack %s", custom, fns, deployedFns)
+		}
+	}
+}
