@@ -133,16 +133,15 @@ run: tools build
 	$(GO) build -o $(LOCAL) ./cmd/kandy-local
 	exec $(LOCAL)
 
-$(LOCAL):
-	$(GO) build -o $@ ./cmd/kandy-local
-
 ## signup USER=name: sign name@example.com up in the local pool and confirm it, which fires the post-confirmation trigger
-signup: $(LOCAL)
-	@AUTH_PORT=$(AUTH_PORT) $(LOCAL) signup '$(USER)'
-
 ## token USER=name: print an access token of a local user (USER_PASSWORD_AUTH)
-token: $(LOCAL)
-	@AUTH_PORT=$(AUTH_PORT) $(LOCAL) token '$(USER)'
+# USER must come from the command line, not be the login name; it reaches
+# the program through the environment, so no quoting can break.
+signup token: export KANDY_LOCAL_USER = $(value USER)
+signup token:
+	$(if $(filter command line,$(origin USER)),,$(error give a name: make $@ USER=name))
+	@$(GO) build -o $(LOCAL) ./cmd/kandy-local
+	@AUTH_PORT=$(AUTH_PORT) $(LOCAL) $@ "$$KANDY_LOCAL_USER"
 
 ## kandy-down: make the local Kandy simulator fail every call (HTTP 500) until kandy-up
 kandy-down:

@@ -3,8 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -54,6 +60,45 @@ func TestMakeRunKeepsDataDir(t *testing.T) {
 	if status, body := second.api(t, "GET", "/users/me", access); status != 200 || body["user_id"] != kandyUserID(newcomer) {
 		t.Errorf("a sign-up after the restart: %d %v", status, body)
 	}
+	serverDeathStopsTheRun(t, second)
+}
+
+// serverDeathStopsTheRun kills make run's dynalite: make run must stop
+// and say why, not answer 500s from then on.
+func serverDeathStopsTheRun(t *testing.T, run *localRun) {
+	pid := processWith(t, "dynalite", "--port\x00"+strconv.Itoa(run.ports["DYNAMODB_PORT"])+"\x00")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-run.done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("make run kept running without its dynalite:\n%s", run.output())
+	}
+	if code := run.cmd.ProcessState.ExitCode(); code == 0 || !strings.Contains(run.output(), "dynalite exited (its last lines are above); stopping the local run") {
+		t.Errorf("make run exited %d:\n%s", code, run.output())
+	}
+}
+
+// processWith is the one process whose command line holds all of parts.
+func processWith(t *testing.T, parts ...string) int {
+	t.Helper()
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var found []int
+	for _, dir := range dirs {
+		cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))
+		if err != nil {
+			continue
+		}
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(string(cmdline), p) }) {
+			pid, _ := strconv.Atoi(filepath.Base(dir))
+			found = append(found, pid)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("processes with %q: %v, want one", parts, found)
+	}
+	return found[0]
 }
 
 // checkCredentialsOpen decrypts a stored account's credentials with the

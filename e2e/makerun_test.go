@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -170,6 +172,8 @@ func TestMakeRunLikeTheDeployedStack(t *testing.T) {
 	t.Run("Lambda Invoke API", func(t *testing.T) { lambdaEndpoint(t, run) })
 	t.Run("loopback only", func(t *testing.T) { loopbackOnly(t, run) })
 	t.Run("clean environment", func(t *testing.T) { cleanEnvironment(t, run) })
+	t.Run("make signup", func(t *testing.T) { makeSignUp(t, run) })
+	t.Run("banner", func(t *testing.T) { bannerAddresses(t, run) })
 	for _, bad := range []string{"emulator exited", "api: invoke failed", "lambda: invoke failed", "provisioning failed"} {
 		if strings.Contains(run.output(), bad) {
 			t.Errorf("make run logged %q:\n%s", bad, run.output())
@@ -191,6 +195,56 @@ func scriptedClient(t *testing.T, run *localRun) {
 	}
 	if status, body := run.api(t, "GET", "/users/me", id); status != 403 || body["message"] != "Forbidden" {
 		t.Fatalf("an ID token: %d %v, want 403 (no aws.cognito.signin.user.admin scope)", status, body)
+	}
+	// No route matches an unclean path; nothing redirects to one that does.
+	if status, body := run.api(t, "GET", "//users/me", access); status != 404 || body["message"] != "Not Found" {
+		t.Fatalf("GET //users/me: %d %v, want 404 as API Gateway answers", status, body)
+	}
+}
+
+// bannerAddresses: the simulator's control URL in the banner answers, and
+// the outage commands carry this run's port.
+func bannerAddresses(t *testing.T, run *localRun) {
+	m := regexp.MustCompile(`local control: (http://\S+/_sim) \(state\), make kandy-down KANDY_PORT=(\d+)`).FindStringSubmatch(run.output())
+	if m == nil || m[2] != strconv.Itoa(run.ports["KANDY_PORT"]) {
+		t.Fatalf("banner: %v\n%s", m, run.output())
+	}
+	resp, err := run.http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("GET %s: %d", m[1], resp.StatusCode)
+	}
+}
+
+// makeSignUp: make signup takes its name from the command line only, and
+// passes it on as given, quotes and all.
+func makeSignUp(t *testing.T, run *localRun) {
+	makeTarget := func(args ...string) (string, error) {
+		cmd := exec.Command("make", append([]string{"-s", "AUTH_PORT=" + strconv.Itoa(run.ports["AUTH_PORT"])}, args...)...)
+		cmd.Dir, cmd.Env = localenv.RepoRoot(), append(userEnv(), "USER=someone")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := makeTarget("signup"); err == nil || !strings.Contains(out, "give a name: make signup USER=name") {
+		t.Errorf("make signup with USER only from the environment: %v %s", err, out)
+	}
+	if out, err := makeTarget("token", "USER="); err == nil || !strings.Contains(out, "a user name is needed") {
+		t.Errorf("make token USER=: %v %s", err, out)
+	}
+	name := `o'brien"$HOME`
+	out, err := makeTarget("signup", "USER="+name)
+	var got struct {
+		Username  string
+		Confirmed bool
+	}
+	if err != nil || json.Unmarshal([]byte(out), &got) != nil || got.Username != name+"@example.com" || !got.Confirmed {
+		t.Fatalf("make signup USER=%s: %v %s", name, err, out)
+	}
+	if out, err := makeTarget("token", "USER="+name); err != nil || strings.Count(strings.TrimSpace(out), ".") != 2 {
+		t.Errorf("make token USER=%s: %v %s", name, err, out)
 	}
 }
 

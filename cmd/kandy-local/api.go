@@ -57,13 +57,31 @@ func serveAPI(st *localstack.Stack, s settings, fns *localstack.Functions, pool 
 	config, _ := json.Marshal(map[string]string{
 		"region": localstack.Region, "userPoolId": pool.ID, "clientId": pool.ClientID, "endpoint": pool.URL + "/",
 	})
-	mux := http.NewServeMux()
-	mux.Handle("/", &apigw.Gateway{API: api, Verifier: verifier, Function: fns.Pools["ApiFunction"], Log: log})
-	mux.HandleFunc("GET /{$}", asset("text/html; charset=utf-8", consolePage))
-	mux.HandleFunc("GET /console/config.json", asset("application/json", config))
-	mux.HandleFunc("GET /console/amazon-cognito-identity.min.js", asset("text/javascript; charset=utf-8", bundle))
-	_, err = st.Serve(s.apiPort, mux)
+	_, err = st.Serve(s.apiPort, site{
+		gateway: &apigw.Gateway{API: api, Verifier: verifier, Function: fns.Pools["ApiFunction"], Log: log},
+		assets: map[string]http.HandlerFunc{
+			"/":                    asset("text/html; charset=utf-8", consolePage),
+			"/console/config.json": asset("application/json", config),
+			"/console/amazon-cognito-identity.min.js": asset("text/javascript; charset=utf-8", bundle),
+		},
+	})
 	return api, err
+}
+
+// site serves the console's assets and hands every other request to the
+// gateway as it came: http.ServeMux would redirect a path such as
+// //users/me, which API Gateway answers with a 404.
+type site struct {
+	gateway http.Handler
+	assets  map[string]http.HandlerFunc // by exact path, for GET
+}
+
+func (s site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a, ok := s.assets[r.URL.Path]; ok && r.Method == http.MethodGet {
+		a(w, r)
+		return
+	}
+	s.gateway.ServeHTTP(w, r)
 }
 
 func asset(contentType string, body []byte) http.HandlerFunc {

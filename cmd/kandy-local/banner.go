@@ -37,7 +37,12 @@ func banner(s settings, st *localstack.Stack, fns *localstack.Functions, pool *l
 	fmt.Fprintf(w, "  Lambda          %s   (Invoke API; %s; up to %d emulators each)\n", fns.URL, strings.Join(functions, ", "), s.concurrency)
 	fmt.Fprintf(w, "  SQS             %s   (goaws; %s)\n", st.SQSURL, queues(st))
 	if st.Kandy != nil {
-		fmt.Fprintf(w, "  Kandy simulator %s   (quota %d users; local control: /_sim, /_sim/outage)\n", st.KandyURL, s.quota)
+		fmt.Fprintf(w, "  Kandy simulator %s   (quota %d users)\n", st.KandyURL, s.quota)
+		kandyVar := ""
+		if s.kandyPort != 8090 {
+			kandyVar = " KANDY_PORT=" + strconv.Itoa(s.kandyPort)
+		}
+		fmt.Fprintf(w, "                  local control: http://%s/_sim (state), make kandy-down%s / make kandy-up%[2]s (outage)\n", addr(s.kandyPort), kandyVar)
 	} else {
 		fmt.Fprintf(w, "  Kandy           %s   (real)\n", st.KandyURL)
 	}

@@ -24,11 +24,14 @@ const LocalPassword = "Local-Passw0rd!"
 
 // email is the pool's username for a name: the pool signs users up by
 // email address.
-func email(name string) string {
-	if strings.Contains(name, "@") {
-		return name
+func email(name string) (string, error) {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return "", errors.New("a user name is needed (make signup USER=name, make token USER=name)")
+	case strings.Contains(name, "@"):
+		return name, nil
 	}
-	return name + "@example.com"
+	return name + "@example.com", nil
 }
 
 // localCognito is the local pool at AUTH_PORT, and its app client.
@@ -47,11 +50,14 @@ func localCognito(ctx context.Context) (c *cip.Client, poolID, clientID string, 
 func signUp(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	user, err := email(name)
+	if err != nil {
+		return err
+	}
 	c, poolID, clientID, err := localCognito(ctx)
 	if err != nil {
 		return err
 	}
-	user := email(name)
 	out, err := c.SignUp(ctx, &cip.SignUpInput{
 		ClientId: aws.String(clientID), Username: aws.String(user), Password: aws.String(LocalPassword),
 		UserAttributes: []types.AttributeType{{Name: aws.String("email"), Value: aws.String(user)}},
@@ -77,19 +83,23 @@ func signUp(name string) error {
 func token(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	user, err := email(name)
+	if err != nil {
+		return err
+	}
 	c, _, clientID, err := localCognito(ctx)
 	if err != nil {
 		return err
 	}
 	out, err := c.InitiateAuth(ctx, &cip.InitiateAuthInput{
 		ClientId: aws.String(clientID), AuthFlow: types.AuthFlowTypeUserPasswordAuth,
-		AuthParameters: map[string]string{"USERNAME": email(name), "PASSWORD": LocalPassword},
+		AuthParameters: map[string]string{"USERNAME": user, "PASSWORD": LocalPassword},
 	})
 	if err != nil {
-		return fmt.Errorf("signing %s in: %w", email(name), err)
+		return fmt.Errorf("signing %s in: %w", user, err)
 	}
 	if out.AuthenticationResult == nil {
-		return fmt.Errorf("signing %s in: the pool asked for a challenge (%s)", email(name), out.ChallengeName)
+		return fmt.Errorf("signing %s in: the pool asked for a challenge (%s)", user, out.ChallengeName)
 	}
 	fmt.Println(aws.ToString(out.AuthenticationResult.AccessToken))
 	return nil

@@ -133,9 +133,17 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	banner(s, st, fns, pool, api)
-	<-ctx.Done()
-	fmt.Fprintln(stdout, "\nstopping…")
-	return nil
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdout, "\nstopping…")
+		return nil
+	case p := <-st.Exited():
+		// Every call that needs it would fail from now on: stop loudly.
+		for _, line := range p.Tail(20) {
+			fmt.Fprintf(stdout, "%s ! %s\n", p.Name, strings.TrimRight(line, "\r"))
+		}
+		return fmt.Errorf("%s exited (its last lines are above); stopping the local run", p.Name)
+	}
 }
 
 // startStack starts what the functions talk to, the simulator logging

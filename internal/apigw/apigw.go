@@ -29,8 +29,13 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 )
 
-// maxPayload is API Gateway's request payload limit.
-const maxPayload = 10 << 20
+// maxPayload is API Gateway's request payload limit; maxEvent is Lambda's
+// limit on a synchronous invocation's event, which a body under maxPayload
+// can still pass once it is wrapped in the event.
+const (
+	maxPayload = 10 << 20
+	maxEvent   = 6 << 20
+)
 
 // Invoker runs a function with one event.
 type Invoker interface {
@@ -91,7 +96,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, route string) in
 	if err != nil {
 		return message(w, http.StatusInternalServerError, "Internal Server Error")
 	}
-	out, err := g.Function.Invoke(r.Context(), ev)
+	if len(ev) > maxEvent {
+		return message(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+	}
+	// A caller that hangs up does not stop a Lambda invocation.
+	out, err := g.Function.Invoke(context.WithoutCancel(r.Context()), ev)
 	switch {
 	case errors.Is(err, localenv.ErrThrottled):
 		return message(w, http.StatusTooManyRequests, "Too Many Requests")

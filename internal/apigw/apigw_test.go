@@ -203,3 +203,65 @@ func TestGatewayCORS(t *testing.T) {
 		t.Errorf("request, other origin: Access-Control-Allow-Origin %q (the function's must be dropped)", got)
 	}
 }
+
+func TestGatewayRefusesEventsLambdaWouldRefuse(t *testing.T) {
+	fn := &fakeFunction{answer: events.APIGatewayV2HTTPResponse{StatusCode: 200}}
+	srv, _ := newGateway(t, fn, API{Routes: map[string]Route{"POST /open": {}}})
+	for _, tt := range []struct {
+		name    string
+		size    int
+		status  int
+		invoked bool
+	}{
+		{"a small body", 1 << 10, 200, true},
+		{"a body just under Lambda's event limit", maxEvent - 4<<10, 200, true},
+		{"a body over Lambda's event limit", maxEvent + 1, 413, false},
+		{"a body over API Gateway's limit", maxPayload + 1, 413, false},
+	} {
+		fn.last = nil
+		resp, err := srv.Client().Post(srv.URL+"/open", "text/plain", strings.NewReader(strings.Repeat("a", tt.size)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || (fn.last != nil) != tt.invoked {
+			t.Errorf("%s: %d %s, invoked %v", tt.name, resp.StatusCode, body, fn.last != nil)
+		}
+		if tt.status == 413 && strings.TrimSpace(string(body)) != `{"message":"Request Entity Too Large"}` {
+			t.Errorf("%s: %s", tt.name, body)
+		}
+	}
+}
+
+// slowFunction reports whether its context was still live after the caller
+// hung up.
+type slowFunction struct {
+	started chan struct{}
+	live    chan bool
+}
+
+func (f slowFunction) Invoke(ctx context.Context, _ []byte) ([]byte, error) {
+	close(f.started)
+	time.Sleep(200 * time.Millisecond)
+	f.live <- ctx.Err() == nil
+	return []byte(`{"statusCode":200}`), nil
+}
+
+func TestGatewayInvocationOutlivesTheCaller(t *testing.T) {
+	fn := slowFunction{started: make(chan struct{}), live: make(chan bool, 1)}
+	srv := httptest.NewServer(&Gateway{API: API{Routes: map[string]Route{"GET /open": {}}}, Function: fn, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/open", nil)
+	go func() {
+		<-fn.started
+		cancel()
+	}()
+	if _, err := srv.Client().Do(req); err == nil {
+		t.Fatal("the request should have been cancelled")
+	}
+	if !<-fn.live {
+		t.Error("the invocation was cancelled with its caller; Lambda runs it to the end")
+	}
+}

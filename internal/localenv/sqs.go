@@ -28,6 +28,9 @@ type SQSServer struct {
 	URL   string // the endpoint for AWS_ENDPOINT_URL_SQS
 }
 
+// Process is goaws itself.
+func (s *SQSServer) Process() *Process { return s.goaws }
+
 // Stop ends both.
 func (s *SQSServer) Stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

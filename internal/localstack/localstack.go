@@ -85,8 +85,9 @@ type Stack struct {
 	// Queues are the template's queues by logical id, with Options.SQS.
 	Queues map[string]Queue
 
-	opts  Options
-	stops []func()
+	opts    Options
+	stops   []func()
+	servers []*localenv.Process // the backing servers, for Exited
 }
 
 // Start brings the stack up. On error, what was started is stopped.
@@ -117,7 +118,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		if err != nil {
 			return nil, err
 		}
-		s.stops = append(s.stops, p.Stop)
+		s.started(p)
 		s.CognitoURL = "http://" + p.Addr
 	}
 	if o.SQS {
@@ -166,7 +167,7 @@ func (s *Stack) startDynamo(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	s.stops = append(s.stops, p.Stop)
+	s.started(p)
 	s.DynamoURL = "http://" + p.Addr
 	s.DB = localenv.DynamoDB(s.DynamoURL)
 	return s.CreateTable(ctx, o.Table)
@@ -187,7 +188,7 @@ func (s *Stack) startKMS(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	s.stops = append(s.stops, p.Stop)
+	s.started(p)
 	s.KMSURL = "http://" + p.Addr
 	s.KMS = localenv.KMS(s.KMSURL)
 	// One key under an alias, kept with DataDir as the deployed key is
@@ -277,6 +278,25 @@ func (s *Stack) serve(port int, h http.Handler) (string, error) {
 func (s *Stack) Serve(port int, h http.Handler) (string, error) { return s.serve(port, h) }
 
 // Stop stops everything, last started first.
+// started keeps a backing server, to stop and to watch.
+func (s *Stack) started(p *localenv.Process) {
+	s.stops = append(s.stops, p.Stop)
+	s.servers = append(s.servers, p)
+}
+
+// Exited tells of each backing server (dynalite, local-kms, goaws,
+// cognito-local) as it exits, Stop's doing or not.
+func (s *Stack) Exited() <-chan *localenv.Process {
+	ch := make(chan *localenv.Process, len(s.servers))
+	for _, p := range s.servers {
+		go func() {
+			<-p.Done()
+			ch <- p
+		}()
+	}
+	return ch
+}
+
 func (s *Stack) Stop() {
 	for i := len(s.stops) - 1; i >= 0; i-- {
 		s.stops[i]()

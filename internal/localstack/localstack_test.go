@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
@@ -153,4 +154,24 @@ func startWithPool(t *testing.T, dir string) stackWithPool {
 		t.Fatal(err)
 	}
 	return stackWithPool{s, p}
+}
+
+// Every backing server is watched: each one's exit is reported, once.
+func TestExitedTellsOfEachBackingServer(t *testing.T) {
+	st := startWithPool(t, t.TempDir()).stack
+	exited := st.Exited()
+	var names []string
+	for _, p := range st.servers {
+		p.Stop()
+		select {
+		case got := <-exited:
+			names = append(names, got.Name)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s exited unreported", p.Name)
+		}
+	}
+	slices.Sort(names)
+	if want := []string{"cognito-local", "dynalite", "goaws", "local-kms"}; !slices.Equal(names, want) {
+		t.Errorf("reported %v, want %v", names, want)
+	}
 }

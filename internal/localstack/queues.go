@@ -26,6 +26,7 @@ func (s *Stack) startSQS(ctx context.Context, o Options) error {
 		return err
 	}
 	s.stops = append(s.stops, srv.Stop)
+	s.servers = append(s.servers, srv.Process())
 	s.SQSURL, s.SQS = srv.URL, localenv.SQS(srv.URL)
 	tpl, err := samtemplate.Load(samtemplate.Path())
 	if err != nil {

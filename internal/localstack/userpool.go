@@ -69,7 +69,7 @@ func (s *Stack) StartUserPool(ctx context.Context, o UserPoolOptions) (*UserPool
 	if err != nil {
 		return nil, err
 	}
-	s.stops = append(s.stops, p.Stop)
+	s.started(p)
 	up := &UserPool{URL: "http://" + p.Addr, Client: localenv.Cognito("http://" + p.Addr)}
 	if up.ID, err = ensurePool(ctx, up.Client, poolRes, props); err != nil {
 		return nil, err

@@ -150,29 +150,40 @@ func readBody(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
 	return body, nil
 }
 
-type createRequest struct {
-	CountryCode string `json:"user_country_code"`
-}
-
-// DecodeCreate decodes a POST /users body strictly: one JSON object, no
-// unknown fields, a valid country code if any. An empty body is allowed.
+// DecodeCreate decodes a POST /users body strictly: one JSON object whose
+// only key is exactly user_country_code, a string holding a valid country
+// code. An empty body is allowed.
 func DecodeCreate(body []byte) (provision.EnsureOptions, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return provision.EnsureOptions{}, nil
 	}
-	var in createRequest
+	// A map, not a struct: encoding/json matches struct fields without
+	// regard to case and takes null for a missing value.
+	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
+	if err := dec.Decode(&fields); err != nil || fields == nil {
 		return provision.EnsureOptions{}, badRequest("body must be a JSON object with only user_country_code")
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return provision.EnsureOptions{}, badRequest("data after the JSON object")
 	}
-	if in.CountryCode != "" && !provision.ValidCountryCode(in.CountryCode) {
+	for k := range fields {
+		if k != "user_country_code" {
+			return provision.EnsureOptions{}, badRequest("body must be a JSON object with only user_country_code")
+		}
+	}
+	raw, ok := fields["user_country_code"]
+	if !ok {
+		return provision.EnsureOptions{}, nil
+	}
+	var code string
+	if raw[0] != '"' || json.Unmarshal(raw, &code) != nil {
+		return provision.EnsureOptions{}, badRequest("user_country_code must be a string")
+	}
+	if code != "" && !provision.ValidCountryCode(code) {
 		return provision.EnsureOptions{}, badRequest(countryMessage)
 	}
-	return provision.EnsureOptions{CountryCode: in.CountryCode}, nil
+	return provision.EnsureOptions{CountryCode: code}, nil
 }
 
 func (h *Handler) create(ctx context.Context, sub string, body []byte) (int, any, error) {

@@ -121,6 +121,8 @@ func TestBadRequestsSayWhatIsWrong(t *testing.T) {
 		`{"user_country_code":"usa"}`: countryMessage,
 		`{"x":1}`:                     "body must be a JSON object with only user_country_code",
 		`{} {}`:                       "data after the JSON object",
+		`{"USER_COUNTRY_CODE":"US"}`:  "body must be a JSON object with only user_country_code",
+		`{"user_country_code":null}`:  "user_country_code must be a string",
 	} {
 		resp, _ := New(&fakeProvisioner{}, quiet).Handle(context.Background(), request("POST /users", "s1", body))
 		var b errorBody
@@ -193,7 +195,9 @@ func TestDecodeCreate(t *testing.T) {
 		}
 	}
 	bad := []string{`null x`, `[]`, `"US"`, `{"user_country_code":"us"}`, `{"user_country_code":"+1234"}`,
-		`{"user_country_code":1}`, `{"sub":"x"}`, `{}{}`, `{"user_country_code":"US"`, `{"user_country_code":"US"} 1`}
+		`{"user_country_code":1}`, `{"sub":"x"}`, `{}{}`, `{"user_country_code":"US"`, `{"user_country_code":"US"} 1`,
+		`null`, ` null `, `{"USER_COUNTRY_CODE":"US"}`, `{"User_Country_Code":"US"}`, `{"user_country_code":null}`,
+		`{"user_country_code":["US"]}`, `{"user_country_code":"US","sub":"x"}`}
 	for _, b := range bad {
 		if _, err := DecodeCreate([]byte(b)); err == nil {
 			t.Errorf("DecodeCreate(%q) accepted", b)

@@ -92,7 +92,9 @@ func TestBudgetAndMargin(t *testing.T) {
 		p.Process(ctx, json.RawMessage(signUp))
 		return f.deadline.Sub(start)
 	}
-	near := func(got, want time.Duration) bool { return got > want-150*time.Millisecond && got < want+50*time.Millisecond }
+	near := func(got, want time.Duration) bool {
+		return got > want-150*time.Millisecond && got < want+50*time.Millisecond
+	}
 	for _, tt := range []struct {
 		budget, lambda time.Duration
 		retry          bool
