@@ -18,6 +18,12 @@ func CognitoLocalScript() string {
 	return filepath.Join(RepoRoot(), "tools", "node_modules", "cognito-local", "lib", "bin", "start.js")
 }
 
+// cognitoStorePatch makes cognito-local save its stores whole and in
+// order (see the file).
+func cognitoStorePatch() string {
+	return filepath.Join(RepoRoot(), "tools", "cognito-local-store.js")
+}
+
 // StartCognitoLocal runs cognito-local on a free loopback port. It keeps
 // its pools under dir.
 func StartCognitoLocal(dir string) (*Process, error) {
@@ -42,7 +48,7 @@ func StartCognitoLocalWith(dir string, port int, config any) (*Process, error) {
 		}
 	}
 	return startNode("cognito-local", CognitoLocalScript(), dir, port, func(port string) ([]string, []string) {
-		return []string{"HOST=127.0.0.1", "PORT=" + port}, nil
+		return []string{"HOST=127.0.0.1", "PORT=" + port, fmt.Sprintf("NODE_OPTIONS=--require %q", cognitoStorePatch())}, nil
 	})
 }
 

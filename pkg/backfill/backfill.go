@@ -44,7 +44,8 @@ type Options struct {
 	// Checkpoint, if set, is called after each page with the token of the
 	// next one ("" at the end), once every user of the page is handled.
 	Checkpoint func(next string) error
-	// Progress, if set, is called after each user with the totals so far.
+	// Progress, if set, is called after each user with the totals so far,
+	// never twice at once.
 	Progress func(Summary)
 	// UserTimeout bounds one user's provisioning. Default 30s.
 	UserTimeout time.Duration
@@ -140,6 +141,8 @@ type run struct {
 
 	mu  sync.Mutex
 	sum Summary
+	// reporting makes Progress calls one at a time.
+	reporting sync.Mutex
 }
 
 // summary is a snapshot. Failures is append-only, so the snapshot shares
@@ -243,6 +246,8 @@ func (r *run) record(o outcome, f Failure) {
 	}
 	r.mu.Unlock()
 	if r.o.Progress != nil {
+		r.reporting.Lock()
 		r.o.Progress(r.summary())
+		r.reporting.Unlock()
 	}
 }

@@ -119,12 +119,24 @@ func TestRunWalksEveryPageOnce(t *testing.T) {
 	acc := newAccounts()
 	acc.have["sub-0001"] = true
 	var checkpoints []string
+	var inReport, reports, overlaps atomic.Int32
 	s, err := Run(context.Background(), p, acc, Options{
 		UserPoolID: "pool", Concurrency: 8,
 		Checkpoint: func(next string) error { checkpoints = append(checkpoints, next); return nil },
+		Progress: func(Summary) {
+			if inReport.Add(1) > 1 {
+				overlaps.Add(1)
+			}
+			time.Sleep(100 * time.Microsecond)
+			reports.Add(1)
+			inReport.Add(-1)
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if reports.Load() != 200 || overlaps.Load() != 0 {
+		t.Fatalf("%d progress reports, %d of them overlapping", reports.Load(), overlaps.Load())
 	}
 	if s.Seen != 200 || s.Created != 179 || s.AlreadyPresent != 1 || s.NotConfirmed != 20 || len(s.Failures) != 0 || s.Stopped != nil {
 		t.Fatalf("summary %+v", s)

@@ -33,7 +33,7 @@ type FixOptions struct {
 	// StillGone asks Cognito again, just before a delete, whether a user
 	// is still gone.
 	StillGone func(ctx context.Context, sub string) (bool, error)
-	// Progress, if set, is called after each repair.
+	// Progress, if set, is called after each repair, never twice at once.
 	Progress func(FixSummary)
 	Log      *slog.Logger
 }
@@ -150,6 +150,8 @@ type fixer struct {
 	stop context.CancelFunc
 	mu   sync.Mutex
 	sum  FixSummary
+	// reporting makes Progress calls one at a time.
+	reporting sync.Mutex
 }
 
 // errSkipped marks an item that changed since it was read.
@@ -197,7 +199,9 @@ func (f *fixer) record(it Item, err error) {
 	}
 	f.mu.Unlock()
 	if f.o.Progress != nil {
+		f.reporting.Lock()
 		f.o.Progress(f.summary())
+		f.reporting.Unlock()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -317,6 +318,29 @@ func TestFixStopsOnQuotaAndHonoursItsBounds(t *testing.T) {
 	}
 	if d := time.Since(start); d < 25*time.Second/400 {
 		t.Fatalf("25 repairs at 400/s took %v", d)
+	}
+}
+
+func TestFixReportsProgressOneAtATime(t *testing.T) {
+	w := newWorld(t)
+	for n := 1; n <= 40; n++ {
+		w.pool[sub(n)] = true
+	}
+	var inReport, reports, overlaps atomic.Int32
+	progress := func(reconcile.FixSummary) {
+		if inReport.Add(1) > 1 {
+			overlaps.Add(1)
+		}
+		time.Sleep(time.Millisecond)
+		reports.Add(1)
+		inReport.Add(-1)
+	}
+	sum, err := reconcile.Fix(context.Background(), w.compare(t), w.svc, reconcile.FixOptions{Classes: all(reconcile.Missing), Concurrency: 4, Progress: progress})
+	if err != nil || sum.Repaired[reconcile.Missing] != 40 {
+		t.Fatalf("%+v, %v", sum, err)
+	}
+	if reports.Load() != 40 || overlaps.Load() != 0 {
+		t.Fatalf("%d progress reports, %d of them overlapping", reports.Load(), overlaps.Load())
 	}
 }
 
