@@ -186,13 +186,15 @@ func startNode(name, script, dir string, port int, setup func(port string) (env,
 	return Start(name, "127.0.0.1:"+p, env, dir, append([]string{"node", script}, args...)...)
 }
 
-// DynamoDB returns a client for a local endpoint such as dynalite.
+// DynamoDB returns a client for a local endpoint such as dynalite, with
+// the SDK's standard retries, as the functions have: a transient transport
+// error, such as a kept-alive connection closed as it is reused, is
+// retried rather than failing a test.
 func DynamoDB(endpoint string) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{
-		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(endpoint),
-		Credentials:      credentials.NewStaticCredentialsProvider("local", "local", ""),
-		RetryMaxAttempts: 1,
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
 	})
 }
 
