@@ -386,8 +386,9 @@ func decode(op string, httpStatus int, raw []byte, out any) error {
 	return nil
 }
 
-// keyLike matches Kandy keys, secrets and tokens by their prefixes.
-var keyLike = regexp.MustCompile(`(?i)\b(DA[KST]|UA[KST])[0-9a-z]{6,}`)
+// keyLike matches Kandy keys, secrets and tokens by their prefixes,
+// wherever they start: a key glued to the text before it is still a key.
+var keyLike = regexp.MustCompile(`(DA[KST]|UA[KST])[0-9A-Za-z]{6,}`)
 
 // sanitize bounds Kandy's message, keeps it printable and masks anything
 // shaped like a key, so it is safe in an error or a log line.
