@@ -320,14 +320,22 @@ func TestCrashBetweenKandyCreateAndFinalize(t *testing.T) {
 		t.Fatalf("after the crash the record is %v, want PENDING", rec["status"])
 	}
 
-	recovering := fs.start(t, "ApiFunction", 0)
-	calls := provisionUntilDone(t, recovering, sub, 30*time.Second)
+	fs.recoverOnce(t, sub, "process killed between Kandy create and finalize", "crash")
+}
+
+// recoverOnce provisions sub in a fresh container after a fault that left
+// a Kandy user without stored credentials: that orphan must be deleted and
+// the user created once more.
+func (fs *faultStack) recoverOnce(t *testing.T, sub, scenario, fault string) {
+	t.Helper()
+	api := fs.start(t, "ApiFunction", 0)
+	calls := provisionUntilDone(t, api, sub, 30*time.Second)
 	fs.checkInvariants(t, []string{sub})
 	if c, d := fs.wire.counts(); c != 2 || d != 1 {
 		t.Errorf("creates %d, deletes %d: want the orphan deleted and created once more", c, d)
 	}
-	fmt.Fprintf(os.Stdout, "fault scenario %-48q ops=1 calls=%d faults_injected=1 (crash) invariants=%s\n",
-		"process killed between Kandy create and finalize", calls, map[bool]string{true: "held", false: "BROKEN"}[!t.Failed()])
+	fmt.Fprintf(os.Stdout, "fault scenario %-48q ops=1 calls=%d faults_injected=1 (%s) invariants=%s\n",
+		scenario, calls, fault, map[bool]string{true: "held", false: "BROKEN"}[!t.Failed()])
 }
 
 // TestSlowKandyPastTheTriggerBudget: Kandy answers after the trigger gave
@@ -363,14 +371,7 @@ func TestSlowKandyPastTheTriggerBudget(t *testing.T) {
 		}
 	}
 	fs.wire.delay = nil
-	api := fs.start(t, "ApiFunction", 0)
-	calls := provisionUntilDone(t, api, sub, 30*time.Second)
-	fs.checkInvariants(t, []string{sub})
-	if c, d := fs.wire.counts(); c != 2 || d != 1 {
-		t.Errorf("creates %d, deletes %d: want the late user deleted as an orphan and created once more", c, d)
-	}
-	fmt.Fprintf(os.Stdout, "fault scenario %-48q ops=1 calls=%d faults_injected=1 (4.5 s latency) invariants=%s\n",
-		"Kandy slower than the trigger's budget", calls, map[bool]string{true: "held", false: "BROKEN"}[!t.Failed()])
+	fs.recoverOnce(t, sub, "Kandy slower than the trigger's budget", "4.5 s latency")
 }
 
 func compactJSON(t *testing.T, raw []byte) []byte {

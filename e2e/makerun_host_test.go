@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -209,20 +210,6 @@ var (
 	lambdaPrefixes = []string{"AWS_LAMBDA_", "AWS_XRAY_", "_AWS_XRAY_", "AWS_ENDPOINT_URL_"}
 )
 
-// templateVariables are the names the template sets for a function.
-func templateVariables(tpl *samtemplate.Template, id string) []string {
-	globals, _ := tpl.Globals["Function"].(map[string]any)
-	var names []string
-	for _, props := range []map[string]any{globals, tpl.Resources[id].Properties} {
-		env, _ := props["Environment"].(map[string]any)
-		vars, _ := env["Variables"].(map[string]any)
-		for k := range vars {
-			names = append(names, k)
-		}
-	}
-	return names
-}
-
 // cleanEnvironment reads each running function's environment: only
 // Lambda's variables, the template's and the local endpoints, nothing of
 // the shell make run started from (AWS_PROFILE=leak, ...).
@@ -246,7 +233,7 @@ func cleanEnvironment(t *testing.T, run *localRun) {
 			}
 		}
 		seen[id]++
-		allowed := append(slices.Clone(lambdaVariables), templateVariables(tpl, id)...)
+		allowed := append(slices.Clone(lambdaVariables), slices.Collect(maps.Keys(tpl.Variables(id)))...)
 		for _, e := range env {
 			name, value, _ := strings.Cut(e, "=")
 			known := slices.Contains(allowed, name) || slices.ContainsFunc(lambdaPrefixes, func(p string) bool { return strings.HasPrefix(name, p) })

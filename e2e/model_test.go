@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -23,9 +21,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/app"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/awsenv"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
@@ -150,15 +145,7 @@ func newModelRig(t *testing.T, seed uint64) *modelRig {
 func (r *modelRig) service(t *testing.T) *provision.Service {
 	t.Helper()
 	getenv := func(k string) string { return r.env[k] }
-	cfg, err := config.FromEnv(getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	awsCfg, err := awsenv.Load(getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := app.NewService(awsCfg, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), nil)
+	svc, err := localstack.Service(getenv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"regexp"
 	"strconv"
 	"testing"
@@ -16,9 +14,6 @@ import (
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/app"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/awsenv"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
@@ -79,15 +74,7 @@ func (w *driftWorld) service(t *testing.T) *provision.Service {
 		}
 		return stack.env[k]
 	}
-	cfg, err := config.FromEnv(getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	awsCfg, err := awsenv.Load(getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := app.NewService(awsCfg, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	svc, err := localstack.Service(getenv)
 	if err != nil {
 		t.Fatal(err)
 	}

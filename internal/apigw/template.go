@@ -71,9 +71,9 @@ func route(tpl *samtemplate.Template, apiID string, event map[string]any) Route 
 		return Route{}
 	}
 	def, _ := authorizers[name].(map[string]any)
-	scopes := stringList(def["AuthorizationScopes"])
+	scopes := samtemplate.Strings(def["AuthorizationScopes"])
 	if s, ok := evAuth["AuthorizationScopes"]; ok {
-		scopes = stringList(s)
+		scopes = samtemplate.Strings(s)
 	}
 	return Route{JWT: true, Scopes: scopes}
 }
@@ -101,22 +101,11 @@ func resolveList(v any, params map[string]string) []string {
 		}
 		return out
 	}
-	return stringList(v)
+	return samtemplate.Strings(v)
 }
 
 func refName(v any) string {
 	m, _ := v.(map[string]any)
 	s, _ := m["Ref"].(string)
 	return s
-}
-
-func stringList(v any) []string {
-	list, _ := v.([]any)
-	out := make([]string, 0, len(list))
-	for _, x := range list {
-		if s, ok := x.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
 }

@@ -130,7 +130,7 @@ func (s *Stack) eventSources(tpl *samtemplate.Template, f *Functions, log *slog.
 		src := &localenv.EventSource{
 			SQS: s.SQS, QueueURL: s.Queues[att[0]].URL, QueueARN: s.Queues[att[0]].ARN, Function: f.Pools[ref],
 			BatchSize: intOr(p["BatchSize"], 10), Window: time.Duration(intOr(p["MaximumBatchingWindowInSeconds"], 0)) * time.Second,
-			ReportBatchItemFailures: slices.Contains(stringList(p["FunctionResponseTypes"]), "ReportBatchItemFailures"),
+			ReportBatchItemFailures: slices.Contains(samtemplate.Strings(p["FunctionResponseTypes"]), "ReportBatchItemFailures"),
 			Log:                     log,
 		}
 		out = append(out, src)
@@ -143,15 +143,4 @@ func intOr(v any, def int) int {
 		return n
 	}
 	return def
-}
-
-func stringList(v any) []string {
-	list, _ := v.([]any)
-	out := make([]string, 0, len(list))
-	for _, x := range list {
-		if s, ok := x.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
 }

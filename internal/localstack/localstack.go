@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +32,10 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/app"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/awsenv"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/secrets"
 )
 
@@ -378,4 +384,18 @@ func (s *Stack) StartFunction(id string, env []string) (*localenv.Function, erro
 	}
 	s.stops = append(s.stops, fn.Stop)
 	return fn, nil
+}
+
+// Service builds the provisioning service as a function's container does,
+// from the variables getenv gives: Env's, or a variation of them.
+func Service(getenv func(string) string) (*provision.Service, error) {
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := awsenv.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return app.NewService(awsCfg, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 }

@@ -53,7 +53,6 @@ func TestFunctionEnvFollowsTheTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	globals, _ := tpl.Globals["Function"].(map[string]any)
 	defaults, err := samtemplate.ParameterDefaults(samtemplate.Path())
 	if err != nil {
 		t.Fatal(err)
@@ -68,15 +67,7 @@ func TestFunctionEnvFollowsTheTemplate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var names []string
-		for _, props := range []map[string]any{globals, tpl.Resources[id].Properties} {
-			env, _ := props["Environment"].(map[string]any)
-			vars, _ := env["Variables"].(map[string]any)
-			for k := range vars {
-				names = append(names, k)
-			}
-		}
-		for _, name := range names {
+		for name := range tpl.Variables(id) {
 			if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, name+"=") && len(e) > len(name)+1 }) {
 				t.Errorf("%s: no value for the template's %s in %v", id, name, env)
 			}

@@ -2,8 +2,9 @@ package localstack
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
 )
@@ -141,22 +142,9 @@ func (s *Stack) FunctionEnv(id string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	globals, _ := tpl.Globals["Function"].(map[string]any)
-	vars := map[string]any{}
-	for _, props := range []map[string]any{globals, tpl.Resources[id].Properties} {
-		env, _ := props["Environment"].(map[string]any)
-		vv, _ := env["Variables"].(map[string]any)
-		for k, v := range vv {
-			vars[k] = v
-		}
-	}
-	names := make([]string, 0, len(vars))
-	for k := range vars {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	extra := make([]string, 0, len(names))
-	for _, k := range names {
+	vars := tpl.Variables(id)
+	extra := make([]string, 0, len(vars))
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		v, err := resolve(vars[k], refs)
 		if err != nil {
 			return nil, fmt.Errorf("%s's %s: %w", id, k, err)

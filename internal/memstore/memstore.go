@@ -67,9 +67,14 @@ func (m *Accounts) Finalize(_ context.Context, c provision.Claim, cr provision.C
 
 // Release deletes a PENDING record under c.
 func (m *Accounts) Release(_ context.Context, c provision.Claim) error {
+	return m.deleteHeld(c, provision.StatusPending)
+}
+
+// deleteHeld deletes the record if it is in status under c.
+func (m *Accounts) deleteHeld(c provision.Claim, status string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.held(c, provision.StatusPending); !ok {
+	if _, ok := m.held(c, status); !ok {
 		return provision.ErrClaimLost
 	}
 	delete(m.recs, c.Sub)
@@ -108,11 +113,5 @@ func (m *Accounts) ClaimDelete(_ context.Context, c provision.Claim, seen provis
 
 // FinishDelete deletes a DELETING record under c.
 func (m *Accounts) FinishDelete(_ context.Context, c provision.Claim) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.held(c, provision.StatusDeleting); !ok {
-		return provision.ErrClaimLost
-	}
-	delete(m.recs, c.Sub)
-	return nil
+	return m.deleteHeld(c, provision.StatusDeleting)
 }

@@ -170,11 +170,11 @@ func docGrants(name string, doc any) ([]Grant, error) {
 			cond[op] = map[string][]string{}
 			kvs, _ := kv.(map[string]any)
 			for k, v := range kvs {
-				cond[op][k] = strs(v)
+				cond[op][k] = Strings(v)
 			}
 		}
-		for _, a := range strs(m["Action"]) {
-			for _, r := range strs(m["Resource"]) {
+		for _, a := range Strings(m["Action"]) {
+			for _, r := range Strings(m["Resource"]) {
 				grants = append(grants, Grant{Policy: name, Action: a, Resource: r, Condition: cond})
 			}
 		}
@@ -182,7 +182,9 @@ func docGrants(name string, doc any) ([]Grant, error) {
 	return grants, nil
 }
 
-func strs(v any) []string {
+// Strings reads a template value as a list of strings: one string, or a
+// list's elements.
+func Strings(v any) []string {
 	switch v := v.(type) {
 	case string:
 		return []string{v}

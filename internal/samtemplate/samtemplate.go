@@ -5,6 +5,7 @@ package samtemplate
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -211,6 +212,19 @@ func (t *Template) FunctionSettings(id string) (timeout, memory int) {
 	}
 	// Lambda's own defaults: 3 s and 128 MB.
 	return get("Timeout", 3), get("MemorySize", 128)
+}
+
+// Variables are a function's environment variables as the template sets
+// them: the Globals', then its own over them.
+func (t *Template) Variables(id string) map[string]any {
+	globals, _ := t.Globals["Function"].(map[string]any)
+	vars := map[string]any{}
+	for _, props := range []map[string]any{globals, t.Resources[id].Properties} {
+		env, _ := props["Environment"].(map[string]any)
+		own, _ := env["Variables"].(map[string]any)
+		maps.Copy(vars, own)
+	}
+	return vars
 }
 
 // ParameterDefaults returns each template parameter's Default as a string

@@ -202,17 +202,22 @@ func (a *Accounts) Finalize(ctx context.Context, c provision.Claim, cr provision
 
 // Release deletes the PENDING item if c still holds the claim.
 func (a *Accounts) Release(ctx context.Context, c provision.Claim) error {
+	return a.deleteHeld(ctx, c, provision.StatusPending, "releasing claim")
+}
+
+// deleteHeld deletes the item if it is in status under c's claim.
+func (a *Accounts) deleteHeld(ctx context.Context, c provision.Claim, status, doing string) error {
 	_, err := a.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                aws.String(a.table),
 		Key:                      key(c.Sub),
-		ConditionExpression:      aws.String("#status = :pending AND claim_token = :token"),
+		ConditionExpression:      aws.String("#status = :status AND claim_token = :token"),
 		ExpressionAttributeNames: map[string]string{"#status": "status"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pending": &types.AttributeValueMemberS{Value: provision.StatusPending},
-			":token":   &types.AttributeValueMemberS{Value: c.Token},
+			":status": &types.AttributeValueMemberS{Value: status},
+			":token":  &types.AttributeValueMemberS{Value: c.Token},
 		},
 	})
-	return conditional(err, "releasing claim")
+	return conditional(err, doing)
 }
 
 // Get reads a record with a consistent read.
@@ -280,17 +285,7 @@ func (a *Accounts) ClaimDelete(ctx context.Context, c provision.Claim, seen prov
 
 // FinishDelete deletes the item if it is DELETING under c.
 func (a *Accounts) FinishDelete(ctx context.Context, c provision.Claim) error {
-	_, err := a.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                aws.String(a.table),
-		Key:                      key(c.Sub),
-		ConditionExpression:      aws.String("#status = :deleting AND claim_token = :token"),
-		ExpressionAttributeNames: map[string]string{"#status": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":deleting": &types.AttributeValueMemberS{Value: provision.StatusDeleting},
-			":token":    &types.AttributeValueMemberS{Value: c.Token},
-		},
-	})
-	return conditional(err, "deleting record")
+	return a.deleteHeld(ctx, c, provision.StatusDeleting, "deleting record")
 }
 
 func conditional(err error, op string) error {
