@@ -33,6 +33,11 @@ var (
 	ErrKandyUserExists         = errors.New("the Kandy user already exists")
 	ErrKandyNoSuchUser         = errors.New("the Kandy user does not exist")
 
+	// ErrRecordBroken means an ACTIVE record names a Kandy user that Kandy
+	// does not have: a retry cannot help, so it is an internal error, for
+	// reconcile's "broken" class to repair.
+	ErrRecordBroken = errors.New("the account's Kandy user does not exist")
+
 	// ErrClaimLost is the accounts port's answer when a conditional write
 	// finds the record changed: the claim expired and was taken over, or
 	// the record is not in the state the caller saw.

@@ -43,7 +43,7 @@ func (s *Service) UserToken(ctx context.Context, sub string) (string, error) {
 		return s.kandy.UserAccessToken(ctx, now.UserID)
 	default:
 		s.log.ErrorContext(ctx, "an ACTIVE record's Kandy user does not exist", "user_id", rec.UserID)
-		return "", err
+		return "", ErrRecordBroken
 	}
 }
 

@@ -140,13 +140,17 @@ func TestUserTokenRacingADelete(t *testing.T) {
 }
 
 // An ACTIVE record whose Kandy user is gone, with no request racing it, is
-// a disagreement to report, not an answer of no account.
+// a disagreement to report, not an answer of no account, nor a Kandy
+// failure a client would retry.
 func TestUserTokenOfABrokenRecord(t *testing.T) {
 	w := newWorld(t)
 	w.provisioned(t)
 	delete(w.kandy.users, uid)
 	_, err := w.svc.UserToken(context.Background(), sub)
-	wantCode(t, "broken record", err, provision.CodeKandyUnavailable)
+	wantCode(t, "broken record", err, provision.CodeInternal)
+	if !errors.Is(err, provision.ErrRecordBroken) {
+		t.Fatalf("err = %v, want ErrRecordBroken", err)
+	}
 	if calls := w.kandy.callList(); len(calls) != 2 {
 		t.Fatalf("calls %v: want create, then one token request", calls)
 	}
