@@ -157,24 +157,9 @@ func DecodeCreate(body []byte) (provision.EnsureOptions, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return provision.EnsureOptions{}, nil
 	}
-	// A map, not a struct: encoding/json matches struct fields without
-	// regard to case and takes null for a missing value.
-	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&fields); err != nil || fields == nil {
-		return provision.EnsureOptions{}, badRequest("body must be a JSON object with only user_country_code")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return provision.EnsureOptions{}, badRequest("data after the JSON object")
-	}
-	for k := range fields {
-		if k != "user_country_code" {
-			return provision.EnsureOptions{}, badRequest("body must be a JSON object with only user_country_code")
-		}
-	}
-	raw, ok := fields["user_country_code"]
-	if !ok {
-		return provision.EnsureOptions{}, nil
+	raw, err := onlyField(body, "user_country_code")
+	if err != nil || raw == nil {
+		return provision.EnsureOptions{}, err
 	}
 	var code string
 	if raw[0] != '"' || json.Unmarshal(raw, &code) != nil {
@@ -184,6 +169,38 @@ func DecodeCreate(body []byte) (provision.EnsureOptions, error) {
 		return provision.EnsureOptions{}, badRequest(countryMessage)
 	}
 	return provision.EnsureOptions{CountryCode: code}, nil
+}
+
+// onlyField reads body as one JSON object whose only key, if any, is
+// exactly name, given once, and returns that key's raw value (nil when it
+// is absent). Not a struct or a map: encoding/json matches struct fields
+// without regard to case, and with either a repeated key silently wins.
+func onlyField(body []byte, name string) (json.RawMessage, error) {
+	shape := badRequest("body must be a JSON object with only " + name)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, shape
+	}
+	var raw json.RawMessage
+	for dec.More() {
+		key, err := dec.Token()
+		switch {
+		case err != nil || key != name:
+			return nil, shape
+		case raw != nil:
+			return nil, badRequest(name + " is given twice")
+		}
+		if err := dec.Decode(&raw); err != nil {
+			return nil, shape
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, shape
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, badRequest("data after the JSON object")
+	}
+	return raw, nil
 }
 
 func (h *Handler) create(ctx context.Context, sub string, body []byte) (int, any, error) {

@@ -123,6 +123,7 @@ func TestBadRequestsSayWhatIsWrong(t *testing.T) {
 		`{} {}`:                       "data after the JSON object",
 		`{"USER_COUNTRY_CODE":"US"}`:  "body must be a JSON object with only user_country_code",
 		`{"user_country_code":null}`:  "user_country_code must be a string",
+		`{"user_country_code":"GB","user_country_code":"US"}`: "user_country_code is given twice",
 	} {
 		resp, _ := New(&fakeProvisioner{}, quiet).Handle(context.Background(), request("POST /users", "s1", body))
 		var b errorBody
@@ -197,7 +198,8 @@ func TestDecodeCreate(t *testing.T) {
 	bad := []string{`null x`, `[]`, `"US"`, `{"user_country_code":"us"}`, `{"user_country_code":"+1234"}`,
 		`{"user_country_code":1}`, `{"sub":"x"}`, `{}{}`, `{"user_country_code":"US"`, `{"user_country_code":"US"} 1`,
 		`null`, ` null `, `{"USER_COUNTRY_CODE":"US"}`, `{"User_Country_Code":"US"}`, `{"user_country_code":null}`,
-		`{"user_country_code":["US"]}`, `{"user_country_code":"US","sub":"x"}`}
+		`{"user_country_code":["US"]}`, `{"user_country_code":"US","sub":"x"}`, `{"user_country_code":5,"user_country_code":"US"}`,
+		`{"user_country_code":"US","user_country_code":"US"}`, `{"user_country_code":"US",}`, `{"user_country_code"}`, `{`}
 	for _, b := range bad {
 		if _, err := DecodeCreate([]byte(b)); err == nil {
 			t.Errorf("DecodeCreate(%q) accepted", b)

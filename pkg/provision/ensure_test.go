@@ -29,8 +29,9 @@ func TestNew(t *testing.T) {
 }
 
 func TestValidCountryCode(t *testing.T) {
-	for c, want := range map[string]bool{"US": true, "+1": true, "+44": true, "+123": true, "+1234": false, "us": false,
-		"USA": false, "": false, "+": false, "U1": false, " US": false} {
+	for c, want := range map[string]bool{"US": true, "GB": true, "AQ": true, "SS": true, "ZW": true, "AD": true,
+		"+1": true, "+44": true, "+123": true, "+1234": false, "us": false, "USA": false, "": false, "+": false, "U1": false,
+		" US": false, "XX": false, "ZZ": false, "AA": false, "UK": false, "D ": false, "D AE": false} {
 		if provision.ValidCountryCode(c) != want {
 			t.Errorf("ValidCountryCode(%q) != %v", c, want)
 		}

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"time"
 )
 
@@ -196,12 +195,6 @@ func New(accounts Accounts, k Kandy, o Options) (*Service, error) {
 	}
 	return s, nil
 }
-
-var countryPattern = regexp.MustCompile(`^([A-Z]{2}|\+[0-9]{1,3})$`)
-
-// ValidCountryCode reports whether c is an ISO 3166 alpha-2 code or a
-// dialling prefix of 1 to 3 digits.
-func ValidCountryCode(c string) bool { return countryPattern.MatchString(c) }
 
 // claimExpiry is the caller's deadline plus a margin, so a claim outlives
 // every call its holder can still make; never zero.
