@@ -283,7 +283,6 @@ func (s *Stack) serve(port int, h http.Handler) (string, error) {
 // Serve serves h on a loopback port of the stack, stopped with it.
 func (s *Stack) Serve(port int, h http.Handler) (string, error) { return s.serve(port, h) }
 
-// Stop stops everything, last started first.
 // started keeps a backing server, to stop and to watch.
 func (s *Stack) started(p *localenv.Process) {
 	s.stops = append(s.stops, p.Stop)
@@ -303,6 +302,7 @@ func (s *Stack) Exited() <-chan *localenv.Process {
 	return ch
 }
 
+// Stop stops everything, last started first.
 func (s *Stack) Stop() {
 	for i := len(s.stops) - 1; i >= 0; i-- {
 		s.stops[i]()
