@@ -24,6 +24,10 @@ import (
 // MaxBodyBytes bounds a request body.
 const MaxBodyBytes = 4 << 10
 
+// retryAfter is the seconds a 503 asks the caller to wait: our AWS
+// dependencies recover from a throttle or a lost connection in about that.
+const retryAfter = "1"
+
 // Provisioner is what the API needs of the domain.
 type Provisioner interface {
 	Ensure(ctx context.Context, sub string, o provision.EnsureOptions) (provision.Account, bool, error)
@@ -78,6 +82,9 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		status, body = errorAnswer(err)
 	}
 	resp := jsonResponse(status, body)
+	if status == http.StatusServiceUnavailable {
+		resp.Headers["Retry-After"] = retryAfter
+	}
 	attrs := []any{"route", key, "status", resp.StatusCode, "duration_ms", time.Since(start).Milliseconds()}
 	level := slog.LevelInfo
 	if err != nil {
@@ -260,6 +267,7 @@ var answers = map[provision.Code]answer{
 	provision.CodeInProgress:       {http.StatusConflict, "provisioning is in progress for this user; retry shortly"},
 	provision.CodeQuotaExceeded:    {http.StatusForbidden, "Kandy refused: the account's user limit is reached"},
 	provision.CodeKandyUnavailable: {http.StatusBadGateway, "Kandy failed or timed out; retry later"},
+	provision.CodeUnavailable:      {http.StatusServiceUnavailable, "the service is briefly unavailable; retry shortly"},
 	provision.CodeInternal:         {http.StatusInternalServerError, "internal error"},
 }
 

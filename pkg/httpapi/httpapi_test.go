@@ -78,6 +78,7 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("orphan: %w", provision.ErrKandyUserExists), 502, "kandy_unavailable"},
 		{provision.ErrClaimLost, 500, "internal"},
 		{errors.New("dynamodb: ResourceNotFoundException table kandy-accounts"), 500, "internal"},
+		{fmt.Errorf("reading record: %w", provision.ErrUnavailable), 503, "unavailable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {
@@ -88,6 +89,9 @@ func TestErrorMapping(t *testing.T) {
 			}
 			if resp.Headers["Content-Type"] != "application/json" {
 				t.Fatalf("headers = %v", resp.Headers)
+			}
+			if got, want := resp.Headers["Retry-After"], map[bool]string{true: retryAfter}[tt.status == 503]; got != want {
+				t.Fatalf("Retry-After = %q, want %q", got, want)
 			}
 			for _, leak := range []string{"DATsecret", "dynamodb", "kandy-accounts", "create user"} {
 				if strings.Contains(resp.Body, leak) {

@@ -33,6 +33,11 @@ var (
 	ErrKandyUserExists         = errors.New("the Kandy user already exists")
 	ErrKandyNoSuchUser         = errors.New("the Kandy user does not exist")
 
+	// ErrUnavailable means one of the service's own AWS dependencies
+	// (DynamoDB, KMS, Secrets Manager) failed, throttled or timed out: the
+	// caller may retry.
+	ErrUnavailable = errors.New("a dependency of the service failed or timed out")
+
 	// ErrRecordBroken means an ACTIVE record names a Kandy user that Kandy
 	// does not have: a retry cannot help, so it is an internal error, for
 	// reconcile's "broken" class to repair.
@@ -59,13 +64,14 @@ const (
 	CodeInProgress       Code = "provisioning_in_progress"
 	CodeQuotaExceeded    Code = "kandy_quota_exceeded"
 	CodeKandyUnavailable Code = "kandy_unavailable"
+	CodeUnavailable      Code = "unavailable"
 	CodeInternal         Code = "internal"
 )
 
 // Codes lists every code.
 var Codes = []Code{
 	CodeInvalidRequest, CodeUnauthorized, CodeNotFound, CodeNotProvisioned,
-	CodeInProgress, CodeQuotaExceeded, CodeKandyUnavailable, CodeInternal,
+	CodeInProgress, CodeQuotaExceeded, CodeKandyUnavailable, CodeUnavailable, CodeInternal,
 }
 
 // codeOf is checked in order; the first error that matches names the code.
@@ -83,6 +89,7 @@ var codeOf = []struct {
 	{ErrKandyUnavailable, CodeKandyUnavailable},
 	{ErrKandyUserExists, CodeKandyUnavailable},
 	{ErrKandyNoSuchUser, CodeKandyUnavailable},
+	{ErrUnavailable, CodeUnavailable},
 	{context.DeadlineExceeded, CodeKandyUnavailable},
 }
 
