@@ -233,11 +233,11 @@ func TestDeprovisionPath(t *testing.T) {
 	pattern, _ := rule["EventPattern"].(map[string]any)
 	for _, name := range []string{"user-deleted-admin.json", "user-deleted-self.json"} {
 		ev := eventFile(t, name)
-		if !matches(pattern, ev) {
+		if !samtemplate.MatchEventPattern(pattern, ev) {
 			t.Errorf("the rule's pattern %v does not match events/%s", pattern, name)
 		}
 		get(ev, "detail").(map[string]any)["errorCode"] = "AccessDenied"
-		if matches(pattern, ev) {
+		if samtemplate.MatchEventPattern(pattern, ev) {
 			t.Errorf("the rule matches a denied %s", name)
 		}
 	}
@@ -280,42 +280,4 @@ func eventFile(t *testing.T, name string) map[string]any {
 		t.Fatal(err)
 	}
 	return ev
-}
-
-// matches is EventBridge's matching for the pattern forms the template
-// uses: a list of values, one of which the field must equal, and
-// {"exists": false}; nested objects match field by field.
-func matches(pattern, ev map[string]any) bool {
-	for k, want := range pattern {
-		got, present := ev[k]
-		switch w := want.(type) {
-		case map[string]any:
-			sub, ok := got.(map[string]any)
-			if !ok || !matches(w, sub) {
-				return false
-			}
-		case []any:
-			if !anyMatches(w, got, present) {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func anyMatches(options []any, got any, present bool) bool {
-	for _, o := range options {
-		if m, ok := o.(map[string]any); ok {
-			if exists, ok := m["exists"].(bool); ok && exists == present {
-				return true
-			}
-			continue
-		}
-		if present && o == got {
-			return true
-		}
-	}
-	return false
 }
