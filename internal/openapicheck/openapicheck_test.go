@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/openapicheck"
@@ -140,5 +141,41 @@ func TestViolationsKeepValuesOut(t *testing.T) {
 func TestNewRefusesAnInvalidDescription(t *testing.T) {
 	if _, err := openapicheck.New([]byte("openapi: 3.0.3\ninfo: {title: t}\npaths: {}\n")); err == nil {
 		t.Error("a description without info.version loaded")
+	}
+}
+
+// TestCheckConcurrently: the gateway checks requests as they come, at once.
+func TestCheckConcurrently(t *testing.T) {
+	c := checker(t)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			good := exchange("POST", "/users", `{"user_country_code":"+44"}`, 201, account)
+			bad := exchange("POST", "/users", `{"user_country_code":"gb"}`, 201, account)
+			for range 20 {
+				if err := c.Check(context.Background(), good); err != nil {
+					t.Errorf("goroutine %d: %v", i, err)
+				}
+				if err := c.Check(context.Background(), bad); err == nil {
+					t.Errorf("goroutine %d: an accepted bad country code passed", i)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func BenchmarkCheck(b *testing.B) {
+	c, err := openapicheck.Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := exchange("POST", "/users", `{"user_country_code":"GB"}`, 201, account)
+	for b.Loop() {
+		if err := c.Check(context.Background(), x); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
