@@ -70,7 +70,7 @@ func serveAPI(st *localstack.Stack, s settings, fns *localstack.Functions, pool 
 			"/":                    asset("text/html; charset=utf-8", consolePage),
 			"/console/config.json": asset("application/json", config),
 			"/console/amazon-cognito-identity.min.js": asset("text/javascript; charset=utf-8", bundle),
-			"/openapi.yaml":                           asset("application/yaml", api.OpenAPI),
+			"/openapi.yaml": asset("application/yaml", api.OpenAPI),
 		},
 	})
 	return httpAPI, err

@@ -71,8 +71,8 @@ type Summary struct {
 	NotConfirmed   int // skipped
 	// Deleted users deleted their account: a backfill never provisions
 	// them; only their own POST /users does.
-	Deleted int
-	Failures       []Failure
+	Deleted  int
+	Failures []Failure
 	// Stopped says why the run ended early, with users not attempted:
 	// a refusal every further call would meet too (quota, credentials).
 	Stopped error

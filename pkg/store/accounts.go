@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/awsdep"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
@@ -199,7 +200,7 @@ func (a *Accounts) Claim(ctx context.Context, c provision.Claim) (provision.Reco
 		ReturnValues: types.ReturnValueAllOld,
 	})
 	if err != nil {
-		return provision.Record{}, false, fmt.Errorf("writing claim: %w", err)
+		return provision.Record{}, false, fmt.Errorf("writing claim: %w", awsdep.Failure(awsdep.DynamoDB, err))
 	}
 	if len(out.Attributes) == 0 {
 		return provision.Record{}, true, nil
@@ -302,7 +303,7 @@ func (a *Accounts) Get(ctx context.Context, sub string) (provision.Record, error
 		TableName: aws.String(a.table), Key: key(sub), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return provision.Record{}, fmt.Errorf("getting record: %w", err)
+		return provision.Record{}, fmt.Errorf("getting record: %w", awsdep.Failure(awsdep.DynamoDB, err))
 	}
 	if len(out.Item) == 0 {
 		return provision.Record{}, provision.ErrNotProvisioned
@@ -355,7 +356,7 @@ func conditional(err error, op string) error {
 	if errors.As(err, &ccf) {
 		return provision.ErrClaimLost
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	return fmt.Errorf("%s: %w", op, awsdep.Failure(awsdep.DynamoDB, err))
 }
 
 // ScanAPI is the operation a reconcile needs. Only operators are granted
@@ -399,7 +400,7 @@ func scanSegment(ctx context.Context, api ScanAPI, table string, seg, total int3
 	for {
 		out, err := api.Scan(ctx, in)
 		if err != nil {
-			return fmt.Errorf("scanning %s: %w", table, err)
+			return fmt.Errorf("scanning %s: %w", table, awsdep.Failure(awsdep.DynamoDB, err))
 		}
 		for _, it := range out.Items {
 			rec, err := decode(it)
