@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
 )
 
@@ -107,6 +109,20 @@ func TestReaderDeploysWhatTheStackDeploys(t *testing.T) {
 		}
 		if strings.Join(fns, ",") != deployedFns {
 			t.Errorf("options set %v: the reader deploys %v, the stack %s", custom, fns, deployedFns)
+		}
+	}
+}
+
+// The template's defaults are the code's: one value each, spelled twice
+// only because CloudFormation cannot read Go.
+func TestParameterDefaultsAreTheCodes(t *testing.T) {
+	defaults, err := samtemplate.ParameterDefaults(samtemplate.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for param, want := range map[string]string{"KandyApiUrl": config.DefaultKandyAPIURL, "KandyDefaultCountryCode": provision.DefaultCountryCode} {
+		if defaults[param] != want {
+			t.Errorf("%s defaults to %q, the code to %q", param, defaults[param], want)
 		}
 	}
 }

@@ -25,8 +25,8 @@ const PageSize = userpool.PageSize
 // ListUsersAPI is the one Cognito operation a backfill needs.
 type ListUsersAPI = userpool.ListUsersAPI
 
-// Accounts is the provisioning service, as a backfill uses it.
-type Accounts interface {
+// Provisioner is the provisioning service, as a backfill uses it.
+type Provisioner interface {
 	Get(ctx context.Context, sub string) (provision.Account, error)
 	Ensure(ctx context.Context, sub string, o provision.EnsureOptions) (provision.Account, bool, error)
 }
@@ -96,7 +96,7 @@ const (
 // Run walks the pool, page by page, and returns what it did. Its error is
 // for the walk itself (listing users, a cancelled context, a checkpoint
 // that cannot be written); users that fail are in the Summary.
-func Run(ctx context.Context, users ListUsersAPI, accounts Accounts, o Options) (Summary, error) {
+func Run(ctx context.Context, users ListUsersAPI, accounts Provisioner, o Options) (Summary, error) {
 	if o.UserPoolID == "" {
 		return Summary{}, errors.New("backfill: no user pool id")
 	}
@@ -146,7 +146,7 @@ var errStopped = errors.New("stopped")
 
 type run struct {
 	o        Options
-	accounts Accounts
+	accounts Provisioner
 	limit    *rate.Limiter
 	stop     context.CancelCauseFunc
 

@@ -14,7 +14,6 @@ import (
 // Defaults of the optional variables.
 const (
 	DefaultKandyAPIURL    = "https://api.kandy.io/v1.2"
-	DefaultCountryCode    = "US"
 	EnvTableName          = "TABLE_NAME"
 	EnvKandySecretID      = "KANDY_SECRET_ID"
 	EnvKandyAPIURL        = "KANDY_API_URL"
@@ -118,7 +117,7 @@ func (s Spec) Load(getenv func(string) string) (Config, error) {
 		c.KandyAPIURL = DefaultKandyAPIURL
 	}
 	if c.DefaultCountryCode == "" {
-		c.DefaultCountryCode = DefaultCountryCode
+		c.DefaultCountryCode = provision.DefaultCountryCode
 	}
 	var problems []string
 	for _, name := range s.Required {

@@ -22,9 +22,6 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
-// DefaultBaseURL is Kandy's public v1.2 endpoint.
-const DefaultBaseURL = "https://api.kandy.io/v1.2"
-
 // maxBody bounds what is read from Kandy; its answers are small.
 const maxBody = 1 << 20
 
@@ -35,7 +32,7 @@ type KeySource interface {
 
 // Options configures a Client.
 type Options struct {
-	BaseURL    string       // default DefaultBaseURL
+	BaseURL    string       // required: config.DefaultKandyAPIURL is Kandy's own
 	HTTPClient *http.Client // default NewHTTPClient()
 	Keys       KeySource
 	// CallTimeout bounds each HTTP attempt, inside the caller's context.
@@ -90,13 +87,9 @@ func New(o Options) (*Client, error) {
 	if o.Keys == nil {
 		return nil, errors.New("kandy: no key source")
 	}
-	raw := o.BaseURL
-	if raw == "" {
-		raw = DefaultBaseURL
-	}
-	base, err := url.Parse(strings.TrimRight(raw, "/"))
+	base, err := url.Parse(strings.TrimRight(o.BaseURL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("kandy: base URL %q is not an absolute http(s) URL", raw)
+		return nil, fmt.Errorf("kandy: base URL %q is not an absolute http(s) URL", o.BaseURL)
 	}
 	c := &Client{base: base, http: o.HTTPClient, keys: o.Keys, timeout: o.CallTimeout, backoff: o.Backoff, observe: o.Observer}
 	if c.http == nil {

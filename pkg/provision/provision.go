@@ -132,6 +132,10 @@ type Kandy interface {
 	UserAccessToken(ctx context.Context, userID string) (string, error)
 }
 
+// DefaultCountryCode is the country of a new Kandy user when neither the
+// request nor the configuration names one.
+const DefaultCountryCode = "US"
+
 // Service implements the provisioning operations.
 type Service struct {
 	accounts       Accounts
@@ -152,7 +156,7 @@ type Service struct {
 
 // Options configures a Service.
 type Options struct {
-	DefaultCountry string // default "US"
+	DefaultCountry string // default DefaultCountryCode
 	// Sealer, if set, encrypts the password and user API secret before
 	// they are stored.
 	Sealer Sealer
@@ -180,7 +184,7 @@ func New(accounts Accounts, k Kandy, o Options) (*Service, error) {
 		claimMargin: 5 * time.Second, claimTTL: 60 * time.Second, finalizeTries: 4,
 	}
 	if s.defaultCountry == "" {
-		s.defaultCountry = "US"
+		s.defaultCountry = DefaultCountryCode
 	}
 	if !ValidCountryCode(s.defaultCountry) {
 		return nil, fmt.Errorf("default country code %q: %w", s.defaultCountry, ErrInvalidCountryCode)
