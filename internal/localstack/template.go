@@ -52,6 +52,11 @@ func (s *Stack) refs(tpl *samtemplate.Template) (map[string]string, error) {
 	for id, q := range s.Queues {
 		r[id], r[id+".Arn"], r[id+".QueueName"] = q.URL, q.ARN, q.Name
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, pool := range s.userPools {
+		r[id], r[id+".Arn"] = pool, userPoolARN(pool)
+	}
 	return r, nil
 }
 
@@ -113,11 +118,17 @@ func intrinsic(name string, arg any, refs map[string]string) (any, bool, error) 
 		}
 		return lookup(parts[0] + "." + parts[1])
 	case "Fn::Sub":
-		s, _ := arg.(string)
+		s, vars, err := subArgs(arg, refs)
+		if err != nil {
+			return nil, true, err
+		}
 		var missing []string
 		out := subVar.ReplaceAllStringFunc(s, func(m string) string {
 			key := subVar.FindStringSubmatch(m)[1]
-			v, found := refs[key]
+			v, found := vars[key]
+			if !found {
+				v, found = refs[key]
+			}
 			if !found {
 				missing = append(missing, key)
 			}
@@ -129,6 +140,32 @@ func intrinsic(name string, arg any, refs map[string]string) (any, bool, error) 
 		return out, true, nil
 	}
 	return nil, false, nil
+}
+
+// subArgs reads Sub's two forms: a string, or [string, {name: value}]
+// with its values resolved.
+func subArgs(arg any, refs map[string]string) (string, map[string]string, error) {
+	list, ok := arg.([]any)
+	if !ok {
+		s, _ := arg.(string)
+		return s, nil, nil
+	}
+	if len(list) == 0 {
+		return "", nil, fmt.Errorf("template: Sub %v", arg)
+	}
+	s, _ := list[0].(string)
+	vars := map[string]string{}
+	if len(list) == 2 {
+		m, _ := list[1].(map[string]any)
+		for k, v := range m {
+			r, err := resolve(v, refs)
+			if err != nil {
+				return "", nil, err
+			}
+			vars[k] = fmt.Sprint(r)
+		}
+	}
+	return s, vars, nil
 }
 
 // FunctionEnv is what function id gets here: Env, and the template's
