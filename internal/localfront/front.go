@@ -1,8 +1,12 @@
 package localfront
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -79,6 +83,9 @@ func (f *Front) Handler() http.Handler {
 			pr.SetURL(target)
 			// The backend never makes a CORS decision: the front has.
 			pr.Out.Header.Del("Origin")
+			// A caller that hangs up does not abort the backend mid-call:
+			// dynalite dies of an aborted request.
+			pr.Out = pr.Out.WithContext(context.WithoutCancel(pr.Out.Context()))
 		},
 		Transport: f.Backend.transport(),
 		ModifyResponse: func(resp *http.Response) error {
@@ -96,10 +103,38 @@ func (f *Front) Handler() http.Handler {
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
+	h = f.whole(h)
 	if f.Wrap != nil {
 		h = f.Wrap(h)
 	}
 	return f.Policy.GuardWithCORS(f.Name, h)
+}
+
+// maxBody is the largest request body a front passes on: DynamoDB's
+// request limit, the largest of the services behind a front.
+const maxBody = 16 << 20
+
+// whole reads a request's body before next sees it, so the backend gets
+// whole requests only: a body cut by the read timeout, or that its sender
+// abandons, never reaches it half sent.
+func (f *Front) whole(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		case err != nil:
+			if f.Policy.Log != nil {
+				f.Policy.Log.Warn("front: a request body did not arrive whole; nothing was passed on", "server", f.Name, "path", r.URL.Path, "err", err.Error())
+			}
+			http.Error(w, "the request body did not arrive in time", http.StatusRequestTimeout)
+			return
+		}
+		r.Body, r.ContentLength, r.TransferEncoding = io.NopCloser(bytes.NewReader(body)), int64(len(body)), nil
+		next.ServeHTTP(w, r)
+	})
 }
 
 // GuardWithCORS is Guard, then CORS answered here for the origins let in:

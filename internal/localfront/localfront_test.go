@@ -213,3 +213,35 @@ func trickle(addr, head string, gap, limit time.Duration) (time.Duration, error)
 	}
 	return 0, fmt.Errorf("still connected after %v", limit)
 }
+
+// TestFrontPassesOnlyWholeBodies: a body that does not arrive within the
+// read timeout never reaches the backend, even in part (dynalite dies of
+// an aborted request); a whole one does.
+func TestFrontPassesOnlyWholeBodies(t *testing.T) {
+	b := &backend{token: NewToken()}
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	f := &Front{Name: "test", Backend: Backend{URL: srv.URL, Token: b.token}}
+	l, err := Listen(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := Timeouts{ReadHeader: time.Second, Read: time.Second, Write: 2 * time.Second, Idle: time.Second}.Server(f.Handler())
+	go func() { _ = front.Serve(l) }()
+	defer front.Close()
+	took, err := trickle(l.Addr().String(), "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n", 150*time.Millisecond, 10*time.Second)
+	if err != nil || took > 2*time.Second {
+		t.Errorf("a slow body: cut after %v, %v", took, err)
+	}
+	if n := len(b.seen()); n != 0 {
+		t.Errorf("the backend saw %d requests of a body that never arrived", n)
+	}
+	resp, err := http.Post("http://"+l.Addr().String()+"/", "application/json", strings.NewReader(`{"whole":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(b.seen()) != 1 || b.seen()[0].Get("Content-Length") != "14" {
+		t.Errorf("a whole body: %d, the backend saw %v", resp.StatusCode, b.seen())
+	}
+}
