@@ -160,21 +160,28 @@ func kandyUserID(sub string) string { return "u" + strings.ReplaceAll(sub, "-", 
 
 // TestMakeRunLikeTheDeployedStack runs make run as a frontend would use
 // it: a Cognito client, overlapping requests, sign-ups at once, a page on
-// another origin; and checks what it exposes and what its functions see.
+// an allowed origin; and as an attacker would: a page on another origin,
+// a chosen sub, foreign hosts, another user pool, slow bodies. It checks
+// what make run exposes and what its functions see.
 func TestMakeRunLikeTheDeployedStack(t *testing.T) {
 	pages := startCORSPages(t)
 	run := startLocalRun(t, freePorts(t), "KANDY_QUOTA=100", "CORS_ALLOWED_ORIGINS="+pages.allowed.URL,
 		"AWS_PROFILE=leak", "AWS_SESSION_TOKEN=leak", "SECRET_SHELL_VAR=leak")
+	slow := startSlowBodies(run)
 	t.Run("scripted Cognito client", func(t *testing.T) { scriptedClient(t, run) })
 	t.Run("50 parallel requests", func(t *testing.T) { parallelRequests(t, run) })
 	t.Run("20 parallel sign-ups", func(t *testing.T) { parallelSignUps(t, run) })
-	t.Run("CORS", func(t *testing.T) { corsFromOtherOrigins(t, run, pages) })
+	t.Run("CORS and attacks from another origin", func(t *testing.T) { corsFromOtherOrigins(t, run, pages) })
+	t.Run("no chosen sub", func(t *testing.T) { chosenSub(t, run) })
+	t.Run("foreign hosts refused", func(t *testing.T) { foreignHosts(t, run) })
+	t.Run("another pool's trigger refused", func(t *testing.T) { otherPoolsTrigger(t, run) })
 	t.Run("Lambda Invoke API", func(t *testing.T) { lambdaEndpoint(t, run) })
 	t.Run("loopback only", func(t *testing.T) { loopbackOnly(t, run) })
 	t.Run("clean environment", func(t *testing.T) { cleanEnvironment(t, run) })
 	t.Run("make signup", func(t *testing.T) { makeSignUp(t, run) })
 	t.Run("banner", func(t *testing.T) { bannerAddresses(t, run) })
-	for _, bad := range []string{"emulator exited", "api: invoke failed", "lambda: invoke failed", "provisioning failed"} {
+	t.Run("slow bodies cut", func(t *testing.T) { slow.check(t, run) })
+	for _, bad := range []string{"emulator exited", "api: invoke failed", "lambda: invoke failed", "provisioning failed", "front: proxying failed"} {
 		if strings.Contains(run.output(), bad) {
 			t.Errorf("make run logged %q:\n%s", bad, run.output())
 		}
