@@ -38,9 +38,9 @@ type UserDeleted struct {
 	UserAgent string    // the caller's
 }
 
-// Handler checks and watches the Cognito API's requests on their way to
+// Interceptor checks and watches the Cognito API's requests on their way to
 // Next, cognito-local.
-type Handler struct {
+type Interceptor struct {
 	Next http.Handler
 	// Users looks users up in cognito-local itself (AdminGetUser,
 	// GetUser): a user's sub is known only before the delete.
@@ -68,7 +68,7 @@ type request struct {
 	UserAttributes                    []struct{ Name string }
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
 	var write write
 	switch {
@@ -113,7 +113,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // deleteUser learns whom a delete is about, passes it on, and tells of
 // the deletion if the pool answers 2xx.
-func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, op string, in request) {
+func (h *Interceptor) deleteUser(w http.ResponseWriter, r *http.Request, op string, in request) {
 	if h.OnUserDeleted == nil {
 		h.Next.ServeHTTP(w, r)
 		return
@@ -141,7 +141,7 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, op string, 
 
 // whom is the pool and sub of the user a delete is about; empty when the
 // pool does not know them (the delete then fails too).
-func (h *Handler) whom(ctx context.Context, op string, in request) (poolID, sub string) {
+func (h *Interceptor) whom(ctx context.Context, op string, in request) (poolID, sub string) {
 	if op == "AdminDeleteUser" {
 		out, err := h.Users.AdminGetUser(ctx, &cip.AdminGetUserInput{UserPoolId: aws.String(in.UserPoolId), Username: aws.String(in.Username)})
 		if err != nil {
@@ -156,7 +156,7 @@ func (h *Handler) whom(ctx context.Context, op string, in request) (poolID, sub 
 	return poolOf(in.AccessToken), subOf(out.UserAttributes)
 }
 
-func (h *Handler) log() *slog.Logger {
+func (h *Interceptor) log() *slog.Logger {
 	if h.Log == nil {
 		return slog.New(slog.DiscardHandler)
 	}
@@ -164,7 +164,7 @@ func (h *Handler) log() *slog.Logger {
 }
 
 // Wait waits for the OnUserDeleted calls running.
-func (h *Handler) Wait() { h.hooks.Wait() }
+func (h *Interceptor) Wait() { h.hooks.Wait() }
 
 func subOf(attrs []types.AttributeType) string {
 	for _, a := range attrs {

@@ -71,14 +71,14 @@ func client(url string) *cip.Client {
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
 }
 
-// front serves a Handler before pool, with a custom attribute of each
+// front serves an Interceptor before pool, with a custom attribute of each
 // kind, and returns a client of it.
-func front(t *testing.T, pool *fakePool, hook func(context.Context, UserDeleted)) (*cip.Client, *Handler) {
+func front(t *testing.T, pool *fakePool, hook func(context.Context, UserDeleted)) (*cip.Client, *Interceptor) {
 	t.Helper()
 	backend := httptest.NewServer(pool)
 	t.Cleanup(backend.Close)
 	proxy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { pool.ServeHTTP(w, r) })
-	h := &Handler{Next: proxy, Users: client(backend.URL), OnUserDeleted: hook,
+	h := &Interceptor{Next: proxy, Users: client(backend.URL), OnUserDeleted: hook,
 		Schema: NewSchema([]SchemaAttribute{{Name: "tier", Mutable: aws.Bool(false)}, {Name: "team"}})}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

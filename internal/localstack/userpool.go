@@ -119,7 +119,7 @@ func (s *Stack) startCognitoFront(o UserPoolOptions, dir string, props map[strin
 	}
 	s.started(p)
 	backend := localfront.Backend{URL: "http://" + p.Addr, Token: token}
-	watch := &cognitofront.Handler{Users: localenv.CognitoVia(backend.URL, backend.Client()), Schema: cognitofront.NewSchema(schema(props)),
+	watch := &cognitofront.Interceptor{Users: localenv.CognitoVia(backend.URL, backend.Client()), Schema: cognitofront.NewSchema(schema(props)),
 		OnUserDeleted: o.OnUserDeleted, Log: s.opts.Log}
 	f := &localfront.Front{Name: "cognito-local", Policy: s.policy, Backend: backend,
 		Wrap: func(proxy http.Handler) http.Handler { watch.Next = proxy; return watch }}
