@@ -118,7 +118,7 @@ check-makefile:
 # fixed in go1.27). 100000 executions take 10 to 15 s a target here.
 FUZZTIME ?= 100000x
 FUZZ_TARGETS := FuzzDecodeCreate:./pkg/httpapi FuzzHandle:./pkg/httpapi FuzzHandle:./pkg/trigger \
-	FuzzDecode:./pkg/kandy FuzzParse:./pkg/secrets
+	FuzzDecode:./pkg/kandy FuzzParse:./pkg/secrets FuzzHandle:./pkg/deprovision
 
 ## fuzz: run every fuzz target for FUZZTIME
 fuzz:

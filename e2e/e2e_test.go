@@ -87,8 +87,14 @@ func TestAccountLifecycle(t *testing.T) {
 	if del.StatusCode != 204 || del.Body != "" {
 		t.Fatalf("DELETE /users/me = %d %s", del.StatusCode, del.Body)
 	}
-	if record(t, sub) != nil {
-		t.Fatal("record remains after DELETE")
+	tomb := record(t, sub)
+	if tomb["status"] != "DELETED" || tomb["deleted_at"] == "" || tomb["expires_at"] != "" {
+		t.Fatalf("after DELETE: %v; want a kept tombstone", redact(tomb))
+	}
+	for _, attr := range []string{"user_password", "user_api_secret", "user_api_key"} {
+		if _, ok := tomb[attr]; ok {
+			t.Errorf("the tombstone keeps %s", attr)
+		}
 	}
 	for _, id := range stack.sim.UserIDs() {
 		if id == a.JSON["user_id"] {
@@ -99,6 +105,18 @@ func TestAccountLifecycle(t *testing.T) {
 		if r := callAPI(t, loadEvent(t, file, sub)); r.StatusCode != 404 || r.errorCode() != "not_provisioned" {
 			t.Errorf("%s after delete = %d %s", file, r.StatusCode, r.Body)
 		}
+	}
+	// The user's own POST /users, and only it, gives a new account.
+	invokeTrigger(t, loadEvent(t, "post-confirmation-signup.json", sub))
+	if rec := record(t, sub); rec["status"] != "DELETED" {
+		t.Fatalf("the trigger provisioned a deleted account: %v", redact(rec))
+	}
+	back := callAPI(t, loadEvent(t, "create-user.json", sub))
+	if back.StatusCode != 201 || back.JSON["user_id"] != a.JSON["user_id"] {
+		t.Fatalf("POST /users after DELETE = %d %s", back.StatusCode, back.Body)
+	}
+	if rec := record(t, sub); rec["status"] != "ACTIVE" || rec["expires_at"] != "" {
+		t.Fatalf("after the new POST: %v", redact(rec))
 	}
 }
 

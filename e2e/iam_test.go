@@ -179,6 +179,18 @@ func platform(s *samtemplate.Stack, fn string) []use {
 			}
 		}
 	}
+	// Lambda sends the record of an asynchronous invocation that failed
+	// every retry to the on-failure destination with the function's
+	// execution role (Lambda Developer Guide, Capturing records of Lambda
+	// asynchronous invocations).
+	for _, id := range s.OfType("AWS::Lambda::EventInvokeConfig") {
+		p, _ := s.Resolve(s.Resources[id].Properties).(map[string]any)
+		dc, _ := p["DestinationConfig"].(map[string]any)
+		onFailure, _ := dc["OnFailure"].(map[string]any)
+		if p["FunctionName"] == "{"+fn+"}" && onFailure["Destination"] != nil {
+			uses = append(uses, use{action: "sqs:SendMessage", resource: fmt.Sprint(onFailure["Destination"]), why: "the on-failure destination of " + id})
+		}
+	}
 	return uses
 }
 

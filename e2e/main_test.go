@@ -223,7 +223,8 @@ func record(t *testing.T, sub string) map[string]string {
 	return recordIn(t, table, sub)
 }
 
-// recordIn reads a record's string attributes; nil if there is none.
+// recordIn reads a record's string and number attributes; nil if there
+// is none.
 func recordIn(t *testing.T, tbl, sub string) map[string]string {
 	t.Helper()
 	out, err := stack.DB.GetItem(context.Background(), &dynamodb.GetItemInput{
@@ -238,8 +239,11 @@ func recordIn(t *testing.T, tbl, sub string) map[string]string {
 	}
 	m := map[string]string{}
 	for k, v := range out.Item {
-		if s, ok := v.(*types.AttributeValueMemberS); ok {
-			m[k] = s.Value
+		switch a := v.(type) {
+		case *types.AttributeValueMemberS:
+			m[k] = a.Value
+		case *types.AttributeValueMemberN:
+			m[k] = a.Value
 		}
 	}
 	return m

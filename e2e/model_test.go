@@ -303,7 +303,7 @@ func (r *modelRig) invariants(t *testing.T, history []event) []string {
 			problems = append(problems, fmt.Sprintf("Kandy user %s has no record", id))
 			continue
 		}
-		if rec["status"] != provision.StatusActive && !liveClaim(rec, now) {
+		if rec["status"] != string(provision.StatusActive) && !liveClaim(rec, now) {
 			problems = append(problems, fmt.Sprintf("Kandy user %s has a %s record without a live claim", id, rec["status"]))
 		}
 	}
@@ -319,7 +319,7 @@ func (r *modelRig) checkRecord(t *testing.T, rec map[string]string, kandyUsers m
 	t.Helper()
 	id := rec["user_id"]
 	switch rec["status"] {
-	case provision.StatusActive:
+	case string(provision.StatusActive):
 		issued, ok := r.sim.User(id)
 		if !ok || !kandyUsers[id] {
 			return []string{fmt.Sprintf("ACTIVE record of %s has no Kandy user", id)}

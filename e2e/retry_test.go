@@ -152,3 +152,45 @@ func TestRetryQueue(t *testing.T) {
 		}
 	})
 }
+
+// TestALateRetryNeverUndoesADelete is the case that once gave a deleted
+// account back: a sign-up queued for a retry while Kandy was down, then
+// the user's POST /users and DELETE /users/me, then the retry. The retry
+// is consumed (no batch-item failure, no dead letter) and provisions
+// nothing.
+func TestALateRetryNeverUndoesADelete(t *testing.T) {
+	r := newRetryRig(t)
+	api := r.fs.start(t, "ApiFunction", 0)
+	sub := newSub()
+	r.fs.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultHTTP500, 1000)
+	r.signUp(t, sub)
+	r.fs.sim.ClearFaults()
+	if n := r.queued(t, r.queues.RetryURL); n != 1 {
+		t.Fatalf("queued = %d, want the failed sign-up", n)
+	}
+	if got := invokeStatus(t, api, "create-user.json", sub); got != 201 {
+		t.Fatalf("POST /users = %d", got)
+	}
+	if got := invokeStatus(t, api, "delete-user.json", sub); got != 204 {
+		t.Fatalf("DELETE /users/me = %d", got)
+	}
+	creates, _ := r.fs.wire.counts()
+	delivered := r.drain(t, 15*time.Second)
+	if delivered != 1 {
+		t.Fatalf("the late retry was delivered %d times, want once: a batch-item failure brings it back", delivered)
+	}
+	if dead := receiveAll(t, r.q, r.queues.DeadLetterURL); len(dead) != 0 {
+		t.Fatalf("dead letters: %+v", dead)
+	}
+	if c, _ := r.fs.wire.counts(); c != creates {
+		t.Fatal("the late retry created a Kandy user")
+	}
+	uid := recordIn(t, r.fs.table, sub)["user_id"]
+	if _, ok := listKandyUsers(t, r.fs.sim)[uid]; ok {
+		t.Fatal("the deleted account has a Kandy user")
+	}
+	if rec := recordIn(t, r.fs.table, sub); rec["status"] != "DELETED" {
+		t.Fatalf("record = %v, want the tombstone", redact(rec))
+	}
+	fmt.Fprintf(os.Stdout, "late retry: sign-up queued, POST 201, DELETE 204, retry delivered %d time(s) and consumed; Kandy users for the sub: 0; dead letters: 0; record DELETED\n", delivered)
+}

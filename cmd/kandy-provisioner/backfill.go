@@ -64,7 +64,8 @@ func (c cli) backfill(ctx context.Context, args []string) int {
 	}
 	users := cip.NewFromConfig(awsCfg)
 
-	o := backfill.Options{UserPoolID: *pool, Concurrency: *concurrency, Rate: *rate, DryRun: *dryRun}
+	o := backfill.Options{UserPoolID: *pool, Concurrency: *concurrency, Rate: *rate, DryRun: *dryRun,
+		Log: slog.New(slog.NewTextHandler(c.stderr, nil))}
 	if !*dryRun {
 		start, err := readCheckpoint(*checkpoint, *pool, *restart)
 		if err != nil {
@@ -194,8 +195,8 @@ func (c cli) progress(ctx context.Context, api DescribeUserPoolAPI, pool, mode s
 }
 
 func counts(s backfill.Summary) string {
-	return fmt.Sprintf("%d users: %d created, %d already present, %d would be created, %d not confirmed, %d failed",
-		s.Seen, s.Created, s.AlreadyPresent, s.WouldCreate, s.NotConfirmed, len(s.Failures))
+	return fmt.Sprintf("%d users: %d created, %d already present, %d would be created, %d not confirmed, %d deleted their account, %d failed",
+		s.Seen, s.Created, s.AlreadyPresent, s.WouldCreate, s.NotConfirmed, s.Deleted, len(s.Failures))
 }
 
 // maxListed bounds the failed users listed by name; the rest are counted.
@@ -216,6 +217,7 @@ func (c cli) summarize(pool string, s backfill.Summary, dryRun bool) {
 	}
 	row("already present", s.AlreadyPresent)
 	row("not confirmed", s.NotConfirmed)
+	row("deleted account", s.Deleted)
 	row("failed", len(s.Failures))
 	if len(s.Failures) == 0 {
 		return

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -83,6 +84,9 @@ func (c cli) doctor(ctx context.Context, args []string) int {
 			return checkKey(ctx, kms.NewFromConfig(awsCfg), cfg.KMSKeyID)
 		})
 	}
+	check("trail", func(ctx context.Context) (string, error) {
+		return checkTrail(ctx, cloudtrail.NewFromConfig(awsCfg), awsCfg.Region)
+	})
 	if failed > 0 {
 		fmt.Fprintf(c.stdout, "%d check(s) failed\n", failed)
 		return 1

@@ -10,9 +10,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/fakecloudtrail"
 )
 
-var checkLine = regexp.MustCompile(`^(ok  |FAIL)  (config|secret|kandy|table|kms) +\S`)
+var checkLine = regexp.MustCompile(`^(ok  |FAIL)  (config|secret|kandy|table|kms|trail) +\S`)
+
+// loggingTrail is the organization's usual trail: every Region, every
+// management event.
+var loggingTrail = fakecloudtrail.Trail{Name: "management", ARN: "arn:aws:cloudtrail:eu-west-1:123456789012:trail/management",
+	HomeRegion: "eu-west-1", MultiRegion: true, Logging: true,
+	EventSelectors: []map[string]any{{"ReadWriteType": "All", "IncludeManagementEvents": true}}}
 
 // doctorLines runs doctor and checks its shape: one line per check, then
 // a count of failures if any.
@@ -42,7 +50,7 @@ func doctorLines(t *testing.T, extra map[string]string, args ...string) (int, ma
 
 func TestDoctorPassesOnAGoodDeployment(t *testing.T) {
 	code, lines := doctorLines(t, nil)
-	if code != 0 || len(lines) != 5 {
+	if code != 0 || len(lines) != 6 {
 		t.Fatalf("exit %d, lines %v", code, lines)
 	}
 	for name, l := range lines {
@@ -103,5 +111,46 @@ func TestDoctorNamesWhatIsWrong(t *testing.T) {
 	}
 	if code, lines := doctorLines(t, map[string]string{"TABLE_NAME": ""}); code != 1 || !strings.Contains(lines["config"], "TABLE_NAME") {
 		t.Errorf("no table configured: exit %d, %v", code, lines)
+	}
+}
+
+// The trail check passes on a trail that logs Cognito's writes in the
+// Region, by basic or advanced selectors, and says plainly when none does.
+func TestDoctorChecksCloudTrail(t *testing.T) {
+	defer stack.trails.Set(loggingTrail)
+	arn := "arn:aws:cloudtrail:us-east-1:123456789012:trail/t"
+	trail := func(logging bool, basic, advanced []map[string]any) fakecloudtrail.Trail {
+		return fakecloudtrail.Trail{Name: "t", ARN: arn, HomeRegion: "us-east-1", Logging: logging, EventSelectors: basic, AdvancedEventSelectors: advanced}
+	}
+	field := func(name string, equals ...string) map[string]any { return map[string]any{"Field": name, "Equals": equals} }
+	advanced := func(fields ...map[string]any) []map[string]any {
+		return []map[string]any{{"Name": "a", "FieldSelectors": fields}}
+	}
+	for _, c := range []struct {
+		name   string
+		trails []fakecloudtrail.Trail
+		ok     bool
+		says   string
+	}{
+		{"no trail", nil, false, "there is no trail"},
+		{"a stopped trail", []fakecloudtrail.Trail{trail(false, []map[string]any{{"ReadWriteType": "All", "IncludeManagementEvents": true}}, nil)}, false, "t is not logging"},
+		{"data events only", []fakecloudtrail.Trail{trail(true, []map[string]any{{"ReadWriteType": "All", "IncludeManagementEvents": false}}, nil)}, false, "logs no write management event"},
+		{"reads only", []fakecloudtrail.Trail{trail(true, []map[string]any{{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": true}}, nil)}, false, "logs no write management event"},
+		{"writes only", []fakecloudtrail.Trail{trail(true, []map[string]any{{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": true}}, nil)}, true, "logs Cognito's write management events"},
+		{"advanced: management", []fakecloudtrail.Trail{trail(true, nil, advanced(field("eventCategory", "Management")))}, true, "logs Cognito"},
+		{"advanced: management reads", []fakecloudtrail.Trail{trail(true, nil, advanced(field("eventCategory", "Management"), field("readOnly", "true")))}, false, "no write management event"},
+		{"advanced: another service", []fakecloudtrail.Trail{trail(true, nil, advanced(field("eventCategory", "Management"), field("eventSource", "s3.amazonaws.com")))}, false, "no write management event"},
+		{"advanced: data", []fakecloudtrail.Trail{trail(true, nil, advanced(field("eventCategory", "Data")))}, false, "no write management event"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stack.trails.Set(c.trails...)
+			code, lines := doctorLines(t, nil)
+			if ok := strings.HasPrefix(lines["trail"], "ok"); ok != c.ok || !strings.Contains(lines["trail"], c.says) {
+				t.Fatalf("trail line %q, want ok=%v saying %q", lines["trail"], c.ok, c.says)
+			}
+			if (code == 0) != c.ok {
+				t.Fatalf("exit %d", code)
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/fakecloudtrail"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
@@ -20,8 +21,9 @@ import (
 // cognito-local, with the Kandy simulator and a GetSecretValue fake.
 var stack struct {
 	*localstack.Stack
-	env map[string]string
-	sim *localstack.Kandy
+	env    map[string]string
+	sim    *localstack.Kandy
+	trails *fakecloudtrail.Server
 }
 
 const table = "accounts"
@@ -45,7 +47,14 @@ func setup(m *testing.M) (int, error) {
 	wrong, _ := json.Marshal(map[string]string{"project_api_key": "DAK0000000000000000", "project_api_secret": "DAS0000000000000000"})
 	s.Secrets.Put("kandy-wrong-key", string(wrong))
 	s.Secrets.Put("kandy-malformed", `{"project_api_key":`)
-	stack.env = map[string]string{"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": s.CognitoURL}
+	stack.trails = &fakecloudtrail.Server{}
+	stack.trails.Set(loggingTrail)
+	trailsURL, err := s.Serve(0, stack.trails)
+	if err != nil {
+		return 1, err
+	}
+	stack.env = map[string]string{"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": s.CognitoURL,
+		"AWS_ENDPOINT_URL_CLOUDTRAIL": trailsURL}
 	for _, e := range s.Env() {
 		k, v, _ := strings.Cut(e, "=")
 		stack.env[k] = v

@@ -90,7 +90,7 @@ func (c cli) runReconcile(ctx context.Context, f reconcileFlags, classes map[rec
 		fmt.Fprintln(c.stderr, "reconcile:", err)
 		return failed
 	}
-	out := reconcileOutput{Report: rep, DriftRemaining: len(rep.Items)}
+	out := reconcileOutput{Report: rep, DriftRemaining: rep.Drift()}
 	if len(classes) > 0 {
 		log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		svc, err := app.NewService(awsCfg, cfg, log, nil)
@@ -108,7 +108,7 @@ func (c cli) runReconcile(ctx context.Context, f reconcileFlags, classes map[rec
 			fmt.Fprintln(c.stderr, "reconcile:", err)
 			return failed
 		}
-		out.DriftRemaining = len(rep.Items) - repaired(out.Fix)
+		out.DriftRemaining = rep.Drift() - repaired(out.Fix)
 	}
 	c.printReport(f, out)
 	if out.DriftRemaining > 0 {
@@ -158,10 +158,13 @@ func repaired(s *reconcile.FixSummary) int {
 	return n
 }
 
+// classNames lists the classes --fix repairs: every class that is drift.
 func classNames() string {
-	names := make([]string, len(reconcile.Classes))
-	for i, c := range reconcile.Classes {
-		names[i] = string(c)
+	var names []string
+	for _, c := range reconcile.Classes {
+		if c.Drift() {
+			names = append(names, string(c))
+		}
 	}
 	return strings.Join(names, ",")
 }
@@ -174,12 +177,12 @@ func parseClasses(s string) (map[reconcile.Class]bool, error) {
 	}
 	known := map[string]bool{}
 	for _, c := range reconcile.Classes {
-		known[string(c)] = true
+		known[string(c)] = c.Drift()
 	}
 	for _, name := range strings.Split(s, ",") {
 		name = strings.TrimSpace(name)
 		if !known[name] {
-			return nil, errors.New("unknown class " + name)
+			return nil, errors.New("no repair for class " + name)
 		}
 		out[reconcile.Class(name)] = true
 	}
@@ -200,7 +203,7 @@ func (c cli) printReport(f reconcileFlags, out reconcileOutput) {
 	w, rep := c.stdout, out.Report
 	fmt.Fprintf(w, "reconcile of %s: %d Cognito users, %d records, %d Kandy users (%d outside our id scheme, never touched)\n",
 		f.pool, rep.CognitoUsers, rep.Records, rep.KandyUsers, len(rep.Foreign))
-	row := func(label string, n int, extra string) { fmt.Fprintf(w, "  %-14s %6d%s\n", label, n, extra) }
+	row := func(label string, n int, extra string) { fmt.Fprintf(w, "  %-16s %6d%s\n", label, n, extra) }
 	row("in agreement", rep.InAgreement, "")
 	row("in progress", rep.InProgress, "")
 	for _, cl := range reconcile.Classes {
@@ -212,10 +215,10 @@ func (c cli) printReport(f reconcileFlags, out reconcileOutput) {
 	}
 	if f.verbose {
 		for _, it := range rep.Items {
-			fmt.Fprintf(w, "  %-8s sub=%s user_id=%s  %s\n", it.Class, it.Sub, it.UserID, it.Why)
+			fmt.Fprintf(w, "  %-15s sub=%s user_id=%s  %s\n", it.Class, it.Sub, it.UserID, it.Why)
 		}
 		for _, id := range rep.Foreign {
-			fmt.Fprintf(w, "  %-8s user_id=%s  a Kandy user outside our id scheme\n", "foreign", id)
+			fmt.Fprintf(w, "  %-15s user_id=%s  a Kandy user outside our id scheme\n", "foreign", id)
 		}
 	}
 	if s := out.Fix; s != nil {

@@ -121,7 +121,7 @@ func (w *driftWorld) run(t *testing.T, args ...string) (int, string, string) {
 	return cmd(t, w.env, append([]string{"reconcile", "--user-pool-id", w.pool, "--rate", "0", "--progress", "lines"}, args...)...)
 }
 
-var reportRow = regexp.MustCompile(`(?m)^  (in agreement|in progress|missing|gone|orphan|stale|broken) +(\d+)`)
+var reportRow = regexp.MustCompile(`(?m)^  (in agreement|in progress|missing|gone|orphan|stale|broken|deleted_by_user) +(\d+)`)
 
 // counts reads the report's table.
 func reportCounts(t *testing.T, out string) map[string]int {
@@ -130,7 +130,7 @@ func reportCounts(t *testing.T, out string) map[string]int {
 	for _, m := range reportRow.FindAllStringSubmatch(out, -1) {
 		got[m[1]], _ = strconv.Atoi(m[2])
 	}
-	if len(got) != 7 {
+	if len(got) != 8 {
 		t.Fatalf("no report in:\n%s", out)
 	}
 	return got
@@ -194,7 +194,10 @@ func (w *driftWorld) seed(t *testing.T) map[string]int {
 	}
 	w.user(t, "unconfirmed0", false)
 	w.kandyUser(t, "bob") // outside our id scheme
-	return map[string]int{"in agreement": 5, "in progress": 1, "missing": 2, "gone": 2, "orphan": 1, "stale": 2, "broken": 2}
+	deleted := w.user(t, "deleted0", true) // deleted their account: a choice, not drift
+	w.ensure(t, deleted)
+	must(t, w.svc.Delete(ctx, deleted))
+	return map[string]int{"in agreement": 5, "in progress": 1, "missing": 2, "gone": 2, "orphan": 1, "stale": 2, "broken": 2, "deleted_by_user": 1}
 }
 
 func must(t *testing.T, err error) {

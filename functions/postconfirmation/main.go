@@ -19,5 +19,7 @@ func main() {
 	} else {
 		d.Log.Warn("RETRY_QUEUE_URL is not set: failed sign-ups are only logged")
 	}
-	lambda.Start(trigger.New(d.Service, d.Log, trigger.DefaultBudget, retry).Handle)
+	p := trigger.New(d.Service, d.Log, trigger.DefaultBudget, retry)
+	p.Deleted = d.Metrics
+	lambda.Start(p.Handle)
 }

@@ -15,5 +15,7 @@ import (
 func main() {
 	d := app.Setup(config.Retry)
 	dlq := signupqueue.New(sqs.NewFromConfig(d.AWS), d.Config.DeadLetterQueueURL)
-	lambda.Start(trigger.NewRetryWorker(d.Service, dlq, d.Log).Handle)
+	w := trigger.NewRetryWorker(d.Service, dlq, d.Log)
+	w.Deleted = d.Metrics
+	lambda.Start(w.Handle)
 }

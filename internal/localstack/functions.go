@@ -29,6 +29,9 @@ type FunctionsOptions struct {
 	// Replaced, if set, hears of an emulator that exited or timed out.
 	Replaced func(fn *localenv.Function, why string)
 	Log      *slog.Logger
+	// EventBackoff are the waits of the EventBus between the tries of an
+	// asynchronous invocation; default 1 s, then 2 s.
+	EventBackoff []time.Duration
 }
 
 // Functions are the template's functions, each a pool of emulators
@@ -39,6 +42,8 @@ type Functions struct {
 	URL   string // the Invoke API's base URL
 	// Sources are the running event source mappings.
 	Sources []*localenv.EventSource
+	// Events delivers events to the template's EventBridge rules.
+	Events *EventBus
 }
 
 // StartFunctions starts every function a deploy with the parameters' local
@@ -83,12 +88,20 @@ func (s *Stack) StartFunctions(o FunctionsOptions) (*Functions, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	f.Events = &EventBus{Backoff: o.EventBackoff, pools: invokers, sqs: s.SQS, log: o.Log, ctx: ctx}
+	if len(f.Events.Backoff) == 0 {
+		f.Events.Backoff = []time.Duration{time.Second, 2 * time.Second}
+	}
+	if f.Events.Rules, err = s.rules(tpl, f.Pools); err != nil {
+		cancel()
+		return nil, err
+	}
 	var wg sync.WaitGroup
 	for _, src := range f.Sources {
 		wg.Add(1)
 		go func() { defer wg.Done(); src.Run(ctx) }()
 	}
-	s.stops = append(s.stops, func() { cancel(); wg.Wait() })
+	s.stops = append(s.stops, func() { cancel(); wg.Wait(); f.Events.Wait() })
 	return f, nil
 }
 

@@ -121,6 +121,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err := s.startDynamo(ctx, o); err != nil {
 		return nil, err
 	}
+	s.sweepTTL()
 	if err := s.startKMS(ctx, o); err != nil {
 		return nil, err
 	}

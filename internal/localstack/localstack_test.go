@@ -83,7 +83,7 @@ func TestFunctionEnvFollowsTheTemplate(t *testing.T) {
 			}
 		}
 	}
-	if started != 3 || tpl.Deployed("ReconcileFunction", defaults) || !tpl.Deployed("ReconcileFunction", map[string]string{"ReconcileSchedule": "rate(1 day)"}) {
+	if started != 4 || tpl.Deployed("ReconcileFunction", defaults) || !tpl.Deployed("ReconcileFunction", map[string]string{"ReconcileSchedule": "rate(1 day)"}) {
 		t.Errorf("%d functions deployed by default; the scheduled reconcile only with a schedule", started)
 	}
 	post, _ := s.FunctionEnv("PostConfirmationFunction")

@@ -1,6 +1,7 @@
 // Package memstore is an in-memory accounts store with the same contract
 // as pkg/store's DynamoDB one (internal/accountstest checks both), for the
-// domain's unit tests and benchmarks.
+// domain's unit tests and benchmarks. Each write asks provision's rule for
+// its transition, as DynamoDB's condition expressions do.
 package memstore
 
 import (
@@ -11,8 +12,7 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
-// Accounts keeps records in a map; every write is conditional, as in
-// DynamoDB.
+// Accounts keeps records in a map.
 type Accounts struct {
 	mu   sync.Mutex
 	recs map[string]provision.Record
@@ -30,55 +30,79 @@ func (m *Accounts) Put(rec provision.Record) {
 	m.recs[rec.Sub] = rec
 }
 
-// Claim creates a PENDING record, or takes over an expired claim.
-func (m *Accounts) Claim(_ context.Context, c provision.Claim) (provision.Record, bool, error) {
+// Sweep removes the tombstones expired at now, as DynamoDB's TTL does some
+// time after their expiry.
+func (m *Accounts) Sweep(now time.Time) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if r, ok := m.recs[c.Sub]; ok && (r.Status == provision.StatusActive || !r.ClaimExpiresAt.Before(c.Now)) {
-		return r, false, nil
+	n := 0
+	for sub, r := range m.recs {
+		if r.Expired(now) {
+			delete(m.recs, sub)
+			n++
+		}
 	}
-	m.recs[c.Sub] = provision.Record{
-		Sub: c.Sub, UserID: c.UserID, Status: provision.StatusPending, ClaimToken: c.Token,
-		ClaimExpiresAt: c.ExpiresAt, Generation: c.Token, CreatedAt: c.Now, UpdatedAt: c.Now,
+	return n
+}
+
+// write applies a transition to sub's record under the lock: may says
+// whether the rule holds for the record as stored (the zero Record when
+// there is none), next is what replaces it (the zero Record removes it).
+func (m *Accounts) write(sub string, may func(provision.Record) bool, next func(provision.Record) provision.Record) (provision.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur := m.recs[sub]
+	if !may(cur) {
+		return cur, provision.ErrClaimLost
+	}
+	n := next(cur)
+	if n.Exists() {
+		m.recs[sub] = n
+	} else {
+		delete(m.recs, sub)
+	}
+	return n, nil
+}
+
+// Claim makes the record PENDING under c.
+func (m *Accounts) Claim(_ context.Context, c provision.Claim) (provision.Record, bool, error) {
+	cur, err := m.write(c.Sub, func(r provision.Record) bool { return provision.MayClaim(r, c) },
+		func(provision.Record) provision.Record {
+			return provision.Record{Sub: c.Sub, UserID: c.UserID, Status: provision.StatusPending, ClaimToken: c.Token,
+				ClaimExpiresAt: c.ExpiresAt, Generation: c.Token, CreatedAt: c.Now, UpdatedAt: c.Now}
+		})
+	if err != nil {
+		return cur, false, nil
 	}
 	return provision.Record{}, true, nil
 }
 
-// held returns the record if it has status under c's claim.
-func (m *Accounts) held(c provision.Claim, status string) (provision.Record, bool) {
-	r, ok := m.recs[c.Sub]
-	return r, ok && r.Status == status && r.ClaimToken == c.Token
-}
-
 // Finalize stores the credentials of a PENDING record under c.
 func (m *Accounts) Finalize(_ context.Context, c provision.Claim, cr provision.Credentials) (provision.Record, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.held(c, provision.StatusPending)
-	if !ok {
-		return provision.Record{}, provision.ErrClaimLost
-	}
-	r.Status, r.ClaimToken, r.ClaimExpiresAt = provision.StatusActive, "", time.Time{}
-	r.FullUserID, r.DomainName, r.UserAPIKey = cr.FullUserID, cr.DomainName, cr.UserAPIKey
-	r.UserAPISecret, r.UserPassword, r.CreatedAt, r.UpdatedAt = cr.UserAPISecret, cr.UserPassword, c.Now, c.Now
-	m.recs[c.Sub] = r
-	return r, nil
+	return m.write(c.Sub, func(r provision.Record) bool { return provision.MayFinalize(r, c) },
+		func(r provision.Record) provision.Record {
+			r.Status, r.ClaimToken, r.ClaimExpiresAt = provision.StatusActive, "", time.Time{}
+			r.FullUserID, r.DomainName, r.UserAPIKey = cr.FullUserID, cr.DomainName, cr.UserAPIKey
+			r.UserAPISecret, r.UserPassword, r.CreatedAt, r.UpdatedAt = cr.UserAPISecret, cr.UserPassword, c.Now, c.Now
+			return r
+		})
 }
 
-// Release deletes a PENDING record under c.
+// Release ends c's claim at c.Now and keeps the record.
 func (m *Accounts) Release(_ context.Context, c provision.Claim) error {
-	return m.deleteHeld(c, provision.StatusPending)
+	_, err := m.write(c.Sub, func(r provision.Record) bool { return provision.MayRelease(r, c) },
+		func(r provision.Record) provision.Record {
+			r.ClaimExpiresAt, r.UpdatedAt = c.Now, c.Now
+			return r
+		})
+	return err
 }
 
-// deleteHeld deletes the record if it is in status under c.
-func (m *Accounts) deleteHeld(c provision.Claim, status string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.held(c, status); !ok {
-		return provision.ErrClaimLost
-	}
-	delete(m.recs, c.Sub)
-	return nil
+// Drop deletes a PENDING record under c.
+func (m *Accounts) Drop(_ context.Context, c provision.Claim) error {
+	_, err := m.write(c.Sub, func(r provision.Record) bool { return provision.MayDrop(r, c) },
+		func(provision.Record) provision.Record { return provision.Record{} })
+	return err
 }
 
 // Get returns the record; ErrNotProvisioned if there is none.
@@ -94,24 +118,37 @@ func (m *Accounts) Get(_ context.Context, sub string) (provision.Record, error) 
 
 // ClaimDelete makes the record DELETING under c, if it is still as seen.
 func (m *Accounts) ClaimDelete(_ context.Context, c provision.Claim, seen provision.Record) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.recs[c.Sub]
-	switch {
-	case seen.Status == "" && ok, seen.Status != "" && !ok:
-		return provision.ErrClaimLost
-	case !ok:
-		r = provision.Record{Sub: c.Sub, UserID: c.UserID, CreatedAt: c.Now}
-	case r.Status != seen.Status || r.Generation != seen.Generation ||
-		(r.Status != provision.StatusActive && !r.ClaimExpiresAt.Before(c.Now)):
-		return provision.ErrClaimLost
-	}
-	r.Status, r.ClaimToken, r.ClaimExpiresAt, r.Generation, r.UpdatedAt = provision.StatusDeleting, c.Token, c.ExpiresAt, c.Token, c.Now
-	m.recs[c.Sub] = r
-	return nil
+	_, err := m.write(c.Sub, func(r provision.Record) bool { return provision.MayClaimDelete(r, seen, c) },
+		func(r provision.Record) provision.Record {
+			if !r.Exists() {
+				r = provision.Record{Sub: c.Sub, UserID: c.UserID, CreatedAt: c.Now}
+			}
+			r.Status, r.ClaimToken, r.ClaimExpiresAt, r.Generation, r.UpdatedAt = provision.StatusDeleting, c.Token, c.ExpiresAt, c.Token, c.Now
+			r.DeletedAt, r.ExpiresAt = time.Time{}, time.Time{}
+			return r
+		})
+	return err
 }
 
-// FinishDelete deletes a DELETING record under c.
-func (m *Accounts) FinishDelete(_ context.Context, c provision.Claim) error {
-	return m.deleteHeld(c, provision.StatusDeleting)
+// FinishDelete leaves end in place of a DELETING record under c.
+func (m *Accounts) FinishDelete(_ context.Context, c provision.Claim, end provision.Ending) error {
+	_, err := m.write(c.Sub, func(r provision.Record) bool { return provision.MayFinishDelete(r, c) },
+		func(r provision.Record) provision.Record {
+			if !end.Tombstone {
+				return provision.Record{}
+			}
+			return provision.Record{Sub: r.Sub, UserID: r.UserID, Status: provision.StatusDeleted, Generation: r.Generation,
+				CreatedAt: r.CreatedAt, UpdatedAt: c.Now, DeletedAt: c.Now, ExpiresAt: end.ExpiresAt}
+		})
+	return err
+}
+
+// Expire gives a tombstone still as seen an expiry.
+func (m *Accounts) Expire(_ context.Context, seen provision.Record, at time.Time) error {
+	_, err := m.write(seen.Sub, func(r provision.Record) bool { return provision.MayExpire(r, seen) },
+		func(r provision.Record) provision.Record {
+			r.ExpiresAt = at
+			return r
+		})
+	return err
 }

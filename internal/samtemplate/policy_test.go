@@ -1,7 +1,10 @@
 package samtemplate_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -9,6 +12,7 @@ import (
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
 )
 
 // dataServices hold the data: none of their actions may be granted on
@@ -216,4 +220,64 @@ func TestRetryPath(t *testing.T) {
 	if n := len(s.OfType("AWS::Lambda::EventSourceMapping")); n != 1 {
 		t.Errorf("%d event source mappings", n)
 	}
+}
+
+// The deprovision path: the rule matches the CloudTrail events the
+// function handles (the fixtures in events/) and no failed call; a failed
+// delivery and a failed invocation are both retried, then land in a
+// retained dead-letter queue with an alarm; tombstones expire by TTL on
+// the attribute the store writes.
+func TestDeprovisionPath(t *testing.T) {
+	s := deployed(t, false)
+	rule := props(s, "DeprovisionFunctionUserDeleted")
+	pattern, _ := rule["EventPattern"].(map[string]any)
+	for _, name := range []string{"user-deleted-admin.json", "user-deleted-self.json"} {
+		ev := eventFile(t, name)
+		if !samtemplate.MatchEventPattern(pattern, ev) {
+			t.Errorf("the rule's pattern %v does not match events/%s", pattern, name)
+		}
+		get(ev, "detail").(map[string]any)["errorCode"] = "AccessDenied"
+		if samtemplate.MatchEventPattern(pattern, ev) {
+			t.Errorf("the rule matches a denied %s", name)
+		}
+	}
+	targets, _ := rule["Targets"].([]any)
+	target, _ := targets[0].(map[string]any)
+	if len(targets) != 1 || target["Arn"] != "{DeprovisionFunction.Arn}" {
+		t.Fatalf("rule targets = %v", targets)
+	}
+	if n, _ := get(target, "RetryPolicy", "MaximumEventAgeInSeconds").(float64); n < 3600 || get(target, "DeadLetterConfig", "Arn") != "{DeprovisionDeadLetterQueue.Arn}" {
+		t.Errorf("rule target retry and dead letters = %v", target)
+	}
+	invoke := props(s, "DeprovisionFunctionEventInvokeConfig")
+	if get(invoke, "MaximumRetryAttempts") != float64(2) || get(invoke, "DestinationConfig", "OnFailure", "Destination") != "{DeprovisionDeadLetterQueue.Arn}" {
+		t.Errorf("asynchronous invocation config = %v", invoke)
+	}
+	if d := fmt.Sprint(props(s, "DeprovisionDeadLetterAlarm")["Dimensions"]); !strings.Contains(d, "{DeprovisionDeadLetterQueue.QueueName}") {
+		t.Errorf("dead-letter alarm watches %s", d)
+	}
+	if s.Resources["DeprovisionDeadLetterQueue"].DeletionPolicy != "Retain" {
+		t.Error("the deprovision dead-letter queue is not retained")
+	}
+	qp := fmt.Sprint(props(s, "DeprovisionDeadLetterQueuePolicy")["PolicyDocument"])
+	if !strings.Contains(qp, "events.amazonaws.com") || !strings.Contains(qp, "{DeprovisionFunctionUserDeleted.Arn}") {
+		t.Errorf("queue policy = %s; EventBridge may send for this rule only", qp)
+	}
+	ttl := get(props(s, "AccountsTable"), "TimeToLiveSpecification")
+	if get(ttl, "AttributeName") != store.TTLAttribute || get(ttl, "Enabled") != true {
+		t.Errorf("TTL = %v, the store writes %s", ttl, store.TTLAttribute)
+	}
+}
+
+func eventFile(t *testing.T, name string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(root(), "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
 }

@@ -181,6 +181,20 @@ func (t *Template) CreateTableInput(name string) (*dynamodb.CreateTableInput, er
 	return in, nil
 }
 
+// TimeToLive returns the table's TTL attribute; "" when TTL is off.
+func (t *Template) TimeToLive() (string, error) {
+	id, err := t.Table()
+	if err != nil {
+		return "", err
+	}
+	spec, _ := t.Resources[id].Properties["TimeToLiveSpecification"].(map[string]any)
+	if on, _ := spec["Enabled"].(bool); !on {
+		return "", nil
+	}
+	name, _ := spec["AttributeName"].(string)
+	return name, nil
+}
+
 // HTTPRoutes returns the "METHOD /path" keys of a function's HttpApi events.
 func (t *Template) HTTPRoutes(functionID string) []string {
 	evs, _ := t.Resources[functionID].Properties["Events"].(map[string]any)

@@ -37,6 +37,12 @@ func NewKandy(awsCfg aws.Config, cfg config.Config, obs kandy.Observer) (*kandy.
 // container. AWS endpoints and credentials come from the SDK's standard
 // environment variables. rec, if not nil, receives the service's metrics.
 func NewService(awsCfg aws.Config, cfg config.Config, log *slog.Logger, rec *metrics.Recorder) (*provision.Service, error) {
+	return newService(awsCfg, cfg, log, rec, true)
+}
+
+// newService is NewService for a function that stores credentials, or
+// not: one that never does has no key to seal them with, and is not told.
+func newService(awsCfg aws.Config, cfg config.Config, log *slog.Logger, rec *metrics.Recorder, stores bool) (*provision.Service, error) {
 	opts := provision.Options{DefaultCountry: cfg.DefaultCountryCode, Logger: log}
 	var obs kandy.Observer
 	if rec != nil {
@@ -47,9 +53,10 @@ func NewService(awsCfg aws.Config, cfg config.Config, log *slog.Logger, rec *met
 		return nil, err
 	}
 	accounts := store.NewAccounts(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
-	if cfg.KMSKeyID != "" {
+	switch {
+	case cfg.KMSKeyID != "":
 		opts.Sealer = fieldcrypt.NewSealer(kms.NewFromConfig(awsCfg), cfg.KMSKeyID, cfg.TableName)
-	} else {
+	case stores:
 		log.Warn("KMS_KEY_ID is not set: credentials are stored without field encryption")
 	}
 	return provision.New(accounts, k, opts)
@@ -99,7 +106,7 @@ func setup(log *slog.Logger, spec config.Spec, service bool) (Deps, error) {
 	}
 	d := Deps{Log: log, Config: cfg, AWS: awsCfg, Metrics: metrics.New(os.Stdout, cfg.MetricsNamespace)}
 	if service {
-		if d.Service, err = NewService(awsCfg, cfg, log, d.Metrics); err != nil {
+		if d.Service, err = newService(awsCfg, cfg, log, d.Metrics, spec.Reads(config.EnvKMSKeyID)); err != nil {
 			return Deps{}, err
 		}
 	}

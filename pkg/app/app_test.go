@@ -3,6 +3,7 @@ package app
 import (
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
@@ -44,5 +45,26 @@ func TestConfigureBuildsNoService(t *testing.T) {
 	d, err := setup(slog.New(slog.NewTextHandler(io.Discard, nil)), config.Reconcile, false)
 	if err != nil || d.Service != nil || d.Metrics == nil || d.Config.UserPoolID != "us-east-1_x" {
 		t.Fatalf("%+v, %v", d, err)
+	}
+}
+
+// A function that stores credentials without a key to seal them says so;
+// one that never stores any, as the deprovision function, is not told.
+func TestOnlyAFunctionThatStoresIsWarnedOfNoKey(t *testing.T) {
+	for k, v := range map[string]string{
+		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b",
+		config.EnvTableName: "t", config.EnvKandySecretID: "s",
+	} {
+		t.Setenv(k, v)
+	}
+	for spec, warned := range map[*config.Spec]bool{&config.API: true, &config.Deprovision: false} {
+		var logs strings.Builder
+		d, err := setup(slog.New(slog.NewTextHandler(&logs, nil)), *spec, true)
+		if err != nil || d.Service == nil {
+			t.Fatalf("%s: %v", spec.Function, err)
+		}
+		if got := strings.Contains(logs.String(), "KMS_KEY_ID is not set"); got != warned {
+			t.Errorf("%s warned %v, want %v:\n%s", spec.Function, got, warned, logs.String())
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -49,6 +50,9 @@ type Options struct {
 	Progress func(Summary)
 	// UserTimeout bounds one user's provisioning. Default 30s.
 	UserTimeout time.Duration
+	// Log, if set, hears of each user left alone because they deleted
+	// their account.
+	Log *slog.Logger
 }
 
 // Failure is a user the run could not provision.
@@ -65,6 +69,9 @@ type Summary struct {
 	AlreadyPresent int
 	WouldCreate    int // dry run only
 	NotConfirmed   int // skipped
+	// Deleted users deleted their account: a backfill never provisions
+	// them; only their own POST /users does.
+	Deleted int
 	Failures       []Failure
 	// Stopped says why the run ended early, with users not attempted:
 	// a refusal every further call would meet too (quota, credentials).
@@ -81,6 +88,7 @@ const (
 	alreadyPresent
 	wouldCreate
 	notConfirmed
+	deleted
 	failed
 )
 
@@ -197,6 +205,9 @@ func (r *run) user(ctx context.Context, u userpool.User) {
 	case err == nil:
 		r.record(alreadyPresent, Failure{})
 		return
+	case errors.Is(err, provision.ErrAccountDeleted):
+		r.deleted(ctx, sub)
+		return
 	case r.o.DryRun && errors.Is(err, provision.ErrNotProvisioned):
 		r.record(wouldCreate, Failure{})
 		return
@@ -213,6 +224,8 @@ func (r *run) user(ctx context.Context, u userpool.User) {
 		r.record(created, Failure{})
 	case err == nil:
 		r.record(alreadyPresent, Failure{})
+	case errors.Is(err, provision.ErrAccountDeleted):
+		r.deleted(ctx, sub)
 	default:
 		r.record(failed, Failure{Username: name, Sub: sub, Reason: err.Error()})
 		for _, k := range stopKinds {
@@ -229,6 +242,14 @@ func (r *run) user(ctx context.Context, u userpool.User) {
 	}
 }
 
+// deleted notes a user who deleted their account.
+func (r *run) deleted(ctx context.Context, sub string) {
+	if r.o.Log != nil {
+		r.o.Log.InfoContext(ctx, "backfill: not provisioned: the user deleted their account", "sub", sub)
+	}
+	r.record(deleted, Failure{})
+}
+
 func (r *run) record(o outcome, f Failure) {
 	r.mu.Lock()
 	r.sum.Seen++
@@ -241,6 +262,8 @@ func (r *run) record(o outcome, f Failure) {
 		r.sum.WouldCreate++
 	case notConfirmed:
 		r.sum.NotConfirmed++
+	case deleted:
+		r.sum.Deleted++
 	case failed:
 		r.sum.Failures = append(r.sum.Failures, f)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,19 +65,23 @@ func (p *pool) ListUsers(_ context.Context, in *cip.ListUsersInput, _ ...func(*c
 type accounts struct {
 	mu       sync.Mutex
 	have     map[string]bool
+	deleted  map[string]bool // tombstones: Get and Ensure say so
 	ensures  atomic.Int32
 	inFlight atomic.Int32
 	maxSeen  atomic.Int32
 	fail     func(sub string) error
 }
 
-func newAccounts() *accounts { return &accounts{have: map[string]bool{}} }
+func newAccounts() *accounts { return &accounts{have: map[string]bool{}, deleted: map[string]bool{}} }
 
 func (a *accounts) Get(_ context.Context, sub string) (provision.Account, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.have[sub] {
 		return provision.Account{UserID: sub}, nil
+	}
+	if a.deleted[sub] {
+		return provision.Account{}, provision.ErrAccountDeleted
 	}
 	return provision.Account{}, provision.ErrNotProvisioned
 }
@@ -104,6 +109,9 @@ func (a *accounts) Ensure(ctx context.Context, sub string, _ provision.EnsureOpt
 	defer a.mu.Unlock()
 	if a.have[sub] {
 		return provision.Account{UserID: sub}, false, nil
+	}
+	if a.deleted[sub] {
+		return provision.Account{}, false, provision.ErrAccountDeleted
 	}
 	a.have[sub] = true
 	return provision.Account{UserID: sub}, true, nil
@@ -172,6 +180,43 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if err != nil || s.WouldCreate != 69 || s.AlreadyPresent != 1 || s.Created != 0 || acc.ensures.Load() != 0 {
 		t.Fatalf("%+v, %v, ensures %d", s, err, acc.ensures.Load())
 	}
+}
+
+// A user who deleted their account is never provisioned, in a dry run or
+// not, whether the read or the Ensure finds the tombstone; each is logged.
+func TestDeletedAccountsAreLeftAlone(t *testing.T) {
+	p := newPool(20, confirmed)
+	acc := newAccounts()
+	acc.deleted["sub-0004"] = true
+	acc.fail = func(sub string) error {
+		if sub == "sub-0009" { // deleted between the read and the Ensure
+			return fmt.Errorf("claiming: %w", provision.ErrAccountDeleted)
+		}
+		return nil
+	}
+	var logs strings.Builder
+	s, err := Run(context.Background(), p, acc, Options{UserPoolID: "pool", Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil || s.Deleted != 2 || s.Created != 18 || len(s.Failures) != 0 {
+		t.Fatalf("%+v, %v", s, err)
+	}
+	if acc.have["sub-0004"] || acc.have["sub-0009"] {
+		t.Fatal("a deleted account was provisioned")
+	}
+	if n := strings.Count(logs.String(), "the user deleted their account"); n != 2 {
+		t.Fatalf("%d log lines, want 2:\n%s", n, logs.String())
+	}
+	dry, err := Run(context.Background(), newPool(20, confirmed), newAccountsWithDeleted("sub-0004"), Options{UserPoolID: "pool", DryRun: true})
+	if err != nil || dry.Deleted != 1 || dry.WouldCreate != 19 {
+		t.Fatalf("dry run: %+v, %v", dry, err)
+	}
+}
+
+func newAccountsWithDeleted(subs ...string) *accounts {
+	a := newAccounts()
+	for _, s := range subs {
+		a.deleted[s] = true
+	}
+	return a
 }
 
 func TestFailuresAreReportedAndTheRunGoesOn(t *testing.T) {

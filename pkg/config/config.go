@@ -75,6 +75,11 @@ var (
 	// Retry cannot give up on a message without its dead-letter queue.
 	Retry = Spec{Function: "RetryFunction",
 		Vars: append(slices.Clip(common), EnvDeadLetterQueueURL), Required: append(slices.Clip(commonRequired), EnvDeadLetterQueueURL)}
+	// Deprovision only deletes accounts: it never stores credentials, so it
+	// has no key to seal them with, and no default country.
+	Deprovision = Spec{Function: "DeprovisionFunction",
+		Vars:     []string{EnvTableName, EnvKandySecretID, EnvKandyAPIURL, EnvMetricsNamespace},
+		Required: commonRequired}
 	// Reconcile only reads: the table, Kandy's user list and the pool.
 	Reconcile = Spec{Function: "ReconcileFunction",
 		Vars:     []string{EnvTableName, EnvKandySecretID, EnvKandyAPIURL, EnvUserPoolID, EnvMetricsNamespace},
@@ -82,7 +87,10 @@ var (
 )
 
 // Functions returns the spec of every function.
-func Functions() []Spec { return []Spec{API, PostConfirmation, Retry, Reconcile} }
+func Functions() []Spec { return []Spec{API, PostConfirmation, Retry, Deprovision, Reconcile} }
+
+// Reads reports whether the spec reads the variable name.
+func (s Spec) Reads(name string) bool { return slices.Contains(s.Vars, name) }
 
 // FromEnv reads every variable, requiring only the common ones: for tools
 // that share the functions' configuration.

@@ -74,6 +74,7 @@ func TestEachFunctionRequiresWhatItCannotDoWithout(t *testing.T) {
 		"ApiFunction":              {EnvTableName, EnvKandySecretID},
 		"PostConfirmationFunction": {EnvTableName, EnvKandySecretID},
 		"RetryFunction":            {EnvTableName, EnvKandySecretID, EnvDeadLetterQueueURL},
+		"DeprovisionFunction":      {EnvTableName, EnvKandySecretID},
 		"ReconcileFunction":        {EnvTableName, EnvKandySecretID, EnvUserPoolID},
 	}
 	for _, s := range Functions() {

@@ -215,6 +215,9 @@ func (h *Handler) create(ctx context.Context, sub string, body []byte) (int, any
 	if err != nil {
 		return 0, nil, err
 	}
+	// The user's own request: the one path that provisions a user who
+	// deleted their account.
+	opts.ByUser = true
 	acc, created, err := h.svc.Ensure(ctx, sub, opts)
 	if err != nil {
 		return 0, nil, err

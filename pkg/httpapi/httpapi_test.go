@@ -155,6 +155,9 @@ func TestCreate(t *testing.T) {
 	if resp.StatusCode != 201 || f.gotSub != "s1" || f.gotOpts.CountryCode != "+44" {
 		t.Fatalf("= %d, sub %q, opts %+v", resp.StatusCode, f.gotSub, f.gotOpts)
 	}
+	if !f.gotOpts.ByUser {
+		t.Fatal("POST /users is not marked as the user's own request: a deleted account could never be provisioned again")
+	}
 	f.created = false
 	resp, _ = h.Handle(context.Background(), request("POST /users", "s1", ""))
 	if resp.StatusCode != 200 || f.gotOpts.CountryCode != "" {

@@ -24,6 +24,18 @@ const (
 	KandyErrors         = "KandyErrors"
 	KandyLatency        = "KandyLatency"
 	Drift               = "Drift"
+	// DeletedByUser is how many users a reconcile found who deleted their
+	// account and stay in the pool: a choice, not drift.
+	DeletedByUser = "DeletedByUser"
+	// AccountDeletedSkips counts, by Path, what an automatic path left
+	// alone because the user had deleted their account.
+	AccountDeletedSkips = "AccountDeletedSkips"
+	// Deprovisioned counts the users who left the pool and whose account
+	// the deprovision function deleted (or tombstoned, with none).
+	Deprovisioned = "Deprovisioned"
+	// DeprovisionEventsSkipped counts, by Reason, the deletion events the
+	// function could not act on and left to reconcile.
+	DeprovisionEventsSkipped = "DeprovisionEventsSkipped"
 )
 
 // Dimension names.
@@ -31,6 +43,8 @@ const (
 	DimOperation = "Operation"
 	DimErrorKind = "ErrorKind"
 	DimClass     = "Class"
+	DimPath      = "Path"
+	DimReason    = "Reason"
 )
 
 // Recorder writes one EMF line per event. It is safe for concurrent use.
@@ -84,6 +98,37 @@ func (r *Recorder) Drift(ctx context.Context, class string, n int) {
 		Namespace: r.namespace, Dimensions: [][]string{{}, {DimClass}},
 		Metrics: []definition{{Name: Drift, Unit: "Count"}},
 	}}, map[string]any{Drift: n, DimClass: class})
+}
+
+// Deleted publishes how many users a reconcile found who deleted their
+// account and stay in the pool.
+func (r *Recorder) Deleted(ctx context.Context, n int) {
+	r.emit(ctx, []directive{{
+		Namespace: r.namespace, Dimensions: [][]string{{}},
+		Metrics: []definition{{Name: DeletedByUser, Unit: "Count"}},
+	}}, map[string]any{DeletedByUser: n})
+}
+
+// AccountDeleted counts a user an automatic path (trigger, retry) did not
+// provision because they had deleted their account.
+func (r *Recorder) AccountDeleted(ctx context.Context, path string) {
+	r.countBy(ctx, AccountDeletedSkips, DimPath, path)
+}
+
+// UserDeprovisioned counts a user who left the pool and was deprovisioned.
+func (r *Recorder) UserDeprovisioned(ctx context.Context) { r.count(ctx, Deprovisioned) }
+
+// DeprovisionSkipped counts a deletion event left to reconcile, by reason.
+func (r *Recorder) DeprovisionSkipped(ctx context.Context, reason string) {
+	r.countBy(ctx, DeprovisionEventsSkipped, DimReason, reason)
+}
+
+// countBy counts one event in total and by one dimension's value.
+func (r *Recorder) countBy(ctx context.Context, name, dim, value string) {
+	r.emit(ctx, []directive{{
+		Namespace: r.namespace, Dimensions: [][]string{{}, {dim}},
+		Metrics: []definition{{Name: name, Unit: "Count"}},
+	}}, map[string]any{name: 1, dim: value})
 }
 
 func (r *Recorder) count(ctx context.Context, name string) {

@@ -38,6 +38,12 @@ func TestEveryEventIsValidEMF(t *testing.T) {
 	r.KandyCall(ctx, "create_user", 12500*time.Microsecond, "")
 	r.KandyCall(ctx, "create_user", 3*time.Millisecond, "quota_exceeded")
 	r.KandyCall(ctx, "domain_token", time.Millisecond, "unavailable")
+	r.Deleted(ctx, 3)
+	r.AccountDeleted(ctx, "trigger")
+	r.AccountDeleted(ctx, "retry")
+	r.AccountDeleted(ctx, "retry")
+	r.UserDeprovisioned(ctx)
+	r.DeprovisionSkipped(ctx, "no_sub")
 
 	data := parseAll(t, buf.Bytes())
 	for _, d := range data {
@@ -56,6 +62,12 @@ func TestEveryEventIsValidEMF(t *testing.T) {
 		{KandyErrors, nil, 2},
 		{KandyErrors, map[string]string{DimErrorKind: "quota_exceeded"}, 1},
 		{KandyErrors, map[string]string{DimErrorKind: "unavailable"}, 1},
+		{DeletedByUser, nil, 3},
+		{AccountDeletedSkips, nil, 3},
+		{AccountDeletedSkips, map[string]string{DimPath: "retry"}, 2},
+		{AccountDeletedSkips, map[string]string{DimPath: "trigger"}, 1},
+		{Deprovisioned, nil, 1},
+		{DeprovisionEventsSkipped, map[string]string{DimReason: "no_sub"}, 1},
 		{KandyLatency, map[string]string{DimOperation: "create_user"}, 15.5},
 		{KandyLatency, map[string]string{DimOperation: "domain_token"}, 1},
 	} {

@@ -12,6 +12,10 @@ import (
 // EnsureOptions are the caller's choices for a new account.
 type EnsureOptions struct {
 	CountryCode string // default: the service's default
+	// ByUser marks the user's own request (POST /users). Only it
+	// provisions a user whose account was deleted; every other caller
+	// gets ErrAccountDeleted.
+	ByUser bool
 }
 
 // Ensure makes sure sub has a Kandy account and returns it, with created
@@ -44,32 +48,19 @@ func (s *Service) ensure(ctx context.Context, sub string, o EnsureOptions) (Acco
 		return Account{}, false, ErrInvalidCountryCode
 	}
 	c := s.newClaim(ctx, sub, uid)
+	c.ByUser = o.ByUser
 	existing, claimed, err := s.accounts.Claim(ctx, c)
 	if err != nil {
 		return Account{}, false, fmt.Errorf("claiming: %w", err)
 	}
-	// The claim may be ours already: when the answer to the claim write is
-	// lost, the SDK retries it, and the retry finds the item the first wrote.
-	if !claimed && existing.Status == StatusPending && existing.ClaimToken == c.Token {
-		claimed = true
+	if !claimed && !c.Wrote(existing, StatusPending) {
+		return unclaimed(existing, s.now())
 	}
-	if !claimed {
-		if existing.Status == StatusActive {
-			return existing.account(), false, nil
-		}
-		return Account{}, false, ErrInProgress
-	}
-
 	kctx, cancel := s.holding(ctx, c)
 	creds, err := s.create(kctx, uid, country)
 	cancel()
 	if err != nil {
-		// Kandy may or may not have created the user (an ambiguous failure).
-		// Either way releasing is safe: a user left behind is an orphan the
-		// next attempt recovers.
-		if rerr := s.accounts.Release(context.WithoutCancel(ctx), c); rerr != nil {
-			s.log.WarnContext(ctx, "releasing claim failed; it will expire", "user_id", uid, "err", rerr)
-		}
+		s.giveUp(ctx, c, err)
 		return Account{}, false, err
 	}
 	rec, err := s.finalize(ctx, c, creds)
@@ -77,6 +68,50 @@ func (s *Service) ensure(ctx context.Context, sub string, o EnsureOptions) (Acco
 		return Account{}, false, err
 	}
 	return rec.account(), true, nil
+}
+
+// unclaimed answers for a record Ensure could not claim.
+func unclaimed(existing Record, now time.Time) (Account, bool, error) {
+	switch {
+	case existing.Status == StatusActive:
+		return existing.account(), false, nil
+	case existing.Held(now):
+		return Account{}, false, ErrInProgress
+	case existing.Status == StatusDeleted, existing.Status == StatusDeleting:
+		return Account{}, false, ErrAccountDeleted
+	default: // taken over by another request since it was read
+		return Account{}, false, ErrInProgress
+	}
+}
+
+// giveUp ends the claim of a creation that failed. When Kandy surely
+// created nothing, the record goes. Otherwise (a time-out, a lost answer)
+// Kandy may have created the user, so the record stays as evidence with
+// its claim ended at once: the next request takes it over without waiting
+// and recovers the user, and a delete deletes it.
+func (s *Service) giveUp(ctx context.Context, c Claim, cause error) {
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	if createdNothing(cause) {
+		err = s.accounts.Drop(ctx, c)
+	} else {
+		c.Now = s.instant()
+		err = s.accounts.Release(ctx, c)
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "ending the claim failed; it will expire", "user_id", c.UserID, "err", err)
+	}
+}
+
+// createdNothing reports whether a failed creation surely left no Kandy
+// user: Kandy refused it, or it failed before reaching Kandy.
+func createdNothing(err error) bool {
+	for _, refusal := range []error{ErrQuotaExceeded, ErrInvalidCountryCode, ErrKandyCredentialsRefused, ErrUnavailable} {
+		if errors.Is(err, refusal) {
+			return true
+		}
+	}
+	return false
 }
 
 // create calls Kandy, recovering an orphan: a user whose credentials were
@@ -114,7 +149,7 @@ func (s *Service) finalize(ctx context.Context, c Claim, creds Credentials) (Rec
 			}
 			creds, sealed = sc, true
 		}
-		c.Now = s.now()
+		c.Now = s.instant()
 		var rec Record
 		rec, err = s.accounts.Finalize(wctx, c, creds)
 		if err == nil {
@@ -125,9 +160,7 @@ func (s *Service) finalize(ctx context.Context, c Claim, creds Credentials) (Rec
 		}
 	}
 	if errors.Is(err, ErrClaimLost) {
-		// A finalize whose answer was lost is retried by the SDK and then
-		// fails its condition: the record holds our credentials already.
-		if rec, gerr := s.accounts.Get(wctx, c.Sub); gerr == nil && rec.Status == StatusActive && rec.UserAPIKey == creds.UserAPIKey {
+		if rec, ok := s.wrote(wctx, c, StatusActive); ok {
 			return rec, nil
 		}
 		s.log.WarnContext(ctx, "claim was taken over before the credentials were stored", "user_id", c.UserID)

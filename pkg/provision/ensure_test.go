@@ -71,25 +71,30 @@ func TestEnsureRefusesBadInputBeforeAnyWrite(t *testing.T) {
 }
 
 func TestEnsureAnswersInProgressToLiveClaims(t *testing.T) {
-	for _, status := range []string{provision.StatusPending, provision.StatusDeleting} {
+	for _, status := range []provision.Status{provision.StatusPending, provision.StatusDeleting} {
 		w := newWorld(t)
 		w.claimed(status, time.Second)
 		_, _, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
-		wantCode(t, status, err, provision.CodeInProgress)
+		wantCode(t, string(status), err, provision.CodeInProgress)
 		if len(w.kandy.callList()) != 0 {
 			t.Fatalf("%s: Kandy called under another's claim", status)
 		}
 	}
 }
 
-// An expired claim, of a creation or of a delete, is taken over, and a
-// Kandy user left behind is deleted and created again.
+// An expired claim of a creation is taken over by anyone, an expired
+// delete by the user's own request only, and a Kandy user left behind is
+// deleted and created again.
 func TestEnsureTakesOverExpiredClaims(t *testing.T) {
-	for _, status := range []string{provision.StatusPending, provision.StatusDeleting} {
+	for _, tt := range []struct {
+		status provision.Status
+		byUser bool
+	}{{provision.StatusPending, false}, {provision.StatusPending, true}, {provision.StatusDeleting, true}} {
+		status := tt.status
 		w := newWorld(t)
 		w.claimed(status, -time.Millisecond)
 		w.kandy.users[uid] = provision.Credentials{UserAPIKey: "UAKorphan"}
-		a, created, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
+		a, created, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{ByUser: tt.byUser})
 		if err != nil || !created || a.UserID != uid {
 			t.Fatalf("%s: Ensure = %+v, %v, %v", status, a, created, err)
 		}
@@ -103,17 +108,76 @@ func TestEnsureTakesOverExpiredClaims(t *testing.T) {
 	}
 }
 
-func TestEnsureReleasesTheClaimWhenKandyFails(t *testing.T) {
-	for _, kerr := range []error{provision.ErrQuotaExceeded, provision.ErrKandyUnavailable, provision.ErrKandyCredentialsRefused} {
+// When Kandy surely created nothing, the record goes: an automatic path
+// may provision the user later.
+func TestEnsureDropsTheRecordWhenKandyRefused(t *testing.T) {
+	for _, kerr := range []error{provision.ErrQuotaExceeded, provision.ErrKandyCredentialsRefused, provision.ErrInvalidCountryCode, provision.ErrUnavailable} {
 		w := newWorld(t)
 		w.kandy.createErr = []error{fmt.Errorf("create user: %w", kerr)}
 		_, created, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
 		if !errors.Is(err, kerr) || created {
 			t.Fatalf("err = %v, want %v", err, kerr)
 		}
-		if _, ok := w.record(t); ok {
-			t.Fatalf("%v: the claim was not released", kerr)
+		if rec, ok := w.record(t); ok {
+			t.Fatalf("%v: the record stays: %+v", kerr, rec)
 		}
+	}
+}
+
+// After an ambiguous failure Kandy may have created the user, so the
+// record stays as evidence with its claim ended: the next request takes it
+// over at once, and a Get answers that there is no account.
+func TestEnsureKeepsEvidenceAfterAnAmbiguousFailure(t *testing.T) {
+	for _, kerr := range []error{provision.ErrKandyUnavailable, context.DeadlineExceeded, errors.New("connection reset")} {
+		w := newWorld(t)
+		w.kandy.createErr = []error{fmt.Errorf("create user: %w", kerr)}
+		if _, _, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{}); !errors.Is(err, kerr) {
+			t.Fatalf("err = %v, want %v", err, kerr)
+		}
+		rec, ok := w.record(t)
+		if !ok || rec.Status != provision.StatusPending || rec.Held(w.clock.Now()) {
+			t.Fatalf("%v: record %+v (present %v); want PENDING, its claim ended", kerr, rec, ok)
+		}
+		_, err := w.svc.Get(context.Background(), sub)
+		wantCode(t, "Get of evidence", err, provision.CodeNotProvisioned)
+		if _, created, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{}); err != nil || !created {
+			t.Fatalf("%v: the next Ensure = %v, %v", kerr, created, err)
+		}
+	}
+}
+
+// A tombstone answers every automatic path with ErrAccountDeleted and
+// calls no Kandy; the user's own request revives it with a new account.
+func TestOnlyTheUserRevivesADeletedAccount(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.provisioned(t)
+	if err := w.svc.Delete(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	calls := len(w.kandy.callList())
+	_, created, err := w.svc.Ensure(ctx, sub, provision.EnsureOptions{})
+	if !errors.Is(err, provision.ErrAccountDeleted) || created {
+		t.Fatalf("automatic Ensure of a tombstone = %v, %v", created, err)
+	}
+	wantCode(t, "automatic Ensure of a tombstone", err, provision.CodeNotProvisioned)
+	if len(w.kandy.callList()) != calls {
+		t.Fatalf("Kandy called for a tombstone: %v", w.kandy.callList())
+	}
+	a, created, err := w.svc.Ensure(ctx, sub, provision.EnsureOptions{ByUser: true})
+	if err != nil || !created || a.UserID != uid {
+		t.Fatalf("the user's Ensure = %+v, %v, %v", a, created, err)
+	}
+	rec, _ := w.record(t)
+	if rec.Status != provision.StatusActive || rec.UserAPIKey != w.kandy.users[uid].UserAPIKey || len(w.kandy.users) != 1 {
+		t.Fatalf("after the revival: %+v, Kandy users %v", rec, w.kandy.users)
+	}
+	// An abandoned delete is the user's wish too.
+	w2 := newWorld(t)
+	w2.claimed(provision.StatusDeleting, -time.Millisecond)
+	_, _, err = w2.svc.Ensure(ctx, sub, provision.EnsureOptions{})
+	if !errors.Is(err, provision.ErrAccountDeleted) {
+		t.Fatalf("automatic Ensure of an abandoned delete = %v", err)
 	}
 }
 
@@ -123,8 +187,8 @@ func TestOrphanRecoveryFailures(t *testing.T) {
 	w.kandy.deleteErr = provision.ErrKandyUnavailable
 	_, _, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
 	wantCode(t, "orphan delete fails", err, provision.CodeKandyUnavailable)
-	if _, ok := w.record(t); ok || len(w.kandy.callList()) != 2 {
-		t.Fatalf("after a failed recovery: calls %v", w.kandy.callList())
+	if rec, ok := w.record(t); !ok || rec.Status != provision.StatusPending || len(w.kandy.callList()) != 2 {
+		t.Fatalf("after a failed recovery: %+v, calls %v; want the record kept as evidence", rec, w.kandy.callList())
 	}
 	w2 := newWorld(t)
 	w2.kandy.createErr = []error{provision.ErrKandyUserExists, provision.ErrKandyUserExists}
@@ -218,26 +282,26 @@ func BenchmarkEnsureExisting(b *testing.B) {
 	}
 }
 
-// releaseFailing cannot release a claim; the claim is left to expire.
+// releaseFailing cannot end a claim; the claim is left to expire.
 type releaseFailing struct{ *memstore.Accounts }
 
 func (releaseFailing) Release(context.Context, provision.Claim) error {
 	return errors.New("dynamodb: timeout")
 }
 
-func TestAClaimThatCannotBeReleasedIsLogged(t *testing.T) {
+func TestAClaimThatCannotBeEndedIsLogged(t *testing.T) {
 	var logs strings.Builder
 	k := newKandy()
 	k.createErr = []error{provision.ErrKandyUnavailable, provision.ErrKandyUnavailable}
 	s := serviceOver(t, releaseFailing{memstore.New()}, k, func(o *provision.Options) { o.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
 	_, _, _ = s.Ensure(context.Background(), sub, provision.EnsureOptions{})
-	if !strings.Contains(logs.String(), "releasing claim failed") {
+	if !strings.Contains(logs.String(), "ending the claim failed") {
 		t.Fatalf("logs:\n%s", logs.String())
 	}
 	logs.Reset()
 	good := serviceOver(t, memstore.New(), k, func(o *provision.Options) { o.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
 	_, _, _ = good.Ensure(context.Background(), sub, provision.EnsureOptions{})
-	if strings.Contains(logs.String(), "releasing claim failed") {
+	if strings.Contains(logs.String(), "ending the claim failed") {
 		t.Fatalf("a released claim is logged as failed:\n%s", logs.String())
 	}
 }

@@ -12,6 +12,10 @@ import (
 // that match them with errors.Is); CodeOf names each one's kind.
 var (
 	ErrNotProvisioned = errors.New("no Kandy account for this user")
+	// ErrAccountDeleted answers an automatic path (the trigger, the retry
+	// worker, backfill, reconcile) for a user who deleted their account or
+	// left the pool: only the user's own POST /users provisions them again.
+	ErrAccountDeleted = fmt.Errorf("%w: the account was deleted", ErrNotProvisioned)
 	ErrInProgress     = errors.New("provisioning already in progress for this user")
 	ErrInvalidSub     = userid.ErrInvalidSub
 

@@ -16,8 +16,5 @@ func (s *Service) SetFinalizeTries(n int) { s.finalizeTries = n }
 // NewToken draws a claim token.
 var NewToken = newToken
 
-// ClaimLive reports whether r holds a claim that is live at now.
-func ClaimLive(r Record, now time.Time) bool { return r.claimLive(now) }
-
 // SetClaimMargin changes the margin, for tests that wait for a claim to end.
 func (s *Service) SetClaimMargin(d time.Duration) { s.claimMargin = d }

@@ -120,7 +120,7 @@ type world struct {
 
 func newWorld(t testing.TB, opts ...func(*provision.Options)) *world {
 	t.Helper()
-	w := &world{store: memstore.New(), kandy: newKandy(), clock: &clock{now: time.Now()}}
+	w := &world{store: memstore.New(), kandy: newKandy(), clock: &clock{now: time.Now().Truncate(time.Millisecond)}}
 	o := provision.Options{Logger: quiet, Now: w.clock.Now}
 	for _, f := range opts {
 		f(&o)
@@ -157,7 +157,7 @@ func (w *world) provisioned(t testing.TB) provision.Account {
 }
 
 // claimed stores a record of status under a claim that expires in ttl.
-func (w *world) claimed(status string, ttl time.Duration) provision.Record {
+func (w *world) claimed(status provision.Status, ttl time.Duration) provision.Record {
 	rec := provision.Record{Sub: sub, UserID: uid, Status: status, ClaimToken: "held", Generation: "held",
 		ClaimExpiresAt: w.clock.Now().Add(ttl), CreatedAt: w.clock.Now(), UpdatedAt: w.clock.Now()}
 	w.store.Put(rec)

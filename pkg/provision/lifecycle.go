@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
 )
@@ -47,90 +48,134 @@ func (s *Service) UserToken(ctx context.Context, sub string) (string, error) {
 	}
 }
 
-// Delete deletes sub's Kandy user, then its record, under a delete claim:
-// the record first becomes DELETING, on condition that it is still the
-// generation that was read, so a delete can never reach an account created
-// again after it read the record.
+// Delete deletes sub's account at the user's request. The Kandy user goes
+// and a tombstone stays, kept while the user stays in the pool, so that no
+// automatic path provisions them again; only their own POST /users does.
+// ErrNotProvisioned means there was no account: the tombstone is written
+// all the same, since the user asked for none.
 func (s *Service) Delete(ctx context.Context, sub string) error {
-	if err := userid.Validate(sub); err != nil {
-		return err
-	}
-	for attempt := 1; ; attempt++ {
-		err := s.deleteOnce(ctx, sub)
-		if !errors.Is(err, ErrClaimLost) {
-			return err
-		}
-		if attempt == deleteAttempts {
-			return ErrInProgress
-		}
-	}
-}
-
-// deleteOnce deletes the record as it reads it now; ErrClaimLost means
-// the record changed meanwhile and the caller reads it again.
-func (s *Service) deleteOnce(ctx context.Context, sub string) error {
-	rec, err := s.read(ctx, sub)
+	seen, err := s.remove(ctx, sub, Ending{Tombstone: true})
 	if err != nil {
 		return err
 	}
-	if err := s.deleteSeen(ctx, rec); err != nil {
-		return err
+	if seen.Status == StatusActive || seen.Status == StatusDeleting {
+		return nil
 	}
-	if rec.Status == StatusPending {
-		return ErrNotProvisioned // an abandoned creation: there was no account
-	}
-	return nil
+	return ErrNotProvisioned
 }
 
-// Purge deletes sub's Kandy user and record, as an operator's repair: only
+// Deprovision deletes the account of a user who left the pool: the Kandy
+// user goes, and a tombstone stays that DynamoDB removes after
+// TombstoneTTL, so a sign-up still queued for a retry cannot provision
+// them. It is idempotent: a second call, or one for a user with no
+// record, deletes nothing in Kandy.
+func (s *Service) Deprovision(ctx context.Context, sub string) error {
+	_, err := s.remove(ctx, sub, Ending{Tombstone: true, ExpiresAt: s.instant().Add(TombstoneTTL)})
+	return err
+}
+
+// remove deletes sub's account under a delete claim, leaving what end
+// says, and returns the record it found. It reads the record again when it
+// changed between its read and its claim.
+func (s *Service) remove(ctx context.Context, sub string, end Ending) (Record, error) {
+	if err := userid.Validate(sub); err != nil {
+		return Record{}, err
+	}
+	for attempt := 1; ; attempt++ {
+		seen, err := s.read(ctx, sub)
+		if errors.Is(err, ErrNotProvisioned) {
+			seen, err = Record{Sub: sub}, nil
+		}
+		if err != nil {
+			return Record{}, err
+		}
+		err = s.removeSeen(ctx, seen, end)
+		if !errors.Is(err, ErrClaimLost) {
+			return seen, err
+		}
+		if attempt == deleteAttempts {
+			return Record{}, ErrInProgress
+		}
+	}
+}
+
+// removeSeen is remove for the record as read. A tombstone stays as it is,
+// but for an expiry the user leaving the pool adds; anything else is
+// deleted. Where there was no record there is no Kandy user to delete.
+func (s *Service) removeSeen(ctx context.Context, seen Record, end Ending) error {
+	if seen.Status != StatusDeleted {
+		return s.deleteSeen(ctx, seen, end, seen.Exists())
+	}
+	if end.ExpiresAt.IsZero() || !seen.ExpiresAt.IsZero() {
+		return nil
+	}
+	err := s.accounts.Expire(ctx, seen, end.ExpiresAt)
+	if errors.Is(err, ErrClaimLost) {
+		if now, gerr := s.read(ctx, seen.Sub); gerr == nil && now.Status == StatusDeleted && !now.ExpiresAt.IsZero() {
+			return nil
+		}
+	}
+	return err
+}
+
+// Purge deletes sub's Kandy user and record as an operator's repair, only
 // if the record is still as seen, which may be no record at all (a Kandy
-// user left without one). It goes through the same delete claim as
-// Delete, so it never races a live request: ErrClaimLost means the record
-// changed since it was seen, ErrInProgress that a claim is live.
-func (s *Service) Purge(ctx context.Context, seen Record) error {
+// user left without one), and leaves what end says. It goes through the
+// same delete claim as Delete, so it never races a live request:
+// ErrClaimLost means the record changed since it was seen, ErrInProgress
+// that a claim is live.
+func (s *Service) Purge(ctx context.Context, seen Record, end Ending) error {
 	uid, err := userid.FromSub(seen.Sub)
 	if err != nil {
 		return err
 	}
-	if seen.Status == "" {
+	if !seen.Exists() {
 		seen.UserID = uid
 	}
-	return s.deleteSeen(ctx, seen)
+	return s.deleteSeen(ctx, seen, end, true)
 }
 
-// deleteSeen deletes the Kandy user and the record under a delete claim
-// taken on condition that the record is still rec: ACTIVE, absent, or
-// held by a claim that expired (a creation or a delete abandoned half-way,
-// which this delete takes over and finishes).
-func (s *Service) deleteSeen(ctx context.Context, rec Record) error {
-	if rec.claimLive(s.now()) {
+// deleteSeen deletes the Kandy user, if kandyUser, and leaves end in place
+// of the record, under a delete claim taken on condition that the record
+// is still seen (see MayClaimDelete).
+func (s *Service) deleteSeen(ctx context.Context, seen Record, end Ending, kandyUser bool) error {
+	if seen.Held(s.now()) {
 		return ErrInProgress
 	}
-	c := s.newClaim(ctx, rec.Sub, rec.UserID)
-	if err := s.accounts.ClaimDelete(ctx, c, rec); err != nil {
-		if errors.Is(err, ErrClaimLost) {
+	if seen.UserID == "" {
+		seen.UserID, _ = userid.FromSub(seen.Sub)
+	}
+	c := s.newClaim(ctx, seen.Sub, seen.UserID)
+	if err := s.accounts.ClaimDelete(ctx, c, seen); err != nil {
+		if !errors.Is(err, ErrClaimLost) {
+			return fmt.Errorf("claiming the delete: %w", err)
+		}
+		if _, ok := s.wrote(ctx, c, StatusDeleting); !ok {
 			return err
 		}
-		return fmt.Errorf("claiming the delete: %w", err)
 	}
-	kctx, cancel := s.holding(ctx, c)
-	err := s.kandy.DeleteUser(kctx, rec.UserID)
-	cancel()
-	if err != nil && !errors.Is(err, ErrKandyNoSuchUser) {
-		// The claim stays until it expires; the next Delete or Ensure takes
-		// it over and finishes.
-		return err
+	if kandyUser {
+		kctx, cancel := s.holding(ctx, c)
+		err := s.kandy.DeleteUser(kctx, seen.UserID)
+		cancel()
+		if err != nil && !errors.Is(err, ErrKandyNoSuchUser) {
+			// The claim stays until it expires; the next delete takes it
+			// over and finishes.
+			return err
+		}
 	}
 	// ErrClaimLost here means our claim expired and was taken over after
 	// the Kandy user was gone: the taker finishes.
-	if err := s.accounts.FinishDelete(context.WithoutCancel(ctx), c); err != nil && !errors.Is(err, ErrClaimLost) {
-		return fmt.Errorf("deleting record: %w", err)
+	if err := s.accounts.FinishDelete(context.WithoutCancel(ctx), c, end); err != nil && !errors.Is(err, ErrClaimLost) {
+		return fmt.Errorf("finishing the delete: %w", err)
 	}
 	return nil
 }
 
-// active reads sub's ACTIVE record: a live claim is ErrInProgress, and no
-// record, an expired claim or a delete under way is ErrNotProvisioned.
+// active reads sub's ACTIVE record: a live creation is ErrInProgress; a
+// tombstone is ErrAccountDeleted; no record, a delete under way or a
+// creation given up is ErrNotProvisioned. The first two are
+// ErrNotProvisioned too.
 func (s *Service) active(ctx context.Context, sub string) (Record, error) {
 	if err := userid.Validate(sub); err != nil {
 		return Record{}, err
@@ -141,11 +186,23 @@ func (s *Service) active(ctx context.Context, sub string) (Record, error) {
 		return Record{}, err
 	case rec.Status == StatusActive:
 		return rec, nil
-	case rec.Status == StatusPending && rec.claimLive(s.now()):
+	case rec.Status == StatusPending && rec.Held(s.now()):
 		return Record{}, ErrInProgress
+	case rec.Status == StatusDeleted:
+		return Record{}, ErrAccountDeleted
 	default:
 		return Record{}, ErrNotProvisioned
 	}
+}
+
+// wrote reads the record after a write answered ErrClaimLost, and reports
+// whether c's write to status took effect all the same (see Claim.Wrote).
+func (s *Service) wrote(ctx context.Context, c Claim, status Status) (Record, bool) {
+	rec, err := s.read(ctx, c.Sub)
+	if err != nil && !errors.Is(err, ErrNotProvisioned) {
+		return Record{}, false
+	}
+	return rec, c.Wrote(rec, status)
 }
 
 func (s *Service) read(ctx context.Context, sub string) (Record, error) {
@@ -158,9 +215,12 @@ func (s *Service) read(ctx context.Context, sub string) (Record, error) {
 
 // newClaim is a fresh claim on sub for now.
 func (s *Service) newClaim(ctx context.Context, sub, uid string) Claim {
-	now := s.now()
+	now := s.instant()
 	return Claim{Sub: sub, UserID: uid, Token: newToken(), ExpiresAt: s.claimExpiry(ctx, now), Now: now}
 }
+
+// instant is now in whole milliseconds, as the stores keep times.
+func (s *Service) instant() time.Time { return s.now().Truncate(time.Millisecond) }
 
 // holding bounds ctx to the time the claim is surely still ours: a call
 // to Kandy under a claim ends a margin before the claim does, so it can

@@ -32,7 +32,7 @@ func TestGet(t *testing.T) {
 // way, or any claim left to expire, is no account.
 func TestReadsOfClaimedRecords(t *testing.T) {
 	for _, tt := range []struct {
-		status string
+		status provision.Status
 		ttl    time.Duration
 		want   provision.Code
 	}{
@@ -124,13 +124,13 @@ func TestUserTokenRacingADelete(t *testing.T) {
 	_, err := racer.UserToken(ctx, sub)
 	wantCode(t, "token racing a delete", err, provision.CodeNotProvisioned)
 
-	if _, _, err := s.Ensure(ctx, sub, provision.EnsureOptions{}); err != nil {
+	if _, _, err := s.Ensure(ctx, sub, provision.EnsureOptions{ByUser: true}); err != nil {
 		t.Fatal(err)
 	}
 	tokens := func() int { return strings.Count(strings.Join(k.callList(), ","), "token ") }
 	before := tokens()
 	k.before = func() { _ = s.Delete(ctx, sub) }
-	k.after = func() { _, _, _ = s.Ensure(ctx, sub, provision.EnsureOptions{}) }
+	k.after = func() { _, _, _ = s.Ensure(ctx, sub, provision.EnsureOptions{ByUser: true}) }
 	if tok, err := racer.UserToken(ctx, sub); err != nil || tok != "UAT"+uid {
 		t.Fatalf("token racing a delete and a creation = %q, %v", tok, err)
 	}
@@ -159,21 +159,35 @@ func TestUserTokenOfABrokenRecord(t *testing.T) {
 func TestDelete(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	wantCode(t, "nothing", w.svc.Delete(ctx, sub), provision.CodeNotProvisioned)
 	wantCode(t, "empty sub", w.svc.Delete(ctx, ""), provision.CodeUnauthorized)
 	w.provisioned(t)
 	if err := w.svc.Delete(ctx, sub); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := w.record(t); ok || len(w.kandy.users) != 0 {
-		t.Fatalf("after Delete: record or Kandy user left (%v)", w.kandy.users)
+	rec, ok := w.record(t)
+	if !ok || rec.Status != provision.StatusDeleted || !rec.ExpiresAt.IsZero() || rec.DeletedAt.IsZero() || len(w.kandy.users) != 0 {
+		t.Fatalf("after Delete: %+v, Kandy users %v; want a kept tombstone and no Kandy user", rec, w.kandy.users)
 	}
 	wantCode(t, "second Delete", w.svc.Delete(ctx, sub), provision.CodeNotProvisioned)
+	_, err := w.svc.Get(ctx, sub)
+	wantCode(t, "Get of a tombstone", err, provision.CodeNotProvisioned)
+	_, err = w.svc.UserToken(ctx, sub)
+	wantCode(t, "UserToken of a tombstone", err, provision.CodeNotProvisioned)
 	if calls := strings.Join(w.kandy.callList(), ","); calls != "create "+uid+" US,delete "+uid {
 		t.Fatalf("calls %s", calls)
 	}
-	if _, created, err := w.svc.Ensure(ctx, sub, provision.EnsureOptions{}); err != nil || !created {
-		t.Fatalf("Ensure after Delete = %v, %v", created, err)
+}
+
+// A Delete where there was no account leaves a tombstone all the same,
+// with no Kandy call: the user asked for no account.
+func TestDeleteOfNothingLeavesATombstone(t *testing.T) {
+	w := newWorld(t)
+	wantCode(t, "nothing", w.svc.Delete(context.Background(), sub), provision.CodeNotProvisioned)
+	if rec, ok := w.record(t); !ok || rec.Status != provision.StatusDeleted {
+		t.Fatalf("record %+v, present %v; want a tombstone", rec, ok)
+	}
+	if calls := w.kandy.callList(); len(calls) != 0 {
+		t.Fatalf("Kandy called: %v", calls)
 	}
 }
 
@@ -185,16 +199,16 @@ func TestDeleteWithTheKandyUserGone(t *testing.T) {
 	if err := w.svc.Delete(context.Background(), sub); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := w.record(t); ok {
-		t.Fatal("record remains")
+	if rec, _ := w.record(t); rec.Status != provision.StatusDeleted {
+		t.Fatalf("record %+v, want a tombstone", rec)
 	}
 }
 
 func TestDeleteOfLiveClaimsIsInProgress(t *testing.T) {
-	for _, status := range []string{provision.StatusPending, provision.StatusDeleting} {
+	for _, status := range []provision.Status{provision.StatusPending, provision.StatusDeleting} {
 		w := newWorld(t)
 		w.claimed(status, time.Second)
-		wantCode(t, status, w.svc.Delete(context.Background(), sub), provision.CodeInProgress)
+		wantCode(t, string(status), w.svc.Delete(context.Background(), sub), provision.CodeInProgress)
 		if rec, _ := w.record(t); rec.ClaimToken != "held" || len(w.kandy.callList()) != 0 {
 			t.Fatalf("%s: record %+v, calls %v", status, rec, w.kandy.callList())
 		}
@@ -210,7 +224,7 @@ func TestAFailedDeleteIsFinishedLater(t *testing.T) {
 	w.kandy.deleteErr = provision.ErrKandyUnavailable
 	wantCode(t, "Kandy down", w.svc.Delete(ctx, sub), provision.CodeKandyUnavailable)
 	rec, _ := w.record(t)
-	if rec.Status != provision.StatusDeleting || !provision.ClaimLive(rec, w.clock.Now()) {
+	if rec.Status != provision.StatusDeleting || !rec.Held(w.clock.Now()) {
 		t.Fatalf("after a failed delete: %+v", rec)
 	}
 	_, _, err := w.svc.Ensure(ctx, sub, provision.EnsureOptions{})
@@ -221,8 +235,8 @@ func TestAFailedDeleteIsFinishedLater(t *testing.T) {
 	if err := w.svc.Delete(ctx, sub); err != nil {
 		t.Fatalf("Delete after the claim expired = %v", err)
 	}
-	if _, ok := w.record(t); ok || len(w.kandy.users) != 0 {
-		t.Fatalf("not finished: users %v", w.kandy.users)
+	if rec, _ := w.record(t); rec.Status != provision.StatusDeleted || len(w.kandy.users) != 0 {
+		t.Fatalf("not finished: %+v, users %v", rec, w.kandy.users)
 	}
 }
 
@@ -233,8 +247,8 @@ func TestDeleteOfAnAbandonedCreation(t *testing.T) {
 	w.claimed(provision.StatusPending, -time.Second)
 	w.kandy.users[uid] = provision.Credentials{UserAPIKey: "UAKorphan"}
 	wantCode(t, "abandoned", w.svc.Delete(context.Background(), sub), provision.CodeNotProvisioned)
-	if _, ok := w.record(t); ok || len(w.kandy.users) != 0 {
-		t.Fatalf("not cleaned up: users %v", w.kandy.users)
+	if rec, _ := w.record(t); rec.Status != provision.StatusDeleted || len(w.kandy.users) != 0 {
+		t.Fatalf("not cleaned up: %+v, users %v", rec, w.kandy.users)
 	}
 }
 
@@ -279,7 +293,7 @@ type finishing struct {
 	err error
 }
 
-func (f finishing) FinishDelete(context.Context, provision.Claim) error { return f.err }
+func (f finishing) FinishDelete(context.Context, provision.Claim, provision.Ending) error { return f.err }
 
 func TestDeleteFinishFailures(t *testing.T) {
 	for _, tt := range []struct {
@@ -312,12 +326,12 @@ func TestDeleteCallsKandyWithinTheClaim(t *testing.T) {
 }
 
 // Purge is the operators' delete: on condition that the record is still
-// as they saw it, including no record at all.
+// as they saw it, including no record at all, leaving what they say.
 func TestPurge(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	w.kandy.users[uid] = provision.Credentials{UserAPIKey: "UAKorphan"}
-	if err := w.svc.Purge(ctx, provision.Record{Sub: sub}); err != nil {
+	if err := w.svc.Purge(ctx, provision.Record{Sub: sub}, provision.Ending{}); err != nil {
 		t.Fatalf("purge of an orphan = %v", err)
 	}
 	if _, ok := w.record(t); ok || len(w.kandy.users) != 0 {
@@ -325,26 +339,82 @@ func TestPurge(t *testing.T) {
 	}
 	w.provisioned(t)
 	seen, _ := w.record(t)
-	if err := w.svc.Purge(ctx, provision.Record{Sub: sub}); !errors.Is(err, provision.ErrClaimLost) {
+	if err := w.svc.Purge(ctx, provision.Record{Sub: sub}, provision.Ending{}); !errors.Is(err, provision.ErrClaimLost) {
 		t.Fatalf("purge of nothing over an account = %v", err)
 	}
 	stale := seen
 	stale.Generation = "older"
-	if err := w.svc.Purge(ctx, stale); !errors.Is(err, provision.ErrClaimLost) {
+	if err := w.svc.Purge(ctx, stale, provision.Ending{}); !errors.Is(err, provision.ErrClaimLost) {
 		t.Fatalf("purge of another generation = %v", err)
 	}
 	if len(w.kandy.users) != 1 {
 		t.Fatal("a refused purge reached Kandy")
 	}
-	if err := w.svc.Purge(ctx, seen); err != nil {
+	gone := provision.Ending{Tombstone: true, ExpiresAt: w.clock.Now().Add(provision.TombstoneTTL)}
+	if err := w.svc.Purge(ctx, seen, gone); err != nil {
 		t.Fatalf("purge of the account seen = %v", err)
 	}
-	if _, ok := w.record(t); ok || len(w.kandy.users) != 0 {
-		t.Fatal("account left")
+	if rec, _ := w.record(t); rec.Status != provision.StatusDeleted || !rec.ExpiresAt.Equal(gone.ExpiresAt) || len(w.kandy.users) != 0 {
+		t.Fatalf("after the purge: %+v, users %v", rec, w.kandy.users)
 	}
-	live := w.claimed(provision.StatusPending, time.Second)
-	wantCode(t, "purge of a live claim", w.svc.Purge(ctx, live), provision.CodeInProgress)
-	wantCode(t, "purge of an invalid sub", w.svc.Purge(ctx, provision.Record{}), provision.CodeUnauthorized)
+	w2 := newWorld(t)
+	live := w2.claimed(provision.StatusPending, time.Second)
+	wantCode(t, "purge of a live claim", w2.svc.Purge(ctx, live, provision.Ending{}), provision.CodeInProgress)
+	wantCode(t, "purge of an invalid sub", w2.svc.Purge(ctx, provision.Record{}, provision.Ending{}), provision.CodeUnauthorized)
+}
+
+// Deprovision, for a user who left the pool, leaves a tombstone that
+// expires, whatever it finds; duplicates change nothing.
+func TestDeprovision(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name      string
+		given     func(*world)
+		kandyCall bool
+	}{
+		{"an account", func(w *world) { w.provisioned(t) }, true},
+		{"no record", func(*world) {}, false},
+		{"evidence of a creation given up", func(w *world) { w.claimed(provision.StatusPending, -time.Millisecond) }, true},
+		{"an abandoned delete", func(w *world) { w.claimed(provision.StatusDeleting, -time.Millisecond) }, true},
+		{"a kept tombstone", func(w *world) {
+			w.provisioned(t)
+			if err := w.svc.Delete(ctx, sub); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			tt.given(w)
+			before := len(w.kandy.callList())
+			if err := w.svc.Deprovision(ctx, sub); err != nil {
+				t.Fatal(err)
+			}
+			rec, _ := w.record(t)
+			want := w.clock.Now().Truncate(time.Millisecond).Add(provision.TombstoneTTL)
+			if rec.Status != provision.StatusDeleted || !rec.ExpiresAt.Equal(want) || len(w.kandy.users) != 0 {
+				t.Fatalf("after Deprovision: %+v, users %v; want a tombstone expiring %v", rec, w.kandy.users, want)
+			}
+			if called := len(w.kandy.callList()) > before; called != tt.kandyCall {
+				t.Fatalf("Kandy called = %v, want %v: %v", called, tt.kandyCall, w.kandy.callList())
+			}
+			w.clock.Add(time.Hour)
+			calls := len(w.kandy.callList())
+			if err := w.svc.Deprovision(ctx, sub); err != nil {
+				t.Fatalf("a duplicate = %v", err)
+			}
+			if again, _ := w.record(t); !again.ExpiresAt.Equal(want) || again.Generation != rec.Generation || len(w.kandy.callList()) != calls {
+				t.Fatalf("a duplicate changed %+v into %+v, or called Kandy", rec, again)
+			}
+		})
+	}
+	w := newWorld(t)
+	w.claimed(provision.StatusPending, time.Second)
+	wantCode(t, "Deprovision during a creation", w.svc.Deprovision(ctx, sub), provision.CodeInProgress)
+	w.kandy.deleteErr = fmt.Errorf("delete user: %w", provision.ErrKandyUnavailable)
+	w.clock.Add(2 * time.Second)
+	wantCode(t, "Deprovision with Kandy down", w.svc.Deprovision(ctx, sub), provision.CodeKandyUnavailable)
+	wantCode(t, "Deprovision of an invalid sub", w.svc.Deprovision(ctx, ""), provision.CodeUnauthorized)
 }
 
 // claimFailing fails the delete claim with an error of the store's own.

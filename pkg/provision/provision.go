@@ -12,16 +12,6 @@ import (
 	"time"
 )
 
-// Status of a record. See the README's state machine.
-const (
-	// StatusPending: a claim is held to create the Kandy user.
-	StatusPending = "PENDING"
-	// StatusActive: Kandy's answer is stored.
-	StatusActive = "ACTIVE"
-	// StatusDeleting: a claim is held to delete the Kandy user, then the record.
-	StatusDeleting = "DELETING"
-)
-
 // Record is one user's stored account.
 type Record struct {
 	Sub           string
@@ -31,9 +21,9 @@ type Record struct {
 	UserAPIKey    string
 	UserAPISecret string
 	UserPassword  string
-	Status        string
-	// ClaimToken and ClaimExpiresAt are the live claim of a PENDING or
-	// DELETING record; empty for an ACTIVE one.
+	Status        Status
+	// ClaimToken and ClaimExpiresAt are the claim of a PENDING or DELETING
+	// record (see ClaimLive); empty for an ACTIVE or DELETED one.
 	ClaimToken     string
 	ClaimExpiresAt time.Time
 	// Generation names this incarnation of the record: the token of the
@@ -43,17 +33,15 @@ type Record struct {
 	Generation string
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
-}
-
-// claimLive reports whether the record is PENDING or DELETING with a claim
-// that has not expired at now.
-func (r Record) claimLive(now time.Time) bool {
-	return r.Status != StatusActive && r.ClaimExpiresAt.After(now)
+	// DeletedAt is when a tombstone was written; ExpiresAt, when DynamoDB's
+	// TTL removes it (zero: kept).
+	DeletedAt time.Time
+	ExpiresAt time.Time
 }
 
 // LogValue keeps credentials out of logs.
 func (r Record) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("user_id", r.UserID), slog.String("status", r.Status))
+	return slog.GroupValue(slog.String("user_id", r.UserID), slog.String("status", string(r.Status)))
 }
 
 // Account is what callers may see of a record: no secrets.
@@ -69,13 +57,17 @@ func (r Record) account() Account {
 }
 
 // Claim is a time-limited, exclusive right to create or delete one sub's
-// Kandy user.
+// Kandy user. Its times are whole milliseconds, as DynamoDB keeps them, so
+// every store judges its expiry at the same instant.
 type Claim struct {
 	Sub       string
 	UserID    string
 	Token     string
 	ExpiresAt time.Time
 	Now       time.Time
+	// ByUser marks the user's own request (POST /users): only it may take
+	// over a tombstone or a delete abandoned half-way (see MayClaim).
+	ByUser bool
 }
 
 // Credentials are what Kandy returned at creation. The password and the
@@ -98,27 +90,28 @@ func (c Credentials) String() string {
 // GoString keeps %#v as safe as %v.
 func (c Credentials) GoString() string { return c.String() }
 
-// Accounts is the store of records. Every write is conditional: when the
-// record is not in the state the condition names, it changes nothing and
-// returns ErrClaimLost.
+// Accounts is the store of records. Every write is one transition of
+// state.go, made only if its rule holds for the record as stored; when it
+// does not, the write changes nothing and returns ErrClaimLost.
 type Accounts interface {
-	// Claim makes the record PENDING under c if it is absent, or PENDING or
-	// DELETING with a claim expired at c.Now. When it cannot, it returns
-	// the existing record and false.
+	// Claim makes the record PENDING under c if MayClaim holds; otherwise
+	// it returns the existing record and false.
 	Claim(ctx context.Context, c Claim) (existing Record, claimed bool, err error)
-	// Finalize stores the credentials and makes the record ACTIVE, if it is
-	// PENDING under c.
+	// Finalize stores the credentials and makes the record ACTIVE (MayFinalize).
 	Finalize(ctx context.Context, c Claim, creds Credentials) (Record, error)
-	// Release deletes the record if it is PENDING under c.
+	// Release ends c's claim at c.Now and keeps the PENDING record (MayRelease).
 	Release(ctx context.Context, c Claim) error
+	// Drop deletes c's PENDING record (MayDrop).
+	Drop(ctx context.Context, c Claim) error
 	// Get reads a record consistently; ErrNotProvisioned if absent.
 	Get(ctx context.Context, sub string) (Record, error)
-	// ClaimDelete makes the record DELETING under c, if it is still seen:
-	// absent when seen has no status; else the same status and generation,
-	// and, unless ACTIVE, a claim expired at c.Now.
+	// ClaimDelete makes the record DELETING under c (MayClaimDelete).
 	ClaimDelete(ctx context.Context, c Claim, seen Record) error
-	// FinishDelete deletes the record if it is DELETING under c.
-	FinishDelete(ctx context.Context, c Claim) error
+	// FinishDelete leaves what end says in place of c's DELETING record:
+	// a tombstone with no credentials, or nothing (MayFinishDelete).
+	FinishDelete(ctx context.Context, c Claim, end Ending) error
+	// Expire gives the tombstone seen an expiry at at (MayExpire).
+	Expire(ctx context.Context, seen Record, at time.Time) error
 }
 
 // Sealer encrypts the secret parts of credentials before they are stored.
@@ -199,8 +192,8 @@ func New(accounts Accounts, k Kandy, o Options) (*Service, error) {
 // claimExpiry is the caller's deadline plus a margin, so a claim outlives
 // every call its holder can still make; never zero.
 func (s *Service) claimExpiry(ctx context.Context, now time.Time) time.Time {
-	if dl, ok := ctx.Deadline(); ok && dl.After(now) {
-		return dl.Add(s.claimMargin)
+	if dl, ok := ctx.Deadline(); ok && now.Before(dl) {
+		return dl.Add(s.claimMargin).Truncate(time.Millisecond)
 	}
 	return now.Add(s.claimTTL)
 }

@@ -30,18 +30,27 @@ const (
 	Orphan Class = "orphan"
 	// Stale: a PENDING or DELETING record whose claim expired. Repair: take
 	// it over as the state machine lets Ensure and Delete do: a confirmed
-	// user's account is provisioned, anyone else's record deleted.
+	// user's creation is finished, a delete is finished into a tombstone,
+	// and an unconfirmed user's record is deleted.
 	Stale Class = "stale"
 	// Broken: an ACTIVE record whose Kandy user is missing, or holds other
 	// credentials. Repair: delete what is left, then provision again.
 	Broken Class = "broken"
+	// DeletedByUser: a user still in the pool who deleted their account (a
+	// tombstone). It records a choice: reported, never repaired, never
+	// counted as drift, and never provisioned as missing.
+	DeletedByUser Class = "deleted_by_user"
 )
 
 // Classes lists every class.
-var Classes = []Class{Missing, Gone, Orphan, Stale, Broken}
+var Classes = []Class{Missing, Gone, Orphan, Stale, Broken, DeletedByUser}
 
 // Deletes reports whether repairing c deletes a Kandy user that exists.
 func (c Class) Deletes() bool { return c == Gone || c == Orphan || c == Broken }
+
+// Drift reports whether c is a disagreement to repair, rather than a state
+// the account's life allows.
+func (c Class) Drift() bool { return c != DeletedByUser }
 
 // CognitoUser is what a reconcile needs of a Cognito user.
 type CognitoUser = userpool.User
@@ -94,6 +103,17 @@ func (r Report) Count(c Class) int {
 	n := 0
 	for _, it := range r.Items {
 		if it.Class == c {
+			n++
+		}
+	}
+	return n
+}
+
+// Drift is the number of items that are drift (see Class.Drift).
+func (r Report) Drift() int {
+	n := 0
+	for _, it := range r.Items {
+		if it.Class.Drift() {
 			n++
 		}
 	}
@@ -181,9 +201,17 @@ func (rep *Report) classify(v *view, now time.Time) {
 	}
 	it.confirmed = v.cognito != nil && v.cognito.Confirmed
 	rec, k := v.record, v.kandy
+	tomb := rec != nil && rec.Status == provision.StatusDeleted
 	switch {
-	case rec != nil && rec.Status != provision.StatusActive && rec.ClaimExpiresAt.After(now):
+	case rec != nil && rec.Held(now):
 		rep.InProgress++
+		return
+	case tomb && k != nil:
+		it.Class, it.Why = Orphan, "a Kandy user under a tombstone"
+	case tomb && v.cognito != nil:
+		it.Class, it.Why = DeletedByUser, "the user deleted their account and stays in the pool"
+	case tomb:
+		rep.InAgreement++ // a user who left the pool: nothing anywhere
 		return
 	case v.cognito == nil && (rec != nil || k != nil):
 		it.Class, it.Why = Gone, "the Cognito user no longer exists"

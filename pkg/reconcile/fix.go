@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -16,7 +17,7 @@ import (
 // as the API and the trigger.
 type Repairs interface {
 	Ensure(ctx context.Context, sub string, o provision.EnsureOptions) (provision.Account, bool, error)
-	Purge(ctx context.Context, seen provision.Record) error
+	Purge(ctx context.Context, seen provision.Record, end provision.Ending) error
 }
 
 // FixOptions say what to repair and how gently.
@@ -36,6 +37,15 @@ type FixOptions struct {
 	// Progress, if set, is called after each repair, never twice at once.
 	Progress func(FixSummary)
 	Log      *slog.Logger
+	// Now, if set, is the clock a tombstone's expiry counts from.
+	Now func() time.Time
+}
+
+func (o FixOptions) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
 }
 
 // ErrRefused means a fix would delete in bulk; the error says why.
@@ -65,7 +75,7 @@ func Selected(rep Report, o FixOptions) []Item {
 	var first, then []Item
 	for _, it := range rep.Items {
 		switch {
-		case !o.Classes[it.Class]:
+		case !o.Classes[it.Class] || !it.Class.Drift():
 		case it.Class == Gone || it.Class == Orphan:
 			first = append(first, it)
 		default:
@@ -157,27 +167,35 @@ type fixer struct {
 // errSkipped marks an item that changed since it was read.
 var errSkipped = errors.New("changed since it was read")
 
-// repair does the one repair of it's class.
+// repair does the one repair of it's class. A user who left the pool
+// keeps a tombstone that expires, as the pool's own deletion leaves; a
+// delete left half-way is finished into the tombstone the user asked for;
+// a Kandy user under a tombstone goes and the tombstone stays as it was;
+// any other clean-up leaves no record, so the user can be provisioned.
 func (f *fixer) repair(ctx context.Context, it Item) error {
 	ensure := func() error {
 		_, _, err := f.r.Ensure(ctx, it.Sub, provision.EnsureOptions{})
 		return err
 	}
 	switch {
-	case it.Class == Missing || it.Class == Stale && it.confirmed:
+	case it.Class == Missing || it.Class == Stale && it.confirmed && it.seen.Status == provision.StatusPending:
 		return ensure()
 	case it.Class == Gone:
 		if gone, err := f.o.StillGone(ctx, it.Sub); err != nil || !gone {
 			return errors.Join(errSkipped, err)
 		}
-		return f.r.Purge(ctx, it.seen)
+		return f.r.Purge(ctx, it.seen, provision.Ending{Tombstone: true, ExpiresAt: f.o.now().Add(provision.TombstoneTTL)})
+	case it.Class == Stale && it.seen.Status == provision.StatusDeleting:
+		return f.r.Purge(ctx, it.seen, provision.Ending{Tombstone: true})
+	case it.seen.Status == provision.StatusDeleted:
+		return f.r.Purge(ctx, it.seen, provision.Ending{Tombstone: true, ExpiresAt: it.seen.ExpiresAt})
 	case it.Class == Broken:
-		if err := f.r.Purge(ctx, it.seen); err != nil {
+		if err := f.r.Purge(ctx, it.seen, provision.Ending{}); err != nil {
 			return err
 		}
 		return ensure()
-	default: // orphans, and stale claims of users who never confirmed
-		return f.r.Purge(ctx, it.seen)
+	default: // orphans, and stale creations of users who never confirmed
+		return f.r.Purge(ctx, it.seen, provision.Ending{})
 	}
 }
 
@@ -186,7 +204,8 @@ func (f *fixer) record(it Item, err error) {
 	switch {
 	case err == nil:
 		f.sum.Repaired[it.Class]++
-	case errors.Is(err, errSkipped), errors.Is(err, provision.ErrClaimLost), errors.Is(err, provision.ErrInProgress):
+	case errors.Is(err, errSkipped), errors.Is(err, provision.ErrClaimLost), errors.Is(err, provision.ErrInProgress),
+		errors.Is(err, provision.ErrAccountDeleted):
 		f.sum.Skipped++
 	default:
 		f.sum.Failures = append(f.sum.Failures, Failure{Item: it, Reason: err.Error()})

@@ -180,6 +180,21 @@ func (w *world) seed(t *testing.T) {
 	w.store.Put(provision.Record{Sub: sub(9), UserID: uid(9), Status: provision.StatusPending, ClaimToken: "t9", Generation: "t9", ClaimExpiresAt: w.now.Add(time.Hour)})
 	w.pool[sub(10)] = false // unconfirmed, nothing yet: not drift
 	w.kandy.users["bob"] = "UAKforeign"
+	w.pool[sub(11)] = true // deleted their account, and stays: a choice, not drift
+	ensure(11)
+	if err := w.svc.Delete(ctx, sub(11)); err != nil {
+		t.Fatal(err)
+	}
+	w.pool[sub(12)] = true // orphan: a Kandy user under a tombstone
+	ensure(12)
+	if err := w.svc.Delete(ctx, sub(12)); err != nil {
+		t.Fatal(err)
+	}
+	w.kandy.users[uid(12)] = "UAKundead"
+	ensure(92) // left the pool: a tombstone that expires, in agreement
+	if err := w.svc.Deprovision(ctx, sub(92)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestCompareClassifiesEveryDifference(t *testing.T) {
@@ -194,19 +209,21 @@ func TestCompareClassifiesEveryDifference(t *testing.T) {
 		}
 	}
 	want := map[string]string{sub(2): "missing", sub(3): "missing", sub(90): "gone", sub(91): "gone", sub(4): "orphan",
-		sub(5): "stale", sub(6): "stale", sub(7): "broken", sub(8): "broken"}
+		sub(5): "stale", sub(6): "stale", sub(7): "broken", sub(8): "broken", sub(11): "deleted_by_user", sub(12): "orphan"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("classes %v\nwant    %v", got, want)
 	}
-	if rep.InAgreement != 1 || rep.InProgress != 1 || strings.Join(rep.Foreign, ",") != "bob" ||
-		rep.CognitoUsers != 10 || rep.Records != 7 || rep.KandyUsers != 8 {
+	if rep.InAgreement != 2 || rep.InProgress != 1 || strings.Join(rep.Foreign, ",") != "bob" {
 		t.Fatalf("report %+v", rep)
+	}
+	if rep.CognitoUsers != 12 || rep.Records != 10 || rep.KandyUsers != 9 {
+		t.Fatalf("read %d Cognito users, %d records, %d Kandy users", rep.CognitoUsers, rep.Records, rep.KandyUsers)
 	}
 	counts := map[reconcile.Class]int{}
 	for _, c := range reconcile.Classes {
 		counts[c] = rep.Count(c)
 	}
-	if fmt.Sprint(counts) != "map[broken:2 gone:2 missing:2 orphan:1 stale:2]" {
+	if fmt.Sprint(counts) != "map[broken:2 deleted_by_user:1 gone:2 missing:2 orphan:2 stale:2]" {
 		t.Fatalf("counts %v", counts)
 	}
 }
@@ -223,23 +240,35 @@ func stillGone(w *world) func(context.Context, string) (bool, error) {
 	return func(_ context.Context, s string) (bool, error) { _, ok := w.pool[s]; return !ok, nil }
 }
 
-// Each class alone: its items are repaired and nothing else changes; all
-// of them together: a second comparison finds agreement, and the Kandy
-// user outside our scheme is untouched.
+// Each class alone: its items are repaired and nothing else changes, but
+// that a stale delete, once finished, and a tombstone rid of a Kandy user
+// under it, are the user's choice; a user who
+// deleted their account is never repaired. All of them together: a second
+// comparison finds nothing but those choices, and the Kandy user outside
+// our scheme is untouched.
 func TestFixRepairsExactlyTheNamedClasses(t *testing.T) {
 	for _, c := range reconcile.Classes {
 		w := newWorld(t)
 		w.seed(t)
 		before := w.compare(t)
 		sum, err := reconcile.Fix(context.Background(), before, w.svc, reconcile.FixOptions{Classes: all(c), MaxDeletes: 10, StillGone: stillGone(w)})
-		if err != nil || sum.Repaired[c] != before.Count(c) || len(sum.Failures) != 0 || sum.Skipped != 0 {
+		repaired := before.Count(c)
+		if !c.Drift() {
+			repaired = 0
+		}
+		if err != nil || sum.Repaired[c] != repaired || len(sum.Failures) != 0 || sum.Skipped != 0 {
 			t.Fatalf("%s: %+v, %v", c, sum, err)
 		}
 		after := w.compare(t)
 		for _, other := range reconcile.Classes {
 			want := before.Count(other)
-			if other == c {
+			switch {
+			case other == c && c.Drift():
 				want = 0
+			case c == reconcile.Stale && other == reconcile.DeletedByUser:
+				want++ // sub 6's delete, finished
+			case c == reconcile.Orphan && other == reconcile.DeletedByUser:
+				want++ // sub 12's tombstone, rid of the Kandy user under it
 			}
 			if after.Count(other) != want {
 				t.Errorf("fixing %s: %s went %d -> %d", c, other, before.Count(other), after.Count(other))
@@ -251,8 +280,36 @@ func TestFixRepairsExactlyTheNamedClasses(t *testing.T) {
 	if _, err := reconcile.Fix(context.Background(), w.compare(t), w.svc, reconcile.FixOptions{Classes: all(reconcile.Classes...), MaxDeletes: 10, StillGone: stillGone(w)}); err != nil {
 		t.Fatal(err)
 	}
-	if after := w.compare(t); len(after.Items) != 0 || after.InAgreement != 7 || w.kandy.users["bob"] != "UAKforeign" {
-		t.Fatalf("after fixing everything: %+v, foreign %q", after, w.kandy.users["bob"])
+	after := w.compare(t)
+	if after.Count(reconcile.DeletedByUser) != 3 || len(after.Items) != 3 || after.InAgreement != 9 {
+		t.Fatalf("after fixing everything: %+v", after)
+	}
+	if w.kandy.users["bob"] != "UAKforeign" {
+		t.Fatal("the foreign Kandy user was touched")
+	}
+	for _, n := range []int{6, 11, 12} {
+		if _, ok := w.kandy.users[uid(n)]; ok {
+			t.Errorf("sub %d deleted their account and has a Kandy user", n)
+		}
+	}
+}
+
+// A user who deleted their account is never provisioned by --fix missing,
+// not even if the comparison is run with that class alone.
+func TestFixNeverProvisionsATombstone(t *testing.T) {
+	w := newWorld(t)
+	w.seed(t)
+	rep := w.compare(t)
+	for _, it := range rep.Items {
+		if it.Sub == sub(11) && it.Class == reconcile.Missing {
+			t.Fatal("a deleted account is reported missing")
+		}
+	}
+	if _, err := reconcile.Fix(context.Background(), rep, w.svc, reconcile.FixOptions{Classes: all(reconcile.Missing, reconcile.DeletedByUser), MaxDeletes: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := w.store.Get(context.Background(), sub(11)); rec.Status != provision.StatusDeleted {
+		t.Fatalf("sub 11 after --fix missing: %+v", rec)
 	}
 }
 
@@ -266,15 +323,15 @@ func TestCheckRefusesBulkDeletes(t *testing.T) {
 		refused bool
 	}{
 		{"within the limit", func(*reconcile.Report, *reconcile.FixOptions) {}, false},
-		{"over the limit", func(_ *reconcile.Report, o *reconcile.FixOptions) { o.MaxDeletes = 4 }, true},
-		{"over the limit, forced", func(_ *reconcile.Report, o *reconcile.FixOptions) { o.MaxDeletes, o.Force = 4, true }, false},
+		{"over the limit", func(_ *reconcile.Report, o *reconcile.FixOptions) { o.MaxDeletes = 5 }, true},
+		{"over the limit, forced", func(_ *reconcile.Report, o *reconcile.FixOptions) { o.MaxDeletes, o.Force = 5, true }, false},
 		{"no Cognito users", func(r *reconcile.Report, _ *reconcile.FixOptions) { r.CognitoUsers = 0 }, true},
 		{"no Cognito users, forced", func(r *reconcile.Report, o *reconcile.FixOptions) { r.CognitoUsers, o.Force = 0, true }, false},
 		{"no Cognito users, creations only", func(r *reconcile.Report, o *reconcile.FixOptions) {
 			r.CognitoUsers, o.Classes = 0, all(reconcile.Missing, reconcile.Stale)
 		}, false},
 	} {
-		r, o := rep, reconcile.FixOptions{Classes: all(reconcile.Gone, reconcile.Orphan, reconcile.Broken), MaxDeletes: 5}
+		r, o := rep, reconcile.FixOptions{Classes: all(reconcile.Gone, reconcile.Orphan, reconcile.Broken), MaxDeletes: 6}
 		tt.mutate(&r, &o)
 		if err := reconcile.Check(r, o); errors.Is(err, reconcile.ErrRefused) != tt.refused {
 			t.Errorf("%s: %v", tt.name, err)
@@ -408,6 +465,7 @@ func TestSourcesPageThroughThePool(t *testing.T) {
 type driftCounts map[string]int
 
 func (d driftCounts) Drift(_ context.Context, class string, n int) { d[class] += n }
+func (d driftCounts) Deleted(_ context.Context, n int)             { d["deleted"] += n }
 
 // The scheduled reconcile publishes every class's count, zeros included,
 // and changes nothing.
@@ -421,10 +479,10 @@ func TestReporter(t *testing.T) {
 	if err := r.Handle(context.Background(), events.EventBridgeEvent{}); err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(d) != "map[broken:2 gone:2 missing:2 orphan:1 stale:2]" || len(w.kandy.users) != before {
+	if fmt.Sprint(d) != "map[broken:2 deleted:1 gone:2 missing:2 orphan:2 stale:2]" || len(w.kandy.users) != before {
 		t.Fatalf("published %v; Kandy users %d -> %d", d, before, len(w.kandy.users))
 	}
-	if !strings.Contains(logs.String(), `"msg":"reconcile: report"`) || strings.Count(logs.String(), `"msg":"reconcile: drift"`) != 9 {
+	if !strings.Contains(logs.String(), `"msg":"reconcile: report"`) || strings.Count(logs.String(), `"msg":"reconcile: drift"`) != 10 {
 		t.Fatalf("logs:\n%s", logs.String())
 	}
 	failing := reconcile.NewReporter(reconcile.Sources{Records: func(context.Context, func(provision.Record) error) error {

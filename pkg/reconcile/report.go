@@ -8,9 +8,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 )
 
-// DriftRecorder publishes a reconcile's counts.
+// DriftRecorder publishes a reconcile's counts: the drift by class, and
+// apart from it the users who deleted their account.
 type DriftRecorder interface {
 	Drift(ctx context.Context, class string, n int)
+	Deleted(ctx context.Context, n int)
 }
 
 // Reporter is the scheduled reconcile: it compares, logs and publishes the
@@ -40,15 +42,24 @@ func (r *Reporter) Handle(ctx context.Context, _ events.EventBridgeEvent) error 
 	attrs := []any{"cognito_users", rep.CognitoUsers, "records", rep.Records, "kandy_users", rep.KandyUsers,
 		"in_agreement", rep.InAgreement, "in_progress", rep.InProgress, "foreign", len(rep.Foreign)}
 	for _, c := range Classes {
-		r.drift.Drift(ctx, string(c), rep.Count(c))
+		if c.Drift() {
+			r.drift.Drift(ctx, string(c), rep.Count(c))
+		} else {
+			r.drift.Deleted(ctx, rep.Count(c))
+		}
 		attrs = append(attrs, string(c), rep.Count(c))
 	}
 	r.log.InfoContext(ctx, "reconcile: report", attrs...)
-	for i, it := range rep.Items {
-		if i == maxLogged {
-			r.log.InfoContext(ctx, "reconcile: more drift not listed", "count", len(rep.Items)-maxLogged)
+	logged := 0
+	for _, it := range rep.Items {
+		if !it.Class.Drift() {
+			continue
+		}
+		if logged == maxLogged {
+			r.log.InfoContext(ctx, "reconcile: more drift not listed")
 			break
 		}
+		logged++
 		r.log.InfoContext(ctx, "reconcile: drift", "class", it.Class, "sub", it.Sub, "user_id", it.UserID, "why", it.Why)
 	}
 	return nil

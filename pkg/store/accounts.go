@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"sync"
 	"time"
 
@@ -18,6 +20,10 @@ import (
 
 // KeyAttribute is the table's partition key; template.yaml must agree.
 const KeyAttribute = "sub"
+
+// TTLAttribute holds, in Unix seconds, when DynamoDB's TTL removes a
+// tombstone; template.yaml's TimeToLiveSpecification must name it.
+const TTLAttribute = "expires_at"
 
 // timeLayout is RFC 3339 with milliseconds, in UTC.
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"
@@ -41,6 +47,47 @@ var _ provision.Accounts = (*Accounts)(nil)
 // NewAccounts returns the store for one table.
 func NewAccounts(api API, table string) *Accounts { return &Accounts{api: api, table: table} }
 
+// The condition expressions, one per rule of provision's state machine
+// (pkg/provision/state.go); internal/accountstest holds them to the same
+// outcomes as the rules, at the exact instant a claim expires too.
+const (
+	// condAbsent: there is no record (MayClaimDelete of nothing seen).
+	condAbsent = "attribute_not_exists(#sub)"
+	// condHeldBy: in :status under the claim :token (MayFinalize,
+	// MayRelease, MayDrop, MayFinishDelete).
+	condHeldBy = "#status = :status AND claim_token = :token"
+	// condSeenExpired: still the PENDING or DELETING record seen, its claim
+	// not live at :now (MayClaim's and MayClaimDelete's take-over).
+	condSeenExpired = "#status = :seen AND claim_token = :generation AND claim_expires_at <= :now"
+	// condSeenUnclaimed: still the ACTIVE or DELETED record seen
+	// (MayClaimDelete; MayClaim of a tombstone by the user).
+	condSeenUnclaimed = "#status = :seen AND claim_token = :generation"
+	// condSeenKept: still the tombstone seen, with no expiry (MayExpire).
+	condSeenKept = "#status = :deleted AND claim_token = :generation AND attribute_not_exists(" + TTLAttribute + ")"
+)
+
+// The updates of the transitions that change a record in place.
+const (
+	// updateClaim creates a PENDING record where there is none and leaves
+	// any other as it is (see Claim).
+	updateClaim = "SET #status = if_not_exists(#status, :pending), user_id = if_not_exists(user_id, :uid), " +
+		"claim_token = if_not_exists(claim_token, :token), claim_expires_at = if_not_exists(claim_expires_at, :expires), " +
+		"created_at = if_not_exists(created_at, :stamp), updated_at = if_not_exists(updated_at, :stamp)"
+	updateFinalize = "SET full_user_id = :full, domain_name = :domain, user_api_key = :key, " +
+		"user_api_secret = :secret, user_password = :password, #status = :active, created_at = :stamp, updated_at = :stamp"
+	updateRelease     = "SET claim_expires_at = :now, updated_at = :stamp"
+	updateClaimDelete = "SET #status = :deleting, claim_token = :token, claim_expires_at = :expires, updated_at = :stamp, " +
+		"user_id = if_not_exists(user_id, :uid), created_at = if_not_exists(created_at, :stamp) REMOVE deleted_at, " + TTLAttribute
+	// updateBury makes a tombstone: no credential attribute at all.
+	updateBury = "SET #status = :deleted, deleted_at = :stamp, updated_at = :stamp " +
+		"REMOVE full_user_id, domain_name, user_api_key, user_api_secret, user_password"
+	updateBuryExpiring = "SET #status = :deleted, deleted_at = :stamp, updated_at = :stamp, " + TTLAttribute + " = :ttl " +
+		"REMOVE full_user_id, domain_name, user_api_key, user_api_secret, user_password"
+	updateExpire = "SET " + TTLAttribute + " = :ttl, updated_at = :stamp"
+)
+
+var statusName = map[string]string{"#status": "status"}
+
 // item is the stored shape of a record.
 type item struct {
 	Sub            string `dynamodbav:"sub"`
@@ -55,21 +102,25 @@ type item struct {
 	ClaimExpiresAt int64  `dynamodbav:"claim_expires_at,omitempty"` // Unix ms, so conditions can compare it
 	CreatedAt      string `dynamodbav:"created_at"`
 	UpdatedAt      string `dynamodbav:"updated_at"`
+	DeletedAt      string `dynamodbav:"deleted_at,omitempty"`
+	ExpiresAt      int64  `dynamodbav:"expires_at,omitempty"` // Unix s, as DynamoDB's TTL wants it
 }
 
 func (it item) record() (provision.Record, error) {
 	r := provision.Record{
 		Sub: it.Sub, UserID: it.UserID, FullUserID: it.FullUserID, DomainName: it.DomainName,
 		UserAPIKey: it.UserAPIKey, UserAPISecret: it.UserAPISecret, UserPassword: it.UserPassword,
-		Status: it.Status, Generation: it.ClaimToken,
+		Status: provision.Status(it.Status), Generation: it.ClaimToken,
 	}
-	// An ACTIVE item's claim attributes are history: the claim that created
-	// it, which names its generation (see Claim).
-	if it.Status != provision.StatusActive {
+	// An ACTIVE or DELETED item's claim attributes are history: the claim
+	// that wrote it, which names its generation. Claim's if_not_exists
+	// must find every one of them.
+	if r.Status == provision.StatusPending || r.Status == provision.StatusDeleting {
 		r.ClaimToken = it.ClaimToken
-		if it.ClaimExpiresAt != 0 {
-			r.ClaimExpiresAt = time.UnixMilli(it.ClaimExpiresAt)
-		}
+		r.ClaimExpiresAt = time.UnixMilli(it.ClaimExpiresAt)
+	}
+	if it.ExpiresAt != 0 {
+		r.ExpiresAt = time.Unix(it.ExpiresAt, 0)
 	}
 	var err error
 	if r.CreatedAt, err = time.Parse(time.RFC3339Nano, it.CreatedAt); err != nil {
@@ -77,6 +128,11 @@ func (it item) record() (provision.Record, error) {
 	}
 	if r.UpdatedAt, err = time.Parse(time.RFC3339Nano, it.UpdatedAt); err != nil {
 		return provision.Record{}, fmt.Errorf("record %s: bad updated_at", it.UserID)
+	}
+	if it.DeletedAt != "" {
+		if r.DeletedAt, err = time.Parse(time.RFC3339Nano, it.DeletedAt); err != nil {
+			return provision.Record{}, fmt.Errorf("record %s: bad deleted_at", it.UserID)
+		}
 	}
 	return r, nil
 }
@@ -89,37 +145,56 @@ func decode(av map[string]types.AttributeValue) (provision.Record, error) {
 	return it.record()
 }
 
-func stamp(t time.Time) string { return t.UTC().Format(timeLayout) }
+func str(s string) *types.AttributeValueMemberS { return &types.AttributeValueMemberS{Value: s} }
 
-func key(sub string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{KeyAttribute: &types.AttributeValueMemberS{Value: sub}}
+func stamp(t time.Time) *types.AttributeValueMemberS { return str(t.UTC().Format(timeLayout)) }
+
+func millis(t time.Time) *types.AttributeValueMemberN {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.UnixMilli(), 10)}
 }
 
-// Claim creates a PENDING item if there is none, and takes over a PENDING
-// or DELETING one whose claim expired.
+func seconds(t time.Time) *types.AttributeValueMemberN {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
+}
+
+func key(sub string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{KeyAttribute: str(sub)}
+}
+
+// seenCondition is the condition that the record is still seen and, if
+// it was PENDING or DELETING, that its claim is not live at now.
+func seenCondition(seen provision.Record, now time.Time) (string, map[string]string, map[string]types.AttributeValue) {
+	switch seen.Status {
+	case "":
+		return condAbsent, map[string]string{"#sub": KeyAttribute}, map[string]types.AttributeValue{}
+	case provision.StatusPending, provision.StatusDeleting:
+		return condSeenExpired, statusName, map[string]types.AttributeValue{
+			":seen": str(string(seen.Status)), ":generation": str(seen.Generation), ":now": millis(now)}
+	default:
+		return condSeenUnclaimed, statusName, map[string]types.AttributeValue{
+			":seen": str(string(seen.Status)), ":generation": str(seen.Generation)}
+	}
+}
+
+// Claim makes the record PENDING under c where MayClaim holds.
 //
 // The common cases cost one call on any DynamoDB-compatible server: an
 // UpdateItem that sets each attribute only if it is absent, so it creates
 // the claim on a new sub and leaves an existing item as it was, and
-// returns the item as it was before. ACTIVE items keep their claim
-// attributes for this reason: if_not_exists must find every one of them,
-// and the claim token that created an item names its generation. Only the
-// take-over of an expired claim needs a second, conditional write.
+// returns the item as it was before. ACTIVE and DELETED items keep their
+// claim attributes for this reason: if_not_exists must find every one of
+// them, and the claim token that wrote an item names its generation. Only
+// a take-over (an expired claim, or a tombstone the user revives) needs a
+// second, conditional write.
 func (a *Accounts) Claim(ctx context.Context, c provision.Claim) (provision.Record, bool, error) {
-	now := &types.AttributeValueMemberS{Value: stamp(c.Now)}
 	out, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(a.table),
-		Key:       key(c.Sub),
-		UpdateExpression: aws.String("SET #status = if_not_exists(#status, :pending), user_id = if_not_exists(user_id, :uid), " +
-			"claim_token = if_not_exists(claim_token, :token), claim_expires_at = if_not_exists(claim_expires_at, :expires), " +
-			"created_at = if_not_exists(created_at, :now), updated_at = if_not_exists(updated_at, :now)"),
-		ExpressionAttributeNames: map[string]string{"#status": "status"},
+		TableName:                aws.String(a.table),
+		Key:                      key(c.Sub),
+		UpdateExpression:         aws.String(updateClaim),
+		ExpressionAttributeNames: statusName,
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pending": &types.AttributeValueMemberS{Value: provision.StatusPending},
-			":uid":     &types.AttributeValueMemberS{Value: c.UserID},
-			":token":   &types.AttributeValueMemberS{Value: c.Token},
-			":expires": &types.AttributeValueMemberN{Value: fmt.Sprint(c.ExpiresAt.UnixMilli())},
-			":now":     now,
+			":pending": str(string(provision.StatusPending)), ":uid": str(c.UserID), ":token": str(c.Token),
+			":expires": millis(c.ExpiresAt), ":stamp": stamp(c.Now),
 		},
 		ReturnValues: types.ReturnValueAllOld,
 	})
@@ -130,67 +205,52 @@ func (a *Accounts) Claim(ctx context.Context, c provision.Claim) (provision.Reco
 		return provision.Record{}, true, nil
 	}
 	rec, err := decode(out.Attributes)
-	if err != nil || rec.Status == provision.StatusActive || !rec.ClaimExpiresAt.Before(c.Now) {
+	if err != nil || !provision.MayClaim(rec, c) {
 		return rec, false, err
 	}
 	return a.takeOver(ctx, c, rec)
 }
 
-// takeOver replaces an expired claim, if it is still the one seen.
+// takeOver replaces the record seen by c's PENDING one, if it is still
+// seen. It replaces the whole item: a revived tombstone keeps no expiry.
 func (a *Accounts) takeOver(ctx context.Context, c provision.Claim, seen provision.Record) (provision.Record, bool, error) {
 	av, err := attributevalue.MarshalMap(item{
-		Sub: c.Sub, UserID: c.UserID, Status: provision.StatusPending, ClaimToken: c.Token,
-		ClaimExpiresAt: c.ExpiresAt.UnixMilli(), CreatedAt: stamp(c.Now), UpdatedAt: stamp(c.Now),
+		Sub: c.Sub, UserID: c.UserID, Status: string(provision.StatusPending), ClaimToken: c.Token,
+		ClaimExpiresAt: c.ExpiresAt.UnixMilli(), CreatedAt: stamp(c.Now).Value, UpdatedAt: stamp(c.Now).Value,
 	})
 	if err != nil {
 		return provision.Record{}, false, fmt.Errorf("encoding claim: %w", err)
 	}
+	cond, names, values := seenCondition(seen, c.Now)
 	_, err = a.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                aws.String(a.table),
-		Item:                     av,
-		ConditionExpression:      aws.String("#status = :seen AND claim_token = :stale"),
-		ExpressionAttributeNames: map[string]string{"#status": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":seen":  &types.AttributeValueMemberS{Value: seen.Status},
-			":stale": &types.AttributeValueMemberS{Value: seen.ClaimToken},
-		},
+		TableName: aws.String(a.table), Item: av,
+		ConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	})
-	if err == nil {
-		return provision.Record{}, true, nil
+	if err = conditional(err, "taking over a claim"); !errors.Is(err, provision.ErrClaimLost) {
+		return provision.Record{}, err == nil, err
 	}
-	var ccf *types.ConditionalCheckFailedException
-	if !errors.As(err, &ccf) {
-		return provision.Record{}, false, fmt.Errorf("taking over an expired claim: %w", err)
-	}
-	// Someone else took it over, or finished, or this write's answer was
-	// lost after it succeeded: the item says which.
+	// Someone else took it over or finished, or this write's answer was
+	// lost after it succeeded: the record says which (see Claim.Wrote).
 	rec, err := a.Get(ctx, c.Sub)
 	if errors.Is(err, provision.ErrNotProvisioned) {
-		return provision.Record{Status: provision.StatusPending}, false, nil
+		return provision.Record{}, false, nil
 	}
 	return rec, false, err
 }
 
-// Finalize stores the credentials if c still holds the claim.
+// Finalize stores the credentials (MayFinalize).
 func (a *Accounts) Finalize(ctx context.Context, c provision.Claim, cr provision.Credentials) (provision.Record, error) {
-	now := &types.AttributeValueMemberS{Value: stamp(c.Now)}
 	out, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(a.table),
-		Key:       key(c.Sub),
-		UpdateExpression: aws.String("SET full_user_id = :full, domain_name = :domain, user_api_key = :key, " +
-			"user_api_secret = :secret, user_password = :password, #status = :active, created_at = :now, updated_at = :now"),
-		ConditionExpression:      aws.String("#status = :pending AND claim_token = :token"),
-		ExpressionAttributeNames: map[string]string{"#status": "status"},
+		TableName:                aws.String(a.table),
+		Key:                      key(c.Sub),
+		UpdateExpression:         aws.String(updateFinalize),
+		ConditionExpression:      aws.String(condHeldBy),
+		ExpressionAttributeNames: statusName,
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":full":     &types.AttributeValueMemberS{Value: cr.FullUserID},
-			":domain":   &types.AttributeValueMemberS{Value: cr.DomainName},
-			":key":      &types.AttributeValueMemberS{Value: cr.UserAPIKey},
-			":secret":   &types.AttributeValueMemberS{Value: cr.UserAPISecret},
-			":password": &types.AttributeValueMemberS{Value: cr.UserPassword},
-			":active":   &types.AttributeValueMemberS{Value: provision.StatusActive},
-			":pending":  &types.AttributeValueMemberS{Value: provision.StatusPending},
-			":token":    &types.AttributeValueMemberS{Value: c.Token},
-			":now":      now,
+			":full": str(cr.FullUserID), ":domain": str(cr.DomainName), ":key": str(cr.UserAPIKey),
+			":secret": str(cr.UserAPISecret), ":password": str(cr.UserPassword),
+			":active": str(string(provision.StatusActive)), ":status": str(string(provision.StatusPending)),
+			":token": str(c.Token), ":stamp": stamp(c.Now),
 		},
 		ReturnValues: types.ReturnValueAllNew,
 	})
@@ -200,22 +260,38 @@ func (a *Accounts) Finalize(ctx context.Context, c provision.Claim, cr provision
 	return decode(out.Attributes)
 }
 
-// Release deletes the PENDING item if c still holds the claim.
+// Release ends c's claim at c.Now and keeps the record (MayRelease).
 func (a *Accounts) Release(ctx context.Context, c provision.Claim) error {
-	return a.deleteHeld(ctx, c, provision.StatusPending, "releasing claim")
+	return a.update(ctx, c.Sub, "releasing claim", updateRelease, condHeldBy, statusName, map[string]types.AttributeValue{
+		":status": str(string(provision.StatusPending)), ":token": str(c.Token), ":now": millis(c.Now), ":stamp": stamp(c.Now),
+	})
+}
+
+// Drop deletes c's PENDING record (MayDrop).
+func (a *Accounts) Drop(ctx context.Context, c provision.Claim) error {
+	return a.deleteHeld(ctx, c, provision.StatusPending, "dropping claim")
 }
 
 // deleteHeld deletes the item if it is in status under c's claim.
-func (a *Accounts) deleteHeld(ctx context.Context, c provision.Claim, status, doing string) error {
+func (a *Accounts) deleteHeld(ctx context.Context, c provision.Claim, status provision.Status, doing string) error {
 	_, err := a.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                aws.String(a.table),
 		Key:                      key(c.Sub),
-		ConditionExpression:      aws.String("#status = :status AND claim_token = :token"),
-		ExpressionAttributeNames: map[string]string{"#status": "status"},
+		ConditionExpression:      aws.String(condHeldBy),
+		ExpressionAttributeNames: statusName,
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":status": &types.AttributeValueMemberS{Value: status},
-			":token":  &types.AttributeValueMemberS{Value: c.Token},
+			":status": str(string(status)), ":token": str(c.Token),
 		},
+	})
+	return conditional(err, doing)
+}
+
+// update is one conditional UpdateItem of sub's record.
+func (a *Accounts) update(ctx context.Context, sub, doing, update, cond string, names map[string]string, values map[string]types.AttributeValue) error {
+	_, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(a.table), Key: key(sub),
+		UpdateExpression: aws.String(update), ConditionExpression: aws.String(cond),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	})
 	return conditional(err, doing)
 }
@@ -234,58 +310,41 @@ func (a *Accounts) Get(ctx context.Context, sub string) (provision.Record, error
 	return decode(out.Item)
 }
 
-// ClaimDelete makes the item DELETING under c, if it is still as seen: the
-// same status and generation and, unless ACTIVE, a claim expired at c.Now.
+// ClaimDelete makes the record DELETING under c (MayClaimDelete).
 func (a *Accounts) ClaimDelete(ctx context.Context, c provision.Claim, seen provision.Record) error {
-	values := map[string]types.AttributeValue{
-		":seen":     &types.AttributeValueMemberS{Value: seen.Status},
-		":deleting": &types.AttributeValueMemberS{Value: provision.StatusDeleting},
-		":token":    &types.AttributeValueMemberS{Value: c.Token},
-		":expires":  &types.AttributeValueMemberN{Value: fmt.Sprint(c.ExpiresAt.UnixMilli())},
-		":now":      &types.AttributeValueMemberS{Value: stamp(c.Now)},
-	}
-	// Items written before generations were kept have no claim token.
-	cond := "#status = :seen AND attribute_not_exists(claim_token)"
-	switch {
-	case seen.Status == "":
-		cond = "attribute_not_exists(#sub)"
-		delete(values, ":seen")
-	case seen.Generation != "":
-		cond = "#status = :seen AND claim_token = :generation"
-		values[":generation"] = &types.AttributeValueMemberS{Value: seen.Generation}
-	}
-	if seen.Status != "" && seen.Status != provision.StatusActive {
-		cond += " AND claim_expires_at < :nowms"
-		values[":nowms"] = &types.AttributeValueMemberN{Value: fmt.Sprint(c.Now.UnixMilli())}
-	}
-	values[":uid"] = &types.AttributeValueMemberS{Value: c.UserID}
-	names := map[string]string{"#status": "status"}
-	if seen.Status == "" {
-		names["#sub"] = KeyAttribute
-	}
-	_, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(a.table),
-		Key:       key(c.Sub),
-		UpdateExpression: aws.String("SET #status = :deleting, claim_token = :token, claim_expires_at = :expires, " +
-			"updated_at = :now, user_id = if_not_exists(user_id, :uid), created_at = if_not_exists(created_at, :now)"),
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-	})
-	if err = conditional(err, "claiming the delete"); !errors.Is(err, provision.ErrClaimLost) {
-		return err
-	}
-	// A write whose answer was lost is retried by the SDK and fails its
-	// condition: the item says whether the first one took effect.
-	if rec, gerr := a.Get(ctx, c.Sub); gerr == nil && rec.Status == provision.StatusDeleting && rec.ClaimToken == c.Token {
-		return nil
-	}
-	return err
+	cond, names, values := seenCondition(seen, c.Now)
+	names = maps.Clone(names)
+	names["#status"] = "status"
+	values[":deleting"] = str(string(provision.StatusDeleting))
+	values[":token"] = str(c.Token)
+	values[":expires"] = millis(c.ExpiresAt)
+	values[":stamp"] = stamp(c.Now)
+	values[":uid"] = str(c.UserID)
+	return a.update(ctx, c.Sub, "claiming the delete", updateClaimDelete, cond, names, values)
 }
 
-// FinishDelete deletes the item if it is DELETING under c.
-func (a *Accounts) FinishDelete(ctx context.Context, c provision.Claim) error {
-	return a.deleteHeld(ctx, c, provision.StatusDeleting, "deleting record")
+// FinishDelete leaves end in place of c's DELETING record (MayFinishDelete).
+func (a *Accounts) FinishDelete(ctx context.Context, c provision.Claim, end provision.Ending) error {
+	if !end.Tombstone {
+		return a.deleteHeld(ctx, c, provision.StatusDeleting, "deleting record")
+	}
+	values := map[string]types.AttributeValue{
+		":status": str(string(provision.StatusDeleting)), ":token": str(c.Token),
+		":deleted": str(string(provision.StatusDeleted)), ":stamp": stamp(c.Now),
+	}
+	update := updateBury
+	if !end.ExpiresAt.IsZero() {
+		update, values[":ttl"] = updateBuryExpiring, seconds(end.ExpiresAt)
+	}
+	return a.update(ctx, c.Sub, "writing the tombstone", update, condHeldBy, statusName, values)
+}
+
+// Expire gives the tombstone seen an expiry (MayExpire).
+func (a *Accounts) Expire(ctx context.Context, seen provision.Record, at time.Time) error {
+	return a.update(ctx, seen.Sub, "expiring the tombstone", updateExpire, condSeenKept, statusName, map[string]types.AttributeValue{
+		":deleted": str(string(provision.StatusDeleted)), ":generation": str(seen.Generation),
+		":ttl": seconds(at), ":stamp": stamp(time.Now()),
+	})
 }
 
 func conditional(err error, op string) error {

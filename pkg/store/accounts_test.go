@@ -103,3 +103,70 @@ func TestExpiredClaimTakeOverIsTwoWrites(t *testing.T) {
 		t.Fatalf("after take-over: %+v, %v", rec, err)
 	}
 }
+
+// A late sign-up retry reaching a tombstone costs one call and changes
+// nothing: the tombstone keeps every attribute Claim's if_not_exists looks
+// for. The user's own request revives it in a second write.
+func TestClaimOverATombstone(t *testing.T) {
+	ctx := context.Background()
+	name := newTable(t)
+	api := &counting{Client: db}
+	a := store.NewAccounts(api, name)
+	now := time.Now().Truncate(time.Millisecond)
+	c := claim("gen1", now, now.Add(time.Minute))
+	if _, ok, err := a.Claim(ctx, c); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	seen, err := a.Finalize(ctx, c, provision.Credentials{FullUserID: "f", DomainName: "d", UserAPIKey: "k", UserAPISecret: "s", UserPassword: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := claim("del", now, now.Add(time.Minute))
+	if err := a.ClaimDelete(ctx, d, seen); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.FinishDelete(ctx, d, provision.Ending{Tombstone: true, ExpiresAt: now.Add(provision.TombstoneTTL)}); err != nil {
+		t.Fatal(err)
+	}
+	before := rawItem(t, name)
+	for _, attr := range []string{"user_api_key", "user_api_secret", "user_password", "full_user_id", "domain_name"} {
+		if _, ok := before[attr]; ok {
+			t.Errorf("the tombstone keeps %s", attr)
+		}
+	}
+	if ttl, ok := before[store.TTLAttribute].(*types.AttributeValueMemberN); !ok || ttl.Value != fmt.Sprint(now.Add(provision.TombstoneTTL).Unix()) {
+		t.Fatalf("the tombstone's %s = %#v", store.TTLAttribute, before[store.TTLAttribute])
+	}
+	api.take()
+	rec, ok, err := a.Claim(ctx, claim("retry", now, now.Add(time.Minute)))
+	if err != nil || ok || rec.Status != provision.StatusDeleted {
+		t.Fatalf("automatic claim over a tombstone = %+v, %v, %v", rec, ok, err)
+	}
+	if calls := api.take(); calls != "[UpdateItem]" {
+		t.Fatalf("calls %s, want one UpdateItem", calls)
+	}
+	if after := rawItem(t, name); !reflect.DeepEqual(before, after) {
+		t.Fatalf("the claim changed the tombstone:\n%v\n%v", before, after)
+	}
+	mine := claim("mine", now, now.Add(time.Minute))
+	mine.ByUser = true
+	if _, ok, err := a.Claim(ctx, mine); err != nil || !ok {
+		t.Fatalf("the user's claim = %v, %v", ok, err)
+	}
+	if calls := api.take(); calls != "[UpdateItem PutItem]" {
+		t.Fatalf("revival calls %s", calls)
+	}
+	if _, ok := rawItem(t, name)[store.TTLAttribute]; ok {
+		t.Fatal("the revived record keeps the tombstone's expiry: DynamoDB would delete it")
+	}
+}
+
+func rawItem(t *testing.T, table string) map[string]types.AttributeValue {
+	t.Helper()
+	out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"sub": &types.AttributeValueMemberS{Value: sub}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Item
+}

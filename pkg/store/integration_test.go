@@ -118,8 +118,8 @@ func TestClaimFinalize(t *testing.T) {
 	if err != nil || ok || existing.Status != provision.StatusActive {
 		t.Fatalf("claim over ACTIVE = %+v, %v, %v", existing, ok, err)
 	}
-	if err := a.Release(ctx, c1); !errors.Is(err, provision.ErrClaimLost) {
-		t.Fatalf("release of an ACTIVE record = %v", err)
+	if err := a.Drop(ctx, c1); !errors.Is(err, provision.ErrClaimLost) {
+		t.Fatalf("drop of an ACTIVE record = %v", err)
 	}
 }
 
@@ -138,14 +138,14 @@ func TestStaleClaimIsTakenOver(t *testing.T) {
 	if _, err := a.Finalize(ctx, old, provision.Credentials{}); !errors.Is(err, provision.ErrClaimLost) {
 		t.Fatalf("superseded finalize = %v", err)
 	}
-	if err := a.Release(ctx, old); !errors.Is(err, provision.ErrClaimLost) {
-		t.Fatalf("superseded release = %v", err)
+	if err := a.Drop(ctx, old); !errors.Is(err, provision.ErrClaimLost) {
+		t.Fatalf("superseded drop = %v", err)
 	}
-	if err := a.Release(ctx, fresh); err != nil {
+	if err := a.Drop(ctx, fresh); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.Get(ctx, sub); !errors.Is(err, provision.ErrNotProvisioned) {
-		t.Fatalf("after release: %v", err)
+		t.Fatalf("after drop: %v", err)
 	}
 }
 
@@ -214,8 +214,8 @@ func TestCrashAfterKandyCreateIsRecovered(t *testing.T) {
 	}
 }
 
-// Kandy created the user but its answer was lost; the claim is released and
-// the next attempt recovers the orphan.
+// Kandy created the user but its answer was lost: the record stays as
+// evidence, its claim ended, and the next attempt recovers the orphan.
 func TestLostCreateAnswerIsRecovered(t *testing.T) {
 	f := newFixture(t, 5)
 	ctx := context.Background()
@@ -223,8 +223,8 @@ func TestLostCreateAnswerIsRecovered(t *testing.T) {
 	if _, _, err := f.svc.Ensure(ctx, sub, provision.EnsureOptions{}); !errors.Is(err, provision.ErrKandyUnavailable) {
 		t.Fatalf("first Ensure = %v, want ErrKandyUnavailable", err)
 	}
-	if _, err := f.accounts.Get(ctx, sub); !errors.Is(err, provision.ErrNotProvisioned) {
-		t.Fatalf("claim not released: %v", err)
+	if rec, err := f.accounts.Get(ctx, sub); err != nil || rec.Status != provision.StatusPending || rec.Held(time.Now()) {
+		t.Fatalf("after the lost answer: %+v, %v; want PENDING evidence, its claim ended", rec, err)
 	}
 	if _, isNew, err := f.svc.Ensure(ctx, sub, provision.EnsureOptions{}); err != nil || !isNew {
 		t.Fatalf("second Ensure = %v, %v", isNew, err)
@@ -293,9 +293,13 @@ func TestGetTokenDelete(t *testing.T) {
 	if err := f.svc.Delete(ctx, sub); !errors.Is(err, provision.ErrNotProvisioned) {
 		t.Fatalf("second Delete = %v", err)
 	}
-	if _, isNew, err := f.svc.Ensure(ctx, sub, provision.EnsureOptions{}); err != nil || !isNew {
-		t.Fatalf("Ensure after Delete = %v, %v", isNew, err)
+	if _, _, err := f.svc.Ensure(ctx, sub, provision.EnsureOptions{}); !errors.Is(err, provision.ErrAccountDeleted) {
+		t.Fatalf("automatic Ensure after Delete = %v, want ErrAccountDeleted", err)
 	}
+	if _, isNew, err := f.svc.Ensure(ctx, sub, provision.EnsureOptions{ByUser: true}); err != nil || !isNew {
+		t.Fatalf("the user's own Ensure after Delete = %v, %v", isNew, err)
+	}
+	assertOneStoredUser(t, f)
 }
 
 // A Delete that failed after Kandy deleted the user is finished by a retry.
@@ -312,8 +316,8 @@ func TestDeleteRetryAfterPartialFailure(t *testing.T) {
 	if err := f.svc.Delete(ctx, sub); err != nil {
 		t.Fatalf("Delete with the Kandy user already gone = %v", err)
 	}
-	if _, err := f.accounts.Get(ctx, sub); !errors.Is(err, provision.ErrNotProvisioned) {
-		t.Fatalf("record remains: %v", err)
+	if rec, err := f.accounts.Get(ctx, sub); err != nil || rec.Status != provision.StatusDeleted {
+		t.Fatalf("after the delete: %+v, %v; want a tombstone", rec, err)
 	}
 }
 

@@ -4,6 +4,7 @@ package trigger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -30,8 +31,17 @@ type Retrier interface {
 	Send(ctx context.Context, m signupqueue.Message, reason provision.Code) error
 }
 
+// DeletedCounter counts the users an automatic path left alone because
+// they had deleted their account (metrics.Recorder).
+type DeletedCounter interface {
+	AccountDeleted(ctx context.Context, path string)
+}
+
 // PostConfirmation provisions a user when Cognito confirms its sign-up.
 type PostConfirmation struct {
+	// Deleted, if set, counts the sign-ups of deleted accounts.
+	Deleted DeletedCounter
+
 	svc    Ensurer
 	log    *slog.Logger
 	retry  Retrier // nil: failures are only logged
@@ -63,6 +73,9 @@ const (
 	OutcomeExisting    Outcome = "already_provisioned"
 	OutcomeFailed      Outcome = "failed"
 	OutcomeInvalidSent Outcome = "invalid_event"
+	// OutcomeAccountDeleted: the user deleted their account; only their
+	// own POST /users provisions them again.
+	OutcomeAccountDeleted Outcome = "account_deleted"
 )
 
 // Handle returns the event exactly as it came, whatever happens: a failed
@@ -95,6 +108,12 @@ func (p *PostConfirmation) Process(ctx context.Context, raw json.RawMessage) Out
 	_, created, err := p.svc.Ensure(ctx, sub, provision.EnsureOptions{})
 	attrs := []any{"sub", sub, "user_pool_id", ev.UserPoolID, "duration_ms", time.Since(start).Milliseconds()}
 	switch {
+	case errors.Is(err, provision.ErrAccountDeleted):
+		p.log.InfoContext(ctx, "post-confirmation: not provisioned: the user deleted their account", attrs...)
+		if p.Deleted != nil {
+			p.Deleted.AccountDeleted(ctx, "trigger")
+		}
+		return OutcomeAccountDeleted
 	case err != nil:
 		p.log.ErrorContext(ctx, "post-confirmation: provisioning failed; the user can be provisioned later",
 			append(attrs, "reason", provision.CodeOf(err), "err", err.Error())...)

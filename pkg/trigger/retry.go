@@ -22,6 +22,9 @@ type DeadLetters interface {
 
 // RetryWorker provisions the sign-ups the trigger could not finish.
 type RetryWorker struct {
+	// Deleted, if set, counts the messages of deleted accounts.
+	Deleted DeletedCounter
+
 	svc Ensurer
 	dlq DeadLetters
 	log *slog.Logger
@@ -110,6 +113,12 @@ func (w *RetryWorker) process(ctx context.Context, rec events.SQSMessage) bool {
 	switch {
 	case err == nil:
 		w.log.InfoContext(ctx, "retry: provisioned", "sub", m.Sub, "created", created, "attempt", m.Attempt)
+		return true
+	case errors.Is(err, provision.ErrAccountDeleted):
+		w.log.InfoContext(ctx, "retry: not provisioned: the user deleted their account; message consumed", "sub", m.Sub, "attempt", m.Attempt)
+		if w.Deleted != nil {
+			w.Deleted.AccountDeleted(ctx, "retry")
+		}
 		return true
 	case errors.Is(err, provision.ErrQuotaExceeded):
 		w.log.ErrorContext(ctx, "retry: Kandy quota exhausted; sent to the dead-letter queue", "sub", m.Sub, "attempt", m.Attempt)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -202,5 +204,43 @@ func TestRetryWorkerWithoutADeadline(t *testing.T) {
 	resp, _ := w.Handle(context.Background(), batchOf(3))
 	if len(resp.BatchItemFailures) != 3 || time.Since(start) > 1500*time.Millisecond {
 		t.Fatalf("%d failures after %v", len(resp.BatchItemFailures), time.Since(start))
+	}
+}
+
+type deletedCounts map[string]int
+
+func (d deletedCounts) AccountDeleted(_ context.Context, path string) { d[path]++ }
+
+// A queued sign-up of a user who since deleted their account is consumed:
+// no batch-item failure, no dead letter, a log line and a count.
+func TestRetryWorkerConsumesDeletedAccounts(t *testing.T) {
+	var logs strings.Builder
+	dlq := &fakeDLQ{}
+	counts := deletedCounts{}
+	w := NewRetryWorker(subErrs{"gone": fmt.Errorf("claiming: %w", provision.ErrAccountDeleted)}, dlq, slog.New(slog.NewJSONHandler(&logs, nil)))
+	w.Deleted = counts
+	resp, err := w.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{msg("1", `{"sub":"gone","user_pool_id":"p","attempt":1}`)}})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("= %+v, %v; want the message consumed", resp, err)
+	}
+	if len(dlq.sent) != 0 || counts["retry"] != 1 {
+		t.Fatalf("dead letters %v, counts %v", dlq.sent, counts)
+	}
+	if !strings.Contains(logs.String(), "the user deleted their account") {
+		t.Fatalf("logs:\n%s", logs.String())
+	}
+}
+
+// A sign-up of a deleted account is not queued, and is counted.
+func TestTriggerLeavesDeletedAccounts(t *testing.T) {
+	r := &fakeRetrier{}
+	counts := deletedCounts{}
+	p := New(&fakeEnsurer{err: provision.ErrAccountDeleted}, quiet, 0, r)
+	p.Deleted = counts
+	if got := p.Process(context.Background(), []byte(signUp)); got != OutcomeAccountDeleted {
+		t.Fatalf("outcome %s", got)
+	}
+	if len(r.reasons) != 0 || counts["trigger"] != 1 {
+		t.Fatalf("queued %v, counts %v", r.reasons, counts)
 	}
 }

@@ -1,0 +1,153 @@
+package deprovision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+)
+
+const fileSub = "6f1c2a9e-4b7d-4e2a-9c3f-1a2b3c4d5e6f"
+
+type fakeService struct {
+	subs []string
+	err  error
+}
+
+func (f *fakeService) Deprovision(_ context.Context, sub string) error {
+	f.subs = append(f.subs, sub)
+	return f.err
+}
+
+type counts struct {
+	deprovisioned int
+	skipped       map[string]int
+}
+
+func (c *counts) UserDeprovisioned(context.Context) { c.deprovisioned++ }
+func (c *counts) DeprovisionSkipped(_ context.Context, reason string) {
+	if c.skipped == nil {
+		c.skipped = map[string]int{}
+	}
+	c.skipped[reason]++
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// event reads events/<name> and applies edit to its decoded form.
+func event(t testing.TB, name string, edit func(map[string]any)) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(ev)
+	}
+	out, _ := json.Marshal(ev)
+	return out
+}
+
+func detail(ev map[string]any) map[string]any { return ev["detail"].(map[string]any) }
+
+func TestBothDeletionsDeprovisionTheSub(t *testing.T) {
+	for _, name := range []string{"user-deleted-admin.json", "user-deleted-self.json"} {
+		svc, c := &fakeService{}, &counts{}
+		if err := New(svc, quiet, c).Handle(context.Background(), event(t, name, nil)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(svc.subs) != 1 || svc.subs[0] != fileSub || c.deprovisioned != 1 || len(c.skipped) != 0 {
+			t.Fatalf("%s: deprovisioned %v, counts %+v", name, svc.subs, c)
+		}
+	}
+}
+
+// Events the handler cannot act on succeed, so they are not retried for
+// ever, and are counted by reason; none reaches the domain.
+func TestEventsLeftToReconcile(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		raw    []byte
+		reason string
+	}{
+		{"not JSON", []byte(`{"detail":`), SkipMalformed},
+		{"a sub of the wrong type", event(t, "user-deleted-admin.json", func(ev map[string]any) {
+			detail(ev)["additionalEventData"] = map[string]any{"sub": 42}
+		}), SkipMalformed},
+		{"another source", event(t, "user-deleted-admin.json", func(ev map[string]any) { ev["source"] = "aws.s3" }), SkipOtherEvent},
+		{"another detail type", event(t, "user-deleted-admin.json", func(ev map[string]any) { ev["detail-type"] = "Scheduled Event" }), SkipOtherEvent},
+		{"another call", event(t, "user-deleted-admin.json", func(ev map[string]any) { detail(ev)["eventName"] = "AdminDisableUser" }), SkipOtherEvent},
+		{"a denied call", event(t, "user-deleted-admin.json", func(ev map[string]any) { detail(ev)["errorCode"] = "AccessDenied" }), SkipFailedCall},
+		{"no additional data", event(t, "user-deleted-self.json", func(ev map[string]any) { delete(detail(ev), "additionalEventData") }), SkipNoSub},
+		{"null additional data", event(t, "user-deleted-self.json", func(ev map[string]any) { detail(ev)["additionalEventData"] = nil }), SkipNoSub},
+		{"an empty sub", event(t, "user-deleted-self.json", func(ev map[string]any) {
+			detail(ev)["additionalEventData"] = map[string]any{"sub": ""}
+		}), SkipNoSub},
+		{"a sub that is no sub", event(t, "user-deleted-self.json", func(ev map[string]any) {
+			detail(ev)["additionalEventData"] = map[string]any{"sub": "not a sub\n"}
+		}), SkipInvalidSub},
+	} {
+		svc, c := &fakeService{}, &counts{}
+		if err := New(svc, quiet, c).Handle(context.Background(), tt.raw); err != nil {
+			t.Errorf("%s: %v, want success", tt.name, err)
+		}
+		if len(svc.subs) != 0 || c.skipped[tt.reason] != 1 || c.deprovisioned != 0 {
+			t.Errorf("%s: deprovisioned %v, counts %+v; want one %s", tt.name, svc.subs, c, tt.reason)
+		}
+	}
+}
+
+// A failed delete fails the invocation, so it is retried; the error names
+// what failed, and the log line carries the code.
+func TestFailuresAreRetried(t *testing.T) {
+	for _, failure := range []error{
+		fmt.Errorf("delete user: %w", provision.ErrKandyUnavailable),
+		provision.ErrInProgress,
+		fmt.Errorf("reading record: %w", provision.ErrUnavailable),
+	} {
+		var logs strings.Builder
+		svc, c := &fakeService{err: failure}, &counts{}
+		err := New(svc, slog.New(slog.NewJSONHandler(&logs, nil)), c).Handle(context.Background(), event(t, "user-deleted-admin.json", nil))
+		if !errors.Is(err, failure) {
+			t.Fatalf("err = %v, want %v", err, failure)
+		}
+		if c.deprovisioned != 0 || !strings.Contains(logs.String(), `"reason":"`+string(provision.CodeOf(failure))+`"`) {
+			t.Fatalf("counts %+v, logs:\n%s", c, logs.String())
+		}
+	}
+}
+
+// FuzzHandle: any input succeeds or fails only as the domain did, and no
+// input but a valid deletion reaches the domain.
+func FuzzHandle(f *testing.F) {
+	for _, name := range []string{"user-deleted-admin.json", "user-deleted-self.json"} {
+		f.Add(event(f, name, nil))
+	}
+	f.Add([]byte(`{"source":"aws.cognito-idp","detail-type":"AWS API Call via CloudTrail","detail":{"eventName":"DeleteUser"}}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		svc, c := &fakeService{}, &counts{}
+		if err := New(svc, quiet, c).Handle(context.Background(), raw); err != nil {
+			t.Fatalf("err = %v for %q", err, raw)
+		}
+		skipped := 0
+		for _, n := range c.skipped {
+			skipped += n
+		}
+		if len(svc.subs)+skipped != 1 || c.deprovisioned != len(svc.subs) {
+			t.Fatalf("%q: deprovisioned %v and skipped %v", raw, svc.subs, c.skipped)
+		}
+	})
+}
