@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/cognitofront"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
 )
@@ -182,9 +181,9 @@ func TestUserPoolFront(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
-	heard := make(chan cognitofront.UserDeleted, 10)
+	heard := make(chan UserDeleted, 10)
 	up, err := s.StartUserPool(context.Background(), UserPoolOptions{LambdaURL: "http://127.0.0.1:9",
-		OnUserDeleted: func(_ context.Context, d cognitofront.UserDeleted) { heard <- d }})
+		OnUserDeleted: func(_ context.Context, d UserDeleted) { heard <- d }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +234,7 @@ func TestUserPoolFront(t *testing.T) {
 	}
 	s.Stop() // waits for the hooks running
 	close(heard)
-	got := map[string][]cognitofront.UserDeleted{}
+	got := map[string][]UserDeleted{}
 	for d := range heard {
 		got[d.Sub] = append(got[d.Sub], d)
 	}

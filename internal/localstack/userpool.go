@@ -29,7 +29,7 @@ type UserPoolOptions struct {
 	// AdminDeleteUser or DeleteUser removes from any pool, with the user's
 	// sub, as CloudTrail records the call for EventBridge. It runs once the
 	// caller has its answer, in a goroutine of its own; Stop waits for it.
-	OnUserDeleted func(ctx context.Context, d cognitofront.UserDeleted)
+	OnUserDeleted func(ctx context.Context, d UserDeleted)
 }
 
 // UserPool is cognito-local with the template's user pool and app client,
