@@ -358,7 +358,8 @@ func parallelSignUps(t *testing.T, run *localRun) {
 }
 
 // lambdaEndpoint: the Invoke API by name, as `aws lambda invoke` calls it;
-// it also runs RetryFunction once, for the environment check.
+// it also runs RetryFunction and DeprovisionFunction once, for the
+// environment check.
 func lambdaEndpoint(t *testing.T, run *localRun) {
 	event := loadEvent(t, "get-user.json", newSub())
 	resp, body := run.invoke(t, "ApiFunction", string(mustJSON(t, event)))
@@ -367,6 +368,10 @@ func lambdaEndpoint(t *testing.T, run *localRun) {
 	}
 	if resp, body := run.invoke(t, "RetryFunction", `{"Records":[]}`); resp.StatusCode != 200 || resp.Header.Get("X-Amz-Function-Error") != "" {
 		t.Errorf("RetryFunction: %d %s", resp.StatusCode, body)
+	}
+	// A deletion of a user the service never knew changes nothing.
+	if resp, body := run.invoke(t, "DeprovisionFunction", string(mustJSON(t, loadEvent(t, "user-deleted-admin.json", newSub())))); resp.StatusCode != 200 || resp.Header.Get("X-Amz-Function-Error") != "" {
+		t.Errorf("DeprovisionFunction: %d %s", resp.StatusCode, body)
 	}
 	if resp, body := run.invoke(t, "RetryFunction", `{"Records":"not a list"}`); resp.StatusCode != 200 || resp.Header.Get("X-Amz-Function-Error") != "Unhandled" {
 		t.Errorf("a function error: %d %v %s", resp.StatusCode, resp.Header, body)

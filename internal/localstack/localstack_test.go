@@ -76,6 +76,12 @@ func TestFunctionEnvFollowsTheTemplate(t *testing.T) {
 				t.Errorf("%s: no value for the template's %s in %v", id, name, env)
 			}
 		}
+		for _, e := range env {
+			name, _, _ := strings.Cut(e, "=")
+			if _, declared := tpl.Variables(id)[name]; !declared && !strings.HasPrefix(name, "AWS_") {
+				t.Errorf("%s: %s, which the template does not give it", id, name)
+			}
+		}
 		for _, want := range []string{"TABLE_NAME=accounts", "METRICS_NAMESPACE=KandyProvisioner/local", "AWS_ENDPOINT_URL_SQS=http://127.0.0.1:3", "AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:2"} {
 			if !slices.Contains(env, want) {
 				t.Errorf("%s: no %s", id, want)

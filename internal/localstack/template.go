@@ -5,6 +5,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
 )
@@ -168,8 +169,9 @@ func subArgs(arg any, refs map[string]string) (string, map[string]string, error)
 	return s, vars, nil
 }
 
-// FunctionEnv is what function id gets here: Env, and the template's
-// variables for it (Globals', then its own) with this stack's values.
+// FunctionEnv is what function id gets here: Env's AWS variables and
+// endpoints, and the template's variables for it (Globals', then its
+// own) with this stack's values.
 func (s *Stack) FunctionEnv(id string) ([]string, error) {
 	tpl, err := samtemplate.Load(samtemplate.Path())
 	if err != nil {
@@ -188,5 +190,12 @@ func (s *Stack) FunctionEnv(id string) ([]string, error) {
 		}
 		extra = append(extra, fmt.Sprintf("%s=%v", k, v))
 	}
-	return s.Env(extra...), nil
+	// Env's service variables only where the template gives them: a
+	// function that needs no key gets no KMS_KEY_ID.
+	base := slices.DeleteFunc(s.Env(), func(e string) bool {
+		name, _, _ := strings.Cut(e, "=")
+		_, declared := vars[name]
+		return !declared && !strings.HasPrefix(name, "AWS_")
+	})
+	return MergeEnv(base, extra...), nil
 }
