@@ -200,9 +200,11 @@ func provisionUntilDone(t *testing.T, fn *localenv.Function, sub string, patienc
 
 // checkInvariants asserts, over the whole table and the simulator: every
 // sub has one ACTIVE record; every Kandy user, as Kandy lists them, has a
-// record holding its credentials and vice versa; no PENDING item outlived
-// its claim; and the creates minus the deletes Kandy carried out, counted
-// on the wire, equal the users Kandy lists.
+// record holding its credentials and vice versa; no tombstone keeps
+// credentials; and the creates minus the deletes Kandy carried out,
+// counted on the wire, equal the users Kandy lists. A PENDING record whose
+// claim ended is evidence of a creation given up, which the next request
+// recovers.
 func (fs *faultStack) checkInvariants(t *testing.T, subs []string) {
 	t.Helper()
 	out, err := stack.DB.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(fs.table), ConsistentRead: aws.Bool(true)})
@@ -215,7 +217,6 @@ func (fs *faultStack) checkInvariants(t *testing.T, subs []string) {
 		unclaimed[id] = true
 	}
 	active := map[string]bool{}
-	now := time.Now().UnixMilli()
 	for _, it := range out.Items {
 		str := func(a string) string { v, _ := it[a].(*types.AttributeValueMemberS); return aws.ToString(&v.Value) }
 		switch str("status") {
@@ -225,11 +226,9 @@ func (fs *faultStack) checkInvariants(t *testing.T, subs []string) {
 				t.Errorf("record of %s does not hold its Kandy user's credentials", str("sub"))
 			}
 			delete(unclaimed, str("user_id"))
-		case "PENDING":
-			if n, ok := it["claim_expires_at"].(*types.AttributeValueMemberN); ok {
-				if exp, _ := strconv.ParseInt(n.Value, 10, 64); exp < now {
-					t.Errorf("PENDING item of %s outlived its claim", str("sub"))
-				}
+		case "DELETED":
+			if _, ok := it["user_api_key"]; ok {
+				t.Errorf("the tombstone of %s keeps credentials", str("sub"))
 			}
 		}
 	}

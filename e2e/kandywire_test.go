@@ -21,11 +21,23 @@ import (
 type kandyWire struct {
 	target http.Handler
 	delay  func(*http.Request) time.Duration
+	// late, if set, holds the answer to a request Kandy has carried out
+	// for as long as it says: past the caller's deadline, the answer
+	// arrives after the caller gave up.
+	late func(*http.Request) time.Duration
 
 	mu               sync.Mutex
 	creates, deletes int
 	lose             map[string]int // operation -> answers still to lose
 	lost             int            // answers lost so far
+	lateAnswers      []lateAnswer
+	inFlight         sync.WaitGroup
+}
+
+// lateAnswer is a request of a user's whose answer was held.
+type lateAnswer struct {
+	userID     string
+	start, end time.Time
 }
 
 func newKandyWire(target http.Handler) *kandyWire {
@@ -67,12 +79,20 @@ func (w *kandyWire) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	op := operation(r)
 	done := make(chan *httptest.ResponseRecorder, 1)
+	w.inFlight.Add(1)
 	go func() {
+		defer w.inFlight.Done()
 		if w.delay != nil {
 			time.Sleep(w.delay(r))
 		}
 		rec := httptest.NewRecorder()
 		w.target.ServeHTTP(rec, req)
+		if w.late != nil {
+			if d := w.late(r); d > 0 {
+				w.noteLate(userOf(r, body), d)
+				time.Sleep(d)
+			}
+		}
 		done <- rec
 	}()
 	var rec *httptest.ResponseRecorder
@@ -91,6 +111,46 @@ func (w *kandyWire) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	rw.WriteHeader(rec.Code)
 	_, _ = rw.Write(rec.Body.Bytes())
+}
+
+// noteLate records that the answer to a request for userID is held for d.
+func (w *kandyWire) noteLate(userID string, d time.Duration) {
+	now := time.Now()
+	w.mu.Lock()
+	w.lateAnswers = append(w.lateAnswers, lateAnswer{userID: userID, start: now, end: now.Add(d)})
+	w.mu.Unlock()
+}
+
+// lateFor reports whether an answer to a request for userID was held
+// while [from, to] lasted.
+func (w *kandyWire) lateFor(userID string, from, to time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, l := range w.lateAnswers {
+		if l.userID == userID && l.start.Before(to) && l.end.After(from.Add(-time.Second)) {
+			return true
+		}
+	}
+	return false
+}
+
+// held is how many answers the wire held late.
+func (w *kandyWire) held() int { w.mu.Lock(); defer w.mu.Unlock(); return len(w.lateAnswers) }
+
+// settled waits until every request the wire carried has been answered,
+// late ones included.
+func (w *kandyWire) settled() { w.inFlight.Wait() }
+
+// userOf is the user a create or delete names.
+func userOf(r *http.Request, body []byte) string {
+	if id := r.URL.Query().Get("user_id"); id != "" {
+		return id
+	}
+	var in struct {
+		UserID string `json:"user_id"`
+	}
+	_ = json.Unmarshal(body, &in)
+	return in.UserID
 }
 
 // settle counts what Kandy carried out and reports whether to lose the

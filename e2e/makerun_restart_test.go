@@ -28,11 +28,11 @@ func TestMakeRunKeepsDataDir(t *testing.T) {
 	for _, email := range []string{"ann@example.com", "ben@example.com"} {
 		a := account{email: email, sub: first.signUp(t, email)}
 		a.access, _ = first.signIn(t, email)
-		status, body := first.api(t, "GET", "/users/me", a.access)
+		status, acc := first.account(t, a.access)
 		if status != 200 {
-			t.Fatalf("%s before the restart: %d %v", email, status, body)
+			t.Fatalf("%s before the restart: %d", email, status)
 		}
-		a.userID, _ = body["user_id"].(string)
+		a.userID = acc.UserId
 		accounts = append(accounts, a)
 	}
 	before := snapshot(t, first)
@@ -43,10 +43,10 @@ func TestMakeRunKeepsDataDir(t *testing.T) {
 		t.Errorf("after the restart %+v, before %+v", after, before)
 	}
 	for _, a := range accounts {
-		if status, body := second.api(t, "GET", "/users/me", a.access); status != 200 || body["user_id"] != a.userID {
-			t.Errorf("%s's old token: %d %v", a.email, status, body)
+		if status, acc := second.account(t, a.access); status != 200 || acc.UserId != a.userID {
+			t.Errorf("%s's old token: %d %+v", a.email, status, acc)
 		}
-		if status, body := second.api(t, "POST", "/users/me/token", a.access); status != 200 || !strings.HasPrefix(fmt.Sprint(body["user_access_token"]), "UAT") {
+		if status, token := second.loginToken(t, a.access); status != 200 || !strings.HasPrefix(token, "UAT") {
 			t.Errorf("%s's Kandy login token: %d", a.email, status)
 		}
 		second.signIn(t, a.email)
@@ -54,8 +54,8 @@ func TestMakeRunKeepsDataDir(t *testing.T) {
 	}
 	newcomer := second.signUp(t, "cal@example.com")
 	access, _ := second.signIn(t, "cal@example.com")
-	if status, body := second.api(t, "GET", "/users/me", access); status != 200 || body["user_id"] != kandyUserID(newcomer) {
-		t.Errorf("a sign-up after the restart: %d %v", status, body)
+	if status, acc := second.account(t, access); status != 200 || acc.UserId != kandyUserID(newcomer) {
+		t.Errorf("a sign-up after the restart: %d %+v", status, acc)
 	}
 	serverDeathStopsTheRun(t, second)
 }

@@ -43,7 +43,7 @@ func newAttacks(t *testing.T, run *localRun) *attacks {
 	a := &attacks{run: run, want: map[string]string{}, madeUp: newSub(), passwordBy: "Mallory-chose-this-1"}
 	a.victim = run.signUp(t, "vic@example.com")
 	a.access, _ = run.signIn(t, "vic@example.com")
-	if status, _ := run.api(t, "GET", "/users/me", a.access); status != 200 {
+	if status, _ := run.account(t, a.access); status != 200 {
 		t.Fatalf("the victim has no account: %d", status)
 	}
 	a.before = run.simUsers(t)
@@ -89,8 +89,8 @@ func (a *attacks) check(t *testing.T, saw map[string]string, origin string) {
 		}
 	}
 	run := a.run
-	if status, body := run.api(t, "GET", "/users/me", a.access); status != 200 || body["user_id"] != kandyUserID(a.victim) {
-		t.Errorf("the victim's account after the attacks: %d %v", status, body)
+	if status, acc := run.account(t, a.access); status != 200 || acc.UserId != kandyUserID(a.victim) {
+		t.Errorf("the victim's account after the attacks: %d %+v", status, acc)
 	}
 	if _, err := run.cognito.InitiateAuth(context.Background(), &cip.InitiateAuthInput{ClientId: aws.String(run.clientID),
 		AuthFlow: types.AuthFlowTypeUserPasswordAuth, AuthParameters: map[string]string{"USERNAME": "vic@example.com", "PASSWORD": a.passwordBy}}); err == nil {
@@ -184,8 +184,8 @@ func chosenSub(t *testing.T, run *localRun) {
 			t.Errorf("%s exists after a refused sign-up: %v", name, err)
 		}
 	}
-	if status, body := run.api(t, "GET", "/users/me", access); status != 200 || body["user_id"] != kandyUserID(bob) {
-		t.Errorf("Bob's account: %d %v", status, body)
+	if status, acc := run.account(t, access); status != 200 || acc.UserId != kandyUserID(bob) {
+		t.Errorf("Bob's account: %d %+v", status, acc)
 	}
 }
 

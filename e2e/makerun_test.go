@@ -20,6 +20,7 @@ import (
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 
+	"github.com/kandy-provisioner/kandy-provisioner/api/apiclient"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
 )
@@ -112,22 +113,6 @@ func (r *localRun) signIn(t *testing.T, email string) (access, id string) {
 	return aws.ToString(out.AuthenticationResult.AccessToken), aws.ToString(out.AuthenticationResult.IdToken)
 }
 
-// api calls the HTTP API and returns the status and the JSON body.
-func (r *localRun) api(t *testing.T, method, path, token string) (int, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest(method, r.url("API_PORT")+path, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := r.http.Do(req)
-	if err != nil {
-		t.Errorf("%s %s: %v", method, path, err)
-		return 0, nil
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
-}
-
 // simUsers is how many users the Kandy simulator holds.
 func (r *localRun) simUsers(t *testing.T) int {
 	t.Helper()
@@ -180,12 +165,14 @@ func TestMakeRunLikeTheDeployedStack(t *testing.T) {
 	t.Run("clean environment", func(t *testing.T) { cleanEnvironment(t, run) })
 	t.Run("make signup", func(t *testing.T) { makeSignUp(t, run) })
 	t.Run("banner", func(t *testing.T) { bannerAddresses(t, run) })
+	t.Run("OpenAPI description", func(t *testing.T) { servedDescription(t, run) })
 	t.Run("slow bodies cut", func(t *testing.T) { slow.check(t, run) })
-	for _, bad := range []string{"emulator exited", "api: invoke failed", "lambda: invoke failed", "provisioning failed", "front: proxying failed"} {
+	for _, bad := range []string{"emulator exited", "api: invoke failed", "lambda: invoke failed", "provisioning failed", "api: contract violation", "front: proxying failed"} {
 		if strings.Contains(run.output(), bad) {
 			t.Errorf("make run logged %q:\n%s", bad, run.output())
 		}
 	}
+	t.Run("contract checked", func(t *testing.T) { contractCheckedLive(t, run) })
 }
 
 // scriptedClient: SignUp, ConfirmSignUp with the emailed code,
@@ -194,18 +181,32 @@ func TestMakeRunLikeTheDeployedStack(t *testing.T) {
 func scriptedClient(t *testing.T, run *localRun) {
 	sub := run.signUp(t, "sam@example.com")
 	access, id := run.signIn(t, "sam@example.com")
-	if status, body := run.api(t, "GET", "/users/me", access); status != 200 || body["user_id"] != kandyUserID(sub) {
-		t.Fatalf("GET /users/me after sign-up: %d %v", status, body)
+	if status, acc := run.account(t, access); status != 200 || acc.UserId != kandyUserID(sub) {
+		t.Fatalf("GET /users/me after sign-up: %d %+v", status, acc)
 	}
-	if status, body := run.api(t, "POST", "/users/me/token", access); status != 200 || !strings.HasPrefix(fmt.Sprint(body["user_access_token"]), "UAT") {
+	if status, token := run.loginToken(t, access); status != 200 || !strings.HasPrefix(token, "UAT") {
 		t.Fatalf("POST /users/me/token: %d", status)
 	}
-	if status, body := run.api(t, "GET", "/users/me", id); status != 403 || body["message"] != "Forbidden" {
-		t.Fatalf("an ID token: %d %v, want 403 (no aws.cognito.signin.user.admin scope)", status, body)
+	resp, err := run.client(t, id).GetUserWithResponse(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
-	// No route matches an unclean path; nothing redirects to one that does.
-	if status, body := run.api(t, "GET", "//users/me", access); status != 404 || body["message"] != "Not Found" {
-		t.Fatalf("GET //users/me: %d %v, want 404 as API Gateway answers", status, body)
+	if resp.JSON403 == nil || resp.JSON403.Message != apiclient.GatewayErrorMessageForbidden {
+		t.Fatalf("an ID token: %d %s, want 403 (no aws.cognito.signin.user.admin scope)", resp.StatusCode(), resp.Body)
+	}
+	// No route matches an unclean path; nothing redirects to one that
+	// does. Not an operation of the API: a plain request.
+	req, _ := http.NewRequest("GET", run.url("API_PORT")+"//users/me", nil)
+	req.Header.Set("Authorization", "Bearer "+access)
+	raw, err := run.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(raw.Body).Decode(&body)
+	if raw.StatusCode != 404 || body["message"] != "Not Found" {
+		t.Fatalf("GET //users/me: %d %v, want 404 as API Gateway answers", raw.StatusCode, body)
 	}
 }
 
@@ -255,9 +256,9 @@ func makeSignUp(t *testing.T, run *localRun) {
 	}
 }
 
-// burst sends n requests at once and counts the answers by method and
-// status.
-func burst(t *testing.T, run *localRun, token string, n int, request func(i int) (method, path string)) map[string]int {
+// burst makes n API calls at once, each request(i) a route, and counts
+// the answers by route and status.
+func burst(t *testing.T, run *localRun, token string, n int, request func(i int) (route string)) map[string]int {
 	t.Helper()
 	var mu sync.Mutex
 	counts := map[string]int{}
@@ -267,11 +268,11 @@ func burst(t *testing.T, run *localRun, token string, n int, request func(i int)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			method, path := request(i)
+			route := request(i)
 			<-start
-			status, _ := run.api(t, method, path, token)
+			status := run.call(t, token, route)
 			mu.Lock()
-			counts[fmt.Sprintf("%s %s %d", method, path, status)]++
+			counts[fmt.Sprintf("%s %d", route, status)]++
 			mu.Unlock()
 		}()
 	}
@@ -290,18 +291,18 @@ func refill() { time.Sleep(2600 * time.Millisecond) }
 func parallelRequests(t *testing.T, run *localRun) {
 	sub := run.signUp(t, "max@example.com")
 	access, _ := run.signIn(t, "max@example.com")
-	if status, _ := run.api(t, "DELETE", "/users/me", access); status != 204 {
+	if status := run.call(t, access, "DELETE /users/me"); status != 204 {
 		t.Fatalf("DELETE /users/me: %d", status)
 	}
 	before := run.simUsers(t)
 	refill()
-	first := burst(t, run, access, 50, func(int) (string, string) { return "POST", "/users" })
+	first := burst(t, run, access, 50, func(int) string { return "POST /users" })
 	refill()
-	mixed := burst(t, run, access, 50, func(i int) (string, string) {
+	mixed := burst(t, run, access, 50, func(i int) string {
 		if i%2 == 0 {
-			return "GET", "/users/me"
+			return "GET /users/me"
 		}
-		return "POST", "/users"
+		return "POST /users"
 	})
 	fmt.Printf("make run concurrency: 50 parallel POST /users on a new user: %v; then 50 parallel GET /users/me and POST /users: %v; Kandy users %d -> %d\n",
 		first, mixed, before, run.simUsers(t))
@@ -314,8 +315,8 @@ func parallelRequests(t *testing.T, run *localRun) {
 	if after := run.simUsers(t); after != before+1 {
 		t.Errorf("Kandy users went from %d to %d, want one more", before, after)
 	}
-	if status, body := run.api(t, "GET", "/users/me", access); status != 200 || body["user_id"] != kandyUserID(sub) {
-		t.Errorf("the account: %d %v", status, body)
+	if status, acc := run.account(t, access); status != 200 || acc.UserId != kandyUserID(sub) {
+		t.Errorf("the account: %d %+v", status, acc)
 	}
 }
 
@@ -346,8 +347,8 @@ func parallelSignUps(t *testing.T, run *localRun) {
 			}
 		}
 		access, _ := run.signIn(t, fmt.Sprintf("crowd%02d@example.com", i))
-		if status, body := run.api(t, "GET", "/users/me", access); status != 200 || body["user_id"] != kandyUserID(sub) {
-			t.Errorf("user %d: GET /users/me %d %v", i, status, body)
+		if status, acc := run.account(t, access); status != 200 || acc.UserId != kandyUserID(sub) {
+			t.Errorf("user %d: GET /users/me %d %+v", i, status, acc)
 		}
 	}
 	after := run.simUsers(t)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -24,20 +25,29 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
 )
 
-// The model-based concurrency test: random histories of Ensure (as the API
-// and as the trigger), Get, UserToken and Delete over a few subs, from
-// independent service instances (each with its own clients, like separate
-// containers), against dynalite, local-kms and the simulator with random
-// latency in front of each. After every history, the invariants of the
+// The model-based concurrency test: random histories of the account's
+// whole life over a few subs: the user's own POST /users, the trigger,
+// a queued retry delivered late, GET, the token route, DELETE, and the
+// user leaving the pool, whose event is delivered once or twice, possibly
+// late. They run from independent service instances (each with its own
+// clients, like separate containers), against dynalite, local-kms and the
+// simulator, with random latency in front of each, and some Kandy answers
+// held past the caller's deadline after Kandy carried the call out. After
+// every history, and again once what was left half-way has been retried
+// as a user, EventBridge or reconcile would, the invariants of the
 // account's life are checked over the whole table and the whole simulator.
 const (
 	modelWorkers      = 8
 	modelOpsPerWorker = 50
 	modelSubs         = 3
 	modelFixedSeed    = 20261125
+	// modelLateAnswers bounds the answers held late in one history: each
+	// costs its caller a call time-out.
+	modelLateAnswers = 5
 )
 
 func TestModelBasedConcurrency(t *testing.T) {
@@ -130,6 +140,19 @@ func newModelRig(t *testing.T, seed uint64) *modelRig {
 	some := func(*http.Request) time.Duration { return d.upTo(25 * time.Millisecond) }
 	r.wire = newKandyWire(r.sim.Sim)
 	r.wire.delay = kandyDelay
+	var lateMu sync.Mutex
+	lateLeft := modelLateAnswers
+	lateRng := rand.New(rand.NewPCG(seed, 0))
+	r.wire.late = func(req *http.Request) time.Duration {
+		lateMu.Lock()
+		defer lateMu.Unlock()
+		if operation(req) == "" || lateLeft == 0 || lateRng.IntN(4) != 0 {
+			return 0
+		}
+		lateLeft--
+		// Past the Kandy client's 5 s call time-out.
+		return 5500*time.Millisecond + time.Duration(lateRng.Int64N(int64(time.Second)))
+	}
 	r.env = map[string]string{
 		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
 		"AWS_ENDPOINT_URL_DYNAMODB":        delayed(t, stack.DynamoURL, some),
@@ -165,13 +188,34 @@ func (e event) String() string {
 		e.worker, e.seq, e.op, e.sub, e.result)
 }
 
-// runModel runs one history from seed and checks the invariants after it.
+// pool is the user pool as the history changes it: who has left.
+type pool struct {
+	mu   sync.Mutex
+	left map[string]bool
+}
+
+// leave takes sub out of the pool, unless it is the last one in it.
+func (p *pool) leave(sub string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.left[sub] || len(p.left) == modelSubs-1 {
+		return false
+	}
+	p.left[sub] = true
+	return true
+}
+
+func (p *pool) has(sub string) bool { p.mu.Lock(); defer p.mu.Unlock(); return !p.left[sub] }
+
+// runModel runs one history from seed and checks the invariants after it,
+// and after settling what it left half-way.
 func runModel(t *testing.T, seed uint64) {
 	r := newModelRig(t, seed)
 	subList := make([]string, modelSubs)
 	for i := range subList {
 		subList[i] = newSub()
 	}
+	users := &pool{left: map[string]bool{}}
 	var mu sync.Mutex
 	var history []event
 	var wg sync.WaitGroup
@@ -183,7 +227,7 @@ func runModel(t *testing.T, seed uint64) {
 			defer wg.Done()
 			for i := 0; i < modelOpsPerWorker; i++ {
 				e := event{worker: w, seq: i, sub: subList[rng.IntN(len(subList))], start: time.Now()}
-				e.op, e.result = operate(svc, rng.IntN(100), e.sub)
+				e.op, e.result = operate(svc, rng, e.sub, users, i >= modelOpsPerWorker*2/3)
 				e.end = time.Now()
 				mu.Lock()
 				history = append(history, e)
@@ -192,13 +236,19 @@ func runModel(t *testing.T, seed uint64) {
 		}()
 	}
 	wg.Wait()
+	r.wire.settled()
 	sort.Slice(history, func(i, j int) bool { return history[i].start.Before(history[j].start) })
 	counts := map[string]int{}
 	for _, e := range history {
 		counts[e.op+" "+e.result]++
 	}
-	fmt.Printf("model test: seed %d, %d operations: %v\n", seed, len(history), counts)
-	if problems := r.invariants(t, history); len(problems) > 0 {
+	fmt.Printf("model test: seed %d, %d operations, %d Kandy answers held late: %v\n", seed, len(history), r.wire.held(), counts)
+	problems := r.duringHistory(t, history)
+	if len(problems) == 0 {
+		r.settle(t, history, users)
+		problems = r.afterSettling(t, history, users)
+	}
+	if len(problems) > 0 {
 		t.Errorf("seed %d broke the invariants:\n  %s\nthe operations that led there, for the users concerned:\n%s", seed,
 			strings.Join(problems, "\n  "), render(history, problems))
 	}
@@ -250,61 +300,158 @@ func subsOf(history []event) []string {
 	return out
 }
 
-// operate runs one operation, chosen by roll, and names its outcome.
-func operate(svc *provision.Service, roll int, sub string) (op, result string) {
+// operate runs one operation, chosen at random, and names its outcome.
+// Late in the history a user may leave the pool, but one always stays; a
+// user who left makes no request of their own any more, while late
+// retries and deliveries of the pool's event still come.
+func operate(svc *provision.Service, rng *rand.Rand, sub string, users *pool, late bool) (op, result string) {
 	outcome := func(err error, ok string) string {
 		if err != nil {
 			return string(provision.CodeOf(err))
 		}
 		return ok
 	}
+	ensure := func(timeout time.Duration, byUser bool) (bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		_, created, err := svc.Ensure(ctx, sub, provision.EnsureOptions{ByUser: byUser})
+		return created, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	roll, in := rng.IntN(100), users.has(sub)
 	switch {
-	case roll < 30:
-		_, created, err := svc.Ensure(ctx, sub, provision.EnsureOptions{})
+	case roll < 25 && in:
+		created, err := ensure(10*time.Second, true)
 		return "ensure(api)", outcome(err, map[bool]string{true: "201", false: "200"}[created])
-	case roll < 45:
-		tctx, tcancel := context.WithTimeout(ctx, 4*time.Second)
-		defer tcancel()
-		_, created, err := svc.Ensure(tctx, sub, provision.EnsureOptions{})
+	case roll < 35 && in:
+		created, err := ensure(4*time.Second, false)
 		return "ensure(trigger)", outcome(err, map[bool]string{true: "created", false: "existing"}[created])
-	case roll < 60:
+	case roll < 47:
+		created, err := ensure(8*time.Second, false)
+		return "retry", outcome(err, map[bool]string{true: "created", false: "existing"}[created])
+	case roll < 57 && in:
 		_, err := svc.Get(ctx, sub)
 		return "get", outcome(err, "200")
-	case roll < 78:
+	case roll < 67 && in:
 		_, err := svc.UserToken(ctx, sub)
 		return "token", outcome(err, "200")
-	default:
+	case roll < 85 && in:
 		return "delete", outcome(svc.Delete(ctx, sub), "204")
+	case roll < 88 && in && late && users.leave(sub):
+		return "leave pool", outcome(svc.Deprovision(ctx, sub), "deprovisioned")
+	default: // the pool's event, again or late
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		if in {
+			return "retry", outcome(func() error { _, err := ensure(8*time.Second, false); return err }(), "done")
+		}
+		return "pool event", outcome(svc.Deprovision(ctx, sub), "deprovisioned")
 	}
 }
 
-// invariants checks, over the rig's whole table and simulator, what must
-// hold after any history; it returns each violation.
-func (r *modelRig) invariants(t *testing.T, history []event) []string {
+// wish is what a sub's user last asked for: "delete" or "ensure(api)",
+// or "" if only automatic paths acted.
+func wish(history []event, sub string) string {
+	last := ""
+	for _, e := range history {
+		if e.sub == sub && (e.op == "delete" || e.op == "ensure(api)") {
+			last = e.op
+		}
+	}
+	return last
+}
+
+// settle retries what the history left half-way, as its owner would: the
+// pool's event is delivered again until it succeeds (EventBridge and
+// Lambda's retries), a user repeats their last request until it is
+// answered, and a user who made none is provisioned by a retry.
+func (r *modelRig) settle(t *testing.T, history []event, users *pool) {
+	t.Helper()
+	svc := r.service(t)
+	for _, sub := range subsOf(history) {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			var err error
+			switch {
+			case !users.has(sub):
+				err = svc.Deprovision(ctx, sub)
+			case wish(history, sub) == "delete":
+				if err = svc.Delete(ctx, sub); errors.Is(err, provision.ErrNotProvisioned) {
+					err = nil
+				}
+			default:
+				_, _, err = svc.Ensure(ctx, sub, provision.EnsureOptions{ByUser: wish(history, sub) == "ensure(api)"})
+				if errors.Is(err, provision.ErrAccountDeleted) {
+					err = nil
+				}
+			}
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("settling %s: %v", sub, err)
+			}
+			time.Sleep(300 * time.Millisecond) // a claim left by a time-out expires
+		}
+	}
+}
+
+// duringHistory checks what must hold at the end of any history, before
+// anything is retried: no request failed but for an answer held late, and
+// no Kandy user exists without a record that owns it.
+func (r *modelRig) duringHistory(t *testing.T, history []event) []string {
 	t.Helper()
 	var problems []string
 	for _, e := range history {
+		uid, _ := userid.FromSub(e.sub)
 		switch provision.Code(e.result) {
-		case provision.CodeKandyUnavailable, provision.CodeInternal:
-			problems = append(problems, fmt.Sprintf("a request failed because of another request for the same user: %s", e.String()))
+		case provision.CodeKandyUnavailable, provision.CodeInternal, provision.CodeUnavailable:
+			if !r.wire.lateFor(uid, e.start, e.end) {
+				problems = append(problems, fmt.Sprintf("a request failed because of another request for the same user: %s", e.String()))
+			}
 		}
 	}
+	records := r.scan(t)
+	for id := range listKandyUsers(t, r.sim) {
+		switch rec, ok := records[id]; {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("Kandy user %s has no record", id))
+		case rec["status"] == string(provision.StatusDeleted):
+			problems = append(problems, fmt.Sprintf("Kandy user %s has a tombstone for a record", id))
+		}
+	}
+	return problems
+}
+
+// afterSettling checks the account's life: every record is an account
+// whose Kandy user holds its credentials, or a tombstone with no Kandy
+// user, as its user last asked; a user who left the pool has an expiring
+// tombstone; Kandy's creates less its deletes are the users it lists.
+func (r *modelRig) afterSettling(t *testing.T, history []event, users *pool) []string {
+	t.Helper()
+	var problems []string
 	kandyUsers := listKandyUsers(t, r.sim)
 	records := r.scan(t)
-	now := time.Now()
+	for _, sub := range subsOf(history) {
+		uid, _ := userid.FromSub(sub)
+		rec, want := records[uid], wish(history, sub)
+		switch {
+		case !users.has(sub) && (rec["status"] != string(provision.StatusDeleted) || rec[store.TTLAttribute] == ""):
+			problems = append(problems, fmt.Sprintf("%s left the pool, and its record is %v", uid, redact(rec)))
+		case users.has(sub) && want == "delete" && rec["status"] != string(provision.StatusDeleted):
+			problems = append(problems, fmt.Sprintf("%s deleted their account, and its record is %v", uid, redact(rec)))
+		case users.has(sub) && want == "ensure(api)" && rec["status"] != string(provision.StatusActive):
+			problems = append(problems, fmt.Sprintf("%s asked for an account, and its record is %v", uid, redact(rec)))
+		}
+	}
 	for _, rec := range records {
-		problems = append(problems, r.checkRecord(t, rec, kandyUsers, now)...)
+		problems = append(problems, r.checkRecord(t, rec, kandyUsers)...)
 	}
 	for id := range kandyUsers {
-		rec, ok := records[id]
-		if !ok {
-			problems = append(problems, fmt.Sprintf("Kandy user %s has no record", id))
-			continue
-		}
-		if rec["status"] != string(provision.StatusActive) && !liveClaim(rec, now) {
-			problems = append(problems, fmt.Sprintf("Kandy user %s has a %s record without a live claim", id, rec["status"]))
+		if records[id]["status"] != string(provision.StatusActive) {
+			problems = append(problems, fmt.Sprintf("Kandy user %s has no account: its record is %v", id, redact(records[id])))
 		}
 	}
 	if c, d := r.wire.counts(); c-d != len(kandyUsers) {
@@ -314,12 +461,12 @@ func (r *modelRig) invariants(t *testing.T, history []event) []string {
 }
 
 // checkRecord: an ACTIVE record holds the credentials Kandy issued its
-// user; a claim is never left expired.
-func (r *modelRig) checkRecord(t *testing.T, rec map[string]string, kandyUsers map[string]bool, now time.Time) []string {
+// user; once settled, no record is left PENDING or DELETING.
+func (r *modelRig) checkRecord(t *testing.T, rec map[string]string, kandyUsers map[string]bool) []string {
 	t.Helper()
 	id := rec["user_id"]
-	switch rec["status"] {
-	case string(provision.StatusActive):
+	switch provision.Status(rec["status"]) {
+	case provision.StatusActive:
 		issued, ok := r.sim.User(id)
 		if !ok || !kandyUsers[id] {
 			return []string{fmt.Sprintf("ACTIVE record of %s has no Kandy user", id)}
@@ -328,17 +475,14 @@ func (r *modelRig) checkRecord(t *testing.T, rec map[string]string, kandyUsers m
 		if err != nil || rec["user_api_key"] != issued.APIKey || plain.UserAPISecret != issued.APISecret || plain.UserPassword != issued.Password {
 			return []string{fmt.Sprintf("ACTIVE record of %s does not hold the credentials Kandy issued (%v)", id, err)}
 		}
-	default:
-		if !liveClaim(rec, now) {
-			return []string{fmt.Sprintf("%s record of %s outlived its claim", rec["status"], id)}
+	case provision.StatusDeleted:
+		if rec["user_password"] != "" || rec["user_api_key"] != "" {
+			return []string{fmt.Sprintf("the tombstone of %s keeps credentials", id)}
 		}
+	default:
+		return []string{fmt.Sprintf("%s record of %s was left after settling", rec["status"], id)}
 	}
 	return nil
-}
-
-func liveClaim(rec map[string]string, now time.Time) bool {
-	ms, err := strconv.ParseInt(rec["claim_expires_at"], 10, 64)
-	return err == nil && time.UnixMilli(ms).After(now)
 }
 
 // listKandyUsers asks Kandy, through its API, which users exist.

@@ -138,6 +138,10 @@ func TestReadmeWalkthroughAgainstMakeRun(t *testing.T) {
 	if !strings.Contains(run.output(), "stopping") {
 		t.Errorf("make run did not shut down cleanly:\n%s", run.output())
 	}
+	// The console's calls and the walkthrough's, checked by the gateway.
+	if strings.Contains(run.output(), "api: contract violation") {
+		t.Errorf("make run found answers that break api/openapi.yaml:\n%s", run.output())
+	}
 }
 
 // clickThroughConsole drives the console page in headless Chromium. It

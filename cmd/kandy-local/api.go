@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/kandy-provisioner/kandy-provisioner/api"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/apigw"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localauth"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/openapicheck"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
 )
 
@@ -33,7 +35,8 @@ func cognitoBundle() ([]byte, error) {
 }
 
 // serveAPI serves the emulated HTTP API of ApiFunction, as the template
-// declares it, and the console page with its Cognito client.
+// declares it, checking every exchange against api/openapi.yaml; and,
+// beside it, the console page with its Cognito client and the description.
 func serveAPI(st *localstack.Stack, s settings, fns *localstack.Functions, pool *localstack.UserPool, verifier *localauth.Verifier, log *slog.Logger) (apigw.API, error) {
 	tpl, err := samtemplate.Load(samtemplate.Path())
 	if err != nil {
@@ -46,7 +49,7 @@ func serveAPI(st *localstack.Stack, s settings, fns *localstack.Functions, pool 
 	if s.corsOrigins != "" {
 		params["CorsAllowedOrigins"] = s.corsOrigins
 	}
-	api, err := apigw.FromTemplate(tpl, "ApiFunction", params)
+	httpAPI, err := apigw.FromTemplate(tpl, "ApiFunction", params)
 	if err != nil {
 		return apigw.API{}, err
 	}
@@ -54,18 +57,23 @@ func serveAPI(st *localstack.Stack, s settings, fns *localstack.Functions, pool 
 	if err != nil {
 		return apigw.API{}, err
 	}
+	contract, err := openapicheck.Load()
+	if err != nil {
+		return apigw.API{}, err
+	}
 	config, _ := json.Marshal(map[string]string{
 		"region": localstack.Region, "userPoolId": pool.ID, "clientId": pool.ClientID, "endpoint": pool.URL + "/",
 	})
 	_, err = st.ServeHTTPAPI(s.apiPort, site{
-		gateway: &apigw.Gateway{API: api, Verifier: verifier, Function: fns.Pools["ApiFunction"], Log: log},
+		gateway: &apigw.Gateway{API: httpAPI, Verifier: verifier, Function: fns.Pools["ApiFunction"], Log: log, Contract: contract},
 		assets: map[string]http.HandlerFunc{
 			"/":                    asset("text/html; charset=utf-8", consolePage),
 			"/console/config.json": asset("application/json", config),
 			"/console/amazon-cognito-identity.min.js": asset("text/javascript; charset=utf-8", bundle),
+			"/openapi.yaml": asset("application/yaml", api.OpenAPI),
 		},
 	})
-	return api, err
+	return httpAPI, err
 }
 
 // site serves the console's assets and hands every other request to the

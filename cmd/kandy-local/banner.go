@@ -33,6 +33,7 @@ func banner(s settings, st *localstack.Stack, fns *localstack.Functions, pool *l
 	fmt.Fprintf(w, "\nkandy-provisioner is running locally. Ctrl-C stops everything.\n\n")
 	fmt.Fprintf(w, "  HTTP API        http://%s   (%s; %s)\n", addr(s.apiPort), strings.Join(routes, ", "), cors)
 	fmt.Fprintf(w, "  console         http://%s/\n", addr(s.apiPort))
+	fmt.Fprintf(w, "  OpenAPI         http://%s/openapi.yaml   (every request and answer is checked against it)\n", addr(s.apiPort))
 	fmt.Fprintf(w, "  Cognito         %s   (cognito-local: pool %s, app client %s)\n", pool.URL, pool.ID, pool.ClientID)
 	fmt.Fprintf(w, "  Lambda          %s   (Invoke API; %s; up to %d emulators each)\n", fns.URL, strings.Join(functions, ", "), s.concurrency)
 	fmt.Fprintf(w, "  SQS             %s   (goaws; %s)\n", st.SQSURL, queues(st))

@@ -122,7 +122,9 @@ func TestDoctorChecksCloudTrail(t *testing.T) {
 	trail := func(logging bool, basic, advanced []map[string]any) fakecloudtrail.Trail {
 		return fakecloudtrail.Trail{Name: "t", ARN: arn, HomeRegion: "us-east-1", Logging: logging, EventSelectors: basic, AdvancedEventSelectors: advanced}
 	}
-	field := func(name string, equals ...string) map[string]any { return map[string]any{"Field": name, "Equals": equals} }
+	field := func(name string, equals ...string) map[string]any {
+		return map[string]any{"Field": name, "Equals": equals}
+	}
 	advanced := func(fields ...map[string]any) []map[string]any {
 		return []map[string]any{{"Name": "a", "FieldSelectors": fields}}
 	}

@@ -193,7 +193,7 @@ func (w *driftWorld) seed(t *testing.T) map[string]int {
 		t.Fatal(ok, err)
 	}
 	w.user(t, "unconfirmed0", false)
-	w.kandyUser(t, "bob") // outside our id scheme
+	w.kandyUser(t, "bob")                  // outside our id scheme
 	deleted := w.user(t, "deleted0", true) // deleted their account: a choice, not drift
 	w.ensure(t, deleted)
 	must(t, w.svc.Delete(ctx, deleted))

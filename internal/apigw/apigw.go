@@ -5,6 +5,7 @@
 package apigw
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localauth"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/openapicheck"
 )
 
 // maxPayload is API Gateway's request payload limit; maxEvent is Lambda's
@@ -36,6 +38,11 @@ const (
 	maxPayload = 10 << 20
 	maxEvent   = 6 << 20
 )
+
+// ViolationHeader names, on an answer that breaks the API's OpenAPI
+// description, how it breaks it, so that a test's client can fail the
+// call that got it.
+const ViolationHeader = "Kandy-Local-Contract-Violation"
 
 // Invoker runs a function with one event.
 type Invoker interface {
@@ -48,6 +55,10 @@ type Gateway struct {
 	Verifier *localauth.Verifier
 	Function Invoker
 	Log      *slog.Logger
+	// Contract, when set, checks each request to a route and its answer
+	// against the API's OpenAPI description. A violation is logged and
+	// named in ViolationHeader; the answer is otherwise unchanged.
+	Contract *openapicheck.Checker
 
 	once     sync.Once
 	limiters map[string]*rate.Limiter // by route
@@ -68,7 +79,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if g.API.CORS != nil {
 			g.API.CORS.annotate(w.Header(), r.Header.Get("Origin"))
 		}
-		status = g.serve(w, r, route)
+		if _, routed := g.API.Routes[route]; routed && g.Contract != nil {
+			status = g.serveChecked(w, r, route, path)
+		} else {
+			status = g.serve(w, r, route)
+		}
 	}
 	g.Log.Info("api", "route", route, "status", status, "duration_ms", time.Since(start).Milliseconds())
 }
@@ -114,6 +129,52 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, route string) in
 		return message(w, http.StatusInternalServerError, "Internal Server Error")
 	}
 	return write(w, resp, g.API.CORS != nil)
+}
+
+// serveChecked serves a request to a route with its answer held back,
+// checks the request and the answer against the contract, then sends the
+// answer.
+func (g *Gateway) serveChecked(w http.ResponseWriter, r *http.Request, route, path string) int {
+	var body bytes.Buffer
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.TeeReader(r.Body, &body), r.Body}
+	held := &heldAnswer{header: w.Header()}
+	g.serve(held, r, route)
+	// The description's path: the route's, as the request was matched to it.
+	checked := r.Clone(r.Context())
+	checked.URL.Path, checked.URL.RawPath = path, ""
+	err := g.Contract.Check(r.Context(), openapicheck.Exchange{Request: checked, RequestBody: body.Bytes(),
+		Status: held.status, Header: held.header, Body: held.body.Bytes()})
+	if err != nil {
+		g.Log.Error("api: contract violation", "route", route, "status", held.status, "violation", err.Error())
+		w.Header().Set(ViolationHeader, err.Error())
+	}
+	w.WriteHeader(held.status)
+	_, _ = w.Write(held.body.Bytes())
+	return held.status
+}
+
+// heldAnswer keeps an answer back from the caller. Its header is the
+// caller's own, which goes out only at the caller's WriteHeader.
+type heldAnswer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (h *heldAnswer) Header() http.Header { return h.header }
+
+func (h *heldAnswer) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+
+func (h *heldAnswer) Write(p []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return h.body.Write(p)
 }
 
 // authorize runs the JWT authorizer: 401 for a missing or invalid token,

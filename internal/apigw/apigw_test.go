@@ -21,6 +21,7 @@ import (
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localauth"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/openapicheck"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
 )
 
@@ -263,5 +264,65 @@ func TestGatewayInvocationOutlivesTheCaller(t *testing.T) {
 	}
 	if !<-fn.live {
 		t.Error("the invocation was cancelled with its caller; Lambda runs it to the end")
+	}
+}
+
+// TestGatewayChecksTheContract: with a contract, an answer that breaks the
+// API's description is delivered as the function sent it, and the
+// violation is logged and named in ViolationHeader, with the route and
+// the difference; a good answer, and a request to no route, are not.
+func TestGatewayChecksTheContract(t *testing.T) {
+	contract, err := openapicheck.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	account := `{"user_id":"u1","full_user_id":"u1@d","domain_name":"d","created_at":"2026-03-01T09:30:12Z"}`
+	fn := &fakeFunction{}
+	var logs strings.Builder
+	srv := httptest.NewServer(&Gateway{API: API{Routes: map[string]Route{"GET /users/me": {}, "POST /users": {}}}, Function: fn,
+		Log: slog.New(slog.NewTextHandler(&logs, nil)), Contract: contract})
+	t.Cleanup(srv.Close)
+	auth := map[string]string{"Authorization": "Bearer a.b.c"}
+	answer := func(body string) events.APIGatewayV2HTTPResponse {
+		return events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: body, Headers: map[string]string{"Content-Type": "application/json"}}
+	}
+
+	fn.answer = answer(account)
+	if resp, body := call(t, srv, "GET", "/users/me", auth); resp.Header.Get(ViolationHeader) != "" || body != account {
+		t.Errorf("a good answer: %s %q", body, resp.Header.Get(ViolationHeader))
+	}
+	extra := strings.Replace(account, "{", `{"plan":"basic",`, 1)
+	fn.answer = answer(extra)
+	resp, body := call(t, srv, "GET", "/users/me/", auth)
+	if resp.StatusCode != 200 || body != extra {
+		t.Errorf("the answer was changed: %d %s", resp.StatusCode, body)
+	}
+	want := `GET /users/me answered 200: response body doesn't match schema #/components/schemas/Account: property "plan" is unsupported`
+	if got := resp.Header.Get(ViolationHeader); got != want {
+		t.Errorf("%s = %q, want %q", ViolationHeader, got, want)
+	}
+	if !strings.Contains(logs.String(), `msg="api: contract violation" route="GET /users/me" status=200`) {
+		t.Errorf("no violation logged:\n%s", logs.String())
+	}
+
+	// The body the function got is the one the contract checked.
+	fn.answer = answer(account)
+	req, _ := http.NewRequest("POST", srv.URL+"/users", strings.NewReader(`{"user_country_code":"GB","plan":"gold"}`))
+	req.Header.Set("Authorization", "Bearer a.b.c")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get(ViolationHeader); !strings.Contains(got, `property "plan" is unsupported), yet it was not refused`) {
+		t.Errorf("an unknown field accepted: %s = %q", ViolationHeader, got)
+	}
+	if fn.last == nil || fn.last.Body != `{"user_country_code":"GB","plan":"gold"}` {
+		t.Errorf("the function got %+v", fn.last)
+	}
+
+	if resp, _ := call(t, srv, "GET", "/nowhere", auth); resp.StatusCode != 404 || resp.Header.Get(ViolationHeader) != "" {
+		t.Errorf("no route: %d %q", resp.StatusCode, resp.Header.Get(ViolationHeader))
 	}
 }

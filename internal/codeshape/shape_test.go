@@ -65,9 +65,13 @@ func TestNoFunctionIsLong(t *testing.T) {
 		if d.IsDir() || !strings.HasSuffix(path, ".go") {
 			return nil
 		}
-		f, err := parser.ParseFile(fset, path, nil, 0)
+		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
 		if err != nil {
 			return err
+		}
+		// Generated code (api/apiclient) is shaped by its generator.
+		if ast.IsGenerated(f) {
+			return nil
 		}
 		for _, decl := range f.Decls {
 			fn, ok := decl.(*ast.FuncDecl)

@@ -1,9 +1,9 @@
 package localstack
 
 import (
+	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -61,112 +61,19 @@ func (s *Stack) refs(tpl *samtemplate.Template) (map[string]string, error) {
 	return r, nil
 }
 
-var subVar = regexp.MustCompile(`\$\{([^}!]+)\}`)
-
-// resolve replaces Ref, GetAtt and Sub in v by refs' values.
+// resolve replaces Ref, GetAtt and Sub in v by refs' values; a name refs
+// lacks is an error.
 func resolve(v any, refs map[string]string) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		if len(x) == 1 {
-			for k, arg := range x {
-				if out, ok, err := intrinsic(k, arg, refs); ok {
-					return out, err
-				}
-			}
-		}
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			r, err := resolve(e, refs)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = r
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			r, err := resolve(e, refs)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = r
-		}
-		return out, nil
+	r := samtemplate.Resolver{Value: func(name string) (any, bool) {
+		v, ok := refs[name]
+		return v, ok
+	}}
+	out, err := r.Resolve(v)
+	var unresolved samtemplate.ErrUnresolved
+	if errors.As(err, &unresolved) {
+		return nil, fmt.Errorf("template: nothing local stands for %s", unresolved.Name)
 	}
-	return v, nil
-}
-
-// intrinsic resolves one intrinsic function; ok is false for a plain key.
-func intrinsic(name string, arg any, refs map[string]string) (any, bool, error) {
-	lookup := func(key string) (any, bool, error) {
-		if v, found := refs[key]; found {
-			return v, true, nil
-		}
-		return nil, true, fmt.Errorf("template: nothing local stands for %s", key)
-	}
-	switch name {
-	case "Ref":
-		s, _ := arg.(string)
-		return lookup(s)
-	case "Fn::GetAtt":
-		parts, _ := arg.([]string)
-		if list, ok := arg.([]any); ok && len(list) == 2 {
-			parts = []string{fmt.Sprint(list[0]), fmt.Sprint(list[1])}
-		}
-		if len(parts) != 2 {
-			return nil, true, fmt.Errorf("template: GetAtt %v", arg)
-		}
-		return lookup(parts[0] + "." + parts[1])
-	case "Fn::Sub":
-		s, vars, err := subArgs(arg, refs)
-		if err != nil {
-			return nil, true, err
-		}
-		var missing []string
-		out := subVar.ReplaceAllStringFunc(s, func(m string) string {
-			key := subVar.FindStringSubmatch(m)[1]
-			v, found := vars[key]
-			if !found {
-				v, found = refs[key]
-			}
-			if !found {
-				missing = append(missing, key)
-			}
-			return v
-		})
-		if len(missing) > 0 {
-			return nil, true, fmt.Errorf("template: nothing local stands for %v", missing)
-		}
-		return out, true, nil
-	}
-	return nil, false, nil
-}
-
-// subArgs reads Sub's two forms: a string, or [string, {name: value}]
-// with its values resolved.
-func subArgs(arg any, refs map[string]string) (string, map[string]string, error) {
-	list, ok := arg.([]any)
-	if !ok {
-		s, _ := arg.(string)
-		return s, nil, nil
-	}
-	if len(list) == 0 {
-		return "", nil, fmt.Errorf("template: Sub %v", arg)
-	}
-	s, _ := list[0].(string)
-	vars := map[string]string{}
-	if len(list) == 2 {
-		m, _ := list[1].(map[string]any)
-		for k, v := range m {
-			r, err := resolve(v, refs)
-			if err != nil {
-				return "", nil, err
-			}
-			vars[k] = fmt.Sprint(r)
-		}
-	}
-	return s, vars, nil
+	return out, err
 }
 
 // FunctionEnv is what function id gets here: Env's AWS variables and

@@ -267,43 +267,14 @@ func ParameterDefaults(path string) (map[string]string, error) {
 }
 
 // Deployed reports whether a deploy with these parameter values creates
-// resource id: it has no Condition, or its Condition holds.
+// resource id: it has no Condition, or its Condition holds. A parameter
+// not given is empty.
 func (t *Template) Deployed(id string, params map[string]string) bool {
 	c := t.Resources[id].Condition
-	return c == "" || t.holds(t.Conditions[c], params)
-}
-
-// holds evaluates a condition of Fn::Equals, Fn::Not, Fn::And, Fn::Or and
-// Condition over Refs to parameters.
-func (t *Template) holds(v any, params map[string]string) bool {
-	m, _ := v.(map[string]any)
-	for fn, arg := range m {
-		args, _ := arg.([]any)
-		switch fn {
-		case "Condition":
-			return t.holds(t.Conditions[fmt.Sprint(arg)], params)
-		case "Fn::Equals":
-			return len(args) == 2 && operand(args[0], params) == operand(args[1], params)
-		case "Fn::Not":
-			return len(args) == 1 && !t.holds(args[0], params)
-		case "Fn::And", "Fn::Or":
-			and := fn == "Fn::And"
-			for _, a := range args {
-				if t.holds(a, params) != and {
-					return !and
-				}
-			}
-			return and
-		}
+	if c == "" {
+		return true
 	}
-	return false
-}
-
-func operand(v any, params map[string]string) string {
-	if m, ok := v.(map[string]any); ok {
-		if ref, ok := m["Ref"].(string); ok {
-			return params[ref]
-		}
-	}
-	return fmt.Sprint(v)
+	r := Resolver{Conditions: t.Conditions, Value: func(name string) (any, bool) { return params[name], true }}
+	ok, _ := r.Condition(c)
+	return ok
 }

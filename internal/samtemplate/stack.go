@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -117,129 +116,24 @@ var Pseudo = map[string]string{
 // A resource stands for itself: Ref X is "{X}" and GetAtt X.Arn is
 // "{X.Arn}". AWS::NoValue, and what yields it, is dropped.
 func (s *Stack) Resolve(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		if len(v) == 1 {
-			for k, arg := range v {
-				if k == "Ref" || strings.HasPrefix(k, "Fn::") || k == "Condition" {
-					return s.intrinsic(k, arg)
-				}
-			}
-		}
-		out := map[string]any{}
-		for k, e := range v {
-			if r := s.Resolve(e); r != nil {
-				out[k] = r
-			}
-		}
-		return out
-	case []any:
-		out := []any{}
-		for _, e := range v {
-			if r := s.Resolve(e); r != nil {
-				out = append(out, r)
-			}
-		}
-		return out
-	default:
-		return v
-	}
-}
-
-func (s *Stack) intrinsic(fn string, arg any) any {
-	args, _ := arg.([]any)
-	switch fn {
-	case "Ref":
-		return s.ref(fmt.Sprint(arg))
-	case "Fn::GetAtt":
-		if len(args) == 2 {
-			return fmt.Sprintf("{%s.%s}", args[0], args[1])
-		}
-	case "Fn::Sub":
-		return s.sub(arg)
-	case "Fn::If":
-		if len(args) == 3 {
-			if s.Condition(fmt.Sprint(args[0])) {
-				return s.Resolve(args[1])
-			}
-			return s.Resolve(args[2])
-		}
-	case "Fn::Join":
-		if len(args) == 2 {
-			parts, _ := s.Resolve(args[1]).([]any)
-			strs := make([]string, len(parts))
-			for i, p := range parts {
-				strs[i] = fmt.Sprint(p)
-			}
-			return strings.Join(strs, fmt.Sprint(args[0]))
-		}
-	case "Condition", "Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or":
-		return s.truth(map[string]any{fn: arg})
-	}
-	return map[string]any{fn: arg}
-}
-
-func (s *Stack) ref(name string) any {
-	if name == "AWS::NoValue" {
-		return nil
-	}
-	if v, ok := Pseudo[name]; ok {
-		return v
-	}
-	if v, ok := s.Values[name]; ok {
-		return v
-	}
-	return "{" + name + "}"
-}
-
-var subVar = regexp.MustCompile(`\$\{([^}!][^}]*)\}`)
-
-func (s *Stack) sub(arg any) any {
-	text, vars := "", map[string]any{}
-	switch a := arg.(type) {
-	case string:
-		text = a
-	case []any:
-		if len(a) == 2 {
-			text, _ = a[0].(string)
-			vars, _ = a[1].(map[string]any)
-		}
-	}
-	out := subVar.ReplaceAllStringFunc(text, func(m string) string {
-		name := m[2 : len(m)-1]
-		if v, ok := vars[name]; ok {
-			return fmt.Sprint(s.Resolve(v))
-		}
-		if id, attr, ok := strings.Cut(name, "."); ok {
-			return fmt.Sprintf("{%s.%s}", id, attr)
-		}
-		return fmt.Sprint(s.ref(name))
-	})
-	return strings.ReplaceAll(out, "${!", "${")
+	out, _ := s.resolver().Resolve(v) // every name stands for something
+	return out
 }
 
 // Condition evaluates one entry of Conditions.
-func (s *Stack) Condition(name string) bool { return s.truth(s.Conditions[name]) }
+func (s *Stack) Condition(name string) bool {
+	ok, _ := s.resolver().Condition(name)
+	return ok
+}
 
-func (s *Stack) truth(v any) bool {
-	m, _ := v.(map[string]any)
-	for fn, arg := range m {
-		args, _ := arg.([]any)
-		switch fn {
-		case "Condition":
-			return s.Condition(fmt.Sprint(arg))
-		case "Fn::Equals":
-			return len(args) == 2 && fmt.Sprint(s.Resolve(args[0])) == fmt.Sprint(s.Resolve(args[1]))
-		case "Fn::Not":
-			return len(args) == 1 && !s.truth(args[0])
-		case "Fn::And", "Fn::Or":
-			all, anyOf := true, false
-			for _, a := range args {
-				t := s.truth(a)
-				all, anyOf = all && t, anyOf || t
-			}
-			return map[bool]bool{true: all, false: anyOf}[fn == "Fn::And"]
+func (s *Stack) resolver() Resolver {
+	return Resolver{Conditions: s.Conditions, Value: func(name string) (any, bool) {
+		if v, ok := Pseudo[name]; ok {
+			return v, true
 		}
-	}
-	return false
+		if v, ok := s.Values[name]; ok {
+			return v, true
+		}
+		return "{" + name + "}", true
+	}}
 }

@@ -307,7 +307,7 @@ func TestAlarmsWatchTheEmittedMetrics(t *testing.T) {
 			watched[fmt.Sprint(p["MetricName"])] = true
 		}
 	}
-	for _, m := range []string{metrics.KandyErrors, metrics.QuotaExceeded} {
+	for _, m := range []string{metrics.KandyErrors, metrics.QuotaExceeded, metrics.DependencyErrors} {
 		if !watched[m] {
 			t.Errorf("no alarm on %s in %s", m, ns)
 		}

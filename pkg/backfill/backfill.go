@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
@@ -71,8 +72,8 @@ type Summary struct {
 	NotConfirmed   int // skipped
 	// Deleted users deleted their account: a backfill never provisions
 	// them; only their own POST /users does.
-	Deleted int
-	Failures       []Failure
+	Deleted  int
+	Failures []Failure
 	// Stopped says why the run ended early, with users not attempted:
 	// a refusal every further call would meet too (quota, credentials).
 	Stopped error
@@ -114,32 +115,34 @@ func Run(ctx context.Context, users ListUsersAPI, accounts Accounts, o Options) 
 	ctx, r.stop = context.WithCancelCause(ctx)
 	defer r.stop(nil)
 
-	token := o.StartToken
-	for {
-		// No status filter: users who never confirmed are listed too, so
-		// the summary can say how many were skipped.
-		page, next, err := userpool.Page(ctx, users, o.UserPoolID, "", token)
-		if err != nil {
-			return r.summary(), fmt.Errorf("listing users: %w", err)
-		}
+	// No status filter: users who never confirmed are listed too, so the
+	// summary can say how many were skipped.
+	var walkErr error // the walk's own failure, apart from the listing's
+	err := userpool.Pages(ctx, users, o.UserPoolID, "", o.StartToken, func(page []userpool.User, next string) error {
 		r.page(ctx, page)
-		if s := r.summary(); s.Stopped != nil {
-			return s, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return r.summary(), err
-		}
-		token = next
-		if o.Checkpoint != nil {
-			if err := o.Checkpoint(token); err != nil {
-				return r.summary(), fmt.Errorf("writing checkpoint: %w", err)
+		switch {
+		case r.summary().Stopped != nil:
+			walkErr = errStopped
+		case ctx.Err() != nil:
+			walkErr = ctx.Err()
+		case o.Checkpoint != nil:
+			if err := o.Checkpoint(next); err != nil {
+				walkErr = fmt.Errorf("writing checkpoint: %w", err)
 			}
 		}
-		if token == "" {
-			return r.summary(), nil
-		}
+		return walkErr
+	})
+	switch {
+	case errors.Is(err, errStopped):
+		return r.summary(), nil
+	case err != nil && walkErr == nil:
+		return r.summary(), fmt.Errorf("listing users: %w", err)
 	}
+	return r.summary(), err
 }
+
+// errStopped ends the walk when the run stopped on a refusal.
+var errStopped = errors.New("stopped")
 
 type run struct {
 	o        Options
@@ -167,20 +170,15 @@ func (r *run) summary() Summary {
 
 // page handles one page's users, o.Concurrency at a time.
 func (r *run) page(ctx context.Context, users []userpool.User) {
-	sem := make(chan struct{}, r.o.Concurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(r.o.Concurrency)
 	for _, u := range users {
 		if ctx.Err() != nil {
 			break
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			r.user(ctx, u)
-		}()
+		g.Go(func() error { r.user(ctx, u); return nil })
 	}
-	wg.Wait()
+	_ = g.Wait() // users report their own failures
 }
 
 func (r *run) user(ctx context.Context, u userpool.User) {

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/awsdep"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
@@ -74,7 +75,7 @@ func (s *Sealer) Seal(ctx context.Context, sub string, c provision.Credentials) 
 		KeyId: aws.String(s.keyID), Plaintext: plain, EncryptionContext: Context(s.table, sub),
 	})
 	if err != nil {
-		return provision.Credentials{}, fmt.Errorf("encrypting credentials: %w", err)
+		return provision.Credentials{}, fmt.Errorf("encrypting credentials: %w", awsdep.Failure(awsdep.KMS, err))
 	}
 	sealed := base64.StdEncoding.EncodeToString(out.CiphertextBlob)
 	c.UserPassword, c.UserAPISecret = sealed, sealed
@@ -89,7 +90,7 @@ func Open(ctx context.Context, api DecryptAPI, table, sub, ciphertext string) (S
 	}
 	out, err := api.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, EncryptionContext: Context(table, sub)})
 	if err != nil {
-		return Secrets{}, fmt.Errorf("%w: %w", ErrCannotOpen, err)
+		return Secrets{}, fmt.Errorf("%w: %w", ErrCannotOpen, awsdep.Failure(awsdep.KMS, err))
 	}
 	var s Secrets
 	if err := json.Unmarshal(out.Plaintext, &s); err != nil {

@@ -66,6 +66,18 @@ func (h *Handler) Routes() []string {
 	return keys
 }
 
+// errNoRoute answers a request for a route the API does not have.
+var errNoRoute = errors.New("no such route")
+
+// codeOf is the domain's code of err; a route the API does not have is
+// the HTTP API's own concern.
+func codeOf(err error) provision.Code {
+	if errors.Is(err, errNoRoute) {
+		return provision.CodeNotFound
+	}
+	return provision.CodeOf(err)
+}
+
 // badRequest is a refusal of the caller's input; its text is ours and is
 // shown to the caller.
 type badRequest string
@@ -88,7 +100,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	attrs := []any{"route", key, "status", resp.StatusCode, "duration_ms", time.Since(start).Milliseconds()}
 	level := slog.LevelInfo
 	if err != nil {
-		attrs = append(attrs, "code", provision.CodeOf(err), "err", err.Error())
+		attrs = append(attrs, "code", codeOf(err), "err", err.Error())
 		if resp.StatusCode >= 500 {
 			level = slog.LevelError
 		}
@@ -100,7 +112,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 func (h *Handler) serve(ctx context.Context, key string, req events.APIGatewayV2HTTPRequest) (int, any, error) {
 	r, ok := h.routes[key]
 	if !ok {
-		return 0, nil, fmt.Errorf("route %q: %w", key, provision.ErrUnknownOperation)
+		return 0, nil, fmt.Errorf("route %q: %w", key, errNoRoute)
 	}
 	sub := callerSub(req)
 	if sub == "" {
@@ -277,7 +289,7 @@ var answers = map[provision.Code]answer{
 // errorAnswer is err's status and body. A refusal of the caller's input
 // says what was wrong with it, in our own words.
 func errorAnswer(err error) (int, errorBody) {
-	code := provision.CodeOf(err)
+	code := codeOf(err)
 	a, ok := answers[code]
 	if !ok {
 		code, a = provision.CodeInternal, answers[provision.CodeInternal]

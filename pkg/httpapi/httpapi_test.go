@@ -71,7 +71,7 @@ func TestErrorMapping(t *testing.T) {
 		{provision.ErrInProgress, 409, "provisioning_in_progress"},
 		{fmt.Errorf("wrapped: %w", provision.ErrQuotaExceeded), 403, "kandy_quota_exceeded"},
 		{kandyDown, 502, "kandy_unavailable"},
-		{context.DeadlineExceeded, 502, "kandy_unavailable"},
+		{&provision.DependencyError{Dependency: "dynamodb", Err: context.DeadlineExceeded}, 503, "unavailable"},
 		{provision.ErrInvalidCountryCode, 400, "invalid_request"},
 		{provision.ErrInvalidSub, 401, "unauthorized"},
 		{fmt.Errorf("create user: %w", provision.ErrKandyCredentialsRefused), 502, "kandy_unavailable"},

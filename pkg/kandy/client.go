@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
@@ -61,10 +63,9 @@ type Client struct {
 	backoff []time.Duration
 	observe Observer
 
-	mu       sync.Mutex
-	token    string
-	fetching chan struct{} // non-nil while one caller fetches the token
-	fetchErr error
+	mu      sync.Mutex
+	token   string
+	fetches singleflight.Group
 }
 
 // NewHTTPClient returns an http.Client with time-outs fit for Lambda.
@@ -207,42 +208,33 @@ func (c *Client) withDomainToken(ctx context.Context, fn func(token string) erro
 
 // domainToken returns the cached token, fetching it when there is none or
 // when the cached one is the stale one the caller saw expire. Concurrent
-// callers share a single fetch.
+// callers share a single fetch, made with the first one's context.
 func (c *Client) domainToken(ctx context.Context, stale string) (string, error) {
-	for {
+	c.mu.Lock()
+	t := c.token
+	c.mu.Unlock()
+	if t != "" && t != stale {
+		return t, nil
+	}
+	fetched := c.fetches.DoChan("domain token", func() (any, error) {
 		c.mu.Lock()
-		if c.token != "" && c.token != stale {
-			t := c.token
-			c.mu.Unlock()
-			return t, nil
-		}
-		if wait := c.fetching; wait != nil {
-			c.mu.Unlock()
-			select {
-			case <-wait:
-			case <-ctx.Done():
-				return "", &Error{Op: "domain access token", Status: -1, Message: "waiting for token", Kind: ErrUnavailable, Cause: ctx.Err()}
-			}
-			c.mu.Lock()
-			err := c.fetchErr
-			c.mu.Unlock()
-			if err != nil {
-				return "", err
-			}
-			continue
-		}
-		done := make(chan struct{})
-		c.fetching = done
-		c.token = ""
+		t := c.token
 		c.mu.Unlock()
-
+		if t != "" && t != stale {
+			return t, nil // fetched by a flight that ended as this one began
+		}
 		t, err := c.fetchDomainToken(ctx)
-
 		c.mu.Lock()
-		c.token, c.fetchErr, c.fetching = t, err, nil
+		c.token = t
 		c.mu.Unlock()
-		close(done)
 		return t, err
+	})
+	select {
+	case r := <-fetched:
+		t, _ := r.Val.(string)
+		return t, r.Err
+	case <-ctx.Done():
+		return "", &Error{Op: "domain access token", Status: -1, Message: "waiting for token", Kind: ErrUnavailable, Cause: ctx.Err()}
 	}
 }
 
@@ -358,7 +350,7 @@ func transportMessage(err error) string {
 func decode(op string, httpStatus int, raw []byte, out any) error {
 	switch {
 	case httpStatus == http.StatusUnauthorized || httpStatus == http.StatusForbidden:
-		return &Error{Op: op, Status: -1, HTTPStatus: httpStatus, Message: "refused by Kandy", Kind: ErrUnauthorized}
+		return &Error{Op: op, Status: -1, HTTPStatus: httpStatus, Message: "refused by Kandy", Kind: ErrProjectKeyRefused}
 	case httpStatus == http.StatusUpgradeRequired:
 		return &Error{Op: op, Status: -1, HTTPStatus: httpStatus, Message: "API upgrade required", Kind: ErrRejected}
 	case httpStatus >= 500:

@@ -27,7 +27,7 @@ func TestErrorText(t *testing.T) {
 		{200, `{"status":53,"message":"does not exist"}`, "create user: kandy: user does not exist (status 53, http 200): does not exist"},
 		{200, `{"status":0,"message":"x"}`, "create user: kandy: unavailable (status 0, http 200): answer lacks a result"},
 		{502, ``, "create user: kandy: unavailable (no envelope, http 502): server error"},
-		{401, ``, "create user: kandy: unauthorized (no envelope, http 401): refused by Kandy"},
+		{401, ``, "create user: kandy: the project key was refused (no envelope, http 401): refused by Kandy"},
 		{426, ``, "create user: kandy: request rejected (no envelope, http 426): API upgrade required"},
 		{200, `{"status":14}`, "create user: kandy: request rejected (status 14, http 200)"},
 		{200, `{"status":14,"message":"bad\u0000 in\nput\u007f"}`, "create user: kandy: request rejected (status 14, http 200): bad input"},

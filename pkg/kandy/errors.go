@@ -14,10 +14,13 @@ var (
 	ErrTokenExpired       = errors.New("kandy: domain access token expired")
 	ErrInvalidCredentials = errors.New("kandy: invalid project credentials")
 	ErrInvalidCountryCode = errors.New("kandy: invalid country code")
-	ErrUnauthorized       = errors.New("kandy: unauthorized")
-	ErrUnavailable        = errors.New("kandy: unavailable")
-	ErrNoSuchUser         = errors.New("kandy: user does not exist")
-	ErrRejected           = errors.New("kandy: request rejected")
+	// ErrProjectKeyRefused: Kandy refused the project's key (status 11,
+	// HTTP 401 or 403), as ErrInvalidCredentials is its refusal of the
+	// key and secret together (status 55).
+	ErrProjectKeyRefused = errors.New("kandy: the project key was refused")
+	ErrUnavailable       = errors.New("kandy: unavailable")
+	ErrNoSuchUser        = errors.New("kandy: user does not exist")
+	ErrRejected          = errors.New("kandy: request rejected")
 )
 
 // Error describes one failed Kandy call. It carries Kandy's status and the
@@ -51,7 +54,7 @@ func (e *Error) Error() string {
 var kindNames = map[error]string{
 	ErrQuotaExceeded: "quota_exceeded", ErrAlreadyExists: "already_exists", ErrTokenExpired: "token_expired",
 	ErrInvalidCredentials: "invalid_credentials", ErrInvalidCountryCode: "invalid_country_code",
-	ErrUnauthorized: "unauthorized", ErrUnavailable: "unavailable", ErrNoSuchUser: "no_such_user", ErrRejected: "rejected",
+	ErrProjectKeyRefused: "project_key_refused", ErrUnavailable: "unavailable", ErrNoSuchUser: "no_such_user", ErrRejected: "rejected",
 }
 
 // KindName names the kind of a Kandy error in snake case, for metrics:
@@ -78,7 +81,7 @@ func KindName(err error) string {
 var domainErrs = map[error]error{
 	ErrQuotaExceeded: provision.ErrQuotaExceeded, ErrAlreadyExists: provision.ErrKandyUserExists,
 	ErrNoSuchUser: provision.ErrKandyNoSuchUser, ErrInvalidCountryCode: provision.ErrInvalidCountryCode,
-	ErrInvalidCredentials: provision.ErrKandyCredentialsRefused, ErrUnauthorized: provision.ErrKandyCredentialsRefused,
+	ErrInvalidCredentials: provision.ErrKandyCredentialsRefused, ErrProjectKeyRefused: provision.ErrKandyCredentialsRefused,
 }
 
 // Is matches the error's kind, and the domain error that kind is.
@@ -106,7 +109,7 @@ func kindOf(status int, message string) error {
 	case 10:
 		return ErrTokenExpired
 	case 11:
-		return ErrUnauthorized
+		return ErrProjectKeyRefused
 	case 12:
 		return ErrQuotaExceeded
 	case 50:

@@ -52,7 +52,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(500, []byte(``), 1, "", uint64(99))
 	f.Add(401, []byte(`{"status":0}`), 53, strings.Repeat("x", 110), uint64(7))
 	kinds := []error{ErrQuotaExceeded, ErrAlreadyExists, ErrTokenExpired, ErrInvalidCredentials, ErrInvalidCountryCode,
-		ErrUnauthorized, ErrUnavailable, ErrNoSuchUser, ErrRejected}
+		ErrProjectKeyRefused, ErrUnavailable, ErrNoSuchUser, ErrRejected}
 	f.Fuzz(func(t *testing.T, httpStatus int, raw []byte, status int, prefix string, seed uint64) {
 		var u createdUser
 		checkTyped(t, decode("create user", httpStatus, raw, &u), kinds)

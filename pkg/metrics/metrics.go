@@ -36,15 +36,19 @@ const (
 	// DeprovisionEventsSkipped counts, by Reason, the deletion events the
 	// function could not act on and left to reconcile.
 	DeprovisionEventsSkipped = "DeprovisionEventsSkipped"
+	// DependencyErrors counts, by Dependency, the operations that failed
+	// because DynamoDB, KMS or Secrets Manager did (503 unavailable).
+	DependencyErrors = "DependencyErrors"
 )
 
 // Dimension names.
 const (
-	DimOperation = "Operation"
-	DimErrorKind = "ErrorKind"
-	DimClass     = "Class"
-	DimPath      = "Path"
-	DimReason    = "Reason"
+	DimOperation  = "Operation"
+	DimErrorKind  = "ErrorKind"
+	DimClass      = "Class"
+	DimPath       = "Path"
+	DimReason     = "Reason"
+	DimDependency = "Dependency"
 )
 
 // Recorder writes one EMF line per event. It is safe for concurrent use.
@@ -121,6 +125,12 @@ func (r *Recorder) UserDeprovisioned(ctx context.Context) { r.count(ctx, Deprovi
 // DeprovisionSkipped counts a deletion event left to reconcile, by reason.
 func (r *Recorder) DeprovisionSkipped(ctx context.Context, reason string) {
 	r.countBy(ctx, DeprovisionEventsSkipped, DimReason, reason)
+}
+
+// DependencyFailed counts an operation that failed because an AWS
+// dependency did.
+func (r *Recorder) DependencyFailed(ctx context.Context, dependency string) {
+	r.countBy(ctx, DependencyErrors, DimDependency, dependency)
 }
 
 // countBy counts one event in total and by one dimension's value.

@@ -32,7 +32,7 @@ func (s *Service) Ensure(ctx context.Context, sub string, o EnsureOptions) (Acco
 			s.metrics.QuotaExceeded(ctx)
 		}
 	}
-	return a, created, err
+	return a, created, s.counted(ctx, err)
 }
 
 func (s *Service) ensure(ctx context.Context, sub string, o EnsureOptions) (Account, bool, error) {

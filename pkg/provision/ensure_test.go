@@ -239,16 +239,53 @@ func TestEnsureOutcomesAreCounted(t *testing.T) {
 	if _, _, err := w.svc.Ensure(ctx, "s4", provision.EnsureOptions{}); err == nil {
 		t.Fatal("Kandy down accepted")
 	}
-	if *m != (countingMetrics{created: 2, present: 2, quota: 1}) {
+	if m.created != 2 || m.present != 2 || m.quota != 1 || len(m.dependencies) != 0 {
 		t.Fatalf("counted %+v", *m)
 	}
 }
 
-type countingMetrics struct{ created, present, quota int }
+type countingMetrics struct {
+	created, present, quota int
+	dependencies            []string
+}
 
 func (m *countingMetrics) UserCreated(context.Context)        { m.created++ }
 func (m *countingMetrics) UserAlreadyPresent(context.Context) { m.present++ }
 func (m *countingMetrics) QuotaExceeded(context.Context)      { m.quota++ }
+func (m *countingMetrics) DependencyFailed(_ context.Context, d string) {
+	m.dependencies = append(m.dependencies, d)
+}
+
+// failingStore fails every read and write as a dependency that is down.
+type failingStore struct{ *memstore.Accounts }
+
+var dynamoDown = &provision.DependencyError{Dependency: "dynamodb", Err: errors.New("ThrottlingException")}
+
+func (failingStore) Get(context.Context, string) (provision.Record, error) {
+	return provision.Record{}, dynamoDown
+}
+func (failingStore) Claim(context.Context, provision.Claim) (provision.Record, bool, error) {
+	return provision.Record{}, false, dynamoDown
+}
+
+// Every operation that fails because an AWS dependency did answers
+// unavailable, and counts once, by the dependency.
+func TestDependencyFailuresAreCountedOnce(t *testing.T) {
+	m := &countingMetrics{}
+	s := serviceOver(t, failingStore{memstore.New()}, newKandy(), func(o *provision.Options) { o.Metrics = m })
+	ctx := context.Background()
+	_, _, err := s.Ensure(ctx, sub, provision.EnsureOptions{})
+	wantCode(t, "Ensure", err, provision.CodeUnavailable)
+	_, err = s.Get(ctx, sub)
+	wantCode(t, "Get", err, provision.CodeUnavailable)
+	_, err = s.UserToken(ctx, sub)
+	wantCode(t, "UserToken", err, provision.CodeUnavailable)
+	wantCode(t, "Delete", s.Delete(ctx, sub), provision.CodeUnavailable)
+	wantCode(t, "Deprovision", s.Deprovision(ctx, sub), provision.CodeUnavailable)
+	if fmt.Sprint(m.dependencies) != "[dynamodb dynamodb dynamodb dynamodb dynamodb]" {
+		t.Fatalf("counted %v", m.dependencies)
+	}
+}
 
 // BenchmarkEnsureNew measures the domain's own cost of creating an account:
 // ids, claim, finalize, with in-memory adapters.

@@ -1,7 +1,6 @@
 package provision
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -24,9 +23,6 @@ var (
 	ErrInvalidCountryCode = fmt.Errorf("%w: user_country_code must be an ISO 3166 alpha-2 code or + and 1 to 3 digits", ErrInvalidRequest)
 	// ErrUnauthorized means the caller has no identity.
 	ErrUnauthorized = errors.New("no caller identity")
-	// ErrUnknownOperation means the caller asked for something the service
-	// does not offer, such as an unknown route.
-	ErrUnknownOperation = errors.New("unknown operation")
 
 	// Errors of the Kandy port.
 	ErrQuotaExceeded    = errors.New("Kandy refused: the account's user limit is reached")
@@ -39,7 +35,7 @@ var (
 
 	// ErrUnavailable means one of the service's own AWS dependencies
 	// (DynamoDB, KMS, Secrets Manager) failed, throttled or timed out: the
-	// caller may retry.
+	// caller may retry. A *DependencyError names which.
 	ErrUnavailable = errors.New("a dependency of the service failed or timed out")
 
 	// ErrRecordBroken means an ACTIVE record names a Kandy user that Kandy
@@ -52,6 +48,19 @@ var (
 	// the record is not in the state the caller saw.
 	ErrClaimLost = errors.New("claim lost")
 )
+
+// DependencyError is a failure of one of the service's own AWS
+// dependencies that a retry may get past: a throttle, a server error, a
+// lost connection or a time-out. It matches ErrUnavailable.
+type DependencyError struct {
+	Dependency string // "dynamodb", "kms" or "secretsmanager"
+	Err        error
+}
+
+func (e *DependencyError) Error() string { return e.Dependency + ": " + e.Err.Error() }
+
+// Unwrap matches ErrUnavailable and the cause.
+func (e *DependencyError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
 
 // Code names a kind of failure, the same way in every answer and log: the
 // HTTP API's error codes, the trigger's logged reasons and the retry
@@ -86,7 +95,6 @@ var codeOf = []struct {
 	{ErrInvalidRequest, CodeInvalidRequest},
 	{ErrUnauthorized, CodeUnauthorized},
 	{ErrInvalidSub, CodeUnauthorized},
-	{ErrUnknownOperation, CodeNotFound},
 	{ErrNotProvisioned, CodeNotProvisioned},
 	{ErrInProgress, CodeInProgress},
 	{ErrQuotaExceeded, CodeQuotaExceeded},
@@ -94,7 +102,6 @@ var codeOf = []struct {
 	{ErrKandyUserExists, CodeKandyUnavailable},
 	{ErrKandyNoSuchUser, CodeKandyUnavailable},
 	{ErrUnavailable, CodeUnavailable},
-	{context.DeadlineExceeded, CodeKandyUnavailable},
 }
 
 // CodeOf names the kind of err; nil has no code, and an error the domain

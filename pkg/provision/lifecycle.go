@@ -18,13 +18,18 @@ const deleteAttempts = 3
 func (s *Service) Get(ctx context.Context, sub string) (Account, error) {
 	rec, err := s.active(ctx, sub)
 	if err != nil {
-		return Account{}, err
+		return Account{}, s.counted(ctx, err)
 	}
 	return rec.account(), nil
 }
 
 // UserToken returns a Kandy user access token for sub's account.
 func (s *Service) UserToken(ctx context.Context, sub string) (string, error) {
+	tok, err := s.userToken(ctx, sub)
+	return tok, s.counted(ctx, err)
+}
+
+func (s *Service) userToken(ctx context.Context, sub string) (string, error) {
 	rec, err := s.active(ctx, sub)
 	if err != nil {
 		return "", err
@@ -56,7 +61,7 @@ func (s *Service) UserToken(ctx context.Context, sub string) (string, error) {
 func (s *Service) Delete(ctx context.Context, sub string) error {
 	seen, err := s.remove(ctx, sub, Ending{Tombstone: true})
 	if err != nil {
-		return err
+		return s.counted(ctx, err)
 	}
 	if seen.Status == StatusActive || seen.Status == StatusDeleting {
 		return nil
@@ -71,7 +76,7 @@ func (s *Service) Delete(ctx context.Context, sub string) error {
 // record, deletes nothing in Kandy.
 func (s *Service) Deprovision(ctx context.Context, sub string) error {
 	_, err := s.remove(ctx, sub, Ending{Tombstone: true, ExpiresAt: s.instant().Add(TombstoneTTL)})
-	return err
+	return s.counted(ctx, err)
 }
 
 // remove deletes sub's account under a delete claim, leaving what end
@@ -132,7 +137,7 @@ func (s *Service) Purge(ctx context.Context, seen Record, end Ending) error {
 	if !seen.Exists() {
 		seen.UserID = uid
 	}
-	return s.deleteSeen(ctx, seen, end, true)
+	return s.counted(ctx, s.deleteSeen(ctx, seen, end, true))
 }
 
 // deleteSeen deletes the Kandy user, if kandyUser, and leaves end in place

@@ -293,7 +293,9 @@ type finishing struct {
 	err error
 }
 
-func (f finishing) FinishDelete(context.Context, provision.Claim, provision.Ending) error { return f.err }
+func (f finishing) FinishDelete(context.Context, provision.Claim, provision.Ending) error {
+	return f.err
+}
 
 func TestDeleteFinishFailures(t *testing.T) {
 	for _, tt := range []struct {

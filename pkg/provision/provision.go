@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -156,7 +157,8 @@ type Options struct {
 	// they are stored.
 	Sealer Sealer
 	Logger *slog.Logger
-	// Metrics, if set, is told how each Ensure ended.
+	// Metrics, if set, is told how each Ensure ended, and of each failure
+	// of an AWS dependency.
 	Metrics Metrics
 	Now     func() time.Time
 }
@@ -166,6 +168,9 @@ type Metrics interface {
 	UserCreated(ctx context.Context)
 	UserAlreadyPresent(ctx context.Context)
 	QuotaExceeded(ctx context.Context)
+	// DependencyFailed counts a failure of one of the service's own AWS
+	// dependencies, by DependencyError.Dependency.
+	DependencyFailed(ctx context.Context, dependency string)
 }
 
 // New builds a Service.
@@ -187,6 +192,16 @@ func New(accounts Accounts, k Kandy, o Options) (*Service, error) {
 		s.log = slog.Default()
 	}
 	return s, nil
+}
+
+// counted returns err, having told the metrics if it is the failure of an
+// AWS dependency: one count per operation, wherever it failed.
+func (s *Service) counted(ctx context.Context, err error) error {
+	var dep *DependencyError
+	if s.metrics != nil && errors.As(err, &dep) {
+		s.metrics.DependencyFailed(ctx, dep.Dependency)
+	}
+	return err
 }
 
 // claimExpiry is the caller's deadline plus a margin, so a claim outlives

@@ -24,7 +24,6 @@ func TestCodeOf(t *testing.T) {
 		{provision.ErrInvalidCountryCode, provision.CodeInvalidRequest},
 		{provision.ErrUnauthorized, provision.CodeUnauthorized},
 		{provision.ErrInvalidSub, provision.CodeUnauthorized},
-		{fmt.Errorf("route: %w", provision.ErrUnknownOperation), provision.CodeNotFound},
 		{provision.ErrNotProvisioned, provision.CodeNotProvisioned},
 		{provision.ErrInProgress, provision.CodeInProgress},
 		{provision.ErrQuotaExceeded, provision.CodeQuotaExceeded},
@@ -32,7 +31,11 @@ func TestCodeOf(t *testing.T) {
 		{provision.ErrKandyCredentialsRefused, provision.CodeKandyUnavailable},
 		{provision.ErrKandyUserExists, provision.CodeKandyUnavailable},
 		{provision.ErrKandyNoSuchUser, provision.CodeKandyUnavailable},
-		{fmt.Errorf("call: %w", context.DeadlineExceeded), provision.CodeKandyUnavailable},
+		// A time-out is no one's until the dependency that timed out says so.
+		{fmt.Errorf("call: %w", context.DeadlineExceeded), provision.CodeInternal},
+		{&provision.DependencyError{Dependency: "dynamodb", Err: context.DeadlineExceeded}, provision.CodeUnavailable},
+		{fmt.Errorf("reading: %w", &provision.DependencyError{Dependency: "kms", Err: errors.New("throttled")}), provision.CodeUnavailable},
+		{provision.ErrAccountDeleted, provision.CodeNotProvisioned},
 		{provision.ErrClaimLost, provision.CodeInternal},
 		{errors.New("anything else"), provision.CodeInternal},
 	} {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
@@ -129,28 +130,23 @@ func Fix(ctx context.Context, rep Report, r Repairs, o FixOptions) (FixSummary, 
 	f := &fixer{o: o, r: r, sum: FixSummary{Repaired: map[Class]int{}}}
 	ctx, f.stop = context.WithCancel(ctx)
 	defer f.stop()
-	sem := make(chan struct{}, o.Concurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(o.Concurrency)
 	for _, it := range Selected(rep, o) {
 		if limit.Wait(ctx) != nil {
 			break
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
+			if ctx.Err() != nil {
+				return nil // stopped while it waited for its turn: not started
+			}
 			// A repair once started is finished even if the fix is stopped:
 			// abandoning it half-way would leave a claim behind.
 			f.record(it, f.repair(context.WithoutCancel(ctx), it))
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // repairs report their own failures
 	return f.summary(), nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/awsdep"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 )
 
@@ -88,7 +89,7 @@ func (c *Cache) ProjectKey(ctx context.Context) (kandy.ProjectKey, error) {
 	}
 	out, err := c.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(c.secretID)})
 	if err != nil {
-		return kandy.ProjectKey{}, fmt.Errorf("reading Kandy secret %q: %w", c.secretID, err)
+		return kandy.ProjectKey{}, fmt.Errorf("reading Kandy secret %q: %w", c.secretID, awsdep.Failure(awsdep.SecretsManager, err))
 	}
 	if out.SecretString == nil {
 		return kandy.ProjectKey{}, fmt.Errorf("the Kandy secret %q: %w: it has no SecretString", c.secretID, ErrMalformed)

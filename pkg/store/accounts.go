@@ -14,7 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/awsdep"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
@@ -199,7 +201,7 @@ func (a *Accounts) Claim(ctx context.Context, c provision.Claim) (provision.Reco
 		ReturnValues: types.ReturnValueAllOld,
 	})
 	if err != nil {
-		return provision.Record{}, false, fmt.Errorf("writing claim: %w", err)
+		return provision.Record{}, false, fmt.Errorf("writing claim: %w", awsdep.Failure(awsdep.DynamoDB, err))
 	}
 	if len(out.Attributes) == 0 {
 		return provision.Record{}, true, nil
@@ -302,7 +304,7 @@ func (a *Accounts) Get(ctx context.Context, sub string) (provision.Record, error
 		TableName: aws.String(a.table), Key: key(sub), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return provision.Record{}, fmt.Errorf("getting record: %w", err)
+		return provision.Record{}, fmt.Errorf("getting record: %w", awsdep.Failure(awsdep.DynamoDB, err))
 	}
 	if len(out.Item) == 0 {
 		return provision.Record{}, provision.ErrNotProvisioned
@@ -355,7 +357,7 @@ func conditional(err error, op string) error {
 	if errors.As(err, &ccf) {
 		return provision.ErrClaimLost
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	return fmt.Errorf("%s: %w", op, awsdep.Failure(awsdep.DynamoDB, err))
 }
 
 // ScanAPI is the operation a reconcile needs. Only operators are granted
@@ -366,53 +368,34 @@ type ScanAPI interface {
 
 // Scan reads every record of table with consistent reads, in segments read
 // in parallel, page by page, and calls fn for each; fn is called from one
-// goroutine at a time.
+// goroutine at a time. It stops at the first error.
 func Scan(ctx context.Context, api ScanAPI, table string, segments int, fn func(provision.Record) error) error {
 	segments = max(segments, 1)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	g, ctx := errgroup.WithContext(ctx)
 	var mu sync.Mutex
-	var wg sync.WaitGroup
 	for seg := range segments {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := scanSegment(ctx, api, table, int32(seg), int32(segments), func(r provision.Record) error {
-				mu.Lock()
-				defer mu.Unlock()
-				return fn(r)
-			})
-			if err != nil {
-				cancel(err)
+		g.Go(func() error {
+			in := &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+				Segment: aws.Int32(int32(seg)), TotalSegments: aws.Int32(int32(segments))}
+			for p := dynamodb.NewScanPaginator(api, in); p.HasMorePages(); {
+				out, err := p.NextPage(ctx)
+				if err != nil {
+					return fmt.Errorf("scanning %s: %w", table, awsdep.Failure(awsdep.DynamoDB, err))
+				}
+				for _, it := range out.Items {
+					rec, err := decode(it)
+					if err == nil {
+						mu.Lock()
+						err = fn(rec)
+						mu.Unlock()
+					}
+					if err != nil {
+						return err
+					}
+				}
 			}
-		}()
-	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return ctx.Err()
-}
-
-func scanSegment(ctx context.Context, api ScanAPI, table string, seg, total int32, fn func(provision.Record) error) error {
-	in := &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true), Segment: aws.Int32(seg), TotalSegments: aws.Int32(total)}
-	for {
-		out, err := api.Scan(ctx, in)
-		if err != nil {
-			return fmt.Errorf("scanning %s: %w", table, err)
-		}
-		for _, it := range out.Items {
-			rec, err := decode(it)
-			if err != nil {
-				return err
-			}
-			if err := fn(rec); err != nil {
-				return err
-			}
-		}
-		if len(out.LastEvaluatedKey) == 0 {
 			return nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
+		})
 	}
+	return g.Wait()
 }

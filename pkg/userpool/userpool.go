@@ -24,9 +24,10 @@ type User struct {
 	Confirmed     bool
 }
 
-// Page reads one page of the pool's users, filtered when filter is set,
-// from token ("" for the first); next is "" after the last page.
-func Page(ctx context.Context, api ListUsersAPI, pool, filter, token string) (users []User, next string, err error) {
+// Pages reads the pool's users, filtered when filter is set, page by page
+// from token ("" for the first), and calls fn with each page and the token
+// of the next ("" after the last). It stops at fn's first error.
+func Pages(ctx context.Context, api ListUsersAPI, pool, filter, token string, fn func(users []User, next string) error) error {
 	in := &cip.ListUsersInput{UserPoolId: aws.String(pool), Limit: aws.Int32(PageSize)}
 	if filter != "" {
 		in.Filter = aws.String(filter)
@@ -34,37 +35,30 @@ func Page(ctx context.Context, api ListUsersAPI, pool, filter, token string) (us
 	if token != "" {
 		in.PaginationToken = aws.String(token)
 	}
-	out, err := api.ListUsers(ctx, in)
-	if err != nil {
-		return nil, "", err
-	}
-	users = make([]User, 0, len(out.Users))
-	for _, u := range out.Users {
-		cu := User{Username: aws.ToString(u.Username), Confirmed: u.UserStatus == ciptypes.UserStatusTypeConfirmed}
-		for _, a := range u.Attributes {
-			if aws.ToString(a.Name) == "sub" {
-				cu.Sub = aws.ToString(a.Value)
-			}
+	p := cip.NewListUsersPaginator(api, in)
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return err
 		}
-		users = append(users, cu)
+		users := make([]User, 0, len(out.Users))
+		for _, u := range out.Users {
+			cu := User{Username: aws.ToString(u.Username), Confirmed: u.UserStatus == ciptypes.UserStatusTypeConfirmed}
+			for _, a := range u.Attributes {
+				if aws.ToString(a.Name) == "sub" {
+					cu.Sub = aws.ToString(a.Value)
+				}
+			}
+			users = append(users, cu)
+		}
+		if err := fn(users, aws.ToString(out.PaginationToken)); err != nil {
+			return err
+		}
 	}
-	return users, aws.ToString(out.PaginationToken), nil
+	return nil
 }
 
 // Each reads every page, calling fn for each.
 func Each(ctx context.Context, api ListUsersAPI, pool, filter string, fn func([]User) error) error {
-	token := ""
-	for {
-		page, next, err := Page(ctx, api, pool, filter, token)
-		if err != nil {
-			return err
-		}
-		if err := fn(page); err != nil {
-			return err
-		}
-		if next == "" {
-			return nil
-		}
-		token = next
-	}
+	return Pages(ctx, api, pool, filter, "", func(users []User, _ string) error { return fn(users) })
 }

@@ -1,0 +1,182 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/kandy-provisioner/kandy-provisioner/api"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+)
+
+func description(t *testing.T) *openapi3.T {
+	t.Helper()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(api.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatalf("api/openapi.yaml is not a valid OpenAPI description: %v", err)
+	}
+	return doc
+}
+
+// operations are the description's operations by "METHOD /path".
+func operations(doc *openapi3.T) map[string]*openapi3.Operation {
+	ops := map[string]*openapi3.Operation{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			ops[method+" "+path] = op
+		}
+	}
+	return ops
+}
+
+// TestDescriptionIsValid: the description loads and validates (its
+// examples against their schemas too), in the OpenAPI version API Gateway
+// HTTP APIs import, and documents every operation and answer.
+func TestDescriptionIsValid(t *testing.T) {
+	doc := description(t)
+	if !strings.HasPrefix(doc.OpenAPI, "3.0.") {
+		t.Errorf("openapi %s, want 3.0.x", doc.OpenAPI)
+	}
+	for route, op := range operations(doc) {
+		if op.OperationID == "" || op.Summary == "" || op.Description == "" {
+			t.Errorf("%s: operationId %q, summary %q, description %q: want all three", route, op.OperationID, op.Summary, op.Description)
+		}
+		for status, resp := range op.Responses.Map() {
+			for mediaType, content := range resp.Value.Content {
+				if content.Example == nil && len(content.Examples) == 0 {
+					t.Errorf("%s %s (%s): no example", route, status, mediaType)
+				}
+			}
+		}
+	}
+}
+
+// TestOperationsAreTheTemplates: the description's operations are
+// exactly the HttpApi routes of template.yaml as the SAM transform
+// deploys them, each with the same security requirement: the Cognito
+// authorizer with the routes' AuthorizationScopes.
+func TestOperationsAreTheTemplates(t *testing.T) {
+	stack, err := samtemplate.Transform(map[string]string{
+		"KandySecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:kandy-project-AbCdEf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apis := stack.OfType("AWS::ApiGatewayV2::Api")
+	if len(apis) != 1 {
+		t.Fatalf("HTTP APIs in the stack: %v, want one", apis)
+	}
+	props, _ := stack.Resolve(stack.Resources[apis[0]].Properties).(map[string]any)
+	body, _ := props["Body"].(map[string]any)
+	paths, _ := body["paths"].(map[string]any)
+	deployed := map[string]string{} // route → its security, as JSON
+	for path, item := range paths {
+		methods, _ := item.(map[string]any)
+		for method, op := range methods {
+			security, _ := op.(map[string]any)["security"]
+			raw, _ := json.Marshal(security)
+			deployed[strings.ToUpper(method)+" "+path] = string(raw)
+		}
+	}
+	doc := description(t)
+	described := map[string]string{}
+	for route, op := range operations(doc) {
+		security := doc.Security
+		if op.Security != nil {
+			security = *op.Security
+		}
+		raw, _ := json.Marshal(security)
+		described[route] = string(raw)
+	}
+	for route, sec := range deployed {
+		got, ok := described[route]
+		switch {
+		case !ok:
+			t.Errorf("%s is deployed, and api/openapi.yaml lacks it", route)
+		case got != sec:
+			t.Errorf("%s: api/openapi.yaml requires %s, the deployed route %s", route, got, sec)
+		}
+	}
+	for route := range described {
+		if _, ok := deployed[route]; !ok {
+			t.Errorf("%s is in api/openapi.yaml, and template.yaml has no such route", route)
+		}
+	}
+	if len(deployed) == 0 {
+		t.Error("the deployed HTTP API has no routes")
+	}
+}
+
+// TestErrorCodesAreTheDomains: the description's error codes are the
+// domain's one vocabulary, provision.Codes, exactly.
+func TestErrorCodesAreTheDomains(t *testing.T) {
+	schema := description(t).Components.Schemas["ErrorCode"]
+	if schema == nil {
+		t.Fatal("api/openapi.yaml has no ErrorCode schema")
+	}
+	var described []string
+	for _, v := range schema.Value.Enum {
+		s, _ := v.(string)
+		described = append(described, s)
+	}
+	var domain []string
+	for _, c := range provision.Codes {
+		domain = append(domain, string(c))
+	}
+	for _, c := range described {
+		if !slices.Contains(domain, c) {
+			t.Errorf("api/openapi.yaml has the code %q, which provision.Codes lacks", c)
+		}
+	}
+	for _, c := range domain {
+		if !slices.Contains(described, c) {
+			t.Errorf("provision.Codes has %q, which api/openapi.yaml's ErrorCode lacks", c)
+		}
+	}
+	if unique := slices.Compact(slices.Sorted(slices.Values(described))); len(unique) != len(described) {
+		t.Errorf("api/openapi.yaml lists a code twice: %v", described)
+	}
+}
+
+// TestGeneratedClientIsCurrent: api/apiclient is what `make generate`
+// writes from api/openapi.yaml now.
+func TestGeneratedClientIsCurrent(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed := filepath.Join(root, "api", "apiclient", "apiclient.gen.go")
+	fresh := filepath.Join(t.TempDir(), "apiclient.gen.go")
+	cmd := exec.Command("make", "--no-print-directory", "-s", "generate", "APICLIENT="+fresh)
+	cmd.Dir = root
+	// Not an enclosing make's flags (make test): this make is a fresh one.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(e string) bool {
+		name, _, _ := strings.Cut(e, "=")
+		return name == "MAKEFLAGS" || name == "MAKELEVEL" || name == "MFLAGS" || name == "MAKEOVERRIDES"
+	})
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make generate: %v\n%s", err, out)
+	}
+	want, err := os.ReadFile(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(committed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("api/apiclient/apiclient.gen.go is stale: run `make generate` and commit it")
+	}
+}
