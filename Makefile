@@ -79,7 +79,7 @@ tools/node_modules/.installed: tools/package.json tools/package-lock.json
 
 # local-kms and goaws are served by small mains of our own (tools/cmd/):
 # theirs listen on every interface.
-$(TOOLS_BIN)/.installed: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go)
+$(TOOLS_BIN)/.installed: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go tools/cmd/internal/*/*.go)
 	mkdir -p $(TOOLS_BIN)
 	cd tools && $(GO) build -o $(TOOLS_BIN)/aws-lambda-rie github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
 	cd tools && $(GO) build -o $(TOOLS_BIN)/local-kms ./cmd/local-kms

@@ -1,5 +1,6 @@
-// Opens pages in headless Chromium that call the API from their own
-// origin, and prints what each page saw, one JSON line per page.
+// Opens pages in headless Chromium; each makes calls from its own origin
+// (planPage in makerun_host_test.go) and says what each call got. Prints
+// one JSON line per page: {"page": its origin, "saw": {call: what it got}}.
 // Usage: node e2e/cors.spec.mjs <page URL>...
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -17,10 +18,10 @@ const browser = await chromium.launch({
 try {
   for (const url of process.argv.slice(2)) {
     const page = await browser.newPage();
-    page.setDefaultTimeout(15000);
+    page.setDefaultTimeout(30000);
     await page.goto(url);
-    await page.waitForFunction(() => document.title.startsWith("status ") || document.title.startsWith("error "));
-    console.log(JSON.stringify({ page: new URL(url).origin, saw: await page.title() }));
+    await page.waitForFunction(() => document.title === "done");
+    console.log(JSON.stringify({ page: new URL(url).origin, saw: await page.evaluate(() => window.results) }));
     await page.close();
   }
 } finally {

@@ -25,23 +25,46 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
 )
 
-// corsPage calls GET /users/me from its own origin with the API URL and a
-// token from its fragment, and puts what it saw in its title.
-const corsPage = `<!doctype html><title>loading</title><script>
-const [api, token] = decodeURIComponent(location.hash.slice(1)).split(" ");
-fetch(api + "/users/me", { headers: { Authorization: "Bearer " + token } })
-  .then(async (r) => { document.title = "status " + r.status + " " + await r.text(); })
-  .catch((e) => { document.title = "error " + e.message; });
+// planPage makes, from its own origin, the calls its fragment lists (a
+// JSON list of pageCall), one after the other, and sets window.results to
+// what each got: "status N body", "opaque" (a no-cors answer, which a page
+// cannot read) or "error …" (the browser refused it); then its title to
+// "done".
+const planPage = `<!doctype html><title>loading</title><script>
+const plan = JSON.parse(decodeURIComponent(location.hash.slice(1)));
+(async () => {
+  const results = {};
+  for (const c of plan) {
+    try {
+      const r = await fetch(c.url, { method: c.method, mode: c.mode || "cors", headers: c.headers || {}, body: c.body });
+      results[c.name] = r.type === "opaque" ? "opaque" : "status " + r.status + " " + await r.text();
+    } catch (e) {
+      results[c.name] = "error " + e.message;
+    }
+  }
+  window.results = results;
+  document.title = "done";
+})();
 </script>`
 
-// corsPages are two pages on two local origins, one of them allowed.
+// pageCall is one call a planPage makes.
+type pageCall struct {
+	Name    string            `json:"name"`
+	URL     string            `json:"url"`
+	Method  string            `json:"method"`
+	Mode    string            `json:"mode,omitempty"` // "cors" (the default) or "no-cors"
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    string            `json:"body,omitempty"`
+}
+
+// corsPages are two planPages on two local origins, one of them allowed.
 type corsPages struct{ allowed, other *httptest.Server }
 
 func startCORSPages(t *testing.T) corsPages {
 	t.Helper()
 	page := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
-		fmt.Fprint(w, corsPage)
+		fmt.Fprint(w, planPage)
 	})
 	p := corsPages{allowed: httptest.NewServer(page), other: httptest.NewServer(page)}
 	t.Cleanup(p.allowed.Close)
@@ -49,36 +72,75 @@ func startCORSPages(t *testing.T) corsPages {
 	return p
 }
 
-// corsFromOtherOrigins: in Chromium, the allowed origin's page reads the
-// account and the other's is refused; the preflight follows the template.
-func corsFromOtherOrigins(t *testing.T, run *localRun, pages corsPages) {
-	sub := run.signUp(t, "cora@example.com")
-	access, _ := run.signIn(t, "cora@example.com")
-	fragment := "#" + url.PathEscape(run.url("API_PORT")+" "+access)
-	out, err := exec.Command("node", filepath.Join(localenv.RepoRoot(), "e2e", "cors.spec.mjs"),
-		pages.allowed.URL+"/"+fragment, pages.other.URL+"/"+fragment).CombinedOutput()
+// browse opens each page in headless Chromium with its plan, and returns
+// what each call got, by page URL and call name.
+func browse(t *testing.T, plans map[string][]pageCall) map[string]map[string]string {
+	t.Helper()
+	var urls []string
+	for page, plan := range plans {
+		urls = append(urls, page+"/#"+url.PathEscape(string(mustJSON(t, plan))))
+	}
+	out, err := exec.Command("node", append([]string{filepath.Join(localenv.RepoRoot(), "e2e", "cors.spec.mjs")}, urls...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("browser: %v\n%s", err, out)
 	}
-	saw := map[string]string{}
+	saw := map[string]map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		var r struct{ Page, Saw string }
+		var r struct {
+			Page string
+			Saw  map[string]string
+		}
 		if json.Unmarshal([]byte(line), &r) == nil {
 			saw[r.Page] = r.Saw
 		}
 	}
-	if got := saw[pages.allowed.URL]; !strings.HasPrefix(got, "status 200 ") || !strings.Contains(got, kandyUserID(sub)) {
-		t.Errorf("the allowed origin's page saw %q", got)
+	return saw
+}
+
+// frontendCalls are what a frontend of the app makes with a user's access
+// token: the account from the API, the user from Cognito.
+func frontendCalls(run *localRun, access string) []pageCall {
+	return []pageCall{
+		{Name: "GET /users/me", URL: run.url("API_PORT") + "/users/me", Method: "GET", Headers: map[string]string{"Authorization": "Bearer " + access}},
+		{Name: "Cognito GetUser", URL: run.url("AUTH_PORT") + "/", Method: "POST", Headers: map[string]string{
+			"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSCognitoIdentityProviderService.GetUser"},
+			Body: string(`{"AccessToken":"` + access + `"}`)},
 	}
-	if got := saw[pages.other.URL]; !strings.HasPrefix(got, "error ") {
-		t.Errorf("the other origin's page saw %q, want the browser to refuse it", got)
+}
+
+// corsFromOtherOrigins: in Chromium, a frontend on the allowed origin
+// reads the account from the API and the user from Cognito; the same
+// calls from another origin are refused, and so is each attack of issue
+// 21 (see attacks); the preflights follow the template.
+func corsFromOtherOrigins(t *testing.T, run *localRun, pages corsPages) {
+	sub := run.signUp(t, "cora@example.com")
+	access, _ := run.signIn(t, "cora@example.com")
+	attack := newAttacks(t, run)
+	saw := browse(t, map[string][]pageCall{
+		pages.allowed.URL: frontendCalls(run, access),
+		pages.other.URL:   append(frontendCalls(run, access), attack.calls...),
+	})
+	allowed, other := saw[pages.allowed.URL], saw[pages.other.URL]
+	if got := allowed["GET /users/me"]; !strings.HasPrefix(got, "status 200 ") || !strings.Contains(got, kandyUserID(sub)) {
+		t.Errorf("the allowed origin's GET /users/me saw %q", got)
 	}
-	t.Logf("pages saw: %v", saw)
+	if got := allowed["Cognito GetUser"]; !strings.HasPrefix(got, "status 200 ") || !strings.Contains(got, "cora@example.com") {
+		t.Errorf("the allowed origin's Cognito GetUser saw %q", got)
+	}
+	for _, c := range frontendCalls(run, access) {
+		if got := other[c.Name]; !strings.HasPrefix(got, "error ") {
+			t.Errorf("the other origin's %s saw %q, want the browser to refuse it", c.Name, got)
+		}
+	}
+	attack.check(t, other, pages.other.URL)
+	t.Logf("the allowed origin's page saw: %v", allowed)
+	t.Logf("the other origin's page saw: %v", other)
 	checkPreflight(t, run, pages)
 }
 
-// checkPreflight: API Gateway's answer to a preflight, from the
-// template's CorsConfiguration.
+// checkPreflight: API Gateway's answer to a preflight from an allowed
+// origin, from the template's CorsConfiguration; another origin's is
+// refused before the API, with no CORS header.
 func checkPreflight(t *testing.T, run *localRun, pages corsPages) {
 	tpl, err := samtemplate.Load(samtemplate.Path())
 	if err != nil {
@@ -97,18 +159,19 @@ func checkPreflight(t *testing.T, run *localRun, pages corsPages) {
 		}
 		resp.Body.Close()
 		h := resp.Header
-		want := http.Header{}
+		want, status := http.Header{}, http.StatusForbidden
 		if allowed {
 			want = http.Header{"Access-Control-Allow-Origin": {origin}, "Access-Control-Allow-Methods": {join(cors["AllowMethods"])},
 				"Access-Control-Allow-Headers": {join(cors["AllowHeaders"])}, "Access-Control-Max-Age": {fmt.Sprint(cors["MaxAge"])}}
+			status = http.StatusNoContent
 		}
 		for _, k := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Max-Age"} {
 			if h.Get(k) != want.Get(k) {
 				t.Errorf("preflight from %s: %d, %s = %q, want %q", origin, resp.StatusCode, k, h.Get(k), want.Get(k))
 			}
 		}
-		if resp.StatusCode != http.StatusNoContent {
-			t.Errorf("preflight from %s: %d", origin, resp.StatusCode)
+		if resp.StatusCode != status {
+			t.Errorf("preflight from %s: %d, want %d", origin, resp.StatusCode, status)
 		}
 	}
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,7 +63,7 @@ func TestMakeRunKeepsDataDir(t *testing.T) {
 // serverDeathStopsTheRun kills make run's dynalite: make run must stop
 // and say why, not answer 500s from then on.
 func serverDeathStopsTheRun(t *testing.T, run *localRun) {
-	pid := processWith(t, "dynalite", "--port\x00"+strconv.Itoa(run.ports["DYNAMODB_PORT"])+"\x00")
+	pid := processUnder(t, run.cmd.Process.Pid, "dynalite/cli.js")
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -80,23 +77,20 @@ func serverDeathStopsTheRun(t *testing.T, run *localRun) {
 	}
 }
 
-// processWith is the one process whose command line holds all of parts.
-func processWith(t *testing.T, parts ...string) int {
+// processUnder is the one process under root whose command line holds
+// part. dynalite listens on a port of its own behind its front, so its
+// port does not find it.
+func processUnder(t *testing.T, root int, part string) int {
 	t.Helper()
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	var found []int
-	for _, dir := range dirs {
-		cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))
-		if err != nil {
-			continue
-		}
-		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(string(cmdline), p) }) {
-			pid, _ := strconv.Atoi(filepath.Base(dir))
+	for _, pid := range descendants(t, root) {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err == nil && strings.Contains(string(cmdline), part) {
 			found = append(found, pid)
 		}
 	}
 	if len(found) != 1 {
-		t.Fatalf("processes with %q: %v, want one", parts, found)
+		t.Fatalf("processes under %d with %q: %v, want one", root, part, found)
 	}
 	return found[0]
 }

@@ -145,22 +145,29 @@ func kandyUserID(sub string) string { return "u" + strings.ReplaceAll(sub, "-", 
 
 // TestMakeRunLikeTheDeployedStack runs make run as a frontend would use
 // it: a Cognito client, overlapping requests, sign-ups at once, a page on
-// another origin; and checks what it exposes and what its functions see.
+// an allowed origin; and as an attacker would: a page on another origin,
+// a chosen sub, foreign hosts, another user pool, slow bodies. It checks
+// what make run exposes and what its functions see.
 func TestMakeRunLikeTheDeployedStack(t *testing.T) {
 	pages := startCORSPages(t)
 	run := startLocalRun(t, freePorts(t), "KANDY_QUOTA=100", "CORS_ALLOWED_ORIGINS="+pages.allowed.URL,
 		"AWS_PROFILE=leak", "AWS_SESSION_TOKEN=leak", "SECRET_SHELL_VAR=leak")
+	slow := startSlowBodies(run)
 	t.Run("scripted Cognito client", func(t *testing.T) { scriptedClient(t, run) })
 	t.Run("50 parallel requests", func(t *testing.T) { parallelRequests(t, run) })
 	t.Run("20 parallel sign-ups", func(t *testing.T) { parallelSignUps(t, run) })
-	t.Run("CORS", func(t *testing.T) { corsFromOtherOrigins(t, run, pages) })
+	t.Run("CORS and attacks from another origin", func(t *testing.T) { corsFromOtherOrigins(t, run, pages) })
+	t.Run("no chosen sub", func(t *testing.T) { chosenSub(t, run) })
+	t.Run("foreign hosts refused", func(t *testing.T) { foreignHosts(t, run) })
+	t.Run("another pool's trigger refused", func(t *testing.T) { otherPoolsTrigger(t, run) })
 	t.Run("Lambda Invoke API", func(t *testing.T) { lambdaEndpoint(t, run) })
 	t.Run("loopback only", func(t *testing.T) { loopbackOnly(t, run) })
 	t.Run("clean environment", func(t *testing.T) { cleanEnvironment(t, run) })
 	t.Run("make signup", func(t *testing.T) { makeSignUp(t, run) })
 	t.Run("banner", func(t *testing.T) { bannerAddresses(t, run) })
 	t.Run("OpenAPI description", func(t *testing.T) { servedDescription(t, run) })
-	for _, bad := range []string{"emulator exited", "api: invoke failed", "lambda: invoke failed", "provisioning failed", "api: contract violation"} {
+	t.Run("slow bodies cut", func(t *testing.T) { slow.check(t, run) })
+	for _, bad := range []string{"emulator exited", "api: invoke failed", "lambda: invoke failed", "provisioning failed", "api: contract violation", "front: proxying failed"} {
 		if strings.Contains(run.output(), bad) {
 			t.Errorf("make run logged %q:\n%s", bad, run.output())
 		}
@@ -352,7 +359,8 @@ func parallelSignUps(t *testing.T, run *localRun) {
 }
 
 // lambdaEndpoint: the Invoke API by name, as `aws lambda invoke` calls it;
-// it also runs RetryFunction once, for the environment check.
+// it also runs RetryFunction and DeprovisionFunction once, for the
+// environment check.
 func lambdaEndpoint(t *testing.T, run *localRun) {
 	event := loadEvent(t, "get-user.json", newSub())
 	resp, body := run.invoke(t, "ApiFunction", string(mustJSON(t, event)))
@@ -361,6 +369,10 @@ func lambdaEndpoint(t *testing.T, run *localRun) {
 	}
 	if resp, body := run.invoke(t, "RetryFunction", `{"Records":[]}`); resp.StatusCode != 200 || resp.Header.Get("X-Amz-Function-Error") != "" {
 		t.Errorf("RetryFunction: %d %s", resp.StatusCode, body)
+	}
+	// A deletion of a user the service never knew changes nothing.
+	if resp, body := run.invoke(t, "DeprovisionFunction", string(mustJSON(t, loadEvent(t, "user-deleted-admin.json", newSub())))); resp.StatusCode != 200 || resp.Header.Get("X-Amz-Function-Error") != "" {
+		t.Errorf("DeprovisionFunction: %d %s", resp.StatusCode, body)
 	}
 	if resp, body := run.invoke(t, "RetryFunction", `{"Records":"not a list"}`); resp.StatusCode != 200 || resp.Header.Get("X-Amz-Function-Error") != "Unhandled" {
 		t.Errorf("a function error: %d %v %s", resp.StatusCode, resp.Header, body)

@@ -64,7 +64,7 @@ func serveAPI(st *localstack.Stack, s settings, fns *localstack.Functions, pool 
 	config, _ := json.Marshal(map[string]string{
 		"region": localstack.Region, "userPoolId": pool.ID, "clientId": pool.ClientID, "endpoint": pool.URL + "/",
 	})
-	_, err = st.Serve(s.apiPort, site{
+	_, err = st.ServeHTTPAPI(s.apiPort, site{
 		gateway: &apigw.Gateway{API: httpAPI, Verifier: verifier, Function: fns.Pools["ApiFunction"], Log: log, Contract: contract},
 		assets: map[string]http.HandlerFunc{
 			"/":                    asset("text/html; charset=utf-8", consolePage),

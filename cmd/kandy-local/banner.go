@@ -54,7 +54,13 @@ func banner(s settings, st *localstack.Stack, fns *localstack.Functions, pool *l
 	}
 	fmt.Fprintf(w, "  DynamoDB        %s   (dynalite, table %s)\n", st.DynamoURL, table)
 	fmt.Fprintf(w, "  KMS             %s   (local-kms; credentials are stored encrypted)\n", st.KMSURL)
-	fmt.Fprintf(w, "  data            %s\n\n", store)
+	fmt.Fprintf(w, "  data            %s\n", store)
+	fmt.Fprintf(w, "  browser pages   from %s only; every server refuses other origins and hosts that are not 127.0.0.1, localhost or [::1]\n",
+		strings.Join(s.origins, ", "))
+	if len(s.wildcards) > 0 {
+		fmt.Fprintf(w, "                  CORS_ALLOWED_ORIGINS' %s opens no local server: name each origin\n", strings.Join(s.wildcards, ", "))
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Try it:\n  make signup USER=ada%[1]s\n  TOKEN=$(make token USER=ada%[1]s)\n  curl -s http://%[2]s/users/me -H \"Authorization: Bearer $TOKEN\"\n\n",
 		makeVars(s), addr(s.apiPort))
 }

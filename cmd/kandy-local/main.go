@@ -38,6 +38,9 @@ type settings struct {
 	apiPort, authPort, kandyPort, secretsPort, dynamoPort, kmsPort, lambdaPort, sqsPort int
 	concurrency, quota                                                                  int
 	dataDir, kandyURL, secretFile, corsOrigins                                          string
+	// origins are the browser origins every server lets in (see
+	// browserOrigins); wildcards those of CORS_ALLOWED_ORIGINS left out.
+	origins, wildcards []string
 }
 
 func main() {
@@ -94,7 +97,8 @@ func load() (settings, error) {
 	if (s.kandyURL == "") != (s.secretFile == "") {
 		return s, errors.New("to use a real Kandy, set both KANDY_API_URL and KANDY_SECRET_FILE")
 	}
-	return s, nil
+	s.origins, s.wildcards, err = browserOrigins(s)
+	return s, err
 }
 
 func run(log *slog.Logger) error {
@@ -151,7 +155,7 @@ func run(log *slog.Logger) error {
 func startStack(ctx context.Context, s settings, log *slog.Logger) (*localstack.Stack, error) {
 	o := localstack.Options{
 		DynamoPort: s.dynamoPort, KMSPort: s.kmsPort, KandyPort: s.kandyPort, SecretsPort: s.secretsPort,
-		SQS: true, SQSPort: s.sqsPort,
+		SQS: true, SQSPort: s.sqsPort, Origins: s.origins, Log: log,
 		DataDir: s.dataDir, Table: table, SecretID: secretID, KandyQuota: s.quota, KandyURL: s.kandyURL,
 		WrapKandy: func(h http.Handler) http.Handler { return simControl(h, s.quota, logCalls(log, "kandy-sim", h)) },
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -35,6 +36,17 @@ func StartCognitoLocal(dir string) (*Process, error) {
 // config, if not nil, as its .cognito/config.json: Lambda client,
 // trigger functions, token settings.
 func StartCognitoLocalWith(dir string, port int, config any) (*Process, error) {
+	return startCognitoLocal(dir, port, config, "")
+}
+
+// StartCognitoLocalForFront starts cognito-local as StartCognitoLocalWith
+// does, on a free port, answering only requests with token (see
+// localfront.Backend).
+func StartCognitoLocalForFront(dir string, config any, token string) (*Process, error) {
+	return startCognitoLocal(dir, 0, config, token)
+}
+
+func startCognitoLocal(dir string, port int, config any, token string) (*Process, error) {
 	if config != nil {
 		raw, err := json.MarshalIndent(config, "", "  ")
 		if err != nil {
@@ -48,17 +60,25 @@ func StartCognitoLocalWith(dir string, port int, config any) (*Process, error) {
 		}
 	}
 	return startNode("cognito-local", CognitoLocalScript(), dir, port, func(port string) ([]string, []string) {
-		return []string{"HOST=127.0.0.1", "PORT=" + port, fmt.Sprintf("NODE_OPTIONS=--require %q", cognitoStorePatch())}, nil
+		return append([]string{"HOST=127.0.0.1", "PORT=" + port}, frontOnly(token, cognitoStorePatch())...), nil
 	})
 }
 
 // Cognito returns a Cognito user pools client for a local endpoint.
-func Cognito(endpoint string) *cip.Client {
-	return cip.New(cip.Options{
+func Cognito(endpoint string) *cip.Client { return CognitoVia(endpoint, nil) }
+
+// CognitoVia returns a Cognito user pools client for a local endpoint
+// that sends its requests with hc (nil: the SDK's own).
+func CognitoVia(endpoint string, hc *http.Client) *cip.Client {
+	o := cip.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
-	})
+	}
+	if hc != nil {
+		o.HTTPClient = hc
+	}
+	return cip.New(o)
 }
 
 // WatchConfirmationCodes calls found with the destination and code of

@@ -27,6 +27,30 @@ type InvokeAPI struct {
 	Functions map[string]Invoker
 	Region    string // for ARNs in messages; default us-east-1
 	Log       *slog.Logger
+	// Authorize, if set, is the functions' resource-based policies: it
+	// says whether a service may invoke function for its source, given the
+	// event. Invocations by the account itself are IAM's affair, allowed.
+	Authorize func(function string, c Caller, event []byte) bool
+}
+
+// Caller is who invokes a function: a service principal acting for a
+// source ARN, or, zero, the account itself (the AWS CLI, an SDK, curl).
+type Caller struct {
+	Principal string // cognito-idp.amazonaws.com, events.amazonaws.com, …
+	SourceARN string // the resource it acts for, when the request says
+}
+
+// CallerOf reads who sent r. A request signed (SigV4) with an access key
+// named after a service principal, such as cognito-idp.amazonaws.com, is
+// that service's: that is how the local run's services identify
+// themselves. X-Amz-Source-Arn names the resource it acts for.
+func CallerOf(r *http.Request) Caller {
+	_, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential=")
+	key, _, _ := strings.Cut(cred, "/")
+	if !ok || !strings.HasSuffix(key, ".amazonaws.com") {
+		return Caller{}
+	}
+	return Caller{Principal: key, SourceARN: r.Header.Get("X-Amz-Source-Arn")}
 }
 
 // Handler serves the Invoke operation.
@@ -55,6 +79,13 @@ func (a *InvokeAPI) invoke(w http.ResponseWriter, r *http.Request) {
 		payload = []byte("{}")
 	case !json.Valid(payload):
 		lambdaError(w, http.StatusBadRequest, "InvalidRequestContentException", "Could not parse request body into json")
+		return
+	}
+	if c := CallerOf(r); c.Principal != "" && a.Authorize != nil && !a.Authorize(name, c, payload) {
+		a.Log.Warn("lambda: invocation refused by the function's permissions", "function", name, "principal", c.Principal, "source_arn", c.SourceARN)
+		lambdaError(w, http.StatusForbidden, "AccessDeniedException", fmt.Sprintf(
+			"%s is not authorized to perform: lambda:InvokeFunction on resource: %s because no resource-based policy allows the lambda:InvokeFunction action",
+			c.Principal, a.arn(name)))
 		return
 	}
 	w.Header().Set("X-Amz-Executed-Version", "$LATEST")

@@ -93,3 +93,65 @@ func TestFunctionErrorDocument(t *testing.T) {
 		}
 	}
 }
+
+// TestInvokeAPIAppliesPermissionsToServices: a request signed with a
+// service principal's key is that service's, and runs only if Authorize
+// allows it for its source; the account's own requests (the CLI, curl)
+// are not asked about.
+func TestInvokeAPIAppliesPermissionsToServices(t *testing.T) {
+	var asked []Caller
+	invoked := 0
+	api := &InvokeAPI{Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Functions: map[string]Invoker{"Trigger": invokerFunc(func(_ context.Context, ev []byte) ([]byte, error) { invoked++; return ev, nil })},
+		Authorize: func(fn string, c Caller, event []byte) bool {
+			asked = append(asked, c)
+			return fn == "Trigger" && strings.Contains(string(event), `"userPoolId":"mine"`) && c.SourceARN != "arn:other"
+		}}
+	srv := httptest.NewServer(api.Handler())
+	defer srv.Close()
+	sign := func(key string) string {
+		return "AWS4-HMAC-SHA256 Credential=" + key + "/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=00"
+	}
+	tests := []struct {
+		name, authorization, source, event string
+		status                             int
+		caller                             *Caller // what Authorize is asked about; nil: not asked
+	}{
+		{"Cognito for its pool", sign("cognito-idp.amazonaws.com"), "", `{"userPoolId":"mine"}`, 200, &Caller{Principal: "cognito-idp.amazonaws.com"}},
+		{"Cognito for another pool", sign("cognito-idp.amazonaws.com"), "", `{"userPoolId":"other"}`, 403, &Caller{Principal: "cognito-idp.amazonaws.com"}},
+		{"a rule of another source", sign("events.amazonaws.com"), "arn:other", `{"userPoolId":"mine"}`, 403, &Caller{Principal: "events.amazonaws.com", SourceARN: "arn:other"}},
+		{"the account, signed", sign("local"), "", `{"userPoolId":"other"}`, 200, nil},
+		{"the account, unsigned", "", "", `{"userPoolId":"other"}`, 200, nil},
+	}
+	for _, tt := range tests {
+		asked, invoked = nil, 0
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/2015-03-31/functions/Trigger/invocations", strings.NewReader(tt.event))
+		if tt.authorization != "" {
+			req.Header.Set("Authorization", tt.authorization)
+		}
+		if tt.source != "" {
+			req.Header.Set("X-Amz-Source-Arn", tt.source)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: HTTP %d %s, want %d", tt.name, resp.StatusCode, body, tt.status)
+		}
+		if want := map[bool]int{true: 1, false: 0}[tt.status == 200]; invoked != want {
+			t.Errorf("%s: invoked %d times, want %d", tt.name, invoked, want)
+		}
+		if tt.status == 403 && (resp.Header.Get("X-Amzn-ErrorType") != "AccessDeniedException" || !strings.Contains(string(body), "no resource-based policy allows the lambda:InvokeFunction action")) {
+			t.Errorf("%s: refused as %q %s, not as Lambda refuses", tt.name, resp.Header.Get("X-Amzn-ErrorType"), body)
+		}
+		switch {
+		case tt.caller == nil && len(asked) != 0:
+			t.Errorf("%s: Authorize was asked about %v", tt.name, asked)
+		case tt.caller != nil && (len(asked) != 1 || asked[0] != *tt.caller):
+			t.Errorf("%s: Authorize was asked about %v, want %v", tt.name, asked, *tt.caller)
+		}
+	}
+}

@@ -11,12 +11,24 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localfront"
 )
 
 // StartKMS starts local-kms on a loopback port (0: a free one), keeping
 // its keys in dataDir. `make tools` builds it from tools/cmd/local-kms,
 // which serves on 127.0.0.1 only.
 func StartKMS(dataDir string, port int) (*Process, error) {
+	return startKMS(dataDir, port, "")
+}
+
+// StartKMSForFront starts local-kms as StartKMS does, on a free port,
+// answering only requests with token (see localfront.Backend).
+func StartKMSForFront(dataDir, token string) (*Process, error) {
+	return startKMS(dataDir, 0, token)
+}
+
+func startKMS(dataDir string, port int, token string) (*Process, error) {
 	bin := filepath.Join(RepoRoot(), ".tools", "bin", "local-kms")
 	if err := installed(bin); err != nil {
 		return nil, err
@@ -26,6 +38,9 @@ func StartKMS(dataDir string, port int) (*Process, error) {
 		return nil, err
 	}
 	env := []string{"PORT=" + strconv.Itoa(port), "KMS_DATA_PATH=" + dataDir, "KMS_REGION=us-east-1", "KMS_ACCOUNT_ID=111122223333"}
+	if token != "" {
+		env = append(env, localfront.TokenEnv+"="+token)
+	}
 	return Start("local-kms", "127.0.0.1:"+strconv.Itoa(port), env, "", bin)
 }
 

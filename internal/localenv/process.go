@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localfront"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
 )
 
@@ -161,13 +162,43 @@ func DynaliteScript() string {
 // StartDynalite starts dynalite on a loopback port (0: a free one), in
 // memory, or keeping its data under dir when dir is not empty.
 func StartDynalite(port int, dir string) (*Process, error) {
+	return startDynalite(port, dir, "")
+}
+
+// StartDynaliteForFront starts dynalite as StartDynalite does, on a free
+// port, answering only requests with token (see localfront.Backend).
+func StartDynaliteForFront(dir, token string) (*Process, error) {
+	return startDynalite(0, dir, token)
+}
+
+func startDynalite(port int, dir, token string) (*Process, error) {
 	return startNode("dynalite", DynaliteScript(), "", port, func(port string) ([]string, []string) {
 		args := []string{"--host", "127.0.0.1", "--port", port, "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"}
 		if dir != "" {
 			args = append(args, "--path", dir)
 		}
-		return nil, args
+		return frontOnly(token), args
 	})
+}
+
+// frontOnly is the environment that makes a Node server answer only its
+// front, with token; none without a token.
+func frontOnly(token string, preload ...string) []string {
+	if token != "" {
+		preload = append(preload, filepath.Join(RepoRoot(), "tools", "front-only.js"))
+	}
+	if len(preload) == 0 {
+		return nil
+	}
+	opts := make([]string, len(preload))
+	for i, p := range preload {
+		opts[i] = fmt.Sprintf("--require %q", p)
+	}
+	env := []string{"NODE_OPTIONS=" + strings.Join(opts, " ")}
+	if token != "" {
+		env = append(env, localfront.TokenEnv+"="+token)
+	}
+	return env
 }
 
 // startNode runs a Node.js server that `make tools` installed, on a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localfront"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/sqsjson"
 )
 
@@ -40,19 +40,21 @@ func (s *SQSServer) Stop() {
 }
 
 // StartSQS starts goaws on a free port with its config in dir.
-func StartSQS(dir string) (*SQSServer, error) { return StartSQSOn(dir, 0) }
+func StartSQS(dir string) (*SQSServer, error) { return StartSQSOn(dir, 0, localfront.Policy{}) }
 
-// StartSQSOn starts goaws with its config in dir, its JSON endpoint on a
-// loopback port (0: a free one). `make tools` builds goaws from
+// StartSQSOn starts goaws with its config in dir, and its JSON endpoint on
+// a loopback port (0: a free one) as goaws's front: the policy's checks,
+// CORS, the service timeouts, then the translation. goaws itself, on a
+// free port, answers only the front. `make tools` builds goaws from
 // tools/cmd/goaws, which serves on 127.0.0.1 only.
-func StartSQSOn(dir string, port int) (*SQSServer, error) {
+func StartSQSOn(dir string, port int, policy localfront.Policy) (*SQSServer, error) {
 	bin := filepath.Join(RepoRoot(), ".tools", "bin", "goaws")
 	if err := installed(bin); err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	l, err := localfront.Listen(port)
 	if err != nil {
-		return nil, fmt.Errorf("port %d: %w", port, err)
+		return nil, err
 	}
 	internal, err := FreePort()
 	if err != nil {
@@ -65,12 +67,13 @@ func StartSQSOn(dir string, port int) (*SQSServer, error) {
 		l.Close()
 		return nil, err
 	}
-	p, err := Start("goaws", "127.0.0.1:"+strconv.Itoa(internal), nil, dir, bin, "-config", conf, "Local")
+	backend := localfront.Backend{URL: "http://127.0.0.1:" + strconv.Itoa(internal), Token: localfront.NewToken()}
+	p, err := Start("goaws", "127.0.0.1:"+strconv.Itoa(internal), []string{localfront.TokenEnv + "=" + backend.Token}, dir, bin, "-config", conf, "Local")
 	if err != nil {
 		l.Close()
 		return nil, err
 	}
-	shim := &http.Server{Handler: &sqsjson.Proxy{Target: "http://" + p.Addr + "/", Client: &http.Client{}}, ReadHeaderTimeout: 5 * time.Second}
+	shim := localfront.Service.Server(policy.GuardWithCORS("goaws", &sqsjson.Proxy{Target: backend.URL + "/", Client: backend.Client()}))
 	go func() { _ = shim.Serve(l) }()
 	return &SQSServer{goaws: p, shim: shim, URL: "http://" + l.Addr().String()}, nil
 }

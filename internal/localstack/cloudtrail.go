@@ -5,16 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/cognitofront"
 )
 
-// UserDeleted is a successful Cognito call that deleted a user.
-type UserDeleted struct {
-	PoolID, Sub string
-	// EventName is AdminDeleteUser or DeleteUser.
-	EventName           string
-	Time                time.Time
-	SourceIP, UserAgent string
-}
+// UserDeleted is a successful Cognito call that deleted a user, as the
+// user pool's front reports it to UserPoolOptions.OnUserDeleted.
+type UserDeleted = cognitofront.UserDeleted
 
 // CloudTrailEvent is the event EventBridge delivers for d, as CloudTrail
 // records the call: the user's sub, and never the username or the token.

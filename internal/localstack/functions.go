@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localfront"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
 )
 
@@ -48,6 +49,8 @@ type Functions struct {
 // StartFunctions starts every function a deploy with the parameters' local
 // values would create (not the scheduled reconcile, off by default) with FunctionEnv,
 // the Invoke API and the event source mappings. They stop with the stack.
+// The Invoke API applies the functions' AWS::Lambda::Permission resources
+// to the services that invoke them (see permits).
 func (s *Stack) StartFunctions(o FunctionsOptions) (*Functions, error) {
 	tpl, err := samtemplate.Load(samtemplate.Path())
 	if err != nil {
@@ -72,8 +75,13 @@ func (s *Stack) StartFunctions(o FunctionsOptions) (*Functions, error) {
 		}
 		f.Pools[id], invokers[id] = p, p
 	}
-	api := &localenv.InvokeAPI{Functions: invokers, Region: Region, Log: o.Log}
-	if f.URL, err = s.serve(o.Port, api.Handler()); err != nil {
+	perms, err := lambdaPermissions()
+	if err != nil {
+		return nil, err
+	}
+	api := &localenv.InvokeAPI{Functions: invokers, Region: Region, Log: o.Log,
+		Authorize: func(fn string, c localenv.Caller, event []byte) bool { return s.permits(tpl, perms, fn, c, event) }}
+	if f.URL, err = s.serve("lambda", o.Port, api.Handler(), localfront.Lambda); err != nil {
 		return nil, err
 	}
 	if f.Sources, err = s.eventSources(tpl, f, o.Log); err != nil {

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -31,6 +32,7 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/internal/fakesecrets"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localfront"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/app"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/awsenv"
@@ -70,6 +72,12 @@ type Options struct {
 	// SQSPort (0: a free one).
 	SQS     bool
 	SQSPort int
+	// Origins are the browser origins every server lets in (the console's,
+	// CORS_ALLOWED_ORIGINS); a request with any other Origin, or whose
+	// Host is not a loopback name, is refused (see localfront).
+	Origins []string
+	// Log, if set, hears of each request refused so.
+	Log *slog.Logger
 }
 
 // Stack is a running local stack.
@@ -92,14 +100,19 @@ type Stack struct {
 	Queues map[string]Queue
 
 	opts    Options
+	policy  localfront.Policy
 	stops   []func()
 	servers []*localenv.Process // the backing servers, for Exited
+
+	mu        sync.Mutex
+	userPools map[string]string // pool id by the template's logical id, once started
 }
 
 // Start brings the stack up. On error, what was started is stopped.
 func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	o = o.withDefaults()
-	s := &Stack{Table: o.Table, SecretID: o.SecretID, opts: o}
+	s := &Stack{Table: o.Table, SecretID: o.SecretID, opts: o,
+		policy: localfront.Policy{Origins: o.Origins, Log: o.Log}, userPools: map[string]string{}}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -117,7 +130,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.Secrets = fakesecrets.New(map[string]string{o.SecretID: secret})
-	if s.SecretsURL, err = s.serve(o.SecretsPort, s.Secrets); err != nil {
+	if s.SecretsURL, err = s.serve("secrets-manager", o.SecretsPort, s.Secrets, localfront.Service); err != nil {
 		return nil, err
 	}
 	if o.Cognito {
@@ -170,12 +183,15 @@ func (s *Stack) startDynamo(ctx context.Context, o Options) error {
 	if o.DataDir != "" {
 		dir = s.dataDir(o, "dynalite")
 	}
-	p, err := localenv.StartDynalite(o.DynamoPort, dir)
+	token := localfront.NewToken()
+	p, err := localenv.StartDynaliteForFront(dir, token)
 	if err != nil {
 		return err
 	}
 	s.started(p)
-	s.DynamoURL = "http://" + p.Addr
+	if s.DynamoURL, err = s.front("dynalite", o.DynamoPort, p, token, nil); err != nil {
+		return err
+	}
 	s.DB = localenv.DynamoDB(s.DynamoURL)
 	return s.CreateTable(ctx, o.Table)
 }
@@ -191,12 +207,15 @@ func (s *Stack) CreateTable(ctx context.Context, name string) error {
 }
 
 func (s *Stack) startKMS(ctx context.Context, o Options) error {
-	p, err := localenv.StartKMS(s.dataDir(o, "kms"), o.KMSPort)
+	token := localfront.NewToken()
+	p, err := localenv.StartKMSForFront(s.dataDir(o, "kms"), token)
 	if err != nil {
 		return err
 	}
 	s.started(p)
-	s.KMSURL = "http://" + p.Addr
+	if s.KMSURL, err = s.front("local-kms", o.KMSPort, p, token, nil); err != nil {
+		return err
+	}
 	s.KMS = localenv.KMS(s.KMSURL)
 	// One key under an alias, kept with DataDir as the deployed key is
 	// kept across deploys.
@@ -255,7 +274,7 @@ func (s *Stack) newKandy(port, quota int, wrap func(http.Handler) http.Handler, 
 	if wrap != nil {
 		h = wrap(sim)
 	}
-	url, err := s.serve(port, h)
+	url, err := s.serve("kandy-simulator", port, h, localfront.Service)
 	if err != nil {
 		return nil, err
 	}
@@ -264,25 +283,51 @@ func (s *Stack) newKandy(port, quota int, wrap func(http.Handler) http.Handler, 
 	return &Kandy{Sim: sim, URL: url + "/v1.2", Secret: string(v)}, nil
 }
 
-// serve listens on a loopback port (0: a free one) now, so a busy port
-// fails the start, and serves h until Stop. It returns the base URL.
-func (s *Stack) serve(port int, h http.Handler) (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+// serve serves h, a server of ours, behind the stack's checks on a
+// loopback port (0: a free one), listening now so that a busy port fails
+// the start. It returns the base URL.
+func (s *Stack) serve(name string, port int, h http.Handler, t localfront.Timeouts) (string, error) {
+	l, err := localfront.Listen(port)
 	if err != nil {
-		return "", fmt.Errorf("port %d: %w", port, err)
+		return "", err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	return s.serveOn(l, s.policy.Guard(name, h), t), nil
+}
+
+// front serves, on a loopback port (0: a free one), the front of p, a
+// server the stack started on a port of its own to answer only token.
+func (s *Stack) front(name string, port int, p *localenv.Process, token string, wrap func(http.Handler) http.Handler) (string, error) {
+	l, err := localfront.Listen(port)
+	if err != nil {
+		return "", err
+	}
+	f := &localfront.Front{Name: name, Policy: s.policy, Backend: localfront.Backend{URL: "http://" + p.Addr, Token: token}, Wrap: wrap}
+	return s.serveOn(l, f.Handler(), localfront.Service), nil
+}
+
+// serveOn serves h on l with t until Stop, and returns l's base URL.
+func (s *Stack) serveOn(l net.Listener, h http.Handler, t localfront.Timeouts) string {
+	srv := t.Server(h)
 	go func() { _ = srv.Serve(l) }()
 	s.stops = append(s.stops, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	return "http://" + l.Addr().String(), nil
+	return "http://" + l.Addr().String()
 }
 
-// Serve serves h on a loopback port of the stack, stopped with it.
-func (s *Stack) Serve(port int, h http.Handler) (string, error) { return s.serve(port, h) }
+// Serve serves h on a loopback port of the stack (0: a free one), behind
+// its checks, with an AWS service's timeouts; it stops with the stack.
+func (s *Stack) Serve(port int, h http.Handler) (string, error) {
+	return s.serve("local server", port, h, localfront.Service)
+}
+
+// ServeHTTPAPI serves h as the stack's HTTP API on a loopback port (0: a
+// free one), behind its checks, with API Gateway's timeouts.
+func (s *Stack) ServeHTTPAPI(port int, h http.Handler) (string, error) {
+	return s.serve("http-api", port, h, localfront.HTTPAPI)
+}
 
 // started keeps a backing server, to stop and to watch.
 func (s *Stack) started(p *localenv.Process) {

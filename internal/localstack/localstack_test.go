@@ -2,6 +2,9 @@ package localstack
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
 )
 
@@ -70,6 +74,12 @@ func TestFunctionEnvFollowsTheTemplate(t *testing.T) {
 		for name := range tpl.Variables(id) {
 			if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, name+"=") && len(e) > len(name)+1 }) {
 				t.Errorf("%s: no value for the template's %s in %v", id, name, env)
+			}
+		}
+		for _, e := range env {
+			name, _, _ := strings.Cut(e, "=")
+			if _, declared := tpl.Variables(id)[name]; !declared && !strings.HasPrefix(name, "AWS_") {
+				t.Errorf("%s: %s, which the template does not give it", id, name)
 			}
 		}
 		for _, want := range []string{"TABLE_NAME=accounts", "METRICS_NAMESPACE=KandyProvisioner/local", "AWS_ENDPOINT_URL_SQS=http://127.0.0.1:3", "AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:2"} {
@@ -164,5 +174,145 @@ func TestExitedTellsOfEachBackingServer(t *testing.T) {
 	slices.Sort(names)
 	if want := []string{"cognito-local", "dynalite", "goaws", "local-kms"}; !slices.Equal(names, want) {
 		t.Errorf("reported %v, want %v", names, want)
+	}
+}
+
+// TestUserPoolFront: the pool's front refuses a sub chosen by the
+// caller, issues tokens under its own address, and tells of each user
+// deleted (by an administrator, or by the user's access token) once, with
+// the user's sub; a delete of an unknown user tells of nothing.
+func TestUserPoolFront(t *testing.T) {
+	s, err := Start(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	heard := make(chan UserDeleted, 10)
+	up, err := s.StartUserPool(context.Background(), UserPoolOptions{LambdaURL: "http://127.0.0.1:9",
+		OnUserDeleted: func(_ context.Context, d UserDeleted) { heard <- d }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, c := context.Background(), up.Client
+	_, err = c.SignUp(ctx, &cip.SignUpInput{ClientId: aws.String(up.ClientID), Username: aws.String("mal@example.com"), Password: aws.String("Mallory-passw0rd!"),
+		UserAttributes: []ciptypes.AttributeType{{Name: aws.String("email"), Value: aws.String("mal@example.com")}, {Name: aws.String("sub"), Value: aws.String("someone-else")}}})
+	var invalid *ciptypes.InvalidParameterException
+	if !errors.As(err, &invalid) || aws.ToString(invalid.Message) != "Cannot modify the non-mutable attribute sub" {
+		t.Errorf("SignUp with a sub: %v, want Cognito's InvalidParameterException", err)
+	}
+
+	subs := map[string]string{}
+	for _, name := range []string{"ada@example.com", "bob@example.com"} {
+		u, err := c.AdminCreateUser(ctx, &cip.AdminCreateUserInput{UserPoolId: aws.String(up.ID), Username: aws.String(name), MessageAction: ciptypes.MessageActionTypeSuppress,
+			UserAttributes: []ciptypes.AttributeType{{Name: aws.String("email"), Value: aws.String(name)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range u.User.Attributes {
+			if aws.ToString(a.Name) == "sub" {
+				subs[name] = aws.ToString(a.Value)
+			}
+		}
+	}
+	if _, err := c.AdminSetUserPassword(ctx, &cip.AdminSetUserPasswordInput{UserPoolId: aws.String(up.ID), Username: aws.String("bob@example.com"),
+		Password: aws.String("Bob-local-passw0rd"), Permanent: true}); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := c.InitiateAuth(ctx, &cip.InitiateAuthInput{ClientId: aws.String(up.ClientID), AuthFlow: ciptypes.AuthFlowTypeUserPasswordAuth,
+		AuthParameters: map[string]string{"USERNAME": "bob@example.com", "PASSWORD": "Bob-local-passw0rd"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	access := aws.ToString(auth.AuthenticationResult.AccessToken)
+	if claims := jwtClaims(t, access); claims["iss"] != up.Issuer || !strings.HasPrefix(up.Issuer, up.URL+"/") {
+		t.Errorf("the access token's iss is %v; the pool's issuer %s at %s", claims["iss"], up.Issuer, up.URL)
+	}
+
+	if _, err := c.AdminDeleteUser(ctx, &cip.AdminDeleteUserInput{UserPoolId: aws.String(up.ID), Username: aws.String("ada@example.com")}); err != nil {
+		t.Fatal(err)
+	}
+	var missing *ciptypes.UserNotFoundException
+	if _, err := c.AdminDeleteUser(ctx, &cip.AdminDeleteUserInput{UserPoolId: aws.String(up.ID), Username: aws.String("ada@example.com")}); !errors.As(err, &missing) {
+		t.Errorf("deleting ada again: %v", err)
+	}
+	if _, err := c.DeleteUser(ctx, &cip.DeleteUserInput{AccessToken: aws.String(access)}); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop() // waits for the hooks running
+	close(heard)
+	got := map[string][]UserDeleted{}
+	for d := range heard {
+		got[d.Sub] = append(got[d.Sub], d)
+	}
+	for name, event := range map[string]string{"ada@example.com": "AdminDeleteUser", "bob@example.com": "DeleteUser"} {
+		if ds := got[subs[name]]; len(ds) != 1 || ds[0].EventName != event || ds[0].PoolID != up.ID {
+			t.Errorf("%s (sub %s): heard %+v, want one %s in %s", name, subs[name], ds, event, up.ID)
+		}
+	}
+	if len(got) != 2 {
+		t.Errorf("heard of %d users, want 2: %v", len(got), got)
+	}
+}
+
+func jwtClaims(t *testing.T, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims map[string]any
+	if err != nil || json.Unmarshal(raw, &claims) != nil {
+		t.Fatalf("not a JWT: %.20s…", token)
+	}
+	return claims
+}
+
+// TestTriggerPermissionsFromTheDeployedTemplate: the Invoke API lets
+// Cognito invoke PostConfirmationFunction for the template's pool only,
+// as the PostConfirmationPermission's SourceArn says, and no service
+// invoke what no permission names it for.
+func TestTriggerPermissionsFromTheDeployedTemplate(t *testing.T) {
+	tpl, err := samtemplate.Load(samtemplate.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	perms, err := lambdaPermissions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Stack{userPools: map[string]string{"UserPool": "local_Mine"}}
+	cognito := localenv.Caller{Principal: cognitoPrincipal}
+	tests := []struct {
+		name, function string
+		caller         localenv.Caller
+		event          string
+		want           bool
+	}{
+		{"the template's pool", "PostConfirmationFunction", cognito, `{"userPoolId":"local_Mine"}`, true},
+		{"another pool", "PostConfirmationFunction", cognito, `{"userPoolId":"local_Other"}`, false},
+		{"no pool", "PostConfirmationFunction", cognito, `{}`, false},
+		{"the pool's ARN, said", "PostConfirmationFunction", localenv.Caller{Principal: cognitoPrincipal, SourceARN: userPoolARN("local_Mine")}, `{}`, true},
+		{"another service", "PostConfirmationFunction", localenv.Caller{Principal: "events.amazonaws.com", SourceARN: userPoolARN("local_Mine")}, `{}`, false},
+		{"a function Cognito may not invoke", "RetryFunction", cognito, `{"userPoolId":"local_Mine"}`, false},
+		{"an API of another stack", "ApiFunction", localenv.Caller{Principal: "apigateway.amazonaws.com", SourceARN: "arn:aws:execute-api:us-east-1:000000000000:other/$default/GET/users/me"}, `{}`, false},
+	}
+	for _, tt := range tests {
+		if got := s.permits(tpl, perms, tt.function, tt.caller, []byte(tt.event)); got != tt.want {
+			t.Errorf("%s: permits %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestArnLike(t *testing.T) {
+	for _, tt := range []struct {
+		pattern, arn string
+		want         bool
+	}{
+		{"arn:aws:execute-api:us-east-1:1:api/*/GET/users/me", "arn:aws:execute-api:us-east-1:1:api/$default/GET/users/me", true},
+		{"arn:aws:execute-api:us-east-1:1:api/*/GET/users/me", "arn:aws:execute-api:us-east-1:1:api/$default/POST/users/me", false},
+		{"arn:aws:cognito-idp:us-east-1:1:userpool/p.1", "arn:aws:cognito-idp:us-east-1:1:userpool/px1", false},
+		{"arn:aws:cognito-idp:us-east-1:1:userpool/p?1", "arn:aws:cognito-idp:us-east-1:1:userpool/px1", true},
+	} {
+		if got := arnLike(tt.pattern, tt.arn); got != tt.want {
+			t.Errorf("arnLike(%s, %s) = %v", tt.pattern, tt.arn, got)
+		}
 	}
 }

@@ -21,7 +21,7 @@ type Queue struct {
 }
 
 func (s *Stack) startSQS(ctx context.Context, o Options) error {
-	srv, err := localenv.StartSQSOn(s.dataDir(o, "sqs"), o.SQSPort)
+	srv, err := localenv.StartSQSOn(s.dataDir(o, "sqs"), o.SQSPort, s.policy)
 	if err != nil {
 		return err
 	}

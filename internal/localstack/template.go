@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
 )
@@ -52,6 +53,11 @@ func (s *Stack) refs(tpl *samtemplate.Template) (map[string]string, error) {
 	for id, q := range s.Queues {
 		r[id], r[id+".Arn"], r[id+".QueueName"] = q.URL, q.ARN, q.Name
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, pool := range s.userPools {
+		r[id], r[id+".Arn"] = pool, userPoolARN(pool)
+	}
 	return r, nil
 }
 
@@ -70,8 +76,9 @@ func resolve(v any, refs map[string]string) (any, error) {
 	return out, err
 }
 
-// FunctionEnv is what function id gets here: Env, and the template's
-// variables for it (Globals', then its own) with this stack's values.
+// FunctionEnv is what function id gets here: Env's AWS variables and
+// endpoints, and the template's variables for it (Globals', then its
+// own) with this stack's values.
 func (s *Stack) FunctionEnv(id string) ([]string, error) {
 	tpl, err := samtemplate.Load(samtemplate.Path())
 	if err != nil {
@@ -90,5 +97,12 @@ func (s *Stack) FunctionEnv(id string) ([]string, error) {
 		}
 		extra = append(extra, fmt.Sprintf("%s=%v", k, v))
 	}
-	return s.Env(extra...), nil
+	// Env's service variables only where the template gives them: a
+	// function that needs no key gets no KMS_KEY_ID.
+	base := slices.DeleteFunc(s.Env(), func(e string) bool {
+		name, _, _ := strings.Cut(e, "=")
+		_, declared := vars[name]
+		return !declared && !strings.HasPrefix(name, "AWS_")
+	})
+	return MergeEnv(base, extra...), nil
 }

@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/cognitofront"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/localfront"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
 )
 
@@ -22,9 +25,16 @@ type UserPoolOptions struct {
 	LambdaURL string
 	// Codes, if set, hears each confirmation code the pool "sends".
 	Codes func(destination, code string)
+	// OnUserDeleted, if set, hears of each user a successful
+	// AdminDeleteUser or DeleteUser removes from any pool, with the user's
+	// sub, as CloudTrail records the call for EventBridge. It runs once the
+	// caller has its answer, in a goroutine of its own; Stop waits for it.
+	OnUserDeleted func(ctx context.Context, d UserDeleted)
 }
 
-// UserPool is cognito-local with the template's user pool and app client.
+// UserPool is cognito-local with the template's user pool and app client,
+// behind a front (see cognitofront) that refuses what Cognito refuses and
+// tells of deleted users.
 type UserPool struct {
 	URL, ID, ClientID string
 	Issuer            string // the tokens' iss: URL/ID
@@ -55,25 +65,17 @@ func (s *Stack) StartUserPool(ctx context.Context, o UserPoolOptions) (*UserPool
 	if err != nil {
 		return nil, err
 	}
-	config := map[string]any{
-		"LambdaClient": map[string]any{
-			"endpoint": o.LambdaURL, "region": Region, "maxRetries": 2,
-			"credentials": map[string]string{"accessKeyId": "local", "secretAccessKey": "local"},
-			// Cognito waits 5 s for a trigger, and tries twice more.
-			"httpOptions": map[string]int{"timeout": 5000},
-		},
-		"TriggerFunctions": triggers(props.(map[string]any)),
-	}
 	dir := s.dataDir(s.opts, "cognito")
-	p, err := localenv.StartCognitoLocalWith(dir, o.Port, config)
+	up, err := s.startCognitoFront(o, dir, props.(map[string]any))
 	if err != nil {
 		return nil, err
 	}
-	s.started(p)
-	up := &UserPool{URL: "http://" + p.Addr, Client: localenv.Cognito("http://" + p.Addr)}
 	if up.ID, err = ensurePool(ctx, up.Client, poolRes, props); err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	s.userPools[poolRes] = up.ID
+	s.mu.Unlock()
 	if o.Codes != nil {
 		wctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -86,6 +88,59 @@ func (s *Stack) StartUserPool(ctx context.Context, o UserPoolOptions) (*UserPool
 	}
 	up.Issuer = up.URL + "/" + up.ID
 	return up, nil
+}
+
+// startCognitoFront runs cognito-local on a port of its own with its
+// pools in dir, answering only its front, and the front on o.Port, with
+// the pool's properties.
+func (s *Stack) startCognitoFront(o UserPoolOptions, dir string, props map[string]any) (*UserPool, error) {
+	l, err := localfront.Listen(o.Port)
+	if err != nil {
+		return nil, err
+	}
+	url := "http://" + l.Addr().String()
+	config := map[string]any{
+		"LambdaClient": map[string]any{
+			"endpoint": o.LambdaURL, "region": Region, "maxRetries": 2,
+			// The Invoke API knows Cognito by this key (see permits).
+			"credentials": map[string]string{"accessKeyId": cognitoPrincipal, "secretAccessKey": "local"},
+			// Cognito waits 5 s for a trigger, and tries twice more.
+			"httpOptions": map[string]int{"timeout": 5000},
+		},
+		"TriggerFunctions": triggers(props),
+		// The tokens' iss is the front's address, not cognito-local's.
+		"TokenConfig": map[string]string{"IssuerDomain": url},
+	}
+	token := localfront.NewToken()
+	p, err := localenv.StartCognitoLocalForFront(dir, config, token)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	s.started(p)
+	backend := localfront.Backend{URL: "http://" + p.Addr, Token: token}
+	watch := &cognitofront.Interceptor{Users: localenv.CognitoVia(backend.URL, backend.Client()), Schema: cognitofront.NewSchema(schema(props)),
+		OnUserDeleted: o.OnUserDeleted, Log: s.opts.Log}
+	f := &localfront.Front{Name: "cognito-local", Policy: s.policy, Backend: backend,
+		Wrap: func(proxy http.Handler) http.Handler { watch.Next = proxy; return watch }}
+	s.stops = append(s.stops, watch.Wait)
+	s.serveOn(l, f.Handler(), localfront.Service)
+	return &UserPool{URL: url, Client: localenv.Cognito(url)}, nil
+}
+
+// schema is a pool's Schema property.
+func schema(props map[string]any) []cognitofront.SchemaAttribute {
+	var out []cognitofront.SchemaAttribute
+	list, _ := props["Schema"].([]any)
+	for _, v := range list {
+		m, _ := v.(map[string]any)
+		a := cognitofront.SchemaAttribute{Name: fmt.Sprint(m["Name"])}
+		if mutable, ok := m["Mutable"].(bool); ok {
+			a.Mutable = &mutable
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // userPoolResources are the logical ids of the template's one user pool

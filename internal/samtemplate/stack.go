@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -61,6 +62,9 @@ func Transform(params map[string]string) (*Stack, error) {
 		args = append(args, k+"="+params[k])
 	}
 	cmd := exec.Command(py, args...)
+	// The transform makes no AWS call: the caller's AWS settings (a
+	// profile this machine lacks) must not change or break it.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "AWS_") })
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

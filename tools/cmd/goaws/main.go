@@ -1,6 +1,8 @@
 // Command goaws serves Admiral-Piett/goaws's SQS (and SNS) API on 127.0.0.1
 // only; its own main listens on every interface whatever its Host says.
-// Usage: goaws -config goaws.yaml [environment], as goaws's own command.
+// Usage: goaws -config goaws.yaml [environment], as goaws's own command;
+// with KANDY_FRONT_TOKEN, it answers only the local run's front (see
+// package frontonly).
 package main
 
 import (
@@ -14,6 +16,8 @@ import (
 	"github.com/Admiral-Piett/goaws/app/gosqs"
 	"github.com/Admiral-Piett/goaws/app/router"
 	"github.com/sirupsen/logrus"
+
+	"kandy-provisioner-tools/cmd/internal/frontonly"
 )
 
 func main() {
@@ -34,7 +38,7 @@ func main() {
 	// Moves expired in-flight messages back, and over-received ones to
 	// their dead-letter queue.
 	go gosqs.PeriodicTasks(time.Second, make(chan struct{}))
-	srv := &http.Server{Addr: "127.0.0.1:" + ports[0], Handler: router.New(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: "127.0.0.1:" + ports[0], Handler: frontonly.Handler(router.New()), ReadHeaderTimeout: 5 * time.Second}
 	log.Printf("goaws on %s", srv.Addr)
 	log.Fatal(srv.ListenAndServe())
 }

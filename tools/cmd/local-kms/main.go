@@ -1,7 +1,8 @@
 // Command local-kms serves nsmithuk/local-kms's KMS API on 127.0.0.1 only.
 // Its own main listens on every interface, with no authentication, and
 // cannot be told otherwise. Settings are local-kms's: PORT, KMS_DATA_PATH,
-// KMS_REGION, KMS_ACCOUNT_ID.
+// KMS_REGION, KMS_ACCOUNT_ID; and KANDY_FRONT_TOKEN, behind the local
+// run's front (see package frontonly).
 package main
 
 import (
@@ -18,6 +19,8 @@ import (
 	kms "github.com/nsmithuk/local-kms/src"
 	"github.com/nsmithuk/local-kms/src/config"
 	"github.com/nsmithuk/local-kms/src/data"
+
+	"kandy-provisioner-tools/cmd/internal/frontonly"
 )
 
 func main() {
@@ -39,7 +42,7 @@ func main() {
 
 	srv := &http.Server{
 		Addr:              "127.0.0.1:" + port,
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { kms.HandleRequest(w, r, db) }),
+		Handler:           frontonly.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { kms.HandleRequest(w, r, db) })),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
