@@ -85,6 +85,20 @@ try {
   await page.screenshot({ path: shot, fullPage: true });
   await step("#delete", 204);
   await step("#signin", "signed in");
+
+  // Leaving the pool deletes the Kandy account: GET answers 404 soon after.
+  await step("#provision", 201);
+  await step("#leave", "left the pool");
+  if (!cognitoCalls.includes("DeleteUser")) fail("the page never called Cognito's DeleteUser: " + cognitoCalls);
+  for (let tries = 0; ; tries++) {
+    await page.evaluate(() => { document.getElementById("status").textContent = ""; });
+    await page.click("#account");
+    await page.waitForFunction(() => document.getElementById("status").textContent !== "");
+    if ((await page.textContent("#status")).endsWith("→ 404")) break;
+    if (tries === 50) fail("10 s after the user left the pool, GET /users/me still answers " + (await page.textContent("#status")));
+    await page.waitForTimeout(200);
+  }
+  await page.screenshot({ path: shot.replace(/\.png$/, "-left.png"), fullPage: true });
   console.log("console click-through passed: Cognito calls " + [...new Set(cognitoCalls)].join(", "));
 } finally {
   lines.close(); // else the open stdin keeps node running

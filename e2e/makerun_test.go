@@ -161,6 +161,7 @@ func TestMakeRunLikeTheDeployedStack(t *testing.T) {
 	t.Run("foreign hosts refused", func(t *testing.T) { foreignHosts(t, run) })
 	t.Run("another pool's trigger refused", func(t *testing.T) { otherPoolsTrigger(t, run) })
 	t.Run("Lambda Invoke API", func(t *testing.T) { lambdaEndpoint(t, run) })
+	t.Run("leaving the pool deprovisions", func(t *testing.T) { leavingThePool(t, run) })
 	t.Run("loopback only", func(t *testing.T) { loopbackOnly(t, run) })
 	t.Run("clean environment", func(t *testing.T) { cleanEnvironment(t, run) })
 	t.Run("make signup", func(t *testing.T) { makeSignUp(t, run) })

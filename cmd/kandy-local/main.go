@@ -124,7 +124,12 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	pool, err := st.StartUserPool(ctx, localstack.UserPoolOptions{Port: s.authPort, LambdaURL: fns.URL,
-		Codes: func(to, code string) { log.Info("cognito: confirmation code sent", "to", to, "code", code) }})
+		Codes: func(to, code string) { log.Info("cognito: confirmation code sent", "to", to, "code", code) },
+		// CloudTrail's record of the call, as EventBridge delivers it.
+		OnUserDeleted: func(_ context.Context, d localstack.UserDeleted) {
+			rules := fns.Events.Publish(localstack.CloudTrailEvent(d))
+			log.Info("cognito: user deleted; CloudTrail's event delivered", "event_name", d.EventName, "sub", d.Sub, "rules", rules)
+		}})
 	if err != nil {
 		return err
 	}
