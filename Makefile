@@ -32,7 +32,7 @@ SAM_TRANSLATOR_VERSION := 1.110.0
 PYTHON_VENV            := $(CURDIR)/.tools/python
 PYTHON                 := $(TOOLS_BIN)/python3
 
-.PHONY: all build test check-makefile tools vet lint lint-template fuzz bench generate run signup token kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test check-makefile tools vet lint lint-template fuzz bench storm generate run signup token kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -159,10 +159,17 @@ kandy-down:
 kandy-up:
 	@curl -sS -X DELETE http://127.0.0.1:$(KANDY_PORT)/_sim/outage
 
-## bench: measure sizes, cold start, warm latency, RSS and upstream calls; writes bench/results.{md,json}
+## bench: measure sizes, cold start, warm latency, RSS and upstream calls; writes bench/results.{md,json}; then the storm
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/provision ./pkg/httpapi | tee bench/gobench.txt
 	$(GO) run ./bench
+	$(MAKE) --no-print-directory storm
+
+## storm: 60 sign-ups through make run's stack with Kandy down 4 s, then 60 s; writes bench/storm-results.{md,json} and bench/recovery.svg
+# STORM_FLAGS passes options, e.g. STORM_FLAGS="-n 100 -outages 10s".
+STORM_FLAGS ?=
+storm: tools build
+	$(GO) run ./bench/storm $(STORM_FLAGS)
 
 clean:
 	rm -rf bin .tools tools/node_modules

@@ -16,7 +16,7 @@ import (
 // message reported for another try; once Kandy answers, all 10 succeed.
 func TestRetryWorkerBeatsItsDeadline(t *testing.T) {
 	fs := newFaultStack(t)
-	fs.env = append(fs.env, "DEAD_LETTER_QUEUE_URL=http://127.0.0.1:9/unused-dlq")
+	fs.env = append(fs.env, "RETRY_QUEUE_URL=http://127.0.0.1:9/unused-retry", "DEAD_LETTER_QUEUE_URL=http://127.0.0.1:9/unused-dlq")
 	const timeout = 4 // seconds
 	worker := fs.start(t, "RetryFunction", timeout)
 	invoked[worker.Process] = true

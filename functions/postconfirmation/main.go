@@ -15,7 +15,7 @@ func main() {
 	d := app.Setup(config.PostConfirmation)
 	var retry trigger.Retrier
 	if d.Config.RetryQueueURL != "" {
-		retry = signupqueue.New(sqs.NewFromConfig(d.AWS), d.Config.RetryQueueURL)
+		retry = signupqueue.New(sqs.NewFromConfig(d.AWS), d.Config.RetryQueueURL).Delayed(trigger.RetryDelay)
 	} else {
 		d.Log.Warn("RETRY_QUEUE_URL is not set: failed sign-ups are only logged")
 	}

@@ -14,8 +14,10 @@ import (
 
 func main() {
 	d := app.Setup(config.Retry)
-	dlq := signupqueue.New(sqs.NewFromConfig(d.AWS), d.Config.DeadLetterQueueURL)
-	w := trigger.NewRetryWorker(d.Service, dlq, d.Log)
+	client := sqs.NewFromConfig(d.AWS)
+	dlq := signupqueue.New(client, d.Config.DeadLetterQueueURL)
+	retries := signupqueue.NewRedelivery(client, d.Config.RetryQueueURL)
+	w := trigger.NewRetryWorker(d.Service, dlq, d.Log).WithRescheduler(retries)
 	w.Deleted = d.Metrics
 	lambda.Start(w.Handle)
 }

@@ -92,7 +92,9 @@ type Queues struct {
 }
 
 // CreateRetryQueues creates the queues as template.yaml does, with a short
-// visibility timeout so tests see redelivery quickly.
+// visibility timeout so tests see redelivery quickly. As SQS does, the
+// dead-letter queue takes a message after maxReceives receives; goaws
+// moves it only after one more, so it is told one fewer.
 func CreateRetryQueues(ctx context.Context, c *sqs.Client, prefix string, visibility, maxReceives int) (Queues, error) {
 	dlq, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(prefix + "-dlq")})
 	if err != nil {
@@ -102,7 +104,7 @@ func CreateRetryQueues(ctx context.Context, c *sqs.Client, prefix string, visibi
 	if err != nil {
 		return Queues{}, err
 	}
-	redrive, _ := json.Marshal(map[string]string{"maxReceiveCount": strconv.Itoa(maxReceives), "deadLetterTargetArn": attrs.Attributes["QueueArn"]})
+	redrive, _ := json.Marshal(map[string]string{"maxReceiveCount": strconv.Itoa(max(1, maxReceives-1)), "deadLetterTargetArn": attrs.Attributes["QueueArn"]})
 	q, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(prefix), Attributes: map[string]string{
 		"VisibilityTimeout": strconv.Itoa(visibility), "RedrivePolicy": string(redrive),
 	}})

@@ -211,7 +211,8 @@ func TestRetryPath(t *testing.T) {
 		t.Errorf("retry event source = %v", esm)
 	}
 	redrive := get(props(s, "RetryQueue"), "RedrivePolicy")
-	if n, _ := get(redrive, "maxReceiveCount").(float64); n <= 0 || n > 10 || get(redrive, "deadLetterTargetArn") != "{RetryDeadLetterQueue.Arn}" {
+	// pkg/trigger's tests hold maxReceiveCount to the backoff's hour.
+	if n, _ := get(redrive, "maxReceiveCount").(float64); n <= 0 || get(redrive, "deadLetterTargetArn") != "{RetryDeadLetterQueue.Arn}" {
 		t.Errorf("redrive = %v", redrive)
 	}
 	if d := fmt.Sprint(props(s, "RetryDeadLetterAlarm")["Dimensions"]); !strings.Contains(d, "{RetryDeadLetterQueue.QueueName}") {
@@ -280,4 +281,19 @@ func eventFile(t *testing.T, name string) map[string]any {
 		t.Fatal(err)
 	}
 	return ev
+}
+
+// Only the retry worker reschedules messages, and only in the retry queue;
+// the IAM test of e2e proves the grant from its recorded calls.
+func TestOnlyTheWorkerReschedulesAndOnlyRetries(t *testing.T) {
+	s := deployed(t, false)
+	for _, fn := range s.OfType("AWS::Lambda::Function") {
+		grants := functionGrants(t, s, fn)
+		for _, q := range []string{"{RetryQueue.Arn}", "{RetryDeadLetterQueue.Arn}", "arn:aws:sqs:us-east-1:123456789012:another-queue"} {
+			want := fn == "RetryFunction" && q == "{RetryQueue.Arn}"
+			if got := allowed(grants, "sqs:ChangeMessageVisibility", q, nil); got != want {
+				t.Errorf("%s may change the visibility of messages in %s: %v, want %v", fn, q, got, want)
+			}
+		}
+	}
 }

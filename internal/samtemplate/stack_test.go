@@ -215,7 +215,8 @@ func TestEachFunctionGetsExactlyTheVariablesItReads(t *testing.T) {
 			t.Errorf("%s = %s, want %s", name, got, want)
 		}
 	}
-	if env("PostConfirmationFunction", config.EnvRetryQueueURL) != "{RetryQueue}" || env("RetryFunction", config.EnvDeadLetterQueueURL) != "{RetryDeadLetterQueue}" {
+	if env("PostConfirmationFunction", config.EnvRetryQueueURL) != "{RetryQueue}" || env("RetryFunction", config.EnvRetryQueueURL) != "{RetryQueue}" ||
+		env("RetryFunction", config.EnvDeadLetterQueueURL) != "{RetryDeadLetterQueue}" {
 		t.Error("the queues' variables do not name the template's queues")
 	}
 }

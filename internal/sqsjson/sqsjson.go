@@ -135,6 +135,10 @@ func toForm(op string, in map[string]any) (url.Values, error) {
 	case "DeleteMessage":
 		str("QueueUrl")
 		str("ReceiptHandle")
+	case "ChangeMessageVisibility":
+		str("QueueUrl")
+		str("ReceiptHandle")
+		str("VisibilityTimeout")
 	default:
 		return nil, fmt.Errorf("%s is not translated", op)
 	}

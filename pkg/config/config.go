@@ -35,7 +35,8 @@ type Config struct {
 	// KMSKeyID, if set, turns on field encryption of stored credentials.
 	// template.yaml always sets it.
 	KMSKeyID string
-	// RetryQueueURL, if set, is where the trigger sends failed sign-ups.
+	// RetryQueueURL, if set, is where the trigger sends failed sign-ups,
+	// and where the retry worker reschedules them.
 	RetryQueueURL string
 	// DeadLetterQueueURL is where the retry worker sends what it gives up on.
 	DeadLetterQueueURL string
@@ -71,9 +72,11 @@ var (
 	// PostConfirmation sends to the retry queue when one is named.
 	PostConfirmation = Spec{Function: "PostConfirmationFunction",
 		Vars: append(slices.Clip(common), EnvRetryQueueURL), Required: commonRequired}
-	// Retry cannot give up on a message without its dead-letter queue.
+	// Retry cannot give up on a message without its dead-letter queue, nor
+	// back off without the retry queue it reschedules messages in.
 	Retry = Spec{Function: "RetryFunction",
-		Vars: append(slices.Clip(common), EnvDeadLetterQueueURL), Required: append(slices.Clip(commonRequired), EnvDeadLetterQueueURL)}
+		Vars:     append(slices.Clip(common), EnvRetryQueueURL, EnvDeadLetterQueueURL),
+		Required: append(slices.Clip(commonRequired), EnvRetryQueueURL, EnvDeadLetterQueueURL)}
 	// Deprovision only deletes accounts: it never stores credentials, so it
 	// has no key to seal them with, and no default country.
 	Deprovision = Spec{Function: "DeprovisionFunction",

@@ -73,7 +73,7 @@ func TestEachFunctionRequiresWhatItCannotDoWithout(t *testing.T) {
 	want := map[string][]string{
 		"ApiFunction":              {EnvTableName, EnvKandySecretID},
 		"PostConfirmationFunction": {EnvTableName, EnvKandySecretID},
-		"RetryFunction":            {EnvTableName, EnvKandySecretID, EnvDeadLetterQueueURL},
+		"RetryFunction":            {EnvTableName, EnvKandySecretID, EnvRetryQueueURL, EnvDeadLetterQueueURL},
 		"DeprovisionFunction":      {EnvTableName, EnvKandySecretID},
 		"ReconcileFunction":        {EnvTableName, EnvKandySecretID, EnvUserPoolID},
 	}
@@ -103,7 +103,7 @@ func TestRetryQueuesAreReadOnlyByTheirFunctions(t *testing.T) {
 	trig, _ := PostConfirmation.Load(func(k string) string { return env[k] })
 	retry, err := Retry.Load(func(k string) string { return env[k] })
 	if err != nil || api.RetryQueueURL != "" || api.DeadLetterQueueURL != "" || trig.RetryQueueURL != "q" || trig.DeadLetterQueueURL != "" ||
-		retry.DeadLetterQueueURL != "d" || retry.RetryQueueURL != "" {
+		retry.DeadLetterQueueURL != "d" || retry.RetryQueueURL != "q" {
 		t.Fatalf("api %+v, trigger %+v, retry %+v, %v", api, trig, retry, err)
 	}
 }

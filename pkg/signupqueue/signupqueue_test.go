@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 type fakeSQS struct {
@@ -47,5 +49,78 @@ func TestDecode(t *testing.T) {
 		if _, err := Decode(bad); !errors.Is(err, ErrMalformed) {
 			t.Errorf("Decode(%q) = %v", bad, err)
 		}
+	}
+}
+
+func TestDelayedHidesTheMessage(t *testing.T) {
+	f := &fakeSQS{}
+	q := New(f, "https://sqs.local/123/retry")
+	if err := q.Delayed(2*time.Second).Send(context.Background(), Message{Sub: "s1"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if f.in.DelaySeconds != 2 {
+		t.Errorf("DelaySeconds %d, want 2", f.in.DelaySeconds)
+	}
+	if err := q.Send(context.Background(), Message{Sub: "s1"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if f.in.DelaySeconds != 0 {
+		t.Errorf("the queue Delayed was called on changed: DelaySeconds %d, want 0", f.in.DelaySeconds)
+	}
+}
+
+type fakeVisibility struct {
+	timeout string
+	errs    []error // answers of GetQueueAttributes, in turn; then nil
+	reads   int
+	change  *sqs.ChangeMessageVisibilityInput
+}
+
+func (f *fakeVisibility) GetQueueAttributes(_ context.Context, in *sqs.GetQueueAttributesInput, _ ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	f.reads++
+	if len(f.errs) > 0 {
+		err := f.errs[0]
+		f.errs = f.errs[1:]
+		return nil, err
+	}
+	if len(in.AttributeNames) != 1 || in.AttributeNames[0] != types.QueueAttributeNameVisibilityTimeout || aws.ToString(in.QueueUrl) != "u" {
+		return nil, errors.New("unexpected request")
+	}
+	return &sqs.GetQueueAttributesOutput{Attributes: map[string]string{"VisibilityTimeout": f.timeout}}, nil
+}
+
+func (f *fakeVisibility) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+	f.change = in
+	return &sqs.ChangeMessageVisibilityOutput{}, nil
+}
+
+func TestRedeliveryReadsTheVisibilityTimeoutOnce(t *testing.T) {
+	f := &fakeVisibility{timeout: "180", errs: []error{errors.New("throttled")}}
+	r := NewRedelivery(f, "u")
+	if _, err := r.VisibilityTimeout(context.Background()); err == nil {
+		t.Fatal("a failed read gave a timeout")
+	}
+	for range 3 {
+		if d, err := r.VisibilityTimeout(context.Background()); err != nil || d != 180*time.Second {
+			t.Fatalf("VisibilityTimeout = %v, %v", d, err)
+		}
+	}
+	if f.reads != 2 {
+		t.Errorf("%d reads, want 2: the failed one, then one kept", f.reads)
+	}
+	for _, bad := range []string{"", "soon", "-1"} {
+		if _, err := NewRedelivery(&fakeVisibility{timeout: bad}, "u").VisibilityTimeout(context.Background()); err == nil {
+			t.Errorf("visibility timeout %q accepted", bad)
+		}
+	}
+}
+
+func TestRedeliveryShowsTheMessageAfterTheDelay(t *testing.T) {
+	f := &fakeVisibility{}
+	if err := NewRedelivery(f, "u").ShowAfter(context.Background(), "rh", 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(f.change.QueueUrl) != "u" || aws.ToString(f.change.ReceiptHandle) != "rh" || f.change.VisibilityTimeout != 15 {
+		t.Errorf("ChangeMessageVisibility %+v", f.change)
 	}
 }

@@ -21,6 +21,10 @@ const SourceConfirmSignUp = "PostConfirmation_ConfirmSignUp"
 // DefaultBudget keeps the trigger inside Cognito's 5 s limit.
 const DefaultBudget = 4 * time.Second
 
+// RetryDelay is how long a sign-up the trigger queued stays hidden: Kandy
+// has just failed it, so a retry at once would most likely fail too.
+const RetryDelay = 2 * time.Second
+
 // Ensurer is what the trigger needs of the domain.
 type Ensurer interface {
 	Ensure(ctx context.Context, sub string, o provision.EnsureOptions) (provision.Account, bool, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -20,6 +21,14 @@ type DeadLetters interface {
 	SendRaw(ctx context.Context, body string, reason provision.Code) error
 }
 
+// Rescheduler hides a received message of the retry queue until its next
+// try.
+type Rescheduler interface {
+	// VisibilityTimeout is the queue's: no delay is longer.
+	VisibilityTimeout(ctx context.Context) (time.Duration, error)
+	ShowAfter(ctx context.Context, receiptHandle string, delay time.Duration) error
+}
+
 // RetryWorker provisions the sign-ups the trigger could not finish.
 type RetryWorker struct {
 	// Deleted, if set, counts the messages of deleted accounts.
@@ -28,6 +37,11 @@ type RetryWorker struct {
 	svc Ensurer
 	dlq DeadLetters
 	log *slog.Logger
+	// later, if set, reschedules a failed message by backoff; random
+	// draws its jitter.
+	later   Rescheduler
+	backoff Backoff
+	random  func() float64
 	// concurrency bounds the messages of one batch handled at once.
 	concurrency int
 	// each bounds one message's provisioning, within the invocation's.
@@ -40,14 +54,23 @@ type RetryWorker struct {
 
 // NewRetryWorker builds the worker.
 func NewRetryWorker(svc Ensurer, dlq DeadLetters, log *slog.Logger) *RetryWorker {
-	return &RetryWorker{svc: svc, dlq: dlq, log: log, concurrency: 5, each: 8 * time.Second, margin: time.Second, fallback: 30 * time.Second}
+	return &RetryWorker{svc: svc, dlq: dlq, log: log, concurrency: 5, each: 8 * time.Second, margin: time.Second, fallback: 30 * time.Second,
+		backoff: DefaultBackoff, random: rand.Float64}
+}
+
+// WithRescheduler makes the worker back off: a message it could not finish
+// comes back after DefaultBackoff's delay for its receive count, not after
+// the queue's whole visibility timeout.
+func (w *RetryWorker) WithRescheduler(r Rescheduler) *RetryWorker {
+	w.later = r
+	return w
 }
 
 // Handle provisions a batch, several messages at once, and answers before
 // the invocation's deadline whatever Kandy does. A transient failure is
 // reported back to SQS as a batch item failure, so that message alone is
-// received again after the visibility timeout, and after the redrive
-// policy's bound goes to the dead-letter queue. A message not finished by
+// received again after its backoff delay (see WithRescheduler), and after
+// the redrive policy's bound goes to the dead-letter queue. A message not finished by
 // the deadline, or never started, is reported the same way. A quota
 // failure or a malformed message goes to the dead-letter queue at once,
 // with its reason: retrying cannot help.
@@ -124,9 +147,31 @@ func (w *RetryWorker) process(ctx context.Context, rec events.SQSMessage) bool {
 		w.log.ErrorContext(ctx, "retry: Kandy quota exhausted; sent to the dead-letter queue", "sub", m.Sub, "attempt", m.Attempt)
 		return w.deadLetter(ctx, rec.MessageId, func(c context.Context) error { return w.dlq.Send(c, m, provision.CodeOf(err)) })
 	default:
-		w.log.WarnContext(ctx, "retry: will try again", "sub", m.Sub, "attempt", m.Attempt, "reason", provision.CodeOf(err), "err", err.Error())
+		w.retryLater(ctx, rec, received, []any{"sub", m.Sub, "attempt", m.Attempt, "reason", provision.CodeOf(err), "err", err.Error()})
 		return false
 	}
+}
+
+// retryLater hides the message for its backoff delay and logs so. If that
+// fails, SQS brings the message back after the queue's visibility timeout.
+func (w *RetryWorker) retryLater(ctx context.Context, rec events.SQSMessage, received int, attrs []any) {
+	if w.later == nil {
+		w.log.WarnContext(ctx, "retry: will try again", attrs...)
+		return
+	}
+	// The attempt may have used up ctx; half the margin is still ours.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.margin/2)
+	defer cancel()
+	limit, err := w.later.VisibilityTimeout(rctx)
+	if err == nil {
+		delay := w.backoff.Delay(received, limit, w.random())
+		if err = w.later.ShowAfter(rctx, rec.ReceiptHandle, delay); err == nil {
+			w.log.WarnContext(ctx, "retry: will try again", append(attrs, "retry_in_s", int(delay.Seconds()))...)
+			return
+		}
+	}
+	w.log.WarnContext(ctx, "retry: will try again after the queue's visibility timeout; rescheduling failed",
+		append(attrs, "reschedule_err", err.Error())...)
 }
 
 // deadLetter sends to the DLQ; if that fails the message stays to be retried.
