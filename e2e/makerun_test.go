@@ -335,18 +335,16 @@ func parallelSignUps(t *testing.T, run *localRun) {
 	if t.Failed() {
 		return
 	}
-	logs := run.output()
-	created, failed := 0, 0
-	for i, sub := range subs {
-		for _, line := range strings.Split(logs, "\n") {
-			switch {
-			case !strings.Contains(line, sub):
-			case strings.Contains(line, "post-confirmation: Kandy account created"):
-				created++
-			case strings.Contains(line, "provisioning failed"):
-				failed++
-			}
+	// A trigger's log line reaches make run's output through the emulator's
+	// pipe, a little after Cognito has its answer.
+	var created, failed int
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		created, failed = triggerOutcomes(run.output(), subs)
+		if created+failed == len(subs) || time.Now().After(deadline) {
+			break
 		}
+	}
+	for i, sub := range subs {
 		access, _ := run.signIn(t, fmt.Sprintf("crowd%02d@example.com", i))
 		if status, acc := run.account(t, access); status != 200 || acc.UserId != kandyUserID(sub) {
 			t.Errorf("user %d: GET /users/me %d %+v", i, status, acc)
@@ -357,6 +355,23 @@ func parallelSignUps(t *testing.T, run *localRun) {
 	if created != 20 || failed != 0 || after != before+20 {
 		t.Errorf("20 sign-ups: %d accounts created by the trigger, %d failures, Kandy users %d -> %d", created, failed, before, after)
 	}
+}
+
+// triggerOutcomes counts, in make run's output, the subs whose trigger
+// created an account and those whose trigger failed.
+func triggerOutcomes(logs string, subs []string) (created, failed int) {
+	for _, sub := range subs {
+		for _, line := range strings.Split(logs, "\n") {
+			switch {
+			case !strings.Contains(line, sub):
+			case strings.Contains(line, "post-confirmation: Kandy account created"):
+				created++
+			case strings.Contains(line, "provisioning failed"):
+				failed++
+			}
+		}
+	}
+	return created, failed
 }
 
 // lambdaEndpoint: the Invoke API by name, as `aws lambda invoke` calls it;
