@@ -18,6 +18,7 @@ import (
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/app"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/backfill"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 )
 
 // backfill gives every confirmed user of a pool a Kandy account. Exit
@@ -57,7 +58,7 @@ func (c cli) backfill(ctx context.Context, args []string) int {
 		return 1
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc, err := app.NewService(awsCfg, cfg, log, nil)
+	svc, err := app.NewService(awsCfg, cfg, log, nil, fieldcrypt.KMS)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "backfill:", err)
 		return 1

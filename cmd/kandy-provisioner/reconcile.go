@@ -15,6 +15,7 @@ import (
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/app"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/reconcile"
 )
 
@@ -93,7 +94,7 @@ func (c cli) runReconcile(ctx context.Context, f reconcileFlags, classes map[rec
 	out := reconcileOutput{Report: rep, DriftRemaining: rep.Drift()}
 	if len(classes) > 0 {
 		log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		svc, err := app.NewService(awsCfg, cfg, log, nil)
+		svc, err := app.NewService(awsCfg, cfg, log, nil, fieldcrypt.KMS)
 		if err != nil {
 			fmt.Fprintln(c.stderr, "reconcile:", err)
 			return failed

@@ -11,6 +11,7 @@ import (
 )
 
 func main() {
-	d := app.Setup(config.Deprovision)
+	// It stores no credentials, so it has no sealer and links no KMS client.
+	d := app.Setup(config.Deprovision, nil)
 	lambda.Start(deprovision.New(d.Service, d.Log, d.Metrics).Handle)
 }

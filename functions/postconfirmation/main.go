@@ -7,12 +7,13 @@ import (
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/app"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/signupqueue"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/trigger"
 )
 
 func main() {
-	d := app.Setup(config.PostConfirmation)
+	d := app.Setup(config.PostConfirmation, fieldcrypt.KMS)
 	var retry trigger.Retrier
 	if d.Config.RetryQueueURL != "" {
 		retry = signupqueue.New(sqs.NewFromConfig(d.AWS), d.Config.RetryQueueURL).Delayed(trigger.RetryDelay)

@@ -8,12 +8,13 @@ import (
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/app"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/signupqueue"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/trigger"
 )
 
 func main() {
-	d := app.Setup(config.Retry)
+	d := app.Setup(config.Retry, fieldcrypt.KMS)
 	client := sqs.NewFromConfig(d.AWS)
 	dlq := signupqueue.New(client, d.Config.DeadLetterQueueURL)
 	retries := signupqueue.NewRedelivery(client, d.Config.RetryQueueURL)

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -92,4 +93,56 @@ func TestNoFunctionIsLong(t *testing.T) {
 	if checked < 100 {
 		t.Fatalf("only %d functions read; the check would prove nothing", checked)
 	}
+}
+
+// awsClients are the AWS SDK service clients each function may link. A
+// client costs a function 0.26 to 1.8 MB of binary and the start-up of its
+// generated schemas as soon as any of its packages is imported, called or
+// not (docs/performance.md).
+var awsClients = map[string][]string{
+	"api":              {"dynamodb", "kms", "secretsmanager"},
+	"deprovision":      {"dynamodb", "secretsmanager"},
+	"postconfirmation": {"dynamodb", "kms", "secretsmanager", "sqs"},
+	"reconcile":        {"cognitoidentityprovider", "dynamodb", "secretsmanager"},
+	"retry":            {"dynamodb", "kms", "secretsmanager", "sqs"},
+}
+
+func TestFunctionsLinkOnlyTheAWSClientsTheyCall(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join(root(t), "functions", "*"))
+	if err != nil || len(dirs) < len(awsClients) {
+		t.Fatalf("functions/: %d directories, %v", len(dirs), err)
+	}
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		want, ok := awsClients[name]
+		if !ok {
+			t.Errorf("functions/%s: list the AWS clients it may link in awsClients", name)
+			continue
+		}
+		cmd := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", "./functions/"+name)
+		cmd.Dir = root(t)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps functions/%s: %v", name, err)
+		}
+		if got := serviceClients(strings.Fields(string(out))); !slices.Equal(got, want) {
+			t.Errorf("functions/%s links the AWS clients %v, want %v", name, got, want)
+		}
+	}
+}
+
+// serviceClients names the SDK services any package of which is among
+// deps, sorted: a service's types package alone links its schemas.
+func serviceClients(deps []string) []string {
+	const prefix = "github.com/aws/aws-sdk-go-v2/service/"
+	var names []string
+	for _, d := range deps {
+		if rest, ok := strings.CutPrefix(d, prefix); ok {
+			if name, _, _ := strings.Cut(rest, "/"); name != "internal" {
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }

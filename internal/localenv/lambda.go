@@ -65,6 +65,12 @@ func StartFunction(logicalID string, env []string) (*Function, error) {
 	return startFunction(logicalID, BootstrapPath(logicalID), env, 0)
 }
 
+// StartBootstrap is StartFunction for a binary built elsewhere, named
+// name: the bench's reference functions.
+func StartBootstrap(name, bootstrap string, env []string) (*Function, error) {
+	return startFunction(name, bootstrap, env, 0)
+}
+
 // startFunction runs bootstrap as logicalID; keep > 0 bounds the output kept.
 func startFunction(logicalID, bootstrap string, env []string, keep int) (*Function, error) {
 	if err := installed(RIEPath()); err != nil {

@@ -37,6 +37,7 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/app"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/awsenv"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/secrets"
 )
@@ -443,5 +444,5 @@ func Service(getenv func(string) string) (*provision.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return app.NewService(awsCfg, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	return app.NewService(awsCfg, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, fieldcrypt.KMS)
 }

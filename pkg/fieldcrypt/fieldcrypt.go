@@ -58,6 +58,12 @@ type Sealer struct {
 	table string
 }
 
+// KMS is the sealer of every function that stores credentials: Encrypt
+// with keyID, through a KMS client built from awsCfg. It is an app.Seal.
+func KMS(awsCfg aws.Config, keyID, table string) provision.Sealer {
+	return NewSealer(kms.NewFromConfig(awsCfg), keyID, table)
+}
+
 // NewSealer builds a Sealer.
 func NewSealer(api EncryptAPI, keyID, table string) *Sealer {
 	return &Sealer{api: api, keyID: keyID, table: table}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"golang.org/x/sync/errgroup"
@@ -90,22 +89,87 @@ const (
 
 var statusName = map[string]string{"#status": "status"}
 
-// item is the stored shape of a record.
+// item is the stored shape of a record. It is converted by hand: the
+// SDK's reflective attributevalue package cost every function 131 kB and
+// the start-up of the DynamoDB Streams client's schemas (see
+// docs/performance.md).
 type item struct {
-	Sub            string `dynamodbav:"sub"`
-	UserID         string `dynamodbav:"user_id"`
-	FullUserID     string `dynamodbav:"full_user_id,omitempty"`
-	DomainName     string `dynamodbav:"domain_name,omitempty"`
-	UserAPIKey     string `dynamodbav:"user_api_key,omitempty"`
-	UserAPISecret  string `dynamodbav:"user_api_secret,omitempty"`
-	UserPassword   string `dynamodbav:"user_password,omitempty"`
-	Status         string `dynamodbav:"status"`
-	ClaimToken     string `dynamodbav:"claim_token,omitempty"`
-	ClaimExpiresAt int64  `dynamodbav:"claim_expires_at,omitempty"` // Unix ms, so conditions can compare it
-	CreatedAt      string `dynamodbav:"created_at"`
-	UpdatedAt      string `dynamodbav:"updated_at"`
-	DeletedAt      string `dynamodbav:"deleted_at,omitempty"`
-	ExpiresAt      int64  `dynamodbav:"expires_at,omitempty"` // Unix s, as DynamoDB's TTL wants it
+	Sub            string
+	UserID         string
+	FullUserID     string
+	DomainName     string
+	UserAPIKey     string
+	UserAPISecret  string
+	UserPassword   string
+	Status         string
+	ClaimToken     string
+	ClaimExpiresAt int64 // Unix ms, so conditions can compare it
+	CreatedAt      string
+	UpdatedAt      string
+	DeletedAt      string
+	ExpiresAt      int64 // Unix s, as DynamoDB's TTL wants it
+}
+
+// itemAttribute is one of an item's attributes, a string or an integer:
+// an empty or zero one is not stored, unless every item has it.
+type itemAttribute struct {
+	name   string
+	text   *string
+	number *int64
+	always bool
+}
+
+func (it *item) fields() []itemAttribute {
+	return []itemAttribute{
+		{name: KeyAttribute, text: &it.Sub, always: true}, {name: "user_id", text: &it.UserID, always: true},
+		{name: "full_user_id", text: &it.FullUserID}, {name: "domain_name", text: &it.DomainName},
+		{name: "user_api_key", text: &it.UserAPIKey}, {name: "user_api_secret", text: &it.UserAPISecret},
+		{name: "user_password", text: &it.UserPassword}, {name: "status", text: &it.Status, always: true},
+		{name: "claim_token", text: &it.ClaimToken}, {name: "claim_expires_at", number: &it.ClaimExpiresAt},
+		{name: "created_at", text: &it.CreatedAt, always: true}, {name: "updated_at", text: &it.UpdatedAt, always: true},
+		{name: "deleted_at", text: &it.DeletedAt}, {name: TTLAttribute, number: &it.ExpiresAt},
+	}
+}
+
+func (it item) attributes() map[string]types.AttributeValue {
+	av := map[string]types.AttributeValue{}
+	for _, f := range it.fields() {
+		switch {
+		case f.text != nil && (*f.text != "" || f.always):
+			av[f.name] = str(*f.text)
+		case f.number != nil && *f.number != 0:
+			av[f.name] = &types.AttributeValueMemberN{Value: strconv.FormatInt(*f.number, 10)}
+		}
+	}
+	return av
+}
+
+// errAttributeType is a stored attribute of another type than the item's.
+var errAttributeType = errors.New("attribute of the wrong type")
+
+// itemOf reads an item; attributes it does not know are ignored, and one
+// it knows must have its type (or be NULL, read as absent).
+func itemOf(av map[string]types.AttributeValue) (item, error) {
+	var it item
+	for _, f := range it.fields() {
+		switch v := av[f.name].(type) {
+		case nil, *types.AttributeValueMemberNULL:
+		case *types.AttributeValueMemberS:
+			if f.text == nil {
+				return item{}, fmt.Errorf("%s: %w", f.name, errAttributeType)
+			}
+			*f.text = v.Value
+		case *types.AttributeValueMemberN:
+			n, err := strconv.ParseInt(v.Value, 10, 64)
+			if f.number == nil || err != nil {
+				return item{}, fmt.Errorf("%s: %w", f.name, errAttributeType)
+			}
+			*f.number = n
+		default:
+			return item{}, fmt.Errorf("%s: %w", f.name, errAttributeType)
+		}
+	}
+	return it, nil
 }
 
 func (it item) record() (provision.Record, error) {
@@ -140,8 +204,8 @@ func (it item) record() (provision.Record, error) {
 }
 
 func decode(av map[string]types.AttributeValue) (provision.Record, error) {
-	var it item
-	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+	it, err := itemOf(av)
+	if err != nil {
 		return provision.Record{}, fmt.Errorf("decoding record: %w", err)
 	}
 	return it.record()
@@ -216,15 +280,12 @@ func (a *Accounts) Claim(ctx context.Context, c provision.Claim) (provision.Reco
 // takeOver replaces the record seen by c's PENDING one, if it is still
 // seen. It replaces the whole item: a revived tombstone keeps no expiry.
 func (a *Accounts) takeOver(ctx context.Context, c provision.Claim, seen provision.Record) (provision.Record, bool, error) {
-	av, err := attributevalue.MarshalMap(item{
+	av := item{
 		Sub: c.Sub, UserID: c.UserID, Status: string(provision.StatusPending), ClaimToken: c.Token,
 		ClaimExpiresAt: c.ExpiresAt.UnixMilli(), CreatedAt: stamp(c.Now).Value, UpdatedAt: stamp(c.Now).Value,
-	})
-	if err != nil {
-		return provision.Record{}, false, fmt.Errorf("encoding claim: %w", err)
-	}
+	}.attributes()
 	cond, names, values := seenCondition(seen, c.Now)
-	_, err = a.api.PutItem(ctx, &dynamodb.PutItemInput{
+	_, err := a.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(a.table), Item: av,
 		ConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -57,6 +58,38 @@ func TestToSubRefusesForeignIds(t *testing.T) {
 		"u0f8fad5bd9cb469fa16570867728950e0", "xMFRGG", "x0", "xmfrgg=", "xmfrgh", "xeaqca", "y0f8fad5bd9cb469fa16570867728950e"} {
 		if sub, ok := ToSub(id); ok {
 			t.Errorf("ToSub(%q) = %q, true", id, sub)
+		}
+	}
+}
+
+// The hand-written checks accept exactly what the regular expressions
+// they replaced accepted.
+func TestChecksMatchTheirPatterns(t *testing.T) {
+	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	hex := regexp.MustCompile(`^[0-9a-f]+$`)
+	r := rand.New(rand.NewPCG(5, 6))
+	const alphabet = "0123456789abcdefABCDEFgz-/:@`G"
+	inputs := []string{"", "-", "0f8fad5b-d9cb-469f-a165-70867728950e", "0f8fad5b-d9cb-469f-a165-70867728950E",
+		"0f8fad5bd9cb-469f-a165-70867728950e-", "0f8fad5b-d9cb-469f-a165-70867728950e\n", "0f8fad5b-d9cb-469f-a165-7086772895"}
+	for i := 0; i < 50000; i++ {
+		b := []byte(fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", r.Uint32(), r.Uint32()&0xffff, r.Uint32()&0xffff, r.Uint32()&0xffff, r.Uint64()&0xffffffffffff))
+		switch i % 3 {
+		case 0:
+			b = b[:r.IntN(len(b)+1)]
+		case 1:
+			b = append(b, alphabet[r.IntN(len(alphabet))])
+		}
+		for n := r.IntN(3); n > 0 && len(b) > 0; n-- {
+			b[r.IntN(len(b))] = alphabet[r.IntN(len(alphabet))]
+		}
+		inputs = append(inputs, string(b))
+	}
+	for _, s := range inputs {
+		if got, want := isCanonicalUUID(s), uuid.MatchString(s); got != want {
+			t.Errorf("isCanonicalUUID(%q) = %v, the pattern says %v", s, got, want)
+		}
+		if got, want := isLowerHex(s), hex.MatchString(s); got != want {
+			t.Errorf("isLowerHex(%q) = %v, the pattern says %v", s, got, want)
 		}
 	}
 }
