@@ -171,6 +171,7 @@ func (fs *faultStack) start(t *testing.T, id string, timeout int) *localenv.Func
 	}
 	t.Cleanup(fn.Stop)
 	functionsStarted = append(functionsStarted, fn.Process)
+	scenarioRan(t)
 	return fn
 }
 
