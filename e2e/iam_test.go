@@ -268,7 +268,7 @@ var grantUseScenarios = []func(*testing.T){
 	TestTriggerConfirmSignUp, TestTriggerForgotPasswordDoesNothing, TestTriggerReturnsEventWhenProvisioningFails, TestMalformedTriggerEvent,
 	TestFaultInjection, TestCrashBetweenKandyCreateAndFinalize, TestSlowKandyPastTheTriggerBudget,
 	TestTriggerAndWorkerRecoverLikeTheAPI, TestDeleteDeletePostAcrossContainers, TestDeprovisionFunction, TestMetricsAreEmitted,
-	TestScheduledReconcileReportsDrift, TestRetryWorkerBeatsItsDeadline, TestRetryQueue, TestALateRetryNeverUndoesADelete,
+	TestScheduledReconcileReportsDrift, TestRetryWorkerBeatsItsDeadline, TestRetryQueue, TestALateRetryNeverUndoesADelete, TestRetryBacksOff,
 }
 
 // TestIAMAllowsEveryCallAndEveryGrantIsUsed holds every function's role in
