@@ -30,8 +30,8 @@ type deprovisionRig struct {
 
 func (r *deprovisionRig) provisioned(t *testing.T, sub string) {
 	t.Helper()
-	if a := invokeStatus(t, r.api, "create-user.json", sub); a != 201 {
-		t.Fatalf("POST /users = %d", a)
+	if a := asUser(t, r.api, sub).createUser(); a.StatusCode != 201 {
+		t.Fatalf("POST /users = %d %s", a.StatusCode, a.Body)
 	}
 }
 
@@ -78,7 +78,7 @@ func TestDeprovisionFunction(t *testing.T) {
 	// A short timeout keeps a failed delete's claim short: it lasts the
 	// invocation's deadline and the service's margin.
 	r.dep = r.fs.start(t, "DeprovisionFunction", 1)
-	invoked[r.dep.Process] = true
+	noteInvoked(t, r.dep.Process)
 	t.Run("deletions and their duplicates", r.deletions)
 	t.Run("strangers and sub-less events", r.strangers)
 	t.Run("Kandy down", r.kandyDown)

@@ -32,7 +32,8 @@ func TestAccountLifecycle(t *testing.T) {
 	sub := newSub()
 	creates := stack.sim.Calls(kandysim.EndpointCreateUser)
 
-	a := callAPI(t, loadEvent(t, "create-user.json", sub))
+	user := asUser(t, stack.api, sub)
+	a := user.createUser()
 	if a.StatusCode != 201 {
 		t.Fatalf("POST /users = %d %s", a.StatusCode, a.Body)
 	}
@@ -64,7 +65,7 @@ func TestAccountLifecycle(t *testing.T) {
 		}
 	}
 
-	again := callAPI(t, loadEvent(t, "create-user.json", sub))
+	again := user.createUser()
 	if again.StatusCode != 200 || again.Body != a.Body {
 		t.Fatalf("second POST /users = %d %s, want 200 %s", again.StatusCode, again.Body, a.Body)
 	}
@@ -72,18 +73,18 @@ func TestAccountLifecycle(t *testing.T) {
 		t.Fatalf("Kandy creates = %d, want 1", n)
 	}
 
-	got := callAPI(t, loadEvent(t, "get-user.json", sub))
+	got := user.getUser()
 	if got.StatusCode != 200 || got.Body != a.Body {
 		t.Fatalf("GET /users/me = %d %s", got.StatusCode, got.Body)
 	}
 
-	tok := callAPI(t, loadEvent(t, "user-token.json", sub))
+	tok := user.userToken()
 	ut, _ := tok.JSON["user_access_token"].(string)
-	if tok.StatusCode != 200 || !strings.HasPrefix(ut, "UAT") || tok.Headers["Cache-Control"] != "no-store" {
-		t.Fatalf("POST /users/me/token = %d %v %s", tok.StatusCode, tok.Headers, tok.Body)
+	if tok.StatusCode != 200 || !strings.HasPrefix(ut, "UAT") || tok.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("POST /users/me/token = %d %v %s", tok.StatusCode, tok.Header, tok.Body)
 	}
 
-	del := callAPI(t, loadEvent(t, "delete-user.json", sub))
+	del := user.deleteUser()
 	if del.StatusCode != 204 || del.Body != "" {
 		t.Fatalf("DELETE /users/me = %d %s", del.StatusCode, del.Body)
 	}
@@ -109,16 +110,20 @@ func checkDeleted(t *testing.T, sub string, userID any) {
 			t.Fatal("Kandy user remains after DELETE")
 		}
 	}
-	for _, file := range []string{"get-user.json", "delete-user.json", "user-token.json"} {
-		if r := callAPI(t, loadEvent(t, file, sub)); r.StatusCode != 404 || r.errorCode() != "not_provisioned" {
-			t.Errorf("%s after delete = %d %s", file, r.StatusCode, r.Body)
+	user := asUser(t, stack.api, sub)
+	for _, c := range []struct {
+		route string
+		call  func() apiAnswer
+	}{{"GET /users/me", user.getUser}, {"DELETE /users/me", user.deleteUser}, {"POST /users/me/token", user.userToken}} {
+		if r := c.call(); r.StatusCode != 404 || r.errorCode() != "not_provisioned" {
+			t.Errorf("%s after delete = %d %s", c.route, r.StatusCode, r.Body)
 		}
 	}
 	invokeTrigger(t, loadEvent(t, "post-confirmation-signup.json", sub))
 	if rec := record(t, sub); rec["status"] != "DELETED" {
 		t.Fatalf("the trigger provisioned a deleted account: %v", redact(rec))
 	}
-	back := callAPI(t, loadEvent(t, "create-user.json", sub))
+	back := user.createUser()
 	if back.StatusCode != 201 || back.JSON["user_id"] != userID {
 		t.Fatalf("POST /users after DELETE = %d %s", back.StatusCode, back.Body)
 	}
@@ -129,39 +134,50 @@ func checkDeleted(t *testing.T, sub string, userID any) {
 
 func TestRequestErrors(t *testing.T) {
 	sub := newSub()
-	noID := callAPI(t, loadEvent(t, "create-user-no-identity.json", sub))
+	noID := callRaw(t, stack.api, loadEvent(t, "create-user-no-identity.json", sub))
 	if noID.StatusCode != 401 || noID.errorCode() != "unauthorized" {
 		t.Fatalf("no identity = %d %s", noID.StatusCode, noID.Body)
 	}
+	withBody := func(body string) func(*testing.T) apiAnswer {
+		return func(t *testing.T) apiAnswer { return asUser(t, stack.api, sub).createUserWithBody(body) }
+	}
+	// What the client cannot send: an event made by hand.
+	rawEvent := func(mutate func(ev map[string]any)) func(*testing.T) apiAnswer {
+		return func(t *testing.T) apiAnswer {
+			ev := loadEvent(t, "create-user.json", sub)
+			mutate(ev)
+			return callRaw(t, stack.api, ev)
+		}
+	}
 	tests := []struct {
 		name   string
-		mutate func(ev map[string]any)
+		call   func(t *testing.T) apiAnswer
 		status int
 		code   string
 	}{
-		{"malformed JSON", func(ev map[string]any) { ev["body"] = `{"user_country_code":` }, 400, "invalid_request"},
-		{"unknown field", func(ev map[string]any) { ev["body"] = `{"user_country_code":"US","sub":"someone-else"}` }, 400, "invalid_request"},
-		{"bad country", func(ev map[string]any) { ev["body"] = `{"user_country_code":"USA"}` }, 400, "invalid_request"},
-		{"two objects", func(ev map[string]any) { ev["body"] = `{} {}` }, 400, "invalid_request"},
-		{"over 4 KiB", func(ev map[string]any) { ev["body"] = `{"user_country_code":"US"` + strings.Repeat(" ", 4100) + `}` }, 400, "invalid_request"},
-		{"bad base64", func(ev map[string]any) { ev["isBase64Encoded"] = true; ev["body"] = "%%%" }, 400, "invalid_request"},
-		{"unknown route", func(ev map[string]any) {
+		{"malformed JSON", withBody(`{"user_country_code":`), 400, "invalid_request"},
+		{"unknown field", withBody(`{"user_country_code":"US","sub":"someone-else"}`), 400, "invalid_request"},
+		{"bad country", withBody(`{"user_country_code":"USA"}`), 400, "invalid_request"},
+		{"two objects", withBody(`{} {}`), 400, "invalid_request"},
+		{"over 4 KiB", withBody(`{"user_country_code":"US"` + strings.Repeat(" ", 4100) + `}`), 400, "invalid_request"},
+		{"bad base64", rawEvent(func(ev map[string]any) { ev["isBase64Encoded"] = true; ev["body"] = "%%%" }), 400, "invalid_request"},
+		{"unknown route", rawEvent(func(ev map[string]any) {
 			ev["routeKey"] = "GET /admin"
 			ev["requestContext"].(map[string]any)["routeKey"] = "GET /admin"
-		}, 404, "not_found"},
-		{"empty sub", func(ev map[string]any) {
-			ev["requestContext"].(map[string]any)["authorizer"].(map[string]any)["jwt"].(map[string]any)["claims"].(map[string]any)["sub"] = ""
+		}), 404, "not_found"},
+		{"empty sub", func(t *testing.T) apiAnswer {
+			claims := accessClaims(t, sub)
+			claims["sub"] = ""
+			return asCaller(t, stack.api, claims).createUser()
 		}, 401, "unauthorized"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev := loadEvent(t, "create-user.json", sub)
-			tt.mutate(ev)
-			a := callAPI(t, ev)
+			a := tt.call(t)
 			if a.StatusCode != tt.status || a.errorCode() != tt.code {
 				t.Fatalf("= %d %s, want %d %s", a.StatusCode, a.Body, tt.status, tt.code)
 			}
-			if msg, _ := a.JSON["error"].(map[string]any)["message"].(string); msg == "" {
+			if a.errorMessage() == "" {
 				t.Fatalf("error without a message: %s", a.Body)
 			}
 		})
@@ -176,7 +192,7 @@ func TestBase64Body(t *testing.T) {
 	ev := loadEvent(t, "create-user.json", newSub())
 	ev["isBase64Encoded"] = true
 	ev["body"] = "eyJ1c2VyX2NvdW50cnlfY29kZSI6IisxIn0=" // {"user_country_code":"+1"}
-	if a := callAPI(t, ev); a.StatusCode != 201 {
+	if a := callRaw(t, stack.api, ev); a.StatusCode != 201 {
 		t.Fatalf("= %d %s", a.StatusCode, a.Body)
 	}
 }
@@ -186,7 +202,8 @@ func TestKandyDown(t *testing.T) {
 	defer stack.sim.ClearFaults()
 	sub := newSub()
 	stack.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultHTTP500, 1)
-	a := callAPI(t, loadEvent(t, "create-user.json", sub))
+	user := asUser(t, stack.api, sub)
+	a := user.createUser()
 	if a.StatusCode != 502 || a.errorCode() != "kandy_unavailable" {
 		t.Fatalf("= %d %s", a.StatusCode, a.Body)
 	}
@@ -198,10 +215,10 @@ func TestKandyDown(t *testing.T) {
 	if rec := record(t, sub); rec["status"] != "PENDING" {
 		t.Fatalf("after a failed create: %v", redact(rec))
 	}
-	if a := callAPI(t, loadEvent(t, "get-user.json", sub)); a.StatusCode != 404 || a.errorCode() != "not_provisioned" {
+	if a := user.getUser(); a.StatusCode != 404 || a.errorCode() != "not_provisioned" {
 		t.Fatalf("GET after a failed create = %d %s", a.StatusCode, a.Body)
 	}
-	if a := callAPI(t, loadEvent(t, "create-user.json", sub)); a.StatusCode != 201 {
+	if a := user.createUser(); a.StatusCode != 201 {
 		t.Fatalf("after Kandy is back = %d %s", a.StatusCode, a.Body)
 	}
 }
@@ -210,7 +227,7 @@ func TestQuotaExceeded(t *testing.T) {
 	defer stack.sim.SetQuota(roomy)
 	stack.sim.SetQuota(len(stack.sim.UserIDs()))
 	sub := newSub()
-	a := callAPI(t, loadEvent(t, "create-user.json", sub))
+	a := asUser(t, stack.api, sub).createUser()
 	if a.StatusCode != 403 || a.errorCode() != "kandy_quota_exceeded" {
 		t.Fatalf("= %d %s", a.StatusCode, a.Body)
 	}
@@ -222,7 +239,7 @@ func TestQuotaExceeded(t *testing.T) {
 func invokeTrigger(t *testing.T, ev map[string]any) {
 	t.Helper()
 	in := mustJSON(t, ev)
-	invoked[stack.trigger.Process] = true
+	noteInvoked(t, stack.trigger.Process)
 	start := time.Now()
 	out, err := stack.trigger.Invoke(context.Background(), in)
 	if err != nil {
@@ -248,7 +265,7 @@ func TestTriggerConfirmSignUp(t *testing.T) {
 	}
 	// The API finds the same account: one key, one account.
 	creates := stack.sim.Calls(kandysim.EndpointCreateUser)
-	a := callAPI(t, loadEvent(t, "create-user.json", sub))
+	a := asUser(t, stack.api, sub).createUser()
 	if a.StatusCode != 200 || a.JSON["user_id"] != rec["user_id"] || stack.sim.Calls(kandysim.EndpointCreateUser) != creates {
 		t.Fatalf("POST /users after the trigger = %d %s", a.StatusCode, a.Body)
 	}
@@ -298,7 +315,7 @@ func TestTriggerReturnsEventWhenProvisioningFails(t *testing.T) {
 	sub := newSub()
 	stack.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultHTTP500, 1)
 	invokeTrigger(t, loadEvent(t, "post-confirmation-signup.json", sub))
-	if a := callAPI(t, loadEvent(t, "create-user.json", sub)); a.StatusCode != 201 {
+	if a := asUser(t, stack.api, sub).createUser(); a.StatusCode != 201 {
 		t.Fatalf("provisioning later = %d %s", a.StatusCode, a.Body)
 	}
 }

@@ -171,6 +171,7 @@ func (fs *faultStack) start(t *testing.T, id string, timeout int) *localenv.Func
 	}
 	t.Cleanup(fn.Stop)
 	functionsStarted = append(functionsStarted, fn.Process)
+	scenarioRan(t)
 	return fn
 }
 
@@ -178,21 +179,18 @@ func (fs *faultStack) start(t *testing.T, id string, timeout int) *localenv.Func
 // retrying on 409 and 5xx would, and returns how many calls it took.
 func provisionUntilDone(t *testing.T, fn *localenv.Function, sub string, patience time.Duration) int {
 	t.Helper()
-	ev := mustJSON(t, loadEvent(t, "create-user.json", sub))
+	user := asUser(t, fn, sub)
 	deadline := time.Now().Add(patience)
 	for calls := 1; ; calls++ {
-		out, err := fn.Invoke(context.Background(), ev)
-		var resp struct {
-			StatusCode int `json:"statusCode"`
-		}
-		if err == nil && json.Unmarshal(out, &resp) == nil && (resp.StatusCode == 200 || resp.StatusCode == 201) {
+		a, err := user.tryCreateUser()
+		if err == nil && (a.StatusCode == 200 || a.StatusCode == 201) {
 			return calls
 		}
-		if err == nil && resp.StatusCode != 409 && resp.StatusCode != 502 && resp.StatusCode != 500 {
-			t.Fatalf("POST /users for %s answered %s", sub, out)
+		if err == nil && a.StatusCode != 409 && a.StatusCode != 502 && a.StatusCode != 500 {
+			t.Fatalf("POST /users for %s answered %d %s", sub, a.StatusCode, a.Body)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not provisioned after %d calls in %v; last answer %s (%v)", sub, calls, patience, out, err)
+			t.Fatalf("%s not provisioned after %d calls in %v; last answer %d %s (%v)", sub, calls, patience, a.StatusCode, a.Body, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -303,9 +301,8 @@ func TestCrashBetweenKandyCreateAndFinalize(t *testing.T) {
 	crashing := fs.start(t, "ApiFunction", timeout)
 	fs.proxy.inject("UpdateItem", ddbHang, 1)
 	sub := newSub()
-	go func() {
-		_, _ = crashing.Invoke(context.Background(), mustJSON(t, loadEvent(t, "create-user.json", sub)))
-	}()
+	user := asUser(t, crashing, sub)
+	go func() { _, _ = user.tryCreateUser() }()
 	select {
 	case <-fs.proxy.hung:
 	case <-time.After(10 * time.Second):

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -37,25 +35,29 @@ func TestDeleteDeletePostAcrossContainers(t *testing.T) {
 		}
 		t.Cleanup(fn.Stop)
 		functionsStarted = append(functionsStarted, fn.Process)
-		invoked[fn.Process] = true
+		noteInvoked(t, fn.Process)
 		fns[i] = fn
 	}
 	sub := newSub()
-	if got := invokeStatus(t, fns[0], "create-user.json", sub); got != 201 {
-		t.Fatalf("POST /users = %d", got)
+	var users [3]apiCaller // the same user, in each container
+	for i, fn := range fns {
+		users[i] = asUser(t, fn, sub)
+	}
+	if a := users[0].createUser(); a.StatusCode != 201 {
+		t.Fatalf("POST /users = %d %s", a.StatusCode, a.Body)
 	}
 
 	var wg sync.WaitGroup
 	statuses := make([]int, 3)
 	wg.Add(2)
-	go func() { defer wg.Done(); statuses[0] = invokeStatus(t, fns[0], "delete-user.json", sub) }()
+	go func() { defer wg.Done(); statuses[0] = users[0].deleteUser().StatusCode }()
 	go func() {
 		defer wg.Done()
 		time.Sleep(50 * time.Millisecond) // reads the record while the first DELETE is under way
-		statuses[1] = invokeStatus(t, fns[1], "delete-user.json", sub)
+		statuses[1] = users[1].deleteUser().StatusCode
 	}()
 	time.Sleep(320 * time.Millisecond) // the first DELETE is done: its Kandy call took 300 ms
-	statuses[2] = invokeStatus(t, fns[2], "create-user.json", sub)
+	statuses[2] = users[2].createUser().StatusCode
 	wg.Wait()
 	t.Logf("DELETE, DELETE, POST answered %v", statuses)
 	for _, s := range statuses {
@@ -68,25 +70,8 @@ func TestDeleteDeletePostAcrossContainers(t *testing.T) {
 	}
 	// Whatever the record says, the API agrees with Kandy.
 	if rec := recordIn(t, r.table, sub); rec != nil && rec["status"] == "ACTIVE" {
-		if got := invokeStatus(t, fns[0], "user-token.json", sub); got != 200 {
-			t.Fatalf("POST /users/me/token on an ACTIVE record = %d", got)
+		if a := users[0].userToken(); a.StatusCode != 200 {
+			t.Fatalf("POST /users/me/token on an ACTIVE record = %d %s", a.StatusCode, a.Body)
 		}
 	}
-}
-
-// invokeStatus sends events/<file> for sub and returns the answer's status.
-func invokeStatus(t *testing.T, fn *localenv.Function, file, sub string) int {
-	t.Helper()
-	out, err := fn.Invoke(context.Background(), mustJSON(t, loadEvent(t, file, sub)))
-	if err != nil {
-		t.Error(err)
-		return 0
-	}
-	var resp struct {
-		StatusCode int `json:"statusCode"`
-	}
-	if err := json.Unmarshal(out, &resp); err != nil {
-		t.Errorf("answer %s", out)
-	}
-	return resp.StatusCode
 }

@@ -43,16 +43,16 @@ func TestMetricsAreEmitted(t *testing.T) {
 	from := len(stack.api.Output())
 	sub := newSub()
 	for _, want := range []int{201, 200} {
-		if a := callAPI(t, loadEvent(t, "create-user.json", sub)); a.StatusCode != want {
+		if a := asUser(t, stack.api, sub).createUser(); a.StatusCode != want {
 			t.Fatalf("POST /users = %d %s", a.StatusCode, a.Body)
 		}
 	}
 	stack.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultHTTP500, 1)
-	if a := callAPI(t, loadEvent(t, "create-user.json", newSub())); a.StatusCode != 502 {
+	if a := asUser(t, stack.api, newSub()).createUser(); a.StatusCode != 502 {
 		t.Fatalf("POST /users with Kandy down = %d %s", a.StatusCode, a.Body)
 	}
 	stack.sim.SetQuota(len(stack.sim.UserIDs()))
-	if a := callAPI(t, loadEvent(t, "create-user.json", newSub())); a.StatusCode != 403 {
+	if a := asUser(t, stack.api, newSub()).createUser(); a.StatusCode != 403 {
 		t.Fatalf("POST /users past the quota = %d %s", a.StatusCode, a.Body)
 	}
 	stack.sim.SetQuota(roomy)

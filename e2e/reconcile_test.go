@@ -44,12 +44,12 @@ func TestScheduledReconcileReportsDrift(t *testing.T) {
 		}
 	}
 	api := fs.start(t, "ApiFunction", 0)
-	if got := invokeStatus(t, api, "create-user.json", subs[0]); got != 201 {
-		t.Fatalf("POST /users = %d", got)
+	if a := asUser(t, api, subs[0]).createUser(); a.StatusCode != 201 {
+		t.Fatalf("POST /users = %d %s", a.StatusCode, a.Body)
 	}
 	fs.env = append(fs.env, "USER_POOL_ID="+poolID)
 	fn := fs.start(t, "ReconcileFunction", 0)
-	invoked[fn.Process] = true
+	noteInvoked(t, fn.Process)
 	creates, _ := fs.wire.counts()
 	from := len(fn.Output())
 	if _, err := fn.Invoke(ctx, mustJSON(t, events.EventBridgeEvent{DetailType: "Scheduled Event", Source: "aws.events"})); err != nil {

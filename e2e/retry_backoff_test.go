@@ -38,7 +38,7 @@ func (w *timedWorker) deliveries() []time.Time {
 // test ends.
 func (r *retryRig) poll(t *testing.T) *timedWorker {
 	t.Helper()
-	invoked[r.worker.Process] = true
+	noteInvoked(t, r.worker.Process)
 	w := &timedWorker{fn: r.worker}
 	src := &localenv.EventSource{SQS: r.q, QueueURL: r.queues.RetryURL, QueueARN: "arn:aws:sqs:us-east-1:100010001000:retry",
 		Function: w, BatchSize: 10, ReportBatchItemFailures: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}

@@ -19,7 +19,7 @@ func TestRetryWorkerBeatsItsDeadline(t *testing.T) {
 	fs.env = append(fs.env, "RETRY_QUEUE_URL=http://127.0.0.1:9/unused-retry", "DEAD_LETTER_QUEUE_URL=http://127.0.0.1:9/unused-dlq")
 	const timeout = 4 // seconds
 	worker := fs.start(t, "RetryFunction", timeout)
-	invoked[worker.Process] = true
+	noteInvoked(t, worker.Process)
 	batch := func() ([]string, []byte) {
 		var ev events.SQSEvent
 		var batchSubs []string

@@ -128,7 +128,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, route string) in
 	if err := json.Unmarshal(out, &resp); err != nil || resp.StatusCode == 0 {
 		return message(w, http.StatusInternalServerError, "Internal Server Error")
 	}
-	return write(w, resp, g.API.CORS != nil)
+	return WriteResponse(w, resp, g.API.CORS != nil)
 }
 
 // serveChecked serves a request to a route with its answer held back,
@@ -302,9 +302,9 @@ func claimString(v any) string {
 	}
 }
 
-// write sends the function's answer; with a CORS configuration, the
-// function's own CORS headers are dropped, as API Gateway drops them.
-func write(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse, cors bool) int {
+// WriteResponse sends the function's answer as API Gateway does; with a
+// CORS configuration, the function's own CORS headers are dropped.
+func WriteResponse(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse, cors bool) int {
 	keep := func(k string) bool {
 		return !cors || !strings.HasPrefix(strings.ToLower(k), "access-control-")
 	}
