@@ -97,7 +97,7 @@ lint: tools lint-template
 
 # Errors, warnings and informational findings all fail. A finding is
 # accepted only by a resource's Metadata cfn-lint ignore_checks, with a
-# comment that says why (internal/samtemplate checks the comment).
+# comment that says why (internal/local/samtemplate checks the comment).
 lint-template: $(PYTHON)
 	$(PYTHON) -c 'import sys; from cfnlint.runner import main; sys.exit(main())' --include-checks I -- template.yaml
 

@@ -13,7 +13,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/kandy-provisioner/kandy-provisioner/api"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/samtemplate"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 

@@ -26,10 +26,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/samtemplate"
 )
 
 const (
@@ -39,9 +39,7 @@ const (
 	// shared machine does not decide the p99 budget.
 	warmRuns = 1000
 	// warmUps are untimed invocations before each warm measure.
-	warmUps  = 20
-	table    = "kandy-accounts"
-	secretID = "kandy-project"
+	warmUps = 20
 
 	sizeLimit       = 8_000_000 // bytes: "8.0 MB", read strictly
 	coldRatioLimit  = 1.15      // cold start against the hello-world
@@ -113,16 +111,16 @@ func run() error {
 	hello := filepath.Join(tmp, "host", "hello", "bootstrap")
 	floorBin := filepath.Join(tmp, "host", "floor", "bootstrap")
 	for bin, dir := range map[string]string{hello: helloDir, floorBin: floorDir} {
-		if err := gobuild(localenv.RepoRoot(), "", dir, bin); err != nil {
+		if err := gobuild(processes.RepoRoot(), "", dir, bin); err != nil {
 			return err
 		}
 	}
-	if out, err := exec.Command("make", "-C", localenv.RepoRoot(), "--no-print-directory", "build").CombinedOutput(); err != nil {
+	if out, err := exec.Command("make", "-C", processes.RepoRoot(), "--no-print-directory", "build").CombinedOutput(); err != nil {
 		return fmt.Errorf("make build: %v\n%s", err, out)
 	}
 
 	// Upstreams: dynalite behind a counting proxy, the simulator, the secret.
-	s, err := localstack.Start(context.Background(), localstack.Options{Table: table, SecretID: secretID, KandyQuota: 1_000_000})
+	s, err := localrun.Start(context.Background(), localrun.Options{KandyQuota: 1_000_000})
 	if err != nil {
 		return err
 	}
@@ -133,7 +131,7 @@ func run() error {
 		return err
 	}
 	env := s.Env("AWS_ENDPOINT_URL_DYNAMODB=" + counted)
-	events := loadEvents(localenv.RepoRoot(), "0f8fad5b-d9cb-469f-a165-70867728950e")
+	events := loadEvents(processes.RepoRoot(), "0f8fad5b-d9cb-469f-a165-70867728950e")
 
 	api, err := s.StartFunction("ApiFunction", env)
 	if err != nil {
@@ -142,11 +140,11 @@ func run() error {
 	if err := measureCalls(api, s, counter, events); err != nil {
 		return err
 	}
-	floorEnv, err := localstack.LambdaEnv("ApiFunction", env)
+	floorEnv, err := localrun.LambdaEnv("ApiFunction", env)
 	if err != nil {
 		return err
 	}
-	floor, err := localenv.StartBootstrap(floorName, floorBin, floorEnv)
+	floor, err := processes.StartBootstrap(floorName, floorBin, floorEnv)
 	if err != nil {
 		return err
 	}
@@ -183,7 +181,7 @@ func measureSizes(tmp string) error {
 	refs := map[string]bool{helloName: true, floorName: true}
 	for _, fn := range append(fns, fnDir{helloName, helloDir}, fnDir{floorName, floorDir}) {
 		out := filepath.Join(tmp, "arm64", fn.id)
-		if err := gobuild(localenv.RepoRoot(), "arm64", fn.dir, out); err != nil {
+		if err := gobuild(processes.RepoRoot(), "arm64", fn.dir, out); err != nil {
 			return err
 		}
 		st, err := os.Stat(out)
@@ -200,7 +198,7 @@ func measureSizes(tmp string) error {
 }
 
 // measureCalls counts what one fresh container asks of its upstreams.
-func measureCalls(api *localenv.Function, s *localstack.Stack, counter *counter, events map[string][]byte) error {
+func measureCalls(api *processes.Function, s *localrun.Stack, counter *counter, events map[string][]byte) error {
 	sim := s.Kandy
 	counter.reset()
 	before := sim.CallCounts()
@@ -236,7 +234,7 @@ func measureCalls(api *localenv.Function, s *localstack.Stack, counter *counter,
 
 // measureFloorCalls checks that the floor makes the call it stands for:
 // one UpdateItem, as a repeated POST /users does.
-func measureFloorCalls(floor *localenv.Function, counter *counter, events map[string][]byte) error {
+func measureFloorCalls(floor *processes.Function, counter *counter, events map[string][]byte) error {
 	counter.reset()
 	if _, err := invokeOK(floor, events["create-existing"], 200); err != nil {
 		return err
@@ -249,7 +247,7 @@ func measureFloorCalls(floor *localenv.Function, counter *counter, events map[st
 
 // measureAPILatency times warm invocations of one container against the
 // floor's, then reads both peak memories.
-func measureAPILatency(api, floor *localenv.Function, events map[string][]byte) error {
+func measureAPILatency(api, floor *processes.Function, events map[string][]byte) error {
 	for _, r := range []struct {
 		name, event string
 		want        int
@@ -265,7 +263,7 @@ func measureAPILatency(api, floor *localenv.Function, events map[string][]byte) 
 			return err
 		}
 	}
-	for _, fn := range []*localenv.Function{api, floor} {
+	for _, fn := range []*processes.Function{api, floor} {
 		rss, err := peakRSS(fn.Process)
 		if err != nil {
 			return err
@@ -275,7 +273,7 @@ func measureAPILatency(api, floor *localenv.Function, events map[string][]byte) 
 	return nil
 }
 
-func measureTrigger(s *localstack.Stack, env []string, floor *localenv.Function, events map[string][]byte) error {
+func measureTrigger(s *localrun.Stack, env []string, floor *processes.Function, events map[string][]byte) error {
 	trig, err := s.StartFunction("PostConfirmationFunction", env)
 	if err != nil {
 		return err
@@ -291,7 +289,7 @@ func measureTrigger(s *localstack.Stack, env []string, floor *localenv.Function,
 // with the same event, so that drift on a shared machine hits both alike.
 // It records fn's p50 and p99, the floor's, and their ratios: a budget when
 // budget is set.
-func warmAgainstFloor(name string, fn, floor *localenv.Function, ev []byte, budget bool) error {
+func warmAgainstFloor(name string, fn, floor *processes.Function, ev []byte, budget bool) error {
 	ours, ref, err := warm(fn, floor, ev)
 	if err != nil {
 		return err
@@ -313,7 +311,7 @@ func warmAgainstFloor(name string, fn, floor *localenv.Function, ev []byte, budg
 // measureColdStart times process start to first answered invocation,
 // alternating ours and the references so drift hits all alike.
 func measureColdStart(hello, floor string, env []string, events map[string][]byte) error {
-	env, err := localstack.LambdaEnv("ApiFunction", env)
+	env, err := localrun.LambdaEnv("ApiFunction", env)
 	if err != nil {
 		return err
 	}
@@ -324,7 +322,7 @@ func measureColdStart(hello, floor string, env []string, events map[string][]byt
 			env       []string
 			into      *[]float64
 		}{
-			{localenv.BootstrapPath("ApiFunction"), env, &ours}, {floor, env, &floors}, {hello, nil, &hellos},
+			{processes.BootstrapPath("ApiFunction"), env, &ours}, {floor, env, &floors}, {hello, nil, &hellos},
 		} {
 			d, err := cold(c.bootstrap, c.env, events["get"])
 			if err != nil {
@@ -374,7 +372,7 @@ func loadEvents(root, existing string) map[string][]byte {
 	}
 }
 
-func invokeOK(fn *localenv.Function, ev []byte, want int) ([]byte, error) {
+func invokeOK(fn *processes.Function, ev []byte, want int) ([]byte, error) {
 	out, err := fn.Invoke(context.Background(), ev)
 	if err != nil {
 		return nil, err
@@ -390,9 +388,9 @@ func invokeOK(fn *localenv.Function, ev []byte, want int) ([]byte, error) {
 
 // warm times warmRuns invocations of fn and of ref with ev, in turn and
 // each first every other time, after warmUps untimed ones of each.
-func warm(fn, ref *localenv.Function, ev []byte) (ours, refs []float64, err error) {
+func warm(fn, ref *processes.Function, ev []byte) (ours, refs []float64, err error) {
 	for i := 0; i < warmUps; i++ {
-		for _, f := range []*localenv.Function{fn, ref} {
+		for _, f := range []*processes.Function{fn, ref} {
 			if _, err := f.Invoke(context.Background(), ev); err != nil {
 				return nil, nil, err
 			}
@@ -401,7 +399,7 @@ func warm(fn, ref *localenv.Function, ev []byte) (ours, refs []float64, err erro
 	ours, refs = make([]float64, 0, warmRuns), make([]float64, 0, warmRuns)
 	for i := 0; i < warmRuns; i++ {
 		pair := []struct {
-			fn   *localenv.Function
+			fn   *processes.Function
 			into *[]float64
 		}{{fn, &ours}, {ref, &refs}}
 		if i%2 == 1 {
@@ -421,16 +419,16 @@ func warm(fn, ref *localenv.Function, ev []byte) (ours, refs []float64, err erro
 // cold starts the emulator with a bootstrap and times until its first
 // invocation is answered.
 func cold(bootstrap string, env []string, ev []byte) (float64, error) {
-	port, err := localenv.FreePort()
+	port, err := processes.FreePort()
 	if err != nil {
 		return 0, err
 	}
-	rport, err := localenv.FreePort()
+	rport, err := processes.FreePort()
 	if err != nil {
 		return 0, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(localenv.RIEPath(), "--runtime-interface-emulator-address", addr, "--runtime-api-address", "127.0.0.1:"+strconv.Itoa(rport), bootstrap)
+	cmd := exec.Command(processes.RIEPath(), "--runtime-interface-emulator-address", addr, "--runtime-api-address", "127.0.0.1:"+strconv.Itoa(rport), bootstrap)
 	cmd.Env = append(append(os.Environ(), env...), "LOG_LEVEL=error")
 	cmd.Dir = filepath.Dir(bootstrap)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -460,7 +458,7 @@ func cold(bootstrap string, env []string, ev []byte) (float64, error) {
 }
 
 // peakRSS reads VmHWM of the emulator's child: the function process.
-func peakRSS(p *localenv.Process) (float64, error) {
+func peakRSS(p *processes.Process) (float64, error) {
 	pid := p.PID()
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
 	for _, t := range tasks {
@@ -561,7 +559,7 @@ func loadAverage() string {
 }
 
 func write(loadAtStart, loadAtEnd string) error {
-	dir := filepath.Join(localenv.RepoRoot(), "bench")
+	dir := filepath.Join(processes.RepoRoot(), "bench")
 	raw, _ := json.MarshalIndent(map[string]any{
 		"measured_at": time.Now().UTC().Format(time.RFC3339), "cores": runtime.NumCPU(),
 		"load_average": map[string]string{"start": loadAtStart, "end": loadAtEnd}, "results": results,

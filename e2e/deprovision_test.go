@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
@@ -25,7 +25,7 @@ func userDeleted(t *testing.T, file, sub string) []byte {
 // function under the emulator.
 type deprovisionRig struct {
 	fs       *faultStack
-	api, dep *localenv.Function
+	api, dep *processes.Function
 }
 
 func (r *deprovisionRig) provisioned(t *testing.T, sub string) {
@@ -39,7 +39,7 @@ func (r *deprovisionRig) provisioned(t *testing.T, sub string) {
 func (r *deprovisionRig) deprovision(t *testing.T, file, sub string) error {
 	t.Helper()
 	_, err := r.dep.Call(context.Background(), userDeleted(t, file, sub))
-	var fe *localenv.FunctionError
+	var fe *processes.FunctionError
 	if err != nil && !errors.As(err, &fe) {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func (r *deprovisionRig) kandyDown(t *testing.T) {
 	r.provisioned(t, down)
 	r.fs.sim.Inject(kandysim.EndpointDeleteUser, kandysim.FaultHTTP500, 1000)
 	err := r.deprovision(t, "user-deleted-admin.json", down)
-	var fe *localenv.FunctionError
+	var fe *processes.FunctionError
 	if !errors.As(err, &fe) {
 		t.Fatalf("with Kandy down the invocation succeeded; it would not be retried")
 	}

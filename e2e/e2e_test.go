@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 )
 
@@ -345,7 +345,7 @@ func TestMissingConfigurationIsClear(t *testing.T) {
 	// TABLE_NAME leaks in from the test's.
 	os.Unsetenv("TABLE_NAME")
 	for _, id := range []string{"ApiFunction", "PostConfirmationFunction"} {
-		fn, err := localenv.StartFunction(id, env)
+		fn, err := processes.StartFunction(id, env)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/kandy-provisioner/kandy-provisioner/api/apiclient"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/apigw"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/openapicheck"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/gateway"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/openapicheck"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 )
 
 // apiURL is the deployed API the events in events/ were sent to; requests
@@ -28,12 +28,12 @@ const apiURL = "https://abc123defg.execute-api.us-east-1.amazonaws.com"
 // the emulator, as the generated client's transport. It turns a request
 // into the payload 2.0 event the gateway sends, with the claims its
 // authorizer would pass for one caller, invokes the function, and turns the
-// answer back into HTTP, both with internal/apigw as make run does. Every
+// answer back into HTTP, both with internal/local/gateway as make run does. Every
 // exchange is checked against api/openapi.yaml: a violation fails the test
 // that made the call.
 type emulatedAPI struct {
 	t      *testing.T
-	fn     *localenv.Function
+	fn     *processes.Function
 	claims map[string]any
 }
 
@@ -48,7 +48,7 @@ func (e emulatedAPI) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	route := req.Method + " " + req.URL.Path
-	ev, err := json.Marshal(apigw.Event(req, route, e.claims, body))
+	ev, err := json.Marshal(gateway.Event(req, route, e.claims, body))
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func (e emulatedAPI) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // exchange invokes fn with the event of req, and answers as API Gateway
 // would. When checked, the exchange is held to api/openapi.yaml.
-func exchange(t *testing.T, fn *localenv.Function, route string, ev []byte, req *http.Request, body []byte, checked bool) (*http.Response, error) {
+func exchange(t *testing.T, fn *processes.Function, route string, ev []byte, req *http.Request, body []byte, checked bool) (*http.Response, error) {
 	noteInvoked(t, fn.Process)
 	out, err := fn.Invoke(req.Context(), ev)
 	if err != nil {
@@ -68,7 +68,7 @@ func exchange(t *testing.T, fn *localenv.Function, route string, ev []byte, req 
 		return nil, fmt.Errorf("%s: the function's answer is not an API Gateway response: %s", route, out)
 	}
 	rec := httptest.NewRecorder()
-	apigw.WriteResponse(rec, answer, false)
+	gateway.WriteResponse(rec, answer, false)
 	resp := rec.Result()
 	resp.Request = req
 	if checked {
@@ -92,7 +92,7 @@ type apiCaller struct {
 }
 
 // asUser calls fn's API as the user sub, signed in with an access token.
-func asUser(t *testing.T, fn *localenv.Function, sub string) apiCaller {
+func asUser(t *testing.T, fn *processes.Function, sub string) apiCaller {
 	t.Helper()
 	return asCaller(t, fn, accessClaims(t, sub))
 }
@@ -113,7 +113,7 @@ func accessClaims(t *testing.T, sub string) map[string]any {
 
 // asCaller calls fn's API as the caller whose token the authorizer turned
 // into claims.
-func asCaller(t *testing.T, fn *localenv.Function, claims map[string]any) apiCaller {
+func asCaller(t *testing.T, fn *processes.Function, claims map[string]any) apiCaller {
 	t.Helper()
 	token := sentToken(t)
 	c, err := apiclient.NewClient(apiURL, apiclient.WithHTTPClient(&http.Client{Transport: emulatedAPI{t: t, fn: fn, claims: claims}}),
@@ -247,7 +247,7 @@ func readAnswer(t *testing.T, route string, resp *http.Response) apiAnswer {
 // Gateway would match for its method and path, the exchange is held to
 // api/openapi.yaml as the client's are; a route key that is not is no
 // request of the API, and the description says nothing of it.
-func callRaw(t *testing.T, fn *localenv.Function, ev map[string]any) apiAnswer {
+func callRaw(t *testing.T, fn *processes.Function, ev map[string]any) apiAnswer {
 	t.Helper()
 	raw := mustJSON(t, ev)
 	var in events.APIGatewayV2HTTPRequest

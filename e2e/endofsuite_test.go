@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/emfcheck"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/emfcheck"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 )
 
@@ -72,7 +72,7 @@ func scenarioRan(t *testing.T) {
 
 // noteInvoked notes that t invoked the function process p: it must have
 // written logs for the log scan to prove anything.
-func noteInvoked(t *testing.T, p *localenv.Process) {
+func noteInvoked(t *testing.T, p *processes.Process) {
 	scenarioRan(t)
 	invokedMu.Lock()
 	defer invokedMu.Unlock()
@@ -81,15 +81,15 @@ func noteInvoked(t *testing.T, p *localenv.Process) {
 
 var (
 	invokedMu sync.Mutex
-	invoked   = map[*localenv.Process]bool{}
+	invoked   = map[*processes.Process]bool{}
 )
 
 // tablesInUse, functionsStarted and sims are everything the suite
 // created, for the log scan.
 var (
-	sims             []*localstack.Kandy
+	sims             []*localrun.Kandy
 	tablesInUse      = []string{table}
-	functionsStarted []*localenv.Process
+	functionsStarted []*processes.Process
 )
 
 // tokenLike matches Kandy keys, secrets and tokens.

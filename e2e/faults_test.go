@@ -21,9 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 )
 
 // ddbFault is a failure the DynamoDB proxy injects.
@@ -128,7 +128,7 @@ func (p *ddbProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // and a whole simulator: its own table, reached through a fault proxy, and
 // its own simulator and secret.
 type faultStack struct {
-	sim   *localstack.Kandy
+	sim   *localrun.Kandy
 	wire  *kandyWire
 	proxy *ddbProxy
 	env   []string
@@ -159,11 +159,11 @@ func newFaultStack(t *testing.T) *faultStack {
 
 // start runs a function against this stack with the template's timeout,
 // or another one in seconds.
-func (fs *faultStack) start(t *testing.T, id string, timeout int) *localenv.Function {
+func (fs *faultStack) start(t *testing.T, id string, timeout int) *processes.Function {
 	t.Helper()
 	env := fs.env
 	if timeout > 0 {
-		env = localstack.MergeEnv(env, "AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(timeout))
+		env = localrun.MergeEnv(env, "AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(timeout))
 	}
 	fn, err := stack.StartFunction(id, recordCalls(id, env))
 	if err != nil {
@@ -177,7 +177,7 @@ func (fs *faultStack) start(t *testing.T, id string, timeout int) *localenv.Func
 
 // provision calls POST /users for sub until it is provisioned, as a client
 // retrying on 409 and 5xx would, and returns how many calls it took.
-func provisionUntilDone(t *testing.T, fn *localenv.Function, sub string, patience time.Duration) int {
+func provisionUntilDone(t *testing.T, fn *processes.Function, sub string, patience time.Duration) int {
 	t.Helper()
 	user := asUser(t, fn, sub)
 	deadline := time.Now().Add(patience)

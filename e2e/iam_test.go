@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/samtemplate"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/signupqueue"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
@@ -96,7 +96,7 @@ func recordCalls(id string, env []string) []string {
 			out = append(out, ep.env+"="+base)
 		}
 	}
-	return localstack.MergeEnv(env, out...)
+	return localrun.MergeEnv(env, out...)
 }
 
 var recorderTransport = &http.Transport{MaxIdleConnsPerHost: 16}
@@ -151,7 +151,7 @@ type use struct {
 // platform lists, once, the permissions Lambda uses with a function's
 // role on the function's behalf, not its code, each with the reason the
 // AWS documentation gives.
-func platform(s *samtemplate.Stack, fn string) []use {
+func platform(s *samtemplate.Transformed, fn string) []use {
 	logs := "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/{" + fn + "}"
 	uses := []use{
 		// "Lambda needs logs:CreateLogGroup, logs:CreateLogStream and logs:PutLogEvents
@@ -198,7 +198,7 @@ func platform(s *samtemplate.Stack, fn string) []use {
 // target names the resource of a call as the stack does: the local value
 // is that of one of the function's variables, and the template sets that
 // variable from a resource or a parameter.
-func target(s *samtemplate.Stack, r *recorder, c awsCall) (string, error) {
+func target(s *samtemplate.Transformed, r *recorder, c awsCall) (string, error) {
 	vars, _ := s.Resources[r.function].Properties["Environment"].(map[string]any)
 	tvars, _ := vars["Variables"].(map[string]any)
 	for name, v := range tvars {
@@ -217,7 +217,7 @@ func target(s *samtemplate.Stack, r *recorder, c awsCall) (string, error) {
 // uses returns what each function of the stack needs: every recorded call,
 // what Secrets Manager does with the caller's permissions, and the
 // platform's own uses.
-func uses(s *samtemplate.Stack) (map[string][]use, []error) {
+func uses(s *samtemplate.Transformed) (map[string][]use, []error) {
 	out, errs := map[string][]use{}, []error{}
 	for _, fn := range s.OfType("AWS::Lambda::Function") {
 		out[fn] = platform(s, fn)
@@ -248,7 +248,7 @@ func uses(s *samtemplate.Stack) (map[string][]use, []error) {
 // viaSecretsManager: GetSecretValue on a secret under a customer-managed
 // key makes Secrets Manager call kms:Decrypt with the caller's permissions
 // (Secrets Manager User Guide, Secret encryption and decryption).
-func viaSecretsManager(s *samtemplate.Stack, action, secret string) []use {
+func viaSecretsManager(s *samtemplate.Transformed, action, secret string) []use {
 	key := s.Values["KandySecretKmsKeyArn"]
 	if action != "secretsmanager:GetSecretValue" || key == "" {
 		return nil
@@ -369,7 +369,7 @@ func grantUseCheckable(t *testing.T) bool {
 
 // checkRole returns what is wrong with one function's role: a use it does
 // not allow, or, when the whole suite ran, a grant no use needs.
-func checkRole(s *samtemplate.Stack, fn string, needs []use, whole bool) ([]string, error) {
+func checkRole(s *samtemplate.Transformed, fn string, needs []use, whole bool) ([]string, error) {
 	role, err := s.RoleOf(fn)
 	if err != nil {
 		return nil, err

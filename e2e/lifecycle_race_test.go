@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 )
 
 // TestDeleteDeletePostAcrossContainers replays, with real binaries in three
@@ -27,7 +27,7 @@ func TestDeleteDeletePostAcrossContainers(t *testing.T) {
 	r.wire.delay = slowDelete
 	env := stack.Env("TABLE_NAME="+r.table, "KANDY_SECRET_ID="+r.secretID, "KANDY_API_URL="+r.env["KANDY_API_URL"],
 		"AWS_ENDPOINT_URL_KMS="+delayed(t, stack.KMSURL, func(*http.Request) time.Duration { return 200 * time.Millisecond }))
-	var fns [3]*localenv.Function
+	var fns [3]*processes.Function
 	for i := range fns {
 		fn, err := stack.StartFunction("ApiFunction", recordCalls("ApiFunction", env))
 		if err != nil {

@@ -21,21 +21,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 )
 
 const (
-	table    = "kandy-accounts"
+	table    = localrun.DefaultTable
 	secretID = "arn:aws:secretsmanager:us-east-1:123456789012:secret:kandy-project-AbCdEf"
 )
 
 // stack is everything the functions talk to, shared by the whole suite.
 var stack struct {
-	*localstack.Stack
-	sim       *localstack.Kandy
-	api       *localenv.Function
-	trigger   *localenv.Function
+	*localrun.Stack
+	sim       *localrun.Kandy
+	api       *processes.Function
+	trigger   *processes.Function
 	env       []string
 	projectKS [2]string
 }
@@ -51,11 +51,11 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) (int, error) {
 	build := exec.Command("make", "--no-print-directory", "build")
-	build.Dir = localenv.RepoRoot()
+	build.Dir = processes.RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
 		return 1, fmt.Errorf("make build: %v\n%s", err, out)
 	}
-	s, err := localstack.Start(context.Background(), localstack.Options{Table: table, SecretID: secretID, Cognito: true})
+	s, err := localrun.Start(context.Background(), localrun.Options{Table: table, SecretID: secretID, Cognito: true})
 	if err != nil {
 		return 1, err
 	}
@@ -80,7 +80,7 @@ func run(m *testing.M) (int, error) {
 // event carries one.
 func loadEvent(t *testing.T, name, sub string) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(localenv.RepoRoot(), "events", name))
+	raw, err := os.ReadFile(filepath.Join(processes.RepoRoot(), "events", name))
 	if err != nil {
 		t.Fatal(err)
 	}

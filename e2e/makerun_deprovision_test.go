@@ -13,7 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
@@ -65,7 +66,7 @@ func leavingThePool(t *testing.T, run *localRun) {
 // record reads sub's record from make run's DynamoDB.
 func (r *localRun) record(t *testing.T, sub string) map[string]types.AttributeValue {
 	t.Helper()
-	out, err := localenv.DynamoDB(r.url("DYNAMODB_PORT")).GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String("kandy-accounts"),
+	out, err := processes.DynamoDB(r.url("DYNAMODB_PORT")).GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(localrun.DefaultTable),
 		ConsistentRead: aws.Bool(true), Key: map[string]types.AttributeValue{"sub": &types.AttributeValueMemberS{Value: sub}}})
 	if err != nil {
 		t.Fatal(err)

@@ -21,8 +21,8 @@ import (
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/samtemplate"
 )
 
 // planPage makes, from its own origin, the calls its fragment lists (a
@@ -80,7 +80,7 @@ func browse(t *testing.T, plans map[string][]pageCall) map[string]map[string]str
 	for page, plan := range plans {
 		urls = append(urls, page+"/#"+url.PathEscape(string(mustJSON(t, plan))))
 	}
-	out, err := exec.Command("node", append([]string{filepath.Join(localenv.RepoRoot(), "e2e", "cors.spec.mjs")}, urls...)...).CombinedOutput()
+	out, err := exec.Command("node", append([]string{filepath.Join(processes.RepoRoot(), "e2e", "cors.spec.mjs")}, urls...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("browser: %v\n%s", err, out)
 	}
@@ -331,7 +331,7 @@ func snapshot(t *testing.T, run *localRun) state {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := localenv.KMS(run.url("KMS_PORT")).ListKeys(ctx, &kms.ListKeysInput{})
+	keys, err := processes.KMS(run.url("KMS_PORT")).ListKeys(ctx, &kms.ListKeysInput{})
 	if err != nil {
 		t.Fatal(err)
 	}

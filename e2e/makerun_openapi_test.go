@@ -11,7 +11,7 @@ import (
 
 	"github.com/kandy-provisioner/kandy-provisioner/api"
 	"github.com/kandy-provisioner/kandy-provisioner/api/apiclient"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/apigw"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/gateway"
 )
 
 // contractChecked sends a test's API calls, and fails the test on an
@@ -24,7 +24,7 @@ type contractChecked struct {
 func (c contractChecked) Do(req *http.Request) (*http.Response, error) {
 	resp, err := c.http.Do(req)
 	if err == nil {
-		if v := resp.Header.Get(apigw.ViolationHeader); v != "" {
+		if v := resp.Header.Get(gateway.ViolationHeader); v != "" {
 			c.t.Errorf("make run's answer breaks api/openapi.yaml: %s", v)
 		}
 	}
@@ -142,8 +142,8 @@ func contractCheckedLive(t *testing.T, run *localRun) {
 	}
 	resp.Body.Close()
 	want := `POST /users answered 200: the description refuses the request (request body has an error: header Content-Type has unexpected value "text/plain"), yet it was not refused`
-	if got := resp.Header.Get(apigw.ViolationHeader); got != want {
-		t.Errorf("%s = %q, want %q", apigw.ViolationHeader, got, want)
+	if got := resp.Header.Get(gateway.ViolationHeader); got != want {
+		t.Errorf("%s = %q, want %q", gateway.ViolationHeader, got, want)
 	}
 	logged := `msg="api: contract violation" route="POST /users" status=200`
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(run.output(), logged); time.Sleep(50 * time.Millisecond) {

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 )
 
@@ -100,7 +100,7 @@ func processUnder(t *testing.T, root int, part string) int {
 func checkCredentialsOpen(t *testing.T, run *localRun, sub string) {
 	t.Helper()
 	ctx := context.Background()
-	out, err := localenv.DynamoDB(run.url("DYNAMODB_PORT")).GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+	out, err := processes.DynamoDB(run.url("DYNAMODB_PORT")).GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
 		Key: map[string]types.AttributeValue{"sub": &types.AttributeValueMemberS{Value: sub}}})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func checkCredentialsOpen(t *testing.T, run *localRun, sub string) {
 	if !ok {
 		t.Fatalf("no stored credentials for %s", sub)
 	}
-	if _, err := fieldcrypt.Open(ctx, localenv.KMS(run.url("KMS_PORT")), table, sub, sealed.Value); err != nil {
+	if _, err := fieldcrypt.Open(ctx, processes.KMS(run.url("KMS_PORT")), table, sub, sealed.Value); err != nil {
 		t.Errorf("the credentials of %s do not decrypt after the restart: %v", sub, err)
 	}
 }

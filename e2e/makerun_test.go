@@ -21,8 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 
 	"github.com/kandy-provisioner/kandy-provisioner/api/apiclient"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 )
 
 // portSettings are make run's port variables.
@@ -72,9 +72,9 @@ func startLocalRun(t *testing.T, ports map[string]int, extra ...string) *localRu
 		env = append(env, name+"="+strconv.Itoa(p))
 	}
 	r := &localRun{makeRun: startMakeRun(t, env...), ports: ports, http: &http.Client{Timeout: 30 * time.Second}}
-	r.cognito = localenv.Cognito(r.url("AUTH_PORT"))
+	r.cognito = processes.Cognito(r.url("AUTH_PORT"))
 	var err error
-	if r.poolID, r.clientID, err = localstack.FindUserPool(context.Background(), r.cognito); err != nil {
+	if r.poolID, r.clientID, err = localrun.FindUserPool(context.Background(), r.cognito); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -233,7 +233,7 @@ func bannerAddresses(t *testing.T, run *localRun) {
 func makeSignUp(t *testing.T, run *localRun) {
 	makeTarget := func(args ...string) (string, error) {
 		cmd := exec.Command("make", append([]string{"-s", "AUTH_PORT=" + strconv.Itoa(run.ports["AUTH_PORT"])}, args...)...)
-		cmd.Dir, cmd.Env = localenv.RepoRoot(), append(userEnv(), "USER=someone")
+		cmd.Dir, cmd.Env = processes.RepoRoot(), append(userEnv(), "USER=someone")
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}

@@ -5,16 +5,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/emfcheck"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/emfcheck"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/metrics"
 )
 
 // emfSince parses every EMF line p wrote after its first `from` bytes,
 // waiting, up to a deadline, for the emulator's asynchronous copy of the
 // function's output to hold at least want data points.
-func emfSince(t *testing.T, p *localenv.Process, from, want int) []emfcheck.Datum {
+func emfSince(t *testing.T, p *processes.Process, from, want int) []emfcheck.Datum {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {

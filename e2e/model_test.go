@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
@@ -111,7 +111,7 @@ func delayed(t *testing.T, target string, delay func(*http.Request) time.Duratio
 // behind latency.
 type modelRig struct {
 	table, secretID string
-	sim             *localstack.Kandy
+	sim             *localrun.Kandy
 	wire            *kandyWire
 	env             map[string]string
 }
@@ -168,7 +168,7 @@ func newModelRig(t *testing.T, seed uint64) *modelRig {
 func (r *modelRig) service(t *testing.T) *provision.Service {
 	t.Helper()
 	getenv := func(k string) string { return r.env[k] }
-	svc, err := localstack.Service(getenv)
+	svc, err := localrun.Service(getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,7 +486,7 @@ func (r *modelRig) checkRecord(t *testing.T, rec map[string]string, kandyUsers m
 }
 
 // listKandyUsers asks Kandy, through its API, which users exist.
-func listKandyUsers(t *testing.T, sim *localstack.Kandy) map[string]bool {
+func listKandyUsers(t *testing.T, sim *localrun.Kandy) map[string]bool {
 	t.Helper()
 	key, secret := sim.ProjectKey()
 	c, err := kandy.New(kandy.Options{BaseURL: sim.URL, Keys: staticKeys{APIKey: key, APISecret: secret}})

@@ -9,8 +9,8 @@ import (
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/emfcheck"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/emfcheck"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/metrics"
 )
 
@@ -20,7 +20,7 @@ import (
 func TestScheduledReconcileReportsDrift(t *testing.T) {
 	fs := newFaultStack(t)
 	ctx := context.Background()
-	cog := localenv.Cognito(stack.CognitoURL)
+	cog := processes.Cognito(stack.CognitoURL)
 	pool, err := cog.CreateUserPool(ctx, &cip.CreateUserPoolInput{PoolName: aws.String(t.Name())})
 	if err != nil {
 		t.Fatal(err)

@@ -8,15 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/signupretry"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/trigger"
 )
 
 // timedWorker hands each batch to the retry worker and records when it
 // came.
 type timedWorker struct {
-	fn       *localenv.Function
+	fn       *processes.Function
 	mu       sync.Mutex
 	at       []time.Time
 	finished int // deliveries the worker has answered
@@ -47,7 +48,7 @@ func (r *retryRig) poll(t *testing.T) *timedWorker {
 	t.Helper()
 	noteInvoked(t, r.worker.Process)
 	w := &timedWorker{fn: r.worker}
-	src := &localenv.EventSource{SQS: r.q, QueueURL: r.queues.RetryURL, QueueARN: "arn:aws:sqs:us-east-1:100010001000:retry",
+	src := &processes.EventSource{SQS: r.q, QueueURL: r.queues.RetryURL, QueueARN: "arn:aws:sqs:us-east-1:100010001000:retry",
 		Function: w, BatchSize: 10, ReportBatchItemFailures: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -98,7 +99,7 @@ func TestRetryBacksOff(t *testing.T) {
 		if len(at) != 3 {
 			t.Fatalf("%d deliveries, want 3: two failed, one provisioned", len(at))
 		}
-		b := trigger.DefaultBackoff
+		b := signupretry.DefaultBackoff
 		for i, want := range []struct {
 			name   string
 			gap    time.Duration
@@ -132,12 +133,12 @@ func TestRetryBacksOff(t *testing.T) {
 		}
 		for i := 1; i < len(at); i++ {
 			// Uncapped, the 1st and 2nd receives would wait at least 4 s and 8 s.
-			uncapped := trigger.DefaultBackoff.Shortest(i, time.Hour)
+			uncapped := signupretry.DefaultBackoff.Shortest(i, time.Hour)
 			if gap := at[i].Sub(at[i-1]); gap < visibility || gap >= uncapped {
 				t.Errorf("receive %d came %v after the one before; want the %v cap, under the uncapped %v", i+1, gap, visibility, uncapped)
 			}
 		}
-		if window, spent := trigger.DefaultBackoff.Window(visibility, maxReceives), arrived.Sub(at[0]); spent < window {
+		if window, spent := signupretry.DefaultBackoff.Window(visibility, maxReceives), arrived.Sub(at[0]); spent < window {
 			t.Errorf("dead-lettered %v after the first receive, before the schedule's window of %v", spent, window)
 		}
 	})

@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/trigger"
 )
 
@@ -31,9 +31,9 @@ func receiveAll(t *testing.T, c *sqs.Client, url string) []types.Message {
 // trigger and a worker of their own stack.
 type retryRig struct {
 	q            *sqs.Client
-	queues       localenv.Queues
+	queues       processes.Queues
 	fs           *faultStack
-	trig, worker *localenv.Function
+	trig, worker *processes.Function
 }
 
 func newRetryRig(t *testing.T) *retryRig {
@@ -45,13 +45,13 @@ func newRetryRig(t *testing.T) *retryRig {
 // (s) and maxReceiveCount.
 func newRetryRigWith(t *testing.T, visibility, maxReceives int) *retryRig {
 	t.Helper()
-	srv, err := localenv.StartSQS(t.TempDir())
+	srv, err := processes.StartSQS(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	r := &retryRig{q: localenv.SQS(srv.URL), fs: newFaultStack(t)}
-	if r.queues, err = localenv.CreateRetryQueues(context.Background(), r.q, "retry", visibility, maxReceives); err != nil {
+	r := &retryRig{q: processes.SQS(srv.URL), fs: newFaultStack(t)}
+	if r.queues, err = processes.CreateRetryQueues(context.Background(), r.q, "retry", visibility, maxReceives); err != nil {
 		t.Fatal(err)
 	}
 	r.fs.env = append(r.fs.env, "AWS_ENDPOINT_URL_SQS="+srv.URL, "RETRY_QUEUE_URL="+r.queues.RetryURL, "DEAD_LETTER_QUEUE_URL="+r.queues.DeadLetterURL)
@@ -89,7 +89,7 @@ func (r *retryRig) drain(t *testing.T, patience time.Duration) int {
 	t.Helper()
 	deliveries := 0
 	for deadline := time.Now().Add(patience); time.Now().Before(deadline); {
-		n, err := localenv.PollOnce(context.Background(), r.q, r.queues.RetryURL, r.worker)
+		n, err := processes.PollOnce(context.Background(), r.q, r.queues.RetryURL, r.worker)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,12 +114,12 @@ func TestRetryQueue(t *testing.T) {
 		fs.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultHTTP500, 1000)
 		r.signUp(t, sub)
 		queuedAt := time.Now()
-		if n, err := localenv.PollOnce(ctx, q, r.queues.RetryURL, r.worker); err != nil || n != 0 {
+		if n, err := processes.PollOnce(ctx, q, r.queues.RetryURL, r.worker); err != nil || n != 0 {
 			t.Fatalf("delivered at once: %d, %v; the trigger hides a failed sign-up for %v", n, err, trigger.RetryDelay)
 		}
 		n, err := 0, error(nil)
 		for deadline := time.Now().Add(5 * time.Second); n == 0 && err == nil && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			n, err = localenv.PollOnce(ctx, q, r.queues.RetryURL, r.worker)
+			n, err = processes.PollOnce(ctx, q, r.queues.RetryURL, r.worker)
 		}
 		if waited := time.Since(queuedAt); err != nil || n != 1 || waited < trigger.RetryDelay {
 			t.Fatalf("first delivery = %d, %v, %v after the sign-up; want 1, after %v", n, err, waited, trigger.RetryDelay)
@@ -155,7 +155,7 @@ func TestRetryQueue(t *testing.T) {
 		r.signUp(t, newSub())
 		var msgs []types.Message
 		for deadline := time.Now().Add(20 * time.Second); len(msgs) == 0 && time.Now().Before(deadline); {
-			if _, err := localenv.PollOnce(ctx, q, r.queues.RetryURL, r.worker); err != nil {
+			if _, err := processes.PollOnce(ctx, q, r.queues.RetryURL, r.worker); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(400 * time.Millisecond)

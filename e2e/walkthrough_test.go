@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 )
 
 // step is one shell block of the README's walkthrough and the output the
@@ -25,7 +25,7 @@ type step struct {
 
 func walkthrough(t *testing.T) []step {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(localenv.RepoRoot(), "README.md"))
+	raw, err := os.ReadFile(filepath.Join(processes.RepoRoot(), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ type makeRun struct {
 func startMakeRun(t *testing.T, extra ...string) *makeRun {
 	t.Helper()
 	m := &makeRun{cmd: exec.Command("make", "run"), done: make(chan struct{})}
-	m.cmd.Dir = localenv.RepoRoot()
+	m.cmd.Dir = processes.RepoRoot()
 	m.cmd.Env = append(userEnv(), extra...)
 	m.cmd.Stdout, m.cmd.Stderr = &syncWriter{b: &m.out}, &syncWriter{b: &m.out}
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
@@ -154,7 +154,7 @@ func clickThroughConsole(t *testing.T, base string, run *makeRun) {
 	if dir := os.Getenv("CONSOLE_SCREENSHOT_DIR"); dir != "" {
 		shot = filepath.Join(dir, "console.png")
 	}
-	browser := exec.Command("node", filepath.Join(localenv.RepoRoot(), "e2e", "console.spec.mjs"), base, shot)
+	browser := exec.Command("node", filepath.Join(processes.RepoRoot(), "e2e", "console.spec.mjs"), base, shot)
 	stdin, err := browser.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +221,7 @@ func runSteps(t *testing.T, steps []step, run *makeRun) {
 		fmt.Fprintf(&script, "printf '\\n@@step %d\\n'\n%s", i, s.script)
 	}
 	sh := exec.Command("bash", "-c", script.String())
-	sh.Dir = localenv.RepoRoot()
+	sh.Dir = processes.RepoRoot()
 	sh.Env = userEnv()
 	got, err := sh.CombinedOutput()
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 )
 
 func main() {
@@ -28,7 +28,7 @@ func main() {
 	clients := flag.Int("clients", 4, "sign-ups under way at once")
 	concurrency := flag.Int("concurrency", 4, "emulators per function, as make run's FUNCTION_CONCURRENCY")
 	outages := flag.String("outages", "4s,60s", "comma-separated Kandy outage lengths, one storm each")
-	dir := flag.String("dir", filepath.Join(localenv.RepoRoot(), "bench"), "where to write storm-results.{md,json} and recovery.svg")
+	dir := flag.String("dir", filepath.Join(processes.RepoRoot(), "bench"), "where to write storm-results.{md,json} and recovery.svg")
 	flag.Parse()
 	missed, err := run(*n, *clients, *concurrency, *outages, *dir)
 	if err != nil {

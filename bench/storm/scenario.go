@@ -19,11 +19,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/apigw"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localauth"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/authorizer"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/gateway"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/samtemplate"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
 )
 
@@ -61,23 +61,23 @@ type timeline struct {
 
 // env is make run's stack, as cmd/kandy-local starts it, on free ports.
 type env struct {
-	st     *localstack.Stack
-	pool   *localstack.UserPool
+	st     *localrun.Stack
+	pool   *localrun.UserPool
 	apiURL string
 	http   *http.Client
 }
 
 func start(ctx context.Context, s storm, logs io.Writer) (*env, error) {
-	st, err := localstack.Start(ctx, localstack.Options{SQS: true, KandyQuota: 10 * s.N})
+	st, err := localrun.Start(ctx, localrun.Options{SQS: true, KandyQuota: 10 * s.N})
 	if err != nil {
 		return nil, err
 	}
 	e := &env{st: st, http: &http.Client{Timeout: 30 * time.Second}}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	fns, err := st.StartFunctions(localstack.FunctionsOptions{Concurrency: s.Concurrency, Log: log,
+	fns, err := st.StartFunctions(localrun.FunctionsOptions{Concurrency: s.Concurrency, Log: log,
 		Output: func(string) io.Writer { return logs }})
 	if err == nil {
-		e.pool, err = st.StartUserPool(ctx, localstack.UserPoolOptions{LambdaURL: fns.URL})
+		e.pool, err = st.StartUserPool(ctx, localrun.UserPoolOptions{LambdaURL: fns.URL})
 	}
 	if err == nil {
 		e.apiURL, err = e.serveAPI(ctx, fns, log)
@@ -91,7 +91,7 @@ func start(ctx context.Context, s storm, logs io.Writer) (*env, error) {
 
 // serveAPI serves the template's HTTP API of ApiFunction behind its JWT
 // authorizer, as make run does.
-func (e *env) serveAPI(ctx context.Context, fns *localstack.Functions, log *slog.Logger) (string, error) {
+func (e *env) serveAPI(ctx context.Context, fns *localrun.Functions, log *slog.Logger) (string, error) {
 	tpl, err := samtemplate.Load(samtemplate.Path())
 	if err != nil {
 		return "", err
@@ -100,15 +100,15 @@ func (e *env) serveAPI(ctx context.Context, fns *localstack.Functions, log *slog
 	if err != nil {
 		return "", err
 	}
-	api, err := apigw.FromTemplate(tpl, "ApiFunction", params)
+	api, err := gateway.FromTemplate(tpl, "ApiFunction", params)
 	if err != nil {
 		return "", err
 	}
-	verifier, err := localauth.FetchVerifier(ctx, e.http, e.pool.Issuer, []string{e.pool.ClientID})
+	verifier, err := authorizer.FetchVerifier(ctx, e.http, e.pool.Issuer, []string{e.pool.ClientID})
 	if err != nil {
 		return "", err
 	}
-	return e.st.Serve(0, &apigw.Gateway{API: api, Verifier: verifier, Function: fns.Pools["ApiFunction"], Log: log})
+	return e.st.Serve(0, &gateway.Gateway{API: api, Verifier: verifier, Function: fns.Pools["ApiFunction"], Log: log})
 }
 
 // run signs the users up with the outage in the middle, waits for their

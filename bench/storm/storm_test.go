@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 )
 
 // deps lists what go list -deps finds for the patterns.
 func deps(t *testing.T, patterns ...string) []string {
 	t.Helper()
 	cmd := exec.Command("go", append([]string{"list", "-deps"}, patterns...)...)
-	cmd.Dir = localenv.RepoRoot()
+	cmd.Dir = processes.RepoRoot()
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("go list -deps %v: %v", patterns, err)

@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 
 	"github.com/kandy-provisioner/kandy-provisioner/api"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/apigw"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localauth"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/openapicheck"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/samtemplate"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/authorizer"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/gateway"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/openapicheck"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/samtemplate"
 )
 
 // consolePage is the local console served at /.
@@ -26,7 +26,7 @@ var consolePage []byte
 // cognitoBundle is amazon-cognito-identity-js's browser bundle, from
 // tools/node_modules, served to the console: no CDN.
 func cognitoBundle() ([]byte, error) {
-	path := filepath.Join(localenv.RepoRoot(), "tools", "node_modules", "amazon-cognito-identity-js", "dist", "amazon-cognito-identity.min.js")
+	path := filepath.Join(processes.RepoRoot(), "tools", "node_modules", "amazon-cognito-identity-js", "dist", "amazon-cognito-identity.min.js")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s is not installed: run `make tools`", path)
@@ -37,35 +37,35 @@ func cognitoBundle() ([]byte, error) {
 // serveAPI serves the emulated HTTP API of ApiFunction, as the template
 // declares it, checking every exchange against api/openapi.yaml; and,
 // beside it, the console page with its Cognito client and the description.
-func serveAPI(st *localstack.Stack, s settings, fns *localstack.Functions, pool *localstack.UserPool, verifier *localauth.Verifier, log *slog.Logger) (apigw.API, error) {
+func serveAPI(st *localrun.Stack, s settings, fns *localrun.Functions, pool *localrun.UserPool, verifier *authorizer.Verifier, log *slog.Logger) (gateway.API, error) {
 	tpl, err := samtemplate.Load(samtemplate.Path())
 	if err != nil {
-		return apigw.API{}, err
+		return gateway.API{}, err
 	}
 	params, err := samtemplate.ParameterDefaults(samtemplate.Path())
 	if err != nil {
-		return apigw.API{}, err
+		return gateway.API{}, err
 	}
 	if s.corsOrigins != "" {
 		params["CorsAllowedOrigins"] = s.corsOrigins
 	}
-	httpAPI, err := apigw.FromTemplate(tpl, "ApiFunction", params)
+	httpAPI, err := gateway.FromTemplate(tpl, "ApiFunction", params)
 	if err != nil {
-		return apigw.API{}, err
+		return gateway.API{}, err
 	}
 	bundle, err := cognitoBundle()
 	if err != nil {
-		return apigw.API{}, err
+		return gateway.API{}, err
 	}
 	contract, err := openapicheck.Load()
 	if err != nil {
-		return apigw.API{}, err
+		return gateway.API{}, err
 	}
 	config, _ := json.Marshal(map[string]string{
-		"region": localstack.Region, "userPoolId": pool.ID, "clientId": pool.ClientID, "endpoint": pool.URL + "/",
+		"region": localrun.Region, "userPoolId": pool.ID, "clientId": pool.ClientID, "endpoint": pool.URL + "/",
 	})
 	_, err = st.ServeHTTPAPI(s.apiPort, site{
-		gateway: &apigw.Gateway{API: httpAPI, Verifier: verifier, Function: fns.Pools["ApiFunction"], Log: log, Contract: contract},
+		gateway: &gateway.Gateway{API: httpAPI, Verifier: verifier, Function: fns.Pools["ApiFunction"], Log: log, Contract: contract},
 		assets: map[string]http.HandlerFunc{
 			"/":                    asset("text/html; charset=utf-8", consolePage),
 			"/console/config.json": asset("application/json", config),

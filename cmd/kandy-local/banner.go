@@ -7,14 +7,14 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/apigw"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/gateway"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
 )
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
 // banner says what runs where, and example commands for the ports in use.
-func banner(s settings, st *localstack.Stack, fns *localstack.Functions, pool *localstack.UserPool, api apigw.API) {
+func banner(s settings, st *localrun.Stack, fns *localrun.Functions, pool *localrun.UserPool, api gateway.API) {
 	w := io.Writer(stdout)
 	routes := make([]string, 0, len(api.Routes))
 	for r := range api.Routes {
@@ -47,12 +47,12 @@ func banner(s settings, st *localstack.Stack, fns *localstack.Functions, pool *l
 	} else {
 		fmt.Fprintf(w, "  Kandy           %s   (real)\n", st.KandyURL)
 	}
-	fmt.Fprintf(w, "  Secrets Manager %s   (GetSecretValue: %s)\n", st.SecretsURL, secretID)
+	fmt.Fprintf(w, "  Secrets Manager %s   (GetSecretValue: %s)\n", st.SecretsURL, st.SecretID)
 	store := "in memory"
 	if s.dataDir != "" {
 		store = "kept in " + s.dataDir
 	}
-	fmt.Fprintf(w, "  DynamoDB        %s   (dynalite, table %s)\n", st.DynamoURL, table)
+	fmt.Fprintf(w, "  DynamoDB        %s   (dynalite, table %s)\n", st.DynamoURL, st.Table)
 	fmt.Fprintf(w, "  KMS             %s   (local-kms; credentials are stored encrypted)\n", st.KMSURL)
 	fmt.Fprintf(w, "  data            %s\n", store)
 	fmt.Fprintf(w, "  browser pages   from %s only; every server refuses other origins and hosts that are not 127.0.0.1, localhost or [::1]\n",
@@ -74,7 +74,7 @@ func makeVars(s settings) string {
 	return " AUTH_PORT=" + strconv.Itoa(s.authPort)
 }
 
-func queues(st *localstack.Stack) string {
+func queues(st *localrun.Stack) string {
 	names := make([]string, 0, len(st.Queues))
 	for _, q := range st.Queues {
 		names = append(names, q.Name)

@@ -14,8 +14,8 @@ import (
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 )
 
 // LocalPassword is the password make signup gives every user: local
@@ -40,8 +40,8 @@ func localCognito(ctx context.Context) (c *cip.Client, poolID, clientID string, 
 	if err != nil {
 		return nil, "", "", err
 	}
-	c = localenv.Cognito("http://127.0.0.1:" + strconv.Itoa(port))
-	poolID, clientID, err = localstack.FindUserPool(ctx, c)
+	c = processes.Cognito("http://127.0.0.1:" + strconv.Itoa(port))
+	poolID, clientID, err = localrun.FindUserPool(ctx, c)
 	return c, poolID, clientID, err
 }
 

@@ -24,14 +24,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localauth"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
-)
-
-const (
-	table    = "kandy-accounts"
-	secretID = "kandy-project"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/authorizer"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 )
 
 type settings struct {
@@ -115,25 +110,25 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	defer st.Stop()
-	fns, err := st.StartFunctions(localstack.FunctionsOptions{
+	fns, err := st.StartFunctions(localrun.FunctionsOptions{
 		Port: s.lambdaPort, Concurrency: s.concurrency, Log: log,
 		Output:   func(id string) io.Writer { return &jsonLines{name: id, out: stdout} },
-		Replaced: func(fn *localenv.Function, why string) { replaced(log, fn, why) },
+		Replaced: func(fn *processes.Function, why string) { replaced(log, fn, why) },
 	})
 	if err != nil {
 		return err
 	}
-	pool, err := st.StartUserPool(ctx, localstack.UserPoolOptions{Port: s.authPort, LambdaURL: fns.URL,
+	pool, err := st.StartUserPool(ctx, localrun.UserPoolOptions{Port: s.authPort, LambdaURL: fns.URL,
 		Codes: func(to, code string) { log.Info("cognito: confirmation code sent", "to", to, "code", code) },
 		// CloudTrail's record of the call, as EventBridge delivers it.
-		OnUserDeleted: func(_ context.Context, d localstack.UserDeleted) {
-			rules := fns.Events.Publish(localstack.CloudTrailEvent(d))
+		OnUserDeleted: func(_ context.Context, d localrun.UserDeleted) {
+			rules := fns.Events.Publish(localrun.CloudTrailEvent(d))
 			log.Info("cognito: user deleted; CloudTrail's event delivered", "event_name", d.EventName, "sub", d.Sub, "rules", rules)
 		}})
 	if err != nil {
 		return err
 	}
-	verifier, err := localauth.FetchVerifier(ctx, &http.Client{Timeout: 5 * time.Second}, pool.Issuer, []string{pool.ClientID})
+	verifier, err := authorizer.FetchVerifier(ctx, &http.Client{Timeout: 5 * time.Second}, pool.Issuer, []string{pool.ClientID})
 	if err != nil {
 		return err
 	}
@@ -157,11 +152,11 @@ func run(log *slog.Logger) error {
 
 // startStack starts what the functions talk to, the simulator logging
 // each call and answering its local control endpoints.
-func startStack(ctx context.Context, s settings, log *slog.Logger) (*localstack.Stack, error) {
-	o := localstack.Options{
+func startStack(ctx context.Context, s settings, log *slog.Logger) (*localrun.Stack, error) {
+	o := localrun.Options{
 		DynamoPort: s.dynamoPort, KMSPort: s.kmsPort, KandyPort: s.kandyPort, SecretsPort: s.secretsPort,
 		SQS: true, SQSPort: s.sqsPort, Origins: s.origins, Log: log,
-		DataDir: s.dataDir, Table: table, SecretID: secretID, KandyQuota: s.quota, KandyURL: s.kandyURL,
+		DataDir: s.dataDir, KandyQuota: s.quota, KandyURL: s.kandyURL,
 		WrapKandy: func(h http.Handler) http.Handler { return simControl(h, s.quota, logCalls(log, "kandy-sim", h)) },
 	}
 	if s.secretFile != "" {
@@ -171,12 +166,12 @@ func startStack(ctx context.Context, s settings, log *slog.Logger) (*localstack.
 		}
 		o.KandySecret = string(raw)
 	}
-	return localstack.Start(ctx, o)
+	return localrun.Start(ctx, o)
 }
 
 // replaced reports an emulator that left its pool, with its last lines
 // when it exited unasked.
-func replaced(log *slog.Logger, fn *localenv.Function, why string) {
+func replaced(log *slog.Logger, fn *processes.Function, why string) {
 	if why != "exited" {
 		log.Warn("lambda: emulator replaced", "function", fn.Name, "reason", why)
 		return

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/kandysim"
 )
 
 // simControl serves, beside the simulator's Kandy API, its local-only

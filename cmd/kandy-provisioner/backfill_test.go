@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/backfill"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
@@ -30,7 +30,7 @@ import (
 func pool(t *testing.T, users int) (string, []string) {
 	t.Helper()
 	ctx := context.Background()
-	c := localenv.Cognito(stack.CognitoURL)
+	c := processes.Cognito(stack.CognitoURL)
 	p, err := c.CreateUserPool(ctx, &cognitoidentityprovider.CreateUserPoolInput{PoolName: aws.String(t.Name())})
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/fakecloudtrail"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/fakecloudtrail"
 )
 
 var checkLine = regexp.MustCompile(`^(ok  |FAIL)  (config|secret|kandy|table|kms|trail) +\S`)

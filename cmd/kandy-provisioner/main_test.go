@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/fakecloudtrail"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/fakecloudtrail"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
@@ -20,9 +20,9 @@ import (
 // The commands run against real local servers: dynalite, local-kms and
 // cognito-local, with the Kandy simulator and a GetSecretValue fake.
 var stack struct {
-	*localstack.Stack
+	*localrun.Stack
 	env    map[string]string
-	sim    *localstack.Kandy
+	sim    *localrun.Kandy
 	trails *fakecloudtrail.Server
 }
 
@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 }
 
 func setup(m *testing.M) (int, error) {
-	s, err := localstack.Start(context.Background(), localstack.Options{Table: table, SecretID: "kandy", KandyQuota: 100_000, Cognito: true})
+	s, err := localrun.Start(context.Background(), localrun.Options{Table: table, SecretID: "kandy", KandyQuota: 100_000, Cognito: true})
 	if err != nil {
 		return 1, err
 	}

@@ -12,8 +12,8 @@ import (
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
@@ -25,7 +25,7 @@ import (
 type driftWorld struct {
 	pool  string
 	table string
-	sim   *localstack.Kandy
+	sim   *localrun.Kandy
 	env   map[string]string // the command's environment for this world
 	svc   *provision.Service
 	kc    *kandy.Client
@@ -37,7 +37,7 @@ var worlds int
 func newDriftWorld(t *testing.T, quota int) *driftWorld {
 	t.Helper()
 	worlds++
-	w := &driftWorld{table: fmt.Sprintf("reconcile-%d", worlds), cog: localenv.Cognito(stack.CognitoURL)}
+	w := &driftWorld{table: fmt.Sprintf("reconcile-%d", worlds), cog: processes.Cognito(stack.CognitoURL)}
 	ctx := context.Background()
 	var err error
 	if w.sim, err = stack.NewKandy(0, quota, nil); err != nil {
@@ -74,7 +74,7 @@ func (w *driftWorld) service(t *testing.T) *provision.Service {
 		}
 		return stack.env[k]
 	}
-	svc, err := localstack.Service(getenv)
+	svc, err := localrun.Service(getenv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/signupqueue"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/trigger"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/signupretry"
 )
 
 func main() {
@@ -18,7 +18,7 @@ func main() {
 	client := sqs.NewFromConfig(d.AWS)
 	dlq := signupqueue.New(client, d.Config.DeadLetterQueueURL)
 	retries := signupqueue.NewRedelivery(client, d.Config.RetryQueueURL)
-	w := trigger.NewRetryWorker(d.Service, dlq, d.Log).WithRescheduler(retries)
+	w := signupretry.New(d.Service, dlq, d.Log).WithRescheduler(retries)
 	w.Deleted = d.Metrics
 	lambda.Start(w.Handle)
 }

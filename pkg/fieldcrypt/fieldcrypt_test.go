@@ -7,20 +7,20 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
 func TestSealAndOpenAgainstLocalKMS(t *testing.T) {
-	p, err := localenv.StartKMS(t.TempDir(), 0)
+	p, err := processes.StartKMS(t.TempDir(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Stop()
 	ctx := context.Background()
-	client := localenv.KMS("http://" + p.Addr)
-	key, err := localenv.CreateKey(ctx, client)
+	client := processes.KMS("http://" + p.Addr)
+	key, err := processes.CreateKey(ctx, client)
 	if err != nil {
 		t.Fatal(err)
 	}

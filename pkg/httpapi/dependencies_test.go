@@ -13,8 +13,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localstack"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/httpapi"
 )
 
@@ -36,7 +36,7 @@ func failing(t *testing.T, status int, typ string) string {
 // KMS's and Secrets Manager's, when a retry may help, 503 unavailable with
 // Retry-After; one a retry cannot mend is 500 internal.
 func TestEachDependencysFailureNamesItself(t *testing.T) {
-	st, err := localstack.Start(context.Background(), localstack.Options{})
+	st, err := localrun.Start(context.Background(), localrun.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestEachDependencysFailureNamesItself(t *testing.T) {
 				k, v, _ := strings.Cut(e, "=")
 				env[k] = v
 			}
-			svc, err := localstack.Service(func(k string) string {
+			svc, err := localrun.Service(func(k string) string {
 				if v, ok := env[k]; ok {
 					return v
 				}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/emfcheck"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/emfcheck"
 )
 
 func parseAll(t *testing.T, out []byte) []emfcheck.Datum {

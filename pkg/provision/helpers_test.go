@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/memstore"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/memstore"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
 )

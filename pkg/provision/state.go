@@ -5,8 +5,8 @@ import "time"
 // The account's state machine: one record per sub. This file is the one
 // home of its rules: which transition may happen from which record, and
 // when a claim is live. The stores turn each rule into a conditional write
-// (pkg/store into a DynamoDB condition expression, internal/memstore into
-// ifs), both pass internal/accountstest, and reconcile asks the same
+// (pkg/store into a DynamoDB condition expression, internal/testing/memstore into
+// ifs), both pass internal/testing/accountstest, and reconcile asks the same
 // functions.
 //
 //	(absent) ─Claim─▶ PENDING ─Finalize─▶ ACTIVE

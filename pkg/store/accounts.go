@@ -49,7 +49,7 @@ var _ provision.Accounts = (*Accounts)(nil)
 func NewAccounts(api API, table string) *Accounts { return &Accounts{api: api, table: table} }
 
 // The condition expressions, one per rule of provision's state machine
-// (pkg/provision/state.go); internal/accountstest holds them to the same
+// (pkg/provision/state.go); internal/testing/accountstest holds them to the same
 // outcomes as the rules, at the exact instant a claim expires too.
 const (
 	// condAbsent: there is no record (MayClaimDelete of nothing seen).

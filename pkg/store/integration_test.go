@@ -15,9 +15,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/accountstest"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/kandysim"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/localenv"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/accountstest"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
@@ -27,12 +27,12 @@ import (
 var db *dynamodb.Client
 
 func TestMain(m *testing.M) {
-	p, err := localenv.StartDynalite(0, "")
+	p, err := processes.StartDynalite(0, "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration tests need dynalite:", err)
 		os.Exit(1)
 	}
-	db = localenv.DynamoDB("http://" + p.Addr)
+	db = processes.DynamoDB("http://" + p.Addr)
 	code := m.Run()
 	p.Stop()
 	os.Exit(code)
@@ -48,7 +48,7 @@ func newAccounts(t *testing.T) *store.Accounts {
 func newTable(t *testing.T) string {
 	t.Helper()
 	name := fmt.Sprintf("accounts-%d", tables.Add(1))
-	if err := localenv.CreateTable(context.Background(), db, name); err != nil {
+	if err := processes.CreateTable(context.Background(), db, name); err != nil {
 		t.Fatal(err)
 	}
 	return name

@@ -72,11 +72,11 @@ func New(svc Ensurer, log *slog.Logger, budget time.Duration, retry Retrier) *Po
 type Outcome string
 
 const (
-	OutcomeIgnored     Outcome = "ignored"
-	OutcomeCreated     Outcome = "created"
-	OutcomeExisting    Outcome = "already_provisioned"
-	OutcomeFailed      Outcome = "failed"
-	OutcomeInvalidSent Outcome = "invalid_event"
+	OutcomeIgnored      Outcome = "ignored"
+	OutcomeCreated      Outcome = "created"
+	OutcomeExisting     Outcome = "already_provisioned"
+	OutcomeFailed       Outcome = "failed"
+	OutcomeInvalidEvent Outcome = "invalid_event"
 	// OutcomeAccountDeleted: the user deleted their account; only their
 	// own POST /users provisions them again.
 	OutcomeAccountDeleted Outcome = "account_deleted"
@@ -95,7 +95,7 @@ func (p *PostConfirmation) Process(ctx context.Context, raw json.RawMessage) Out
 	var ev events.CognitoEventUserPoolsPostConfirmation
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		p.log.ErrorContext(ctx, "post-confirmation: event is not a Cognito event")
-		return OutcomeInvalidSent
+		return OutcomeInvalidEvent
 	}
 	if ev.TriggerSource != SourceConfirmSignUp {
 		p.log.InfoContext(ctx, "post-confirmation: nothing to do", "trigger_source", ev.TriggerSource)
@@ -104,7 +104,7 @@ func (p *PostConfirmation) Process(ctx context.Context, raw json.RawMessage) Out
 	sub := ev.Request.UserAttributes["sub"]
 	if sub == "" {
 		p.log.ErrorContext(ctx, "post-confirmation: event has no sub attribute", "user_pool_id", ev.UserPoolID)
-		return OutcomeInvalidSent
+		return OutcomeInvalidEvent
 	}
 	ctx, cancel := p.budgetContext(ctx)
 	defer cancel()

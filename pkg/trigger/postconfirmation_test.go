@@ -51,9 +51,9 @@ func TestOutcomes(t *testing.T) {
 		{signUp, nil, OutcomeCreated, 1},
 		{signUp, provision.ErrInProgress, OutcomeFailed, 1},
 		{`{"triggerSource":"PostConfirmation_ConfirmForgotPassword","request":{"userAttributes":{"sub":"s1"}}}`, nil, OutcomeIgnored, 0},
-		{`{"triggerSource":"PostConfirmation_ConfirmSignUp","request":{"userAttributes":{}}}`, nil, OutcomeInvalidSent, 0},
-		{`{"triggerSource":"PostConfirmation_ConfirmSignUp","request":{"userAttributes":{"sub":7}}}`, nil, OutcomeInvalidSent, 0},
-		{`[]`, nil, OutcomeInvalidSent, 0},
+		{`{"triggerSource":"PostConfirmation_ConfirmSignUp","request":{"userAttributes":{}}}`, nil, OutcomeInvalidEvent, 0},
+		{`{"triggerSource":"PostConfirmation_ConfirmSignUp","request":{"userAttributes":{"sub":7}}}`, nil, OutcomeInvalidEvent, 0},
+		{`[]`, nil, OutcomeInvalidEvent, 0},
 	}
 	for _, tt := range tests {
 		f := &fakeEnsurer{err: tt.err}
@@ -159,4 +159,53 @@ type failingRetrier struct{}
 
 func (failingRetrier) Send(context.Context, signupqueue.Message, provision.Code) error {
 	return errors.New("AccessDenied")
+}
+
+type fakeRetrier struct{ reasons []string }
+
+func (f *fakeRetrier) Send(_ context.Context, m signupqueue.Message, reason provision.Code) error {
+	if m.Sub != "s1" || m.Attempt != 1 || m.UserPoolID != "p" {
+		return errors.New("unexpected message")
+	}
+	f.reasons = append(f.reasons, string(reason))
+	return nil
+}
+
+func TestTriggerQueuesFailedSignUps(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want []string
+	}{
+		{nil, nil},
+		{provision.ErrKandyUnavailable, []string{"kandy_unavailable"}},
+		{provision.ErrInProgress, []string{"provisioning_in_progress"}},
+		{provision.ErrQuotaExceeded, []string{"kandy_quota_exceeded"}},
+	} {
+		r := &fakeRetrier{}
+		out, _ := New(&fakeEnsurer{err: tt.err}, quiet, 0, r).Handle(context.Background(), []byte(signUp))
+		if string(out) != signUp || len(r.reasons) != len(tt.want) || (len(tt.want) == 1 && r.reasons[0] != tt.want[0]) {
+			t.Errorf("err %v: queued %v, want %v", tt.err, r.reasons, tt.want)
+		}
+	}
+}
+
+// hanging is an Ensurer whose calls last until their context ends, as
+// when Kandy does not answer; it counts calls in flight at once.
+
+type deletedCounts map[string]int
+
+func (d deletedCounts) AccountDeleted(_ context.Context, path string) { d[path]++ }
+
+// A sign-up of a deleted account is not queued, and is counted.
+func TestTriggerLeavesDeletedAccounts(t *testing.T) {
+	r := &fakeRetrier{}
+	counts := deletedCounts{}
+	p := New(&fakeEnsurer{err: provision.ErrAccountDeleted}, quiet, 0, r)
+	p.Deleted = counts
+	if got := p.Process(context.Background(), []byte(signUp)); got != OutcomeAccountDeleted {
+		t.Fatalf("outcome %s", got)
+	}
+	if len(r.reasons) != 0 || counts["trigger"] != 1 {
+		t.Fatalf("queued %v, counts %v", r.reasons, counts)
+	}
 }

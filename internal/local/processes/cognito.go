@@ -1,0 +1,141 @@
+package processes
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+)
+
+// CognitoLocalScript is cognito-local's entry point, installed by `make tools`.
+func CognitoLocalScript() string {
+	return filepath.Join(RepoRoot(), "tools", "node_modules", "cognito-local", "lib", "bin", "start.js")
+}
+
+// cognitoStorePatch makes cognito-local save its stores whole and in
+// order (see the file).
+func cognitoStorePatch() string {
+	return filepath.Join(RepoRoot(), "tools", "cognito-local-store.js")
+}
+
+// StartCognitoLocal runs cognito-local on a free loopback port. It keeps
+// its pools under dir.
+func StartCognitoLocal(dir string) (*Process, error) {
+	return StartCognitoLocalWith(dir, 0, nil)
+}
+
+// StartCognitoLocalWith runs cognito-local on a loopback port (0: a free
+// one), its pools under dir/.cognito (it always uses ./.cognito), and
+// config, if not nil, as its .cognito/config.json: Lambda client,
+// trigger functions, token settings.
+func StartCognitoLocalWith(dir string, port int, config any) (*Process, error) {
+	return startCognitoLocal(dir, port, config, "")
+}
+
+// StartCognitoLocalForFront starts cognito-local as StartCognitoLocalWith
+// does, on a free port, answering only requests with token (see
+// guard.Backend).
+func StartCognitoLocalForFront(dir string, config any, token string) (*Process, error) {
+	return startCognitoLocal(dir, 0, config, token)
+}
+
+func startCognitoLocal(dir string, port int, config any, token string) (*Process, error) {
+	if config != nil {
+		raw, err := json.MarshalIndent(config, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Join(dir, ".cognito"), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, ".cognito", "config.json"), raw, 0o600); err != nil {
+			return nil, fmt.Errorf("writing cognito-local's configuration: %w", err)
+		}
+	}
+	return startNode("cognito-local", CognitoLocalScript(), dir, port, func(port string) ([]string, []string) {
+		return append([]string{"HOST=127.0.0.1", "PORT=" + port}, frontOnly(token, cognitoStorePatch())...), nil
+	})
+}
+
+// Cognito returns a Cognito user pools client for a local endpoint.
+func Cognito(endpoint string) *cip.Client { return CognitoVia(endpoint, nil) }
+
+// CognitoVia returns a Cognito user pools client for a local endpoint
+// that sends its requests with hc (nil: the SDK's own).
+func CognitoVia(endpoint string, hc *http.Client) *cip.Client {
+	o := cip.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+	}
+	if hc != nil {
+		o.HTTPClient = hc
+	}
+	return cip.New(o)
+}
+
+// WatchConfirmationCodes calls found with the destination and code of
+// every confirmation code a cognito-local pool holds, once each, until ctx
+// ends. It reads the pool's store (dir/.cognito/db/<pool>.json), not
+// cognito-local's log: its logger stops writing after a burst of
+// sign-ups, and the codes with it.
+func WatchConfirmationCodes(ctx context.Context, dir, poolID string, found func(destination, code string)) {
+	file := filepath.Join(dir, ".cognito", "db", poolID+".json")
+	seen := map[string]string{} // username -> code reported
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		for _, u := range pendingCodes(file) {
+			if seen[u.username] != u.code {
+				seen[u.username] = u.code
+				found(u.destination, u.code)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+type pendingCode struct{ username, destination, code string }
+
+// pendingCodes reads the users awaiting confirmation; a file caught
+// mid-write reads as none, until the next look.
+func pendingCodes(file string) []pendingCode {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	var db struct {
+		Users map[string]struct {
+			ConfirmationCode string
+			Attributes       []struct{ Name, Value string }
+		}
+	}
+	if json.Unmarshal(raw, &db) != nil {
+		return nil
+	}
+	var out []pendingCode
+	for name, u := range db.Users {
+		if u.ConfirmationCode == "" {
+			continue
+		}
+		p := pendingCode{username: name, code: u.ConfirmationCode, destination: name}
+		for _, a := range u.Attributes {
+			if a.Name == "email" || a.Name == "phone_number" && p.destination == name {
+				p.destination = a.Value
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}

@@ -1,0 +1,180 @@
+package processes
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// testBootstrap builds testdata/fn, a function that sleeps, fails, exits
+// or reads its environment as its event says.
+func testBootstrap(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "bootstrap")
+	build := exec.Command("go", "build", "-o", out, "./testdata/fn")
+	build.Env = append(build.Environ(), "CGO_ENABLED=0")
+	if msg, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the test function: %v\n%s", err, msg)
+	}
+	return out
+}
+
+// testPool starts a pool of the test function; replaced collects what it
+// reports.
+type testPool struct {
+	*Pool
+	mu       sync.Mutex
+	replaced []string
+}
+
+func startTestPool(t *testing.T, bootstrap string, o PoolOptions, env ...string) *testPool {
+	t.Helper()
+	tp := &testPool{}
+	o.Bootstrap = bootstrap
+	o.Replaced = func(fn *Function, why string) {
+		tp.mu.Lock()
+		tp.replaced = append(tp.replaced, why+": "+strings.Join(fn.Tail(3), " / "))
+		tp.mu.Unlock()
+	}
+	p, err := StartPool("TestFunction", env, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	tp.Pool = p
+	return tp
+}
+
+func (tp *testPool) reports() []string {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return append([]string(nil), tp.replaced...)
+}
+
+func TestPool(t *testing.T) {
+	bootstrap := testBootstrap(t)
+	t.Run("one invocation per emulator, up to the limit", func(t *testing.T) { poolLimit(t, bootstrap) })
+	t.Run("throttles after the wait", func(t *testing.T) { poolThrottle(t, bootstrap) })
+	t.Run("replaces what dies or times out", func(t *testing.T) { poolReplace(t, bootstrap) })
+	t.Run("clean environment", func(t *testing.T) { poolEnv(t, bootstrap) })
+}
+
+// poolLimit: twelve overlapping invocations on two emulators all succeed;
+// a second invocation on a busy emulator would make it panic.
+func poolLimit(t *testing.T, bootstrap string) {
+	tp := startTestPool(t, bootstrap, PoolOptions{Concurrency: 2, Wait: 30 * time.Second})
+	var wg sync.WaitGroup
+	errs := make(chan error, 12)
+	peak := 0
+	var mu sync.Mutex
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_, err := tp.Invoke(ctx, []byte(`{"sleep_ms":150}`))
+			errs <- err
+			mu.Lock()
+			peak = max(peak, tp.Size())
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if peak > 2 || len(tp.reports()) > 0 {
+		t.Fatalf("peak %d emulators (limit 2), replaced %v", peak, tp.reports())
+	}
+}
+
+func poolThrottle(t *testing.T, bootstrap string) {
+	tp := startTestPool(t, bootstrap, PoolOptions{Concurrency: 1, Wait: 200 * time.Millisecond})
+	done := make(chan error)
+	go func() {
+		_, err := tp.Invoke(context.Background(), []byte(`{"sleep_ms":1500}`))
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	if _, err := tp.Invoke(context.Background(), []byte(`{}`)); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("an invocation at the limit: %v, want ErrThrottled", err)
+	}
+	if waited := time.Since(start); waited < 150*time.Millisecond || waited > time.Second {
+		t.Errorf("throttled after %v, want about the 200 ms wait", waited)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tp.Invoke(context.Background(), []byte(`{}`)); err != nil {
+		t.Fatalf("after the limit freed up: %v", err)
+	}
+}
+
+func poolReplace(t *testing.T, bootstrap string) {
+	tp := startTestPool(t, bootstrap, PoolOptions{Concurrency: 1}, "AWS_LAMBDA_FUNCTION_TIMEOUT=1")
+	var fe *FunctionError
+	if _, err := tp.Invoke(context.Background(), []byte(`{"fail":true}`)); !errors.As(err, &fe) || fe.Fatal || fe.Message != "failed as asked" {
+		t.Fatalf("a function error: %v", err)
+	}
+	if _, err := tp.Invoke(context.Background(), []byte(`{"sleep_ms":2500}`)); !errors.As(err, &fe) || fe.Type != "Sandbox.Timedout" {
+		t.Fatalf("a time-out: %v", err)
+	}
+	if _, err := tp.Invoke(context.Background(), []byte(`{"exit":true}`)); !errors.As(err, &fe) || fe.Type != "Runtime.ExitError" {
+		t.Fatalf("a runtime that exits: %v", err)
+	}
+	// An emulator that dies while idle is reported with its last lines.
+	if _, err := tp.Invoke(context.Background(), []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	tp.Pool.mu.Lock()
+	var victim *Function
+	for fn := range tp.all {
+		victim = fn
+	}
+	tp.Pool.mu.Unlock()
+	_ = syscall.Kill(victim.PID(), syscall.SIGKILL)
+	<-victim.Done()
+	time.Sleep(100 * time.Millisecond)
+	if _, err := tp.Invoke(context.Background(), []byte(`{}`)); err != nil {
+		t.Fatalf("after the emulator died: %v", err)
+	}
+	got := strings.Join(tp.reports(), "\n")
+	for _, want := range []string{"Sandbox.Timedout", "Runtime.ExitError", "exited"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("reports %q lack %s", got, want)
+		}
+	}
+}
+
+// poolEnv: the function sees the pool's variables and Lambda's, and
+// nothing of this process's environment.
+func poolEnv(t *testing.T, bootstrap string) {
+	t.Setenv("SHELL_ONLY_SECRET", "leaked")
+	tp := startTestPool(t, bootstrap, PoolOptions{}, "GIVEN=yes")
+	out, err := tp.Invoke(context.Background(), []byte(`{"env":["SHELL_ONLY_SECRET","GIVEN","AWS_LAMBDA_FUNCTION_NAME","LOG_LEVEL","HOME"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Env map[string]string }
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"SHELL_ONLY_SECRET": "", "GIVEN": "yes", "AWS_LAMBDA_FUNCTION_NAME": "TestFunction", "LOG_LEVEL": "", "HOME": ""}
+	for k, v := range want {
+		if got.Env[k] != v {
+			t.Errorf("%s = %q, want %q", k, got.Env[k], v)
+		}
+	}
+}

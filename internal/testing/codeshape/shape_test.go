@@ -1,0 +1,175 @@
+// Package codeshape checks the shape the code keeps: which way the
+// packages depend on each other, and how long a function may grow.
+package codeshape
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/kandy-provisioner/kandy-provisioner/"
+
+func root(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// The domain and the configuration know no adapter: not Kandy's client,
+// not net/http, not the AWS SDK, not even through another package.
+func TestDomainDependsOnNoAdapter(t *testing.T) {
+	for _, pkg := range []string{"pkg/provision", "pkg/config"} {
+		cmd := exec.Command("go", "list", "-deps", "./"+pkg)
+		cmd.Dir = root(t)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		if len(deps) < 10 {
+			t.Fatalf("go list -deps %s listed %d packages; the check would prove nothing", pkg, len(deps))
+		}
+		for _, d := range deps {
+			switch {
+			case d == "net/http", strings.HasPrefix(d, "github.com/aws/"),
+				strings.HasPrefix(d, module) && !strings.HasPrefix(d, module+"pkg/provision") && d != module+"pkg/userid" && d != module+pkg:
+				t.Errorf("%s depends on %s", pkg, d)
+			}
+		}
+	}
+}
+
+// The service (pkg/, functions/, the operators' tool) never depends on
+// internal/: the local run and the test support stand around it, and the
+// local run never depends on the test support.
+func TestTheServiceStandsAlone(t *testing.T) {
+	for pattern, forbidden := range map[string]string{
+		"./pkg/...": "internal/", "./functions/...": "internal/", "./cmd/kandy-provisioner": "internal/",
+		"./internal/local/...": "internal/testing/", "./cmd/kandy-local": "internal/testing/",
+	} {
+		cmd := exec.Command("go", "list", "-deps", pattern)
+		cmd.Dir = root(t)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pattern, err)
+		}
+		own := 0
+		for _, d := range strings.Fields(string(out)) {
+			own += map[bool]int{true: 1}[strings.HasPrefix(d, module)]
+			if strings.HasPrefix(d, module+forbidden) {
+				t.Errorf("%s depends on %s", pattern, d)
+			}
+		}
+		if own == 0 {
+			t.Fatalf("go list -deps %s listed none of the module's packages; the check would prove nothing", pattern)
+		}
+	}
+}
+
+// maxLines bounds a function, tests included: a longer one is split into
+// named steps.
+const maxLines = 80
+
+func TestNoFunctionIsLong(t *testing.T) {
+	fset := token.NewFileSet()
+	checked := 0
+	err := filepath.WalkDir(root(t), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || d.Name() == "testdata") && path != root(t) {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
+		if err != nil {
+			return err
+		}
+		// Generated code (api/apiclient) is shaped by its generator.
+		if ast.IsGenerated(f) {
+			return nil
+		}
+		for _, decl := range f.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok || fn.Body == nil {
+				continue
+			}
+			checked++
+			if n := fset.Position(fn.End()).Line - fset.Position(fn.Pos()).Line + 1; n > maxLines {
+				rel, _ := filepath.Rel(root(t), path)
+				t.Errorf("%s: %s is %d lines, over %d", rel, fn.Name.Name, n, maxLines)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 100 {
+		t.Fatalf("only %d functions read; the check would prove nothing", checked)
+	}
+}
+
+// awsClients are the AWS SDK service clients each function may link. A
+// client costs a function 0.26 to 1.8 MB of binary and the start-up of its
+// generated schemas as soon as any of its packages is imported, called or
+// not (docs/performance.md).
+var awsClients = map[string][]string{
+	"api":              {"dynamodb", "kms", "secretsmanager"},
+	"deprovision":      {"dynamodb", "secretsmanager"},
+	"postconfirmation": {"dynamodb", "kms", "secretsmanager", "sqs"},
+	"reconcile":        {"cognitoidentityprovider", "dynamodb", "secretsmanager"},
+	"retry":            {"dynamodb", "kms", "secretsmanager", "sqs"},
+}
+
+func TestFunctionsLinkOnlyTheAWSClientsTheyCall(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join(root(t), "functions", "*"))
+	if err != nil || len(dirs) < len(awsClients) {
+		t.Fatalf("functions/: %d directories, %v", len(dirs), err)
+	}
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		want, ok := awsClients[name]
+		if !ok {
+			t.Errorf("functions/%s: list the AWS clients it may link in awsClients", name)
+			continue
+		}
+		cmd := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", "./functions/"+name)
+		cmd.Dir = root(t)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps functions/%s: %v", name, err)
+		}
+		if got := serviceClients(strings.Fields(string(out))); !slices.Equal(got, want) {
+			t.Errorf("functions/%s links the AWS clients %v, want %v", name, got, want)
+		}
+	}
+}
+
+// serviceClients names the SDK services any package of which is among
+// deps, sorted: a service's types package alone links its schemas.
+func serviceClients(deps []string) []string {
+	const prefix = "github.com/aws/aws-sdk-go-v2/service/"
+	var names []string
+	for _, d := range deps {
+		if rest, ok := strings.CutPrefix(d, prefix); ok {
+			if name, _, _ := strings.Cut(rest, "/"); name != "internal" {
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
