@@ -30,6 +30,8 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/internal/local/localrun"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/local/samtemplate"
+
+	"github.com/kandy-provisioner/kandy-provisioner/bench/measure"
 )
 
 const (
@@ -54,27 +56,16 @@ const (
 	floorDir  = "./bench/floor"
 )
 
-type result struct {
-	Name   string  `json:"name"`
-	Value  float64 `json:"value"`
-	Unit   string  `json:"unit"`
-	Budget string  `json:"budget,omitempty"`
-	Pass   *bool   `json:"pass,omitempty"`
-	Note   string  `json:"note,omitempty"`
-}
-
-var results []result
+var results []measure.Result
 
 func record(name string, v float64, unit, budget string, pass *bool, note string) {
-	results = append(results, result{name, v, unit, budget, pass, note})
+	results = append(results, measure.Result{Name: name, Value: v, Unit: unit, Budget: budget, Pass: pass, Note: note})
 	status := ""
 	if pass != nil {
 		status = map[bool]string{true: "  PASS", false: "  MISS"}[*pass]
 	}
 	fmt.Printf("%-62s %9.2f %-6s %-16s%s\n", name, v, unit, budget, status)
 }
-
-func check(ok bool) *bool { return &ok }
 
 func main() {
 	loadAtStart := loadAverage()
@@ -191,7 +182,7 @@ func measureSizes(tmp string) error {
 		if refs[fn.id] {
 			record("bootstrap size, arm64: "+fn.id, float64(st.Size())/1e6, "MB", "", nil, "")
 		} else {
-			record("bootstrap size, arm64: "+fn.id, float64(st.Size())/1e6, "MB", fmt.Sprintf("<= %.1f MB", float64(sizeLimit)/1e6), check(st.Size() <= sizeLimit), "")
+			record("bootstrap size, arm64: "+fn.id, float64(st.Size())/1e6, "MB", fmt.Sprintf("<= %.1f MB", float64(sizeLimit)/1e6), measure.Check(st.Size() <= sizeLimit), "")
 		}
 	}
 	return nil
@@ -206,11 +197,11 @@ func measureCalls(api *processes.Function, s *localrun.Stack, counter *counter, 
 		return err
 	}
 	kc, dc := diff(before, sim.CallCounts()), counter.snapshot()
-	record("new user: Kandy creates", float64(kc[kandysim.EndpointCreateUser]), "calls", "exactly 1", check(kc[kandysim.EndpointCreateUser] == 1), "")
-	record("new user: Kandy domain-token fetches", float64(kc[kandysim.EndpointDomainToken]), "calls", "<= 1 per container", check(kc[kandysim.EndpointDomainToken] <= 1), "")
+	record("new user: Kandy creates", float64(kc[kandysim.EndpointCreateUser]), "calls", "exactly 1", measure.Check(kc[kandysim.EndpointCreateUser] == 1), "")
+	record("new user: Kandy domain-token fetches", float64(kc[kandysim.EndpointDomainToken]), "calls", "<= 1 per container", measure.Check(kc[kandysim.EndpointDomainToken] <= 1), "")
 	writes, reads := dc.writes(), dc.reads()
-	record("new user: DynamoDB writes", float64(writes), "calls", "<= 2", check(writes <= 2), dc.String())
-	record("new user: DynamoDB reads", float64(reads), "calls", "0", check(reads == 0), "")
+	record("new user: DynamoDB writes", float64(writes), "calls", "<= 2", measure.Check(writes <= 2), dc.String())
+	record("new user: DynamoDB reads", float64(reads), "calls", "0", measure.Check(reads == 0), "")
 
 	counter.reset()
 	before = sim.CallCounts()
@@ -219,16 +210,16 @@ func measureCalls(api *processes.Function, s *localrun.Stack, counter *counter, 
 	}
 	kc, dc = diff(before, sim.CallCounts()), counter.snapshot()
 	total := dc.writes() + dc.reads()
-	record("repeated POST /users: DynamoDB calls", float64(total), "calls", "1", check(total == 1), dc.String())
-	record("repeated POST /users: Kandy calls", float64(sum(kc)), "calls", "0", check(sum(kc) == 0), "")
+	record("repeated POST /users: DynamoDB calls", float64(total), "calls", "1", measure.Check(total == 1), dc.String())
+	record("repeated POST /users: Kandy calls", float64(sum(kc)), "calls", "0", measure.Check(sum(kc) == 0), "")
 
 	before = sim.CallCounts()
 	if _, err := invokeOK(api, events["create-new-2"], 201); err != nil {
 		return err
 	}
 	kc = diff(before, sim.CallCounts())
-	record("second new user, same container: token fetches", float64(kc[kandysim.EndpointDomainToken]), "calls", "0 (cached)", check(kc[kandysim.EndpointDomainToken] == 0), "")
-	record("secret fetches for this container", float64(s.Secrets.Calls()), "calls", "<= 1 per TTL", check(s.Secrets.Calls() <= 1), "")
+	record("second new user, same container: token fetches", float64(kc[kandysim.EndpointDomainToken]), "calls", "0 (cached)", measure.Check(kc[kandysim.EndpointDomainToken] == 0), "")
+	record("secret fetches for this container", float64(s.Secrets.Calls()), "calls", "<= 1 per TTL", measure.Check(s.Secrets.Calls() <= 1), "")
 	return nil
 }
 
@@ -241,7 +232,7 @@ func measureFloorCalls(floor *processes.Function, counter *counter, events map[s
 	}
 	dc := counter.snapshot()
 	total := dc.writes() + dc.reads()
-	record("floor: DynamoDB calls", float64(total), "calls", "1 (UpdateItem)", check(total == 1 && dc["UpdateItem"] == 1), dc.String())
+	record("floor: DynamoDB calls", float64(total), "calls", "1 (UpdateItem)", measure.Check(total == 1 && dc["UpdateItem"] == 1), dc.String())
 	return nil
 }
 
@@ -300,7 +291,7 @@ func warmAgainstFloor(name string, fn, floor *processes.Function, ev []byte, bud
 		record("warm "+label+": "+name, o, "ms", "", nil, "")
 		record("warm "+label+": floor, beside "+name, f, "ms", "", nil, "")
 		if budget {
-			record("warm "+label+" ratio to the floor: "+name, o/f, "x", fmt.Sprintf("<= %.2g", floorRatioLimit), check(o/f <= floorRatioLimit), "")
+			record("warm "+label+" ratio to the floor: "+name, o/f, "x", fmt.Sprintf("<= %.2g", floorRatioLimit), measure.Check(o/f <= floorRatioLimit), "")
 		} else {
 			record("warm "+label+" ratio to the floor: "+name, o/f, "x", "", nil, "")
 		}
@@ -336,7 +327,7 @@ func measureColdStart(hello, floor string, env []string, events map[string][]byt
 	record("cold start median: ApiFunction (GET /users/me)", mo, "ms", "", nil, runs)
 	record("cold start median: floor reference", mf, "ms", "", nil, runs)
 	record("cold start median: hello-world reference", mh, "ms", "", nil, runs)
-	record("cold start ratio against hello-world", mo/mh, "x", fmt.Sprintf("<= %.3g", coldRatioLimit), check(mo/mh <= coldRatioLimit), "")
+	record("cold start ratio against hello-world", mo/mh, "x", fmt.Sprintf("<= %.3g", coldRatioLimit), measure.Check(mo/mh <= coldRatioLimit), "")
 	record("cold start ratio, floor against hello-world", mf/mh, "x", "", nil, "what the DynamoDB client and the store cost alone")
 	return nil
 }

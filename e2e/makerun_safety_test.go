@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -16,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/slowclient"
 )
 
 // servers are make run's servers by port setting, as they name
@@ -246,7 +247,8 @@ func startSlowBodies(run *localRun) *slowBodies {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			took, err := slowBody("127.0.0.1:"+fmt.Sprint(run.ports[setting]), 2*time.Second, slowBodyLimit+20*time.Second)
+			addr := "127.0.0.1:" + fmt.Sprint(run.ports[setting])
+			took, err := slowclient.Trickle(addr, "POST /users HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", 2*time.Second, slowBodyLimit+20*time.Second)
 			s.mu.Lock()
 			s.took[name], s.errs[name] = took, err
 			s.mu.Unlock()
@@ -285,32 +287,4 @@ func (s *slowBodies) check(t *testing.T, run *localRun) {
 			t.Errorf("%s after the slow bodies: 502, the server behind is gone", name)
 		}
 	}
-}
-
-// slowBody sends a POST of 1000 bytes a byte every gap, and returns how
-// long the server kept the connection; an error if it still had it after
-// limit.
-func slowBody(addr string, gap, limit time.Duration) (time.Duration, error) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	start := time.Now()
-	if _, err := fmt.Fprintf(c, "POST /users HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", addr); err != nil {
-		return 0, err
-	}
-	closed := make(chan struct{})
-	go func() { _, _ = io.Copy(io.Discard, c); close(closed) }()
-	for time.Since(start) < limit {
-		select {
-		case <-closed:
-			return time.Since(start), nil
-		case <-time.After(gap):
-			if _, err := c.Write([]byte("x")); err != nil {
-				return time.Since(start), nil
-			}
-		}
-	}
-	return 0, fmt.Errorf("still connected after %v", limit)
 }

@@ -17,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
@@ -50,7 +49,7 @@ func run(n, clients, concurrency int, outages, dir string) (int, error) {
 		return 0, err
 	}
 	defer logFile.Close()
-	logs := &lockedWriter{w: logFile}
+	logs := &processes.LockedWriter{W: logFile}
 	var report stormReport
 	report.Conditions = fmt.Sprintf("%d sign-ups, %d at a time, FUNCTION_CONCURRENCY %d", n, clients, concurrency)
 	for _, o := range strings.Split(outages, ",") {
@@ -83,16 +82,4 @@ func runStorm(s storm, logs io.Writer) (*timeline, error) {
 	}
 	defer e.st.Stop()
 	return e.run(ctx, s)
-}
-
-// lockedWriter lets every emulator share one log file.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -9,26 +9,16 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/bench/measure"
 )
 
 // budget is the target for the last account after Kandy's recovery: 20 s,
 // or twice the outage when that is longer.
 func budget(outage time.Duration) time.Duration { return max(20*time.Second, 2*outage) }
 
-// result is one number, as bench/results.json has them.
-type result struct {
-	Name   string  `json:"name"`
-	Value  float64 `json:"value"`
-	Unit   string  `json:"unit"`
-	Budget string  `json:"budget,omitempty"`
-	Pass   *bool   `json:"pass,omitempty"`
-	Note   string  `json:"note,omitempty"`
-}
-
-func check(ok bool) *bool { return &ok }
-
 // summarize turns one storm's timeline into its numbers and targets.
-func summarize(s storm, tl *timeline) []result {
+func summarize(s storm, tl *timeline) []measure.Result {
 	name := func(what string) string { return fmt.Sprintf("storm, Kandy down %.0f s: %s", s.Outage.Seconds(), what) }
 	during := 0
 	for _, t := range tl.SignedUp {
@@ -42,18 +32,18 @@ func summarize(s storm, tl *timeline) []result {
 	}
 	b := budget(s.Outage)
 	recovery, note := lastAfterRecovery(s, tl)
-	return []result{
+	return []measure.Result{
 		{Name: name("sign-ups confirmed during the outage"), Value: float64(during), Unit: "users", Note: fmt.Sprintf("of %d", s.N)},
-		{Name: name("confirm errors"), Value: float64(tl.ConfirmErrs), Unit: "calls", Budget: "0", Pass: check(tl.ConfirmErrs == 0)},
+		{Name: name("confirm errors"), Value: float64(tl.ConfirmErrs), Unit: "calls", Budget: "0", Pass: measure.Check(tl.ConfirmErrs == 0)},
 		{Name: name("confirm latency p50"), Value: percentile(tl.ConfirmMS, 50), Unit: "ms", Note: "AdminConfirmSignUp, the trigger included"},
 		{Name: name("confirm latency p99"), Value: percentile(tl.ConfirmMS, 99), Unit: "ms"},
 		{Name: name("sign-ups per second"), Value: rate, Unit: "/s"},
 		{Name: name("Kandy's recovery to the last user provisioned"), Value: recovery.Seconds(), Unit: "s",
-			Budget: fmt.Sprintf("<= %.0f s", b.Seconds()), Pass: check(len(tl.Provisioned) == s.N && recovery <= b), Note: note},
+			Budget: fmt.Sprintf("<= %.0f s", b.Seconds()), Pass: measure.Check(len(tl.Provisioned) == s.N && recovery <= b), Note: note},
 		{Name: name("Kandy users"), Value: float64(tl.KandyUsers), Unit: "users", Budget: fmt.Sprintf("exactly %d, one per sign-up", s.N),
-			Pass: check(tl.KandyUsers == s.N && tl.KandyMatched == s.N), Note: fmt.Sprintf("%d of them the sign-ups' own", tl.KandyMatched)},
+			Pass: measure.Check(tl.KandyUsers == s.N && tl.KandyMatched == s.N), Note: fmt.Sprintf("%d of them the sign-ups' own", tl.KandyMatched)},
 		{Name: name("GET /users/me answering the user's account"), Value: float64(tl.GetMeOK), Unit: "users", Budget: fmt.Sprintf("%d of %d", s.N, s.N),
-			Pass: check(tl.GetMeOK == s.N)},
+			Pass: measure.Check(tl.GetMeOK == s.N)},
 	}
 }
 
@@ -79,10 +69,10 @@ func percentile(v []float64, p float64) float64 {
 
 // stormReport is every storm of one run.
 type stormReport struct {
-	MeasuredAt string      `json:"measured_at"`
-	Conditions string      `json:"conditions"`
-	Results    []result    `json:"results"`
-	Timelines  []*timeline `json:"timelines"`
+	MeasuredAt string           `json:"measured_at"`
+	Conditions string           `json:"conditions"`
+	Results    []measure.Result `json:"results"`
+	Timelines  []*timeline      `json:"timelines"`
 	storms     []storm
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
+
+	"github.com/kandy-provisioner/kandy-provisioner/bench/measure"
 )
 
 // deps lists what go list -deps finds for the patterns.
@@ -68,8 +70,8 @@ func sample() (storm, *timeline) {
 		Provisioned: []float64{0.6, 9, 24.5}, ConfirmMS: []float64{30, 10, 20}, KandyUsers: 3, KandyMatched: 3, GetMeOK: 3}
 }
 
-func byName(rs []result) map[string]result {
-	m := map[string]result{}
+func byName(rs []measure.Result) map[string]measure.Result {
+	m := map[string]measure.Result{}
 	for _, r := range rs {
 		m[strings.TrimPrefix(r.Name, "storm, Kandy down 4 s: ")] = r
 	}

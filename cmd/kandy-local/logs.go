@@ -9,24 +9,14 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/local/processes"
 )
 
 // stdout serialises everything make run prints: its own log, and the
 // output of every emulator.
-var stdout io.Writer = &lockedWriter{w: os.Stdout}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
+var stdout io.Writer = &processes.LockedWriter{W: os.Stdout}
 
 // logCalls logs each call to the simulator with its Kandy status, never its
 // query string (it holds keys and tokens).

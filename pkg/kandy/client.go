@@ -159,20 +159,8 @@ func (c *Client) UserAccessToken(ctx context.Context, userID string) (string, er
 	if err != nil {
 		return "", err
 	}
-	var res struct {
-		Token string `json:"user_access_token"`
-	}
 	q := url.Values{"key": {key.APIKey}, "domain_api_secret": {key.APISecret}, "user_id": {userID}}
-	err = c.retry(ctx, func() error {
-		return c.call(ctx, "user access token", http.MethodGet, "/domains/users/accesstokens", q, nil, &res)
-	})
-	if err != nil {
-		return "", err
-	}
-	if res.Token == "" {
-		return "", &Error{Op: "user access token", Message: "answer lacks the token", Kind: ErrUnavailable}
-	}
-	return res.Token, nil
+	return c.accessToken(ctx, "user access token", "/domains/users/accesstokens", q, "user_access_token")
 }
 
 // Ping asks Kandy for a fresh domain access token: it proves that the base
@@ -236,20 +224,23 @@ func (c *Client) fetchDomainToken(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var res struct {
-		Token string `json:"domain_access_token"`
-	}
 	q := url.Values{"key": {key.APIKey}, "domain_api_secret": {key.APISecret}}
-	err = c.retry(ctx, func() error {
-		return c.call(ctx, "domain access token", http.MethodGet, "/domains/accesstokens", q, nil, &res)
-	})
+	return c.accessToken(ctx, "domain access token", "/domains/accesstokens", q, "domain_access_token")
+}
+
+// accessToken asks Kandy for a token, which its answer carries in field;
+// an answer without one is Kandy's failure.
+func (c *Client) accessToken(ctx context.Context, op, path string, q url.Values, field string) (string, error) {
+	var res map[string]json.RawMessage
+	err := c.retry(ctx, func() error { return c.call(ctx, op, http.MethodGet, path, q, nil, &res) })
 	if err != nil {
 		return "", err
 	}
-	if res.Token == "" {
-		return "", &Error{Op: "domain access token", Message: "answer lacks the token", Kind: ErrUnavailable}
+	var token string
+	if json.Unmarshal(res[field], &token) != nil || token == "" {
+		return "", &Error{Op: op, Message: "answer lacks the token", Kind: ErrUnavailable}
 	}
-	return res.Token, nil
+	return token, nil
 }
 
 // retry runs an idempotent call again after transient failures.

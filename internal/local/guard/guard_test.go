@@ -1,16 +1,16 @@
 package guard
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/slowclient"
 )
 
 func TestGuardLetsInLoopbackHostsAndInvitedOrigins(t *testing.T) {
@@ -174,7 +174,7 @@ func TestSlowBodyIsCut(t *testing.T) {
 		"slow body":   "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n",
 		"slow header": "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n",
 	} {
-		took, err := trickle(l.Addr().String(), request, 150*time.Millisecond, 10*time.Second)
+		took, err := slowclient.Trickle(l.Addr().String(), request, 150*time.Millisecond, 10*time.Second)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 		} else if took > 2*time.Second {
@@ -182,36 +182,6 @@ func TestSlowBodyIsCut(t *testing.T) {
 		}
 		t.Logf("%s: cut after %v", name, took.Round(10*time.Millisecond))
 	}
-}
-
-// trickle sends head, then a byte every gap, until the server ends the
-// connection (how long that took) or limit passes (an error).
-func trickle(addr, head string, gap, limit time.Duration) (time.Duration, error) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	start := time.Now()
-	if _, err := io.WriteString(c, head); err != nil {
-		return 0, err
-	}
-	closed := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(io.Discard, bufio.NewReader(c))
-		close(closed)
-	}()
-	for time.Since(start) < limit {
-		select {
-		case <-closed:
-			return time.Since(start), nil
-		case <-time.After(gap):
-			if _, err := c.Write([]byte("x")); err != nil {
-				return time.Since(start), nil
-			}
-		}
-	}
-	return 0, fmt.Errorf("still connected after %v", limit)
 }
 
 // TestFrontPassesOnlyWholeBodies: a body that does not arrive within the
@@ -229,7 +199,7 @@ func TestFrontPassesOnlyWholeBodies(t *testing.T) {
 	front := Timeouts{ReadHeader: time.Second, Read: time.Second, Write: 2 * time.Second, Idle: time.Second}.Server(f.Handler())
 	go func() { _ = front.Serve(l) }()
 	defer front.Close()
-	took, err := trickle(l.Addr().String(), "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n", 150*time.Millisecond, 10*time.Second)
+	took, err := slowclient.Trickle(l.Addr().String(), "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n", 150*time.Millisecond, 10*time.Second)
 	if err != nil || took > 2*time.Second {
 		t.Errorf("a slow body: cut after %v, %v", took, err)
 	}

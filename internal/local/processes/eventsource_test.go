@@ -80,19 +80,26 @@ func (f *recordingFunction) deliveries() (batches int, perBody map[string][]stri
 	return len(f.batches), perBody
 }
 
-func TestEventSourceBatchesAndRedeliversFailures(t *testing.T) {
+// retryQueues starts goaws with a retry queue and its dead-letter queue.
+func retryQueues(t *testing.T, name string, visibility, maxReceives int) (*sqs.Client, Queues) {
+	t.Helper()
 	srv, err := StartSQS(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	c := SQS(srv.URL)
-	q, err := CreateRetryQueues(ctx, c, "batching", 1, 5)
+	q, err := CreateRetryQueues(context.Background(), c, name, visibility, maxReceives)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, q
+}
+
+func TestEventSourceBatchesAndRedeliversFailures(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, q := retryQueues(t, "batching", 1, 5)
 	send := func(body string) {
 		if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.RetryURL), MessageBody: aws.String(body)}); err != nil {
 			t.Fatal(err)

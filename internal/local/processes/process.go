@@ -289,3 +289,16 @@ func (s *syncBuffer) String() string {
 
 // PID is the process id of the started command.
 func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// LockedWriter lets the output of many processes share one writer, a
+// write at a time.
+type LockedWriter struct {
+	mu sync.Mutex
+	W  io.Writer
+}
+
+func (l *LockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.W.Write(p)
+}

@@ -60,18 +60,9 @@ func (f *reschedulingFunction) deliveries() ([]time.Time, []string, []error) {
 // visibility timeout, with its receive count; after maxReceiveCount
 // receives it goes to the dead-letter queue.
 func TestEventSourceHonoursVisibilityAndDelay(t *testing.T) {
-	srv, err := StartSQS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c := SQS(srv.URL)
-	q, err := CreateRetryQueues(ctx, c, "visibility", 30, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, q := retryQueues(t, "visibility", 30, 3)
 	fn := &reschedulingFunction{sqs: c, queueURL: q.RetryURL, hide: 2}
 	src := &EventSource{SQS: c, QueueURL: q.RetryURL, QueueARN: "arn:aws:sqs:us-east-1:100010001000:visibility", Function: fn,
 		BatchSize: 10, ReportBatchItemFailures: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
