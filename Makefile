@@ -32,7 +32,7 @@ SAM_TRANSLATOR_VERSION := 1.110.0
 PYTHON_VENV            := $(CURDIR)/.tools/python
 PYTHON                 := $(TOOLS_BIN)/python3
 
-.PHONY: all build test check-makefile tools vet lint lint-template fuzz bench storm generate run signup token kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test check-makefile tools vet lint lint-template fuzz bench storm generate run signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -143,10 +143,11 @@ run: tools build
 
 ## signup USER=name: sign name@example.com up in the local pool and confirm it, which fires the post-confirmation trigger
 ## token USER=name: print an access token of a local user (USER_PASSWORD_AUTH)
+## leave USER=name: delete a local user with their own token (Cognito DeleteUser), which deprovisions them
 # USER must come from the command line, not be the login name; it reaches
 # the program through the environment, so no quoting can break.
-signup token: export KANDY_LOCAL_USER = $(value USER)
-signup token:
+signup token leave: export KANDY_LOCAL_USER = $(value USER)
+signup token leave:
 	$(if $(filter command line,$(origin USER)),,$(error give a name: make $@ USER=name))
 	@$(GO) build -o $(LOCAL) ./cmd/kandy-local
 	@AUTH_PORT=$(AUTH_PORT) $(LOCAL) $@ "$$KANDY_LOCAL_USER"

@@ -27,7 +27,7 @@ const LocalPassword = "Local-Passw0rd!"
 func email(name string) (string, error) {
 	switch {
 	case strings.TrimSpace(name) == "":
-		return "", errors.New("a user name is needed (make signup USER=name, make token USER=name)")
+		return "", errors.New("a user name is needed (make signup USER=name, make token USER=name, make leave USER=name)")
 	case strings.Contains(name, "@"):
 		return name, nil
 	}
@@ -81,26 +81,56 @@ func signUp(name string) error {
 
 // token signs name in with USER_PASSWORD_AUTH and prints its access token.
 func token(name string) error {
+	access, _, err := signIn(name)
+	if err != nil {
+		return err
+	}
+	fmt.Println(access)
+	return nil
+}
+
+// leave deletes name with their own access token (Cognito DeleteUser), as
+// a frontend's "delete my sign-in" does: the deprovision function then
+// deletes their Kandy account.
+func leave(name string) error {
+	access, c, err := signIn(name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.DeleteUser(ctx, &cip.DeleteUserInput{AccessToken: aws.String(access)}); err != nil {
+		return fmt.Errorf("deleting %s: %w", name, err)
+	}
+	user, _ := email(name)
+	return json.NewEncoder(os.Stdout).Encode(struct {
+		Username string `json:"username"`
+		Left     bool   `json:"left"`
+	}{user, true})
+}
+
+// signIn signs name in with USER_PASSWORD_AUTH and returns its access
+// token, and the local pool's client.
+func signIn(name string) (string, *cip.Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	user, err := email(name)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	c, _, clientID, err := localCognito(ctx)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	out, err := c.InitiateAuth(ctx, &cip.InitiateAuthInput{
 		ClientId: aws.String(clientID), AuthFlow: types.AuthFlowTypeUserPasswordAuth,
 		AuthParameters: map[string]string{"USERNAME": user, "PASSWORD": LocalPassword},
 	})
 	if err != nil {
-		return fmt.Errorf("signing %s in: %w", user, err)
+		return "", nil, fmt.Errorf("signing %s in: %w", user, err)
 	}
 	if out.AuthenticationResult == nil {
-		return fmt.Errorf("signing %s in: the pool asked for a challenge (%s)", user, out.ChallengeName)
+		return "", nil, fmt.Errorf("signing %s in: the pool asked for a challenge (%s)", user, out.ChallengeName)
 	}
-	fmt.Println(aws.ToString(out.AuthenticationResult.AccessToken))
-	return nil
+	return aws.ToString(out.AuthenticationResult.AccessToken), c, nil
 }

@@ -5,9 +5,10 @@
 // functions as pools of aws-lambda-rie emulators behind an emulated HTTP
 // API and a Lambda Invoke endpoint. `make run` starts it.
 //
-// `kandy-local signup NAME` and `kandy-local token NAME` sign a user up
-// and print an access token, over the local Cognito API (make signup,
-// make token).
+// `kandy-local signup NAME`, `kandy-local token NAME` and `kandy-local
+// leave NAME` sign a user up, print an access token and delete the user
+// from the pool, over the local Cognito API (make signup, make token,
+// make leave).
 package main
 
 import (
@@ -45,10 +46,12 @@ func main() {
 		err = signUp(os.Args[2])
 	case len(os.Args) == 3 && os.Args[1] == "token":
 		err = token(os.Args[2])
+	case len(os.Args) == 3 && os.Args[1] == "leave":
+		err = leave(os.Args[2])
 	case len(os.Args) == 1:
 		err = run(slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	default:
-		err = errors.New("usage: kandy-local [signup NAME | token NAME]")
+		err = errors.New("usage: kandy-local [signup NAME | token NAME | leave NAME]")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kandy-local:", err)
