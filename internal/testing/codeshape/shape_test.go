@@ -1,5 +1,6 @@
 // Package codeshape checks the shape the code keeps: which way the
-// packages depend on each other, and how long a function may grow.
+// packages depend on each other, how long a function may grow, and that
+// the documentation's relative links lead somewhere.
 package codeshape
 
 import (
