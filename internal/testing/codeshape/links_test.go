@@ -78,16 +78,20 @@ func markdownFiles(t *testing.T, dir string) []string {
 	return out
 }
 
-// links are the targets of a file's links, outside code.
-func links(t *testing.T, path string) []string {
+// prose is a Markdown file without its fenced code blocks.
+func prose(t *testing.T, path string) string {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := inlineCode.ReplaceAllString(fence.ReplaceAllString(string(raw), ""), "")
+	return fence.ReplaceAllString(string(raw), "")
+}
+
+// links are the targets of a file's links, outside code.
+func links(t *testing.T, path string) []string {
 	var out []string
-	for _, m := range mdLink.FindAllStringSubmatch(text, -1) {
+	for _, m := range mdLink.FindAllStringSubmatch(inlineCode.ReplaceAllString(prose(t, path), ""), -1) {
 		out = append(out, m[1])
 	}
 	return out
@@ -95,13 +99,8 @@ func links(t *testing.T, path string) []string {
 
 // anchors are the section ids GitHub gives a file's headings.
 func anchors(t *testing.T, path string) []string {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, m := range heading.FindAllStringSubmatch(fence.ReplaceAllString(string(raw), ""), -1) {
+	for _, m := range heading.FindAllStringSubmatch(prose(t, path), -1) {
 		out = append(out, slug(m[1]))
 	}
 	return out
