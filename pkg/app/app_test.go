@@ -29,12 +29,21 @@ func TestSetupReadsTheFunctionsSpec(t *testing.T) {
 		t.Fatalf("retry worker without its dead-letter queue: %v", err)
 	}
 	api, err := setup(log, config.API, true, nil)
-	if err != nil || api.Service == nil || api.Config.RetryQueueURL != "" {
-		t.Fatalf("API: %+v, %v", api.Config, err)
+	if err != nil {
+		t.Fatalf("API: %v", err)
+	}
+	if api.Service == nil {
+		t.Error("API: no provisioning service")
+	}
+	if api.Config.RetryQueueURL != "" {
+		t.Errorf("API: retry queue %q, want none", api.Config.RetryQueueURL)
 	}
 	trig, err := setup(log, config.PostConfirmation, true, nil)
-	if err != nil || trig.Config.RetryQueueURL != "http://127.0.0.1:1/q" {
-		t.Fatalf("trigger: %+v, %v", trig.Config, err)
+	if err != nil {
+		t.Fatalf("trigger: %v", err)
+	}
+	if want := "http://127.0.0.1:1/q"; trig.Config.RetryQueueURL != want {
+		t.Errorf("trigger: retry queue %q, want %q", trig.Config.RetryQueueURL, want)
 	}
 }
 
@@ -48,8 +57,17 @@ func TestConfigureBuildsNoService(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	d, err := setup(slog.New(slog.NewTextHandler(io.Discard, nil)), config.Reconcile, false, nil)
-	if err != nil || d.Service != nil || d.Metrics == nil || d.Config.UserPoolID != "us-east-1_x" {
-		t.Fatalf("%+v, %v", d, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Service != nil {
+		t.Error("a provisioning service was built for a function that only reads")
+	}
+	if d.Metrics == nil {
+		t.Error("no metrics")
+	}
+	if d.Config.UserPoolID != "us-east-1_x" {
+		t.Errorf("user pool %q, want %q", d.Config.UserPoolID, "us-east-1_x")
 	}
 }
 
@@ -65,8 +83,11 @@ func TestOnlyAFunctionThatStoresIsWarnedOfNoKey(t *testing.T) {
 	for spec, warned := range map[*config.Spec]bool{&config.API: true, &config.Deprovision: false} {
 		var logs strings.Builder
 		d, err := setup(slog.New(slog.NewTextHandler(&logs, nil)), *spec, true, nil)
-		if err != nil || d.Service == nil {
+		if err != nil {
 			t.Fatalf("%s: %v", spec.Function, err)
+		}
+		if d.Service == nil {
+			t.Fatalf("%s: no provisioning service", spec.Function)
 		}
 		if got := strings.Contains(logs.String(), "KMS_KEY_ID is not set"); got != warned {
 			t.Errorf("%s warned %v, want %v:\n%s", spec.Function, got, warned, logs.String())

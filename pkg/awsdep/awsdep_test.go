@@ -35,8 +35,13 @@ func TestFailure(t *testing.T) {
 		if !errors.Is(err, tt.err) {
 			t.Errorf("%s: the cause is lost", tt.name)
 		}
-		if tt.transient && (dep.Dependency != DynamoDB || !errors.Is(err, provision.ErrUnavailable)) {
-			t.Errorf("%s: %+v", tt.name, dep)
+		if tt.transient {
+			if dep.Dependency != DynamoDB {
+				t.Errorf("%s: dependency %q, want %q", tt.name, dep.Dependency, DynamoDB)
+			}
+			if !errors.Is(err, provision.ErrUnavailable) {
+				t.Errorf("%s: %v is not ErrUnavailable", tt.name, err)
+			}
 		}
 	}
 	if Failure(KMS, nil) != nil {

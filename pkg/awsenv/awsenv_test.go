@@ -42,8 +42,18 @@ func TestLoadReadsRegionAndCredentials(t *testing.T) {
 		t.Errorf("region %q", cfg.Region)
 	}
 	c, err := cfg.Credentials.Retrieve(context.Background())
-	if err != nil || c.AccessKeyID != "AKID" || c.SecretAccessKey != "secret" || c.SessionToken != "session" {
-		t.Errorf("credentials %+v, %v", c, err)
+	if err != nil {
+		t.Errorf("credentials: %v", err)
+	} else {
+		for _, f := range []struct{ name, got, want string }{
+			{"access key id", c.AccessKeyID, "AKID"},
+			{"secret access key", c.SecretAccessKey, "secret"},
+			{"session token", c.SessionToken, "session"},
+		} {
+			if f.got != f.want {
+				t.Errorf("%s %q, want %q", f.name, f.got, f.want)
+			}
+		}
 	}
 	cfg, _ = Load(env(map[string]string{"AWS_REGION": "us-east-2", "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}))
 	if cfg.Region != "us-east-2" {
@@ -90,24 +100,37 @@ func TestServiceClientsUseTheConfiguredEndpoints(t *testing.T) {
 	}
 
 	call(with(map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": dyn.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER": sm.URL}))
-	if dynHits.Load() != 1 || smHits.Load() != 1 {
-		t.Fatalf("per-service endpoints: dynamodb %d, secrets manager %d calls", dynHits.Load(), smHits.Load())
+	if n := dynHits.Load(); n != 1 {
+		t.Fatalf("per-service endpoints: dynamodb %d calls, want 1", n)
+	}
+	if n := smHits.Load(); n != 1 {
+		t.Fatalf("per-service endpoints: secrets manager %d calls, want 1", n)
 	}
 	call(with(map[string]string{"AWS_ENDPOINT_URL": global.URL, "AWS_ENDPOINT_URL_DYNAMODB": dyn.URL}))
-	if dynHits.Load() != 2 || globalHits.Load() != 1 {
-		t.Fatalf("global endpoint: dynamodb %d, global %d calls", dynHits.Load(), globalHits.Load())
+	if n := dynHits.Load(); n != 2 {
+		t.Fatalf("global endpoint: dynamodb %d calls, want 2 in all", n)
+	}
+	if n := globalHits.Load(); n != 1 {
+		t.Fatalf("global endpoint: %d calls, want 1", n)
 	}
 	cfg := with(map[string]string{"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true", "AWS_ENDPOINT_URL_DYNAMODB": dyn.URL})
-	if cfg.BaseEndpoint != nil || len(cfg.ConfigSources) != 0 {
-		t.Fatalf("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS ignored: %+v", cfg)
+	if cfg.BaseEndpoint != nil {
+		t.Fatalf("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS ignored: base endpoint %q", *cfg.BaseEndpoint)
+	}
+	if len(cfg.ConfigSources) != 0 {
+		t.Fatalf("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS ignored: config sources %+v", cfg.ConfigSources)
 	}
 }
 
 func TestEndpointNames(t *testing.T) {
 	seen := ""
 	e := endpoints(func(k string) string { seen = k; return "" })
-	if _, found, _ := e.GetServiceBaseEndpoint(context.Background(), "Secrets Manager"); found || seen != "AWS_ENDPOINT_URL_SECRETS_MANAGER" {
-		t.Fatalf("asked for %q, found %v", seen, found)
+	_, found, _ := e.GetServiceBaseEndpoint(context.Background(), "Secrets Manager")
+	if found {
+		t.Error("found an endpoint for Secrets Manager, want none")
+	}
+	if want := "AWS_ENDPOINT_URL_SECRETS_MANAGER"; seen != want {
+		t.Errorf("asked for %q, want %q", seen, want)
 	}
 	if !strings.HasPrefix(seen, "AWS_ENDPOINT_URL_") {
 		t.Fatal(seen)

@@ -117,6 +117,14 @@ func (a *accounts) Ensure(ctx context.Context, sub string, _ provision.EnsureOpt
 	return provision.Account{UserID: sub}, true, nil
 }
 
+// wantN reports a count that is not the one wanted.
+func wantN(t *testing.T, what string, got, want int) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s %d, want %d", what, got, want)
+	}
+}
+
 func TestRunWalksEveryPageOnce(t *testing.T) {
 	p := newPool(200, func(i int) ciptypes.UserStatusType {
 		if i%10 == 0 {
@@ -143,14 +151,23 @@ func TestRunWalksEveryPageOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reports.Load() != 200 || overlaps.Load() != 0 {
-		t.Fatalf("%d progress reports, %d of them overlapping", reports.Load(), overlaps.Load())
+	wantN(t, "progress reports", int(reports.Load()), 200)
+	wantN(t, "overlapping progress reports", int(overlaps.Load()), 0)
+	wantN(t, "seen", s.Seen, 200)
+	wantN(t, "created", s.Created, 179)
+	wantN(t, "already present", s.AlreadyPresent, 1)
+	wantN(t, "not confirmed", s.NotConfirmed, 20)
+	if len(s.Failures) != 0 {
+		t.Errorf("failures %+v, want none", s.Failures)
 	}
-	if s.Seen != 200 || s.Created != 179 || s.AlreadyPresent != 1 || s.NotConfirmed != 20 || len(s.Failures) != 0 || s.Stopped != nil {
-		t.Fatalf("summary %+v", s)
+	if s.Stopped != nil {
+		t.Errorf("stopped: %v, want a full run", s.Stopped)
 	}
-	if fmt.Sprint(p.calls) != "[ page-60 page-120 page-180]" || fmt.Sprint(checkpoints) != "[page-60 page-120 page-180 ]" {
-		t.Fatalf("pages asked %q, checkpoints %q", p.calls, checkpoints)
+	if got, want := fmt.Sprint(p.calls), "[ page-60 page-120 page-180]"; got != want {
+		t.Errorf("pages asked %s, want %s", got, want)
+	}
+	if got, want := fmt.Sprint(checkpoints), "[page-60 page-120 page-180 ]"; got != want {
+		t.Errorf("checkpoints %s, want %s", got, want)
 	}
 	if acc.maxSeen.Load() > 8 {
 		t.Fatalf("%d users at once, over the concurrency of 8", acc.maxSeen.Load())
@@ -158,17 +175,25 @@ func TestRunWalksEveryPageOnce(t *testing.T) {
 	// Idempotent: a second run creates nothing and calls Ensure for no one.
 	before := acc.ensures.Load()
 	s, err = Run(context.Background(), p, acc, Options{UserPoolID: "pool"})
-	if err != nil || s.Created != 0 || s.AlreadyPresent != 180 || acc.ensures.Load() != before {
-		t.Fatalf("second run: %+v, %v, ensures %d -> %d", s, err, before, acc.ensures.Load())
+	if err != nil {
+		t.Fatalf("second run: %v", err)
 	}
+	wantN(t, "second run: created", s.Created, 0)
+	wantN(t, "second run: already present", s.AlreadyPresent, 180)
+	wantN(t, "second run: Ensure calls", int(acc.ensures.Load()-before), 0)
 }
 
 func TestResumeStartsAtTheCheckpoint(t *testing.T) {
 	p := newPool(130, confirmed)
 	acc := newAccounts()
 	s, err := Run(context.Background(), p, acc, Options{UserPoolID: "pool", StartToken: "page-120"})
-	if err != nil || s.Seen != 10 || s.Created != 10 || fmt.Sprint(p.calls) != "[page-120]" {
-		t.Fatalf("%+v, %v, pages %q", s, err, p.calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantN(t, "seen", s.Seen, 10)
+	wantN(t, "created", s.Created, 10)
+	if got := fmt.Sprint(p.calls); got != "[page-120]" {
+		t.Errorf("pages asked %s, want [page-120]", got)
 	}
 }
 
@@ -177,9 +202,13 @@ func TestDryRunChangesNothing(t *testing.T) {
 	acc := newAccounts()
 	acc.have["sub-0003"] = true
 	s, err := Run(context.Background(), p, acc, Options{UserPoolID: "pool", DryRun: true})
-	if err != nil || s.WouldCreate != 69 || s.AlreadyPresent != 1 || s.Created != 0 || acc.ensures.Load() != 0 {
-		t.Fatalf("%+v, %v, ensures %d", s, err, acc.ensures.Load())
+	if err != nil {
+		t.Fatal(err)
 	}
+	wantN(t, "would create", s.WouldCreate, 69)
+	wantN(t, "already present", s.AlreadyPresent, 1)
+	wantN(t, "created", s.Created, 0)
+	wantN(t, "Ensure calls", int(acc.ensures.Load()), 0)
 }
 
 // A user who deleted their account is never provisioned, in a dry run or
@@ -196,19 +225,28 @@ func TestDeletedAccountsAreLeftAlone(t *testing.T) {
 	}
 	var logs strings.Builder
 	s, err := Run(context.Background(), p, acc, Options{UserPoolID: "pool", Log: slog.New(slog.NewJSONHandler(&logs, nil))})
-	if err != nil || s.Deleted != 2 || s.Created != 18 || len(s.Failures) != 0 {
-		t.Fatalf("%+v, %v", s, err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if acc.have["sub-0004"] || acc.have["sub-0009"] {
-		t.Fatal("a deleted account was provisioned")
+	wantN(t, "deleted", s.Deleted, 2)
+	wantN(t, "created", s.Created, 18)
+	if len(s.Failures) != 0 {
+		t.Errorf("failures %+v, want none", s.Failures)
+	}
+	for _, sub := range []string{"sub-0004", "sub-0009"} {
+		if acc.have[sub] {
+			t.Errorf("the deleted account %s was provisioned", sub)
+		}
 	}
 	if n := strings.Count(logs.String(), "the user deleted their account"); n != 2 {
 		t.Fatalf("%d log lines, want 2:\n%s", n, logs.String())
 	}
 	dry, err := Run(context.Background(), newPool(20, confirmed), newAccountsWithDeleted("sub-0004"), Options{UserPoolID: "pool", DryRun: true})
-	if err != nil || dry.Deleted != 1 || dry.WouldCreate != 19 {
-		t.Fatalf("dry run: %+v, %v", dry, err)
+	if err != nil {
+		t.Fatalf("dry run: %v", err)
 	}
+	wantN(t, "dry run: deleted", dry.Deleted, 1)
+	wantN(t, "dry run: would create", dry.WouldCreate, 19)
 }
 
 func newAccountsWithDeleted(subs ...string) *accounts {
@@ -230,15 +268,24 @@ func TestFailuresAreReportedAndTheRunGoesOn(t *testing.T) {
 		return nil
 	}
 	s, err := Run(context.Background(), p, acc, Options{UserPoolID: "pool"})
-	if err != nil || s.Created != 48 || len(s.Failures) != 2 || s.Stopped != nil {
-		t.Fatalf("%+v, %v", s, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantN(t, "created", s.Created, 48)
+	if len(s.Failures) != 2 {
+		t.Errorf("failures %+v, want 2", s.Failures)
+	}
+	if s.Stopped != nil {
+		t.Errorf("stopped: %v, want the run to go on", s.Stopped)
 	}
 	reasons := map[string]string{}
 	for _, f := range s.Failures {
 		reasons[f.Username] = f.Reason
 	}
-	if reasons["user7"] != "the user has no sub attribute" || reasons["user11"] != "create user: Kandy failed or timed out" {
-		t.Fatalf("failures %+v", s.Failures)
+	for user, want := range map[string]string{"user7": "the user has no sub attribute", "user11": "create user: Kandy failed or timed out"} {
+		if reasons[user] != want {
+			t.Errorf("%s failed for %q, want %q", user, reasons[user], want)
+		}
 	}
 }
 
@@ -255,11 +302,21 @@ func TestQuotaStopsTheRun(t *testing.T) {
 	var checkpoints []string
 	s, err := Run(context.Background(), p, acc, Options{UserPoolID: "pool", Concurrency: 4,
 		Checkpoint: func(next string) error { checkpoints = append(checkpoints, next); return nil }})
-	if err != nil || !errors.Is(s.Stopped, provision.ErrQuotaExceeded) || s.Created != 25 || len(s.Failures) == 0 || len(s.Failures) > 4 {
-		t.Fatalf("%+v, %v", s, err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(checkpoints) != 0 || len(p.calls) != 1 {
-		t.Fatalf("a stopped page must not be checkpointed: %q, pages %q", checkpoints, p.calls)
+	if !errors.Is(s.Stopped, provision.ErrQuotaExceeded) {
+		t.Errorf("stopped: %v, want %v", s.Stopped, provision.ErrQuotaExceeded)
+	}
+	wantN(t, "created", s.Created, 25)
+	if n := len(s.Failures); n == 0 || n > 4 {
+		t.Errorf("%d failures %+v, want 1 to 4, those in flight", n, s.Failures)
+	}
+	if len(checkpoints) != 0 {
+		t.Errorf("a stopped page must not be checkpointed: %q", checkpoints)
+	}
+	if len(p.calls) != 1 {
+		t.Errorf("pages asked %q, want only the first", p.calls)
 	}
 	for _, f := range s.Failures {
 		if !strings.Contains(f.Reason, "user limit") {
@@ -274,9 +331,10 @@ func TestRateLimitSpacesCallsToKandy(t *testing.T) {
 	acc.have["sub-0000"] = true // already present: not rate limited
 	start := time.Now()
 	s, err := Run(context.Background(), p, acc, Options{UserPoolID: "pool", Concurrency: 10, Rate: 50})
-	if err != nil || s.Created != 10 {
-		t.Fatalf("%+v, %v", s, err)
+	if err != nil {
+		t.Fatal(err)
 	}
+	wantN(t, "created", s.Created, 10)
 	// 10 calls at 50/s: the last starts 9 intervals after the first.
 	if d := time.Since(start); d < 9*20*time.Millisecond {
 		t.Fatalf("10 calls took %v at 50/s", d)
@@ -294,15 +352,24 @@ func TestCancelledRunReportsWhatItDid(t *testing.T) {
 		return nil
 	}
 	s, err := Run(ctx, p, acc, Options{UserPoolID: "pool", Concurrency: 1})
-	if !errors.Is(err, context.Canceled) || s.Seen >= 120 || s.Created < 11 || len(s.Failures) != 0 {
-		t.Fatalf("the user in flight must be finished: %+v, %v", s, err)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err %v, want %v", err, context.Canceled)
+	}
+	if s.Seen >= 120 {
+		t.Errorf("seen %d, want fewer than 120: the run went on after the cancel", s.Seen)
+	}
+	if s.Created < 11 {
+		t.Errorf("created %d, want 11 or more: the user in flight must be finished", s.Created)
+	}
+	if len(s.Failures) != 0 {
+		t.Errorf("failures %+v, want none", s.Failures)
 	}
 }
 
 func TestListErrorsAreReturned(t *testing.T) {
 	_, err := Run(context.Background(), failingList{}, newAccounts(), Options{UserPoolID: "pool"})
-	if err == nil || !errors.Is(err, errThrottled) {
-		t.Fatal(err)
+	if !errors.Is(err, errThrottled) {
+		t.Fatalf("err %v, want %v", err, errThrottled)
 	}
 	if _, err := Run(context.Background(), failingList{}, newAccounts(), Options{}); err == nil {
 		t.Fatal("no pool id accepted")

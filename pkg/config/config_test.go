@@ -10,12 +10,21 @@ func env(m map[string]string) func(string) string { return func(k string) string
 
 func TestFromEnv(t *testing.T) {
 	c, err := FromEnv(env(map[string]string{EnvTableName: "t", EnvKandySecretID: "s"}))
-	if err != nil || c != (Config{TableName: "t", KandySecretID: "s", KandyAPIURL: DefaultKandyAPIURL, DefaultCountryCode: "US"}) {
-		t.Fatalf("defaults: %+v, %v", c, err)
+	if err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if want := (Config{TableName: "t", KandySecretID: "s", KandyAPIURL: DefaultKandyAPIURL, DefaultCountryCode: "US"}); c != want {
+		t.Errorf("defaults\n got %+v\nwant %+v", c, want)
 	}
 	c, err = FromEnv(env(map[string]string{EnvTableName: "t", EnvKandySecretID: "s", EnvKandyAPIURL: "http://127.0.0.1:9/v1.2", EnvDefaultCountryCode: "+44"}))
-	if err != nil || c.KandyAPIURL != "http://127.0.0.1:9/v1.2" || c.DefaultCountryCode != "+44" {
-		t.Fatalf("overrides: %+v, %v", c, err)
+	if err != nil {
+		t.Fatalf("overrides: %v", err)
+	}
+	if want := "http://127.0.0.1:9/v1.2"; c.KandyAPIURL != want {
+		t.Errorf("overrides: Kandy API URL %q, want %q", c.KandyAPIURL, want)
+	}
+	if c.DefaultCountryCode != "+44" {
+		t.Errorf("overrides: default country code %q, want %q", c.DefaultCountryCode, "+44")
 	}
 }
 
@@ -90,8 +99,12 @@ func TestEachFunctionRequiresWhatItCannotDoWithout(t *testing.T) {
 			delete(env, EnvDefaultCountryCode)
 			delete(env, r)
 			_, err := s.Load(func(k string) string { return env[k] })
-			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "invalid configuration: missing required environment variable "+r) {
-				t.Errorf("%s without %s: %v", s.Function, r, err)
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("%s without %s: err %v, want ErrInvalid", s.Function, r, err)
+				continue
+			}
+			if want := "invalid configuration: missing required environment variable " + r; !strings.Contains(err.Error(), want) {
+				t.Errorf("%s without %s: err %v, want it to say %q", s.Function, r, err, want)
 			}
 		}
 	}
@@ -102,15 +115,29 @@ func TestRetryQueuesAreReadOnlyByTheirFunctions(t *testing.T) {
 	api, _ := API.Load(func(k string) string { return env[k] })
 	trig, _ := PostConfirmation.Load(func(k string) string { return env[k] })
 	retry, err := Retry.Load(func(k string) string { return env[k] })
-	if err != nil || api.RetryQueueURL != "" || api.DeadLetterQueueURL != "" || trig.RetryQueueURL != "q" || trig.DeadLetterQueueURL != "" ||
-		retry.DeadLetterQueueURL != "d" || retry.RetryQueueURL != "q" {
-		t.Fatalf("api %+v, trigger %+v, retry %+v, %v", api, trig, retry, err)
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	for _, q := range []struct{ name, got, want string }{
+		{"API's retry queue", api.RetryQueueURL, ""},
+		{"API's dead-letter queue", api.DeadLetterQueueURL, ""},
+		{"trigger's retry queue", trig.RetryQueueURL, "q"},
+		{"trigger's dead-letter queue", trig.DeadLetterQueueURL, ""},
+		{"retry worker's dead-letter queue", retry.DeadLetterQueueURL, "d"},
+		{"retry worker's retry queue", retry.RetryQueueURL, "q"},
+	} {
+		if q.got != q.want {
+			t.Errorf("%s %q, want %q", q.name, q.got, q.want)
+		}
 	}
 }
 
 func TestUnknownVariableInASpec(t *testing.T) {
 	_, err := Spec{Function: "X", Vars: []string{"NOT_A_SETTING"}}.Load(func(string) string { return "" })
-	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "NOT_A_SETTING") {
-		t.Fatalf("err = %v", err)
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("err = %v, want ErrInvalid", err)
+	}
+	if !strings.Contains(err.Error(), "NOT_A_SETTING") {
+		t.Errorf("err = %v, want it to name NOT_A_SETTING", err)
 	}
 }

@@ -30,17 +30,31 @@ func TestSealAndOpenAgainstLocalKMS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.FullUserID != "u@d" || out.UserAPIKey != "UAKkey" {
-		t.Fatalf("non-secret fields changed: %+v", out)
+	if out.FullUserID != "u@d" {
+		t.Errorf("non-secret FullUserID changed to %q, want %q", out.FullUserID, "u@d")
 	}
-	for _, v := range []string{out.UserPassword, out.UserAPISecret} {
-		if v == "" || strings.Contains(v, "pw12secret") || strings.Contains(v, "UASsecret") {
-			t.Fatalf("not sealed: %q", v)
+	if out.UserAPIKey != "UAKkey" {
+		t.Errorf("non-secret UserAPIKey changed to %q, want %q", out.UserAPIKey, "UAKkey")
+	}
+	for name, v := range map[string]string{"UserPassword": out.UserPassword, "UserAPISecret": out.UserAPISecret} {
+		if v == "" {
+			t.Fatalf("%s sealed to nothing", name)
+		}
+		for _, secret := range []string{"pw12secret", "UASsecret"} {
+			if strings.Contains(v, secret) {
+				t.Fatalf("%s not sealed: %q shows %q", name, v, secret)
+			}
 		}
 	}
 	got, err := fieldcrypt.Open(ctx, client, "accounts", "sub-a", out.UserPassword)
-	if err != nil || got.UserPassword != "pw12secret" || got.UserAPISecret != "UASsecret" {
-		t.Fatalf("Open = %v, %v", got, err)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if got.UserPassword != "pw12secret" {
+		t.Errorf("opened UserPassword %q, want %q", got.UserPassword, "pw12secret")
+	}
+	if got.UserAPISecret != "UASsecret" {
+		t.Errorf("opened UserAPISecret %q, want %q", got.UserAPISecret, "UASsecret")
 	}
 	if _, err := fieldcrypt.Open(ctx, client, "accounts", "sub-b", out.UserPassword); !errors.Is(err, fieldcrypt.ErrCannotOpen) {
 		t.Fatalf("ciphertext moved to another sub decrypted: %v", err)

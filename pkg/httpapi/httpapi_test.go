@@ -84,8 +84,14 @@ func TestErrorMapping(t *testing.T) {
 		t.Run(tt.code, func(t *testing.T) {
 			h := New(&fakeProvisioner{err: tt.err}, quiet)
 			resp, err := h.Handle(context.Background(), request("GET /users/me", "s1", ""))
-			if err != nil || resp.StatusCode != tt.status || errorCode(t, resp) != tt.code {
-				t.Fatalf("= %d %s, %v; want %d %s", resp.StatusCode, resp.Body, err, tt.status, tt.code)
+			if err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d; body %s", resp.StatusCode, tt.status, resp.Body)
+			}
+			if got := errorCode(t, resp); got != tt.code {
+				t.Errorf("code %q, want %q; body %s", got, tt.code, resp.Body)
 			}
 			if resp.Headers["Content-Type"] != "application/json" {
 				t.Fatalf("headers = %v", resp.Headers)
@@ -107,8 +113,15 @@ func TestEveryCodeHasAnAnswer(t *testing.T) {
 	statuses := map[int]provision.Code{}
 	for _, c := range provision.Codes {
 		a, ok := answers[c]
-		if !ok || a.status < 400 || a.message == "" {
-			t.Errorf("code %s: answer %+v", c, a)
+		if !ok {
+			t.Errorf("code %s has no answer", c)
+		} else {
+			if a.status < 400 {
+				t.Errorf("code %s: status %d, want an error status, 400 or more", c, a.status)
+			}
+			if a.message == "" {
+				t.Errorf("code %s: no message", c)
+			}
 		}
 		if prev, dup := statuses[a.status]; dup && a.status != http.StatusNotFound {
 			t.Errorf("codes %s and %s share status %d", prev, c, a.status)
@@ -131,8 +144,13 @@ func TestBadRequestsSayWhatIsWrong(t *testing.T) {
 	} {
 		resp, _ := New(&fakeProvisioner{}, quiet).Handle(context.Background(), request("POST /users", "s1", body))
 		var b errorBody
-		if err := json.Unmarshal([]byte(resp.Body), &b); err != nil || resp.StatusCode != 400 || b.Error.Message != want {
-			t.Errorf("%s: = %d %s, want 400 %q", body, resp.StatusCode, resp.Body, want)
+		if resp.StatusCode != 400 {
+			t.Errorf("%s: status %d, want 400", body, resp.StatusCode)
+		}
+		if err := json.Unmarshal([]byte(resp.Body), &b); err != nil {
+			t.Errorf("%s: error body %q: %v", body, resp.Body, err)
+		} else if b.Error.Message != want {
+			t.Errorf("%s: message %q, want %q", body, b.Error.Message, want)
 		}
 	}
 }
@@ -143,8 +161,13 @@ func TestAFailureIsLoggedOnce(t *testing.T) {
 	h := New(&fakeProvisioner{err: provision.ErrInProgress}, slog.New(slog.NewJSONHandler(&logs, nil)))
 	h.Handle(context.Background(), request("GET /users/me", "s1", ""))
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
-	if len(lines) != 1 || !strings.Contains(lines[0], `"code":"provisioning_in_progress"`) || !strings.Contains(lines[0], `"status":409`) {
-		t.Fatalf("logs = %q", logs.String())
+	if len(lines) != 1 {
+		t.Fatalf("%d log lines, want 1: %q", len(lines), logs.String())
+	}
+	for _, want := range []string{`"code":"provisioning_in_progress"`, `"status":409`} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("log line lacks %s: %s", want, lines[0])
+		}
 	}
 }
 
@@ -152,16 +175,25 @@ func TestCreate(t *testing.T) {
 	f := &fakeProvisioner{created: true}
 	h := New(f, quiet)
 	resp, _ := h.Handle(context.Background(), request("POST /users", "s1", `{"user_country_code":"+44"}`))
-	if resp.StatusCode != 201 || f.gotSub != "s1" || f.gotOpts.CountryCode != "+44" {
-		t.Fatalf("= %d, sub %q, opts %+v", resp.StatusCode, f.gotSub, f.gotOpts)
+	if resp.StatusCode != 201 {
+		t.Errorf("status %d, want 201; body %s", resp.StatusCode, resp.Body)
+	}
+	if f.gotSub != "s1" {
+		t.Errorf("provisioner saw sub %q, want %q", f.gotSub, "s1")
+	}
+	if f.gotOpts.CountryCode != "+44" {
+		t.Errorf("provisioner saw country code %q, want %q", f.gotOpts.CountryCode, "+44")
 	}
 	if !f.gotOpts.ByUser {
 		t.Fatal("POST /users is not marked as the user's own request: a deleted account could never be provisioned again")
 	}
 	f.created = false
 	resp, _ = h.Handle(context.Background(), request("POST /users", "s1", ""))
-	if resp.StatusCode != 200 || f.gotOpts.CountryCode != "" {
-		t.Fatalf("existing = %d, opts %+v", resp.StatusCode, f.gotOpts)
+	if resp.StatusCode != 200 {
+		t.Errorf("existing: status %d, want 200; body %s", resp.StatusCode, resp.Body)
+	}
+	if f.gotOpts.CountryCode != "" {
+		t.Errorf("existing: provisioner saw country code %q, want none", f.gotOpts.CountryCode)
 	}
 }
 
@@ -173,8 +205,11 @@ func TestIdentityComesOnlyFromTheJWT(t *testing.T) {
 	req.QueryStringParameters = map[string]string{"sub": "attacker"}
 	req.PathParameters = map[string]string{"sub": "attacker"}
 	resp, _ := h.Handle(context.Background(), req)
-	if resp.StatusCode != 401 || f.gotSub != "" {
-		t.Fatalf("= %d, provisioner saw %q", resp.StatusCode, f.gotSub)
+	if resp.StatusCode != 401 {
+		t.Errorf("status %d, want 401", resp.StatusCode)
+	}
+	if f.gotSub != "" {
+		t.Errorf("provisioner saw sub %q, want no call", f.gotSub)
 	}
 }
 
@@ -190,8 +225,14 @@ func TestRouteFallbackForDefaultRoute(t *testing.T) {
 
 func TestTokenIsNotCached(t *testing.T) {
 	resp, _ := New(&fakeProvisioner{}, quiet).Handle(context.Background(), request("POST /users/me/token", "s1", ""))
-	if resp.StatusCode != 200 || resp.Headers["Cache-Control"] != "no-store" || !strings.Contains(resp.Body, `"user_access_token":"UATtoken"`) {
-		t.Fatalf("= %d %v %s", resp.StatusCode, resp.Headers, resp.Body)
+	if resp.StatusCode != 200 {
+		t.Errorf("status %d, want 200; body %s", resp.StatusCode, resp.Body)
+	}
+	if cc := resp.Headers["Cache-Control"]; cc != "no-store" {
+		t.Errorf("Cache-Control %q, want no-store", cc)
+	}
+	if want := `"user_access_token":"UATtoken"`; !strings.Contains(resp.Body, want) {
+		t.Errorf("body %s, want it to hold %s", resp.Body, want)
 	}
 }
 

@@ -50,23 +50,49 @@ func TestCreateListDeleteAndUserToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.FullUserID != "bob@sim.kandy.local" || !strings.HasPrefix(u.UserAPIKey, "UAK") ||
-		!strings.HasPrefix(u.UserAPISecret, "UAS") || u.UserPassword == "" || u.DomainName != "sim.kandy.local" {
-		t.Fatalf("unexpected user %#v", u)
+	if u.FullUserID != "bob@sim.kandy.local" {
+		t.Errorf("full user id %q, want %q", u.FullUserID, "bob@sim.kandy.local")
+	}
+	if !strings.HasPrefix(u.UserAPIKey, "UAK") {
+		t.Errorf("user API key %q, want a UAK prefix", u.UserAPIKey)
+	}
+	if !strings.HasPrefix(u.UserAPISecret, "UAS") {
+		t.Errorf("user API secret %q, want a UAS prefix", u.UserAPISecret)
+	}
+	if u.UserPassword == "" {
+		t.Error("no user password")
+	}
+	if u.DomainName != "sim.kandy.local" {
+		t.Errorf("domain %q, want %q", u.DomainName, "sim.kandy.local")
 	}
 	users, err := c.ListUsers(ctx)
-	if err != nil || len(users) != 1 || users[0].UserID != "bob" {
-		t.Fatalf("list = %v, %v", users, err)
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	if len(users) != 1 {
+		t.Fatalf("list = %v, want one user", users)
+	}
+	if users[0].UserID != "bob" {
+		t.Errorf("listed user %q, want %q", users[0].UserID, "bob")
 	}
 	tok, err := c.UserAccessToken(ctx, "bob")
-	if err != nil || !strings.HasPrefix(tok, "UAT") {
-		t.Fatalf("user token = %q, %v", tok, err)
+	if err != nil {
+		t.Fatalf("user token: %v", err)
+	}
+	if !strings.HasPrefix(tok, "UAT") {
+		t.Errorf("user token = %q, want a UAT prefix", tok)
 	}
 	if err := c.DeleteUser(ctx, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.DeleteUser(ctx, "bob"); !errors.Is(err, kandy.ErrNoSuchUser) || !errors.Is(err, provision.ErrKandyNoSuchUser) || errors.Is(err, provision.ErrKandyUnavailable) {
-		t.Fatalf("second delete = %v, want ErrNoSuchUser", err)
+	err = c.DeleteUser(ctx, "bob")
+	for _, want := range []error{kandy.ErrNoSuchUser, provision.ErrKandyNoSuchUser} {
+		if !errors.Is(err, want) {
+			t.Errorf("second delete = %v, want %v", err, want)
+		}
+	}
+	if errors.Is(err, provision.ErrKandyUnavailable) {
+		t.Errorf("second delete = %v, is %v; want no such user only", err, provision.ErrKandyUnavailable)
 	}
 	if _, err := c.UserAccessToken(ctx, "bob"); !errors.Is(err, kandy.ErrNoSuchUser) {
 		t.Fatalf("token for deleted user = %v", err)
@@ -95,8 +121,10 @@ func TestCreateErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := c.CreateUser(ctx, tt.id, tt.country)
-			if !errors.Is(err, tt.want) || !errors.Is(err, tt.domain) {
-				t.Fatalf("err = %v, want %v and %v", err, tt.want, tt.domain)
+			for _, want := range []error{tt.want, tt.domain} {
+				if !errors.Is(err, want) {
+					t.Errorf("err = %v, want %v", err, want)
+				}
 			}
 		})
 	}
@@ -111,11 +139,18 @@ func TestInvalidProjectCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.CreateUser(context.Background(), "a", "US")
-	if !errors.Is(err, kandy.ErrInvalidCredentials) || !errors.Is(err, provision.ErrKandyCredentialsRefused) || !errors.Is(err, provision.ErrKandyUnavailable) {
-		t.Fatalf("err = %v", err)
+	if err == nil {
+		t.Fatal("wrong keys accepted")
 	}
-	if strings.Contains(err.Error(), "DAKwrong") || strings.Contains(err.Error(), "DASwrong") {
-		t.Fatalf("error leaks the key: %v", err)
+	for _, want := range []error{kandy.ErrInvalidCredentials, provision.ErrKandyCredentialsRefused, provision.ErrKandyUnavailable} {
+		if !errors.Is(err, want) {
+			t.Errorf("err = %v, want %v", err, want)
+		}
+	}
+	for _, secret := range []string{"DAKwrong", "DASwrong"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error leaks %s: %v", secret, err)
+		}
 	}
 }
 
@@ -357,9 +392,17 @@ func TestObserverSeesEveryAttempt(t *testing.T) {
 }
 
 func TestKindName(t *testing.T) {
-	if kandy.KindName(nil) != "" || kandy.KindName(errors.New("x")) != "other" ||
-		kandy.KindName(fmt.Errorf("wrapped: %w", &kandy.Error{Kind: kandy.ErrNoSuchUser})) != "no_such_user" {
-		t.Fatal("KindName")
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{errors.New("x"), "other"},
+		{fmt.Errorf("wrapped: %w", &kandy.Error{Kind: kandy.ErrNoSuchUser}), "no_such_user"},
+	} {
+		if got := kandy.KindName(tt.err); got != tt.want {
+			t.Errorf("KindName(%v) = %q, want %q", tt.err, got, tt.want)
+		}
 	}
 }
 

@@ -52,14 +52,19 @@ func answering(t *testing.T, httpStatus int, body string) *kandy.Client {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/domains/accesstokens" {
-			if r.Header.Get("Content-Type") != "" || r.Method != http.MethodGet {
-				t.Errorf("token request: %s with Content-Type %q", r.Method, r.Header.Get("Content-Type"))
+			if r.Method != http.MethodGet {
+				t.Errorf("token request: method %s, want GET", r.Method)
+			}
+			if ct := r.Header.Get("Content-Type"); ct != "" {
+				t.Errorf("token request: Content-Type %q, want none", ct)
 			}
 			fmt.Fprint(w, `{"status":0,"result":{"domain_access_token":"DATabcdef0123456789"}}`)
 			return
 		}
-		if r.Header.Get("Content-Type") != "application/json" || r.Header.Get("Accept") != "application/json" {
-			t.Errorf("create sent Content-Type %q, Accept %q", r.Header.Get("Content-Type"), r.Header.Get("Accept"))
+		for _, h := range []string{"Content-Type", "Accept"} {
+			if got := r.Header.Get(h); got != "application/json" {
+				t.Errorf("create sent %s %q, want application/json", h, got)
+			}
 		}
 		w.WriteHeader(httpStatus)
 		fmt.Fprint(w, body)
@@ -83,8 +88,11 @@ func TestDefaultBackoffRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	sim.Inject(kandysim.EndpointListUsers, kandysim.FaultHTTP500, 2)
-	if _, err := c.ListUsers(context.Background()); err != nil || sim.Calls(kandysim.EndpointListUsers) != 3 {
+	if _, err := c.ListUsers(context.Background()); err != nil {
 		t.Fatalf("list = %v after %d calls, want success after 2 retries", err, sim.Calls(kandysim.EndpointListUsers))
+	}
+	if n := sim.Calls(kandysim.EndpointListUsers); n != 3 {
+		t.Fatalf("list succeeded after %d calls, want 3: two retries", n)
 	}
 }
 
@@ -92,9 +100,20 @@ func TestDefaultBackoffRetries(t *testing.T) {
 func TestHTTPClientTimeouts(t *testing.T) {
 	c := kandy.NewHTTPClient()
 	tr, ok := c.Transport.(*http.Transport)
-	if !ok || c.Timeout < time.Second || c.Timeout > 30*time.Second || tr.TLSHandshakeTimeout < time.Second ||
-		tr.ResponseHeaderTimeout < time.Second || tr.ResponseHeaderTimeout > c.Timeout || tr.IdleConnTimeout < 10*time.Second {
-		t.Fatalf("timeouts: client %v, transport %+v", c.Timeout, tr)
+	if !ok {
+		t.Fatalf("transport %T, want *http.Transport", c.Transport)
+	}
+	if c.Timeout < time.Second || c.Timeout > 30*time.Second {
+		t.Errorf("client timeout %v, want within [1s, 30s]", c.Timeout)
+	}
+	if tr.TLSHandshakeTimeout < time.Second {
+		t.Errorf("TLS handshake timeout %v, want 1s or more", tr.TLSHandshakeTimeout)
+	}
+	if tr.ResponseHeaderTimeout < time.Second || tr.ResponseHeaderTimeout > c.Timeout {
+		t.Errorf("response header timeout %v, want within [1s, the client's %v]", tr.ResponseHeaderTimeout, c.Timeout)
+	}
+	if tr.IdleConnTimeout < 10*time.Second {
+		t.Errorf("idle connection timeout %v, want 10s or more", tr.IdleConnTimeout)
 	}
 	if err := c.CheckRedirect(nil, nil); !errors.Is(err, http.ErrUseLastResponse) {
 		t.Fatal("redirects are followed")
@@ -122,9 +141,16 @@ func TestWaitingForTheTokenHonoursTheContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := c.ListUsers(ctx)
-	if !errors.Is(err, kandy.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, provision.ErrKandyUnavailable) ||
-		err.Error() != "domain access token: kandy: unavailable (no envelope): waiting for token" {
-		t.Fatalf("waiting caller = %v", err)
+	if err == nil {
+		t.Fatal("the waiting caller succeeded")
+	}
+	for _, want := range []error{kandy.ErrUnavailable, context.DeadlineExceeded, provision.ErrKandyUnavailable} {
+		if !errors.Is(err, want) {
+			t.Errorf("waiting caller = %v, want %v", err, want)
+		}
+	}
+	if want := "domain access token: kandy: unavailable (no envelope): waiting for token"; err.Error() != want {
+		t.Errorf("waiting caller\n got %v\nwant %s", err, want)
 	}
 	close(release)
 	wg.Wait()
@@ -145,8 +171,11 @@ func TestAnswerCutShort(t *testing.T) {
 	defer srv.Close()
 	c, _ := kandy.New(kandy.Options{BaseURL: srv.URL, Keys: staticKeys{APIKey: "DAKk", APISecret: "DASs"}, Backoff: []time.Duration{}})
 	_, err := c.CreateUser(context.Background(), "a", "US")
-	if !errors.Is(err, kandy.ErrUnavailable) || err.Error() != "create user: kandy: unavailable (no envelope, http 200): reading answer: transport failure" {
-		t.Fatalf("err = %v", err)
+	if !errors.Is(err, kandy.ErrUnavailable) {
+		t.Fatalf("err = %v, want %v", err, kandy.ErrUnavailable)
+	}
+	if want := "create user: kandy: unavailable (no envelope, http 200): reading answer: transport failure"; err.Error() != want {
+		t.Errorf("err\n got %v\nwant %s", err, want)
 	}
 }
 
@@ -161,7 +190,10 @@ func TestKandyUnreachable(t *testing.T) {
 	l.Close()
 	c, _ := kandy.New(kandy.Options{BaseURL: "http://" + addr, Keys: staticKeys{APIKey: "DAKkey0123456789", APISecret: "DASsecret0123456789"}, Backoff: []time.Duration{}})
 	err = c.Ping(context.Background())
-	if !errors.Is(err, provision.ErrKandyUnavailable) || err.Error() != "domain access token: kandy: unavailable (no envelope): transport failure" {
-		t.Fatalf("err = %v", err)
+	if !errors.Is(err, provision.ErrKandyUnavailable) {
+		t.Fatalf("err = %v, want %v", err, provision.ErrKandyUnavailable)
+	}
+	if want := "domain access token: kandy: unavailable (no envelope): transport failure"; err.Error() != want {
+		t.Errorf("err\n got %v\nwant %s", err, want)
 	}
 }

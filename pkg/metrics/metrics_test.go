@@ -131,9 +131,12 @@ func TestDrift(t *testing.T) {
 	if got := emfcheck.Sum(data, Drift, nil); got != 2 {
 		t.Fatalf("total drift %v", got)
 	}
+	if len(data) != 4 {
+		t.Fatalf("%d data, want 4", len(data))
+	}
 	for class, want := range map[string]float64{"missing": 2, "gone": 0} {
-		if got := emfcheck.Sum(data, Drift, map[string]string{DimClass: class}); got != want || len(data) != 4 {
-			t.Fatalf("%s: %v of %d data", class, got, len(data))
+		if got := emfcheck.Sum(data, Drift, map[string]string{DimClass: class}); got != want {
+			t.Errorf("%s: drift %v, want %v", class, got, want)
 		}
 	}
 }

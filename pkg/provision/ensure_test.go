@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +19,19 @@ func TestNew(t *testing.T) {
 		t.Fatalf("bad default country: %v", err)
 	}
 	s, err := provision.New(memstore.New(), newKandy(), provision.Options{})
-	if err != nil || s.ClaimMargin() <= 0 || s.ClaimTTL() <= s.ClaimMargin() {
-		t.Fatalf("defaults: %v, margin %v, ttl %v", err, s.ClaimMargin(), s.ClaimTTL())
+	if err != nil {
+		t.Fatalf("New with defaults: %v", err)
+	}
+	if s.ClaimMargin() <= 0 {
+		t.Errorf("default claim margin %v, want > 0", s.ClaimMargin())
+	}
+	if s.ClaimTTL() <= s.ClaimMargin() {
+		t.Errorf("default claim TTL %v, want more than the margin %v", s.ClaimTTL(), s.ClaimMargin())
 	}
 	w := newWorld(t)
 	w.provisioned(t)
-	if calls := w.kandy.callList(); len(calls) != 1 || calls[0] != "create "+uid+" US" {
-		t.Fatalf("default country: calls %v", calls)
+	if calls, want := w.kandy.callList(), []string{"create " + uid + " US"}; !slices.Equal(calls, want) {
+		t.Fatalf("default country: Kandy calls %q, want %q", calls, want)
 	}
 }
 
@@ -41,21 +48,53 @@ func TestValidCountryCode(t *testing.T) {
 func TestEnsureCreatesOnceAndStoresTheCredentials(t *testing.T) {
 	w := newWorld(t)
 	a, created, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{CountryCode: "+44"})
-	if err != nil || !created || a.UserID != uid || a.FullUserID != uid+"@d" || a.DomainName != "d" || !a.CreatedAt.Equal(w.clock.Now()) {
-		t.Fatalf("Ensure = %+v, %v, %v", a, created, err)
+	if err != nil {
+		t.Fatalf("Ensure: %v", err)
+	}
+	if !created {
+		t.Error("Ensure did not report that it created the account")
+	}
+	if a.UserID != uid {
+		t.Errorf("user_id %q, want %q", a.UserID, uid)
+	}
+	if a.FullUserID != uid+"@d" {
+		t.Errorf("full_user_id %q, want %q", a.FullUserID, uid+"@d")
+	}
+	if a.DomainName != "d" {
+		t.Errorf("domain_name %q, want %q", a.DomainName, "d")
+	}
+	if !a.CreatedAt.Equal(w.clock.Now()) {
+		t.Errorf("created_at %v, want %v", a.CreatedAt, w.clock.Now())
 	}
 	rec, _ := w.record(t)
 	issued := w.kandy.users[uid]
-	if rec.Status != provision.StatusActive || rec.UserAPIKey != issued.UserAPIKey || rec.UserAPISecret != issued.UserAPISecret ||
-		rec.UserPassword != issued.UserPassword || rec.Generation == "" {
-		t.Fatalf("stored %+v, Kandy issued %+v", rec, issued)
+	if rec.Status != provision.StatusActive {
+		t.Errorf("stored status %q, want %q", rec.Status, provision.StatusActive)
+	}
+	if rec.UserAPIKey != issued.UserAPIKey {
+		t.Errorf("stored UserAPIKey %q, Kandy issued %q", rec.UserAPIKey, issued.UserAPIKey)
+	}
+	if rec.UserAPISecret != issued.UserAPISecret {
+		t.Errorf("stored UserAPISecret %q, Kandy issued %q", rec.UserAPISecret, issued.UserAPISecret)
+	}
+	if rec.UserPassword != issued.UserPassword {
+		t.Errorf("stored UserPassword %q, Kandy issued %q", rec.UserPassword, issued.UserPassword)
+	}
+	if rec.Generation == "" {
+		t.Error("stored record has no generation")
 	}
 	again, created, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
-	if err != nil || created || again != a {
-		t.Fatalf("second Ensure = %+v, %v, %v", again, created, err)
+	if err != nil {
+		t.Fatalf("second Ensure: %v", err)
 	}
-	if calls := w.kandy.callList(); len(calls) != 1 || calls[0] != "create "+uid+" +44" {
-		t.Fatalf("Kandy calls %v", calls)
+	if created {
+		t.Error("second Ensure reported that it created the account")
+	}
+	if again != a {
+		t.Errorf("second Ensure\n got %+v\nwant %+v", again, a)
+	}
+	if calls, want := w.kandy.callList(), []string{"create " + uid + " +44"}; !slices.Equal(calls, want) {
+		t.Fatalf("Kandy calls %q, want %q", calls, want)
 	}
 }
 
@@ -65,8 +104,11 @@ func TestEnsureRefusesBadInputBeforeAnyWrite(t *testing.T) {
 	wantCode(t, "bad country", err, provision.CodeInvalidRequest)
 	_, _, err = w.svc.Ensure(context.Background(), "", provision.EnsureOptions{})
 	wantCode(t, "empty sub", err, provision.CodeUnauthorized)
-	if _, ok := w.record(t); ok || len(w.kandy.callList()) != 0 {
-		t.Fatalf("a refused request wrote something: calls %v", w.kandy.callList())
+	if rec, ok := w.record(t); ok {
+		t.Errorf("a refused request stored a record: %+v", rec)
+	}
+	if calls := w.kandy.callList(); len(calls) != 0 {
+		t.Errorf("a refused request called Kandy: %v", calls)
 	}
 }
 
@@ -95,12 +137,24 @@ func TestEnsureTakesOverExpiredClaims(t *testing.T) {
 		w.claimed(status, -time.Millisecond)
 		w.kandy.users[uid] = provision.Credentials{UserAPIKey: "UAKorphan"}
 		a, created, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{ByUser: tt.byUser})
-		if err != nil || !created || a.UserID != uid {
-			t.Fatalf("%s: Ensure = %+v, %v, %v", status, a, created, err)
+		if err != nil {
+			t.Fatalf("%s: Ensure: %v", status, err)
+		}
+		if !created {
+			t.Errorf("%s: Ensure did not report that it created the account", status)
+		}
+		if a.UserID != uid {
+			t.Errorf("%s: user_id %q, want %q", status, a.UserID, uid)
 		}
 		rec, _ := w.record(t)
-		if rec.Status != provision.StatusActive || rec.UserAPIKey == "UAKorphan" || rec.UserAPIKey != w.kandy.users[uid].UserAPIKey {
-			t.Fatalf("%s: stored %+v", status, rec)
+		if rec.Status != provision.StatusActive {
+			t.Errorf("%s: stored status %q, want %q", status, rec.Status, provision.StatusActive)
+		}
+		if rec.UserAPIKey == "UAKorphan" {
+			t.Errorf("%s: stored the orphan's UserAPIKey", status)
+		}
+		if want := w.kandy.users[uid].UserAPIKey; rec.UserAPIKey != want {
+			t.Errorf("%s: stored UserAPIKey %q, Kandy issued %q", status, rec.UserAPIKey, want)
 		}
 		if calls := strings.Join(w.kandy.callList(), ","); calls != "create "+uid+" US,delete "+uid+",create "+uid+" US" {
 			t.Fatalf("%s: calls %s", status, calls)
@@ -115,8 +169,11 @@ func TestEnsureDropsTheRecordWhenKandyRefused(t *testing.T) {
 		w := newWorld(t)
 		w.kandy.createErr = []error{fmt.Errorf("create user: %w", kerr)}
 		_, created, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
-		if !errors.Is(err, kerr) || created {
+		if !errors.Is(err, kerr) {
 			t.Fatalf("err = %v, want %v", err, kerr)
+		}
+		if created {
+			t.Errorf("%v: Ensure reported that it created the account", kerr)
 		}
 		if rec, ok := w.record(t); ok {
 			t.Fatalf("%v: the record stays: %+v", kerr, rec)
@@ -135,13 +192,23 @@ func TestEnsureKeepsEvidenceAfterAnAmbiguousFailure(t *testing.T) {
 			t.Fatalf("err = %v, want %v", err, kerr)
 		}
 		rec, ok := w.record(t)
-		if !ok || rec.Status != provision.StatusPending || rec.Held(w.clock.Now()) {
-			t.Fatalf("%v: record %+v (present %v); want PENDING, its claim ended", kerr, rec, ok)
+		if !ok {
+			t.Fatalf("%v: no record kept; want PENDING evidence", kerr)
+		}
+		if rec.Status != provision.StatusPending {
+			t.Errorf("%v: status %q, want %q", kerr, rec.Status, provision.StatusPending)
+		}
+		if rec.Held(w.clock.Now()) {
+			t.Errorf("%v: the claim is still held (expires %v, now %v); want it ended", kerr, rec.ClaimExpiresAt, w.clock.Now())
 		}
 		_, err := w.svc.Get(context.Background(), sub)
 		wantCode(t, "Get of evidence", err, provision.CodeNotProvisioned)
-		if _, created, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{}); err != nil || !created {
-			t.Fatalf("%v: the next Ensure = %v, %v", kerr, created, err)
+		_, created, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
+		if err != nil {
+			t.Fatalf("%v: the next Ensure: %v", kerr, err)
+		}
+		if !created {
+			t.Errorf("%v: the next Ensure did not report that it created the account", kerr)
 		}
 	}
 }
@@ -157,20 +224,35 @@ func TestOnlyTheUserRevivesADeletedAccount(t *testing.T) {
 	}
 	calls := len(w.kandy.callList())
 	_, created, err := w.svc.Ensure(ctx, sub, provision.EnsureOptions{})
-	if !errors.Is(err, provision.ErrAccountDeleted) || created {
-		t.Fatalf("automatic Ensure of a tombstone = %v, %v", created, err)
+	if !errors.Is(err, provision.ErrAccountDeleted) {
+		t.Fatalf("automatic Ensure of a tombstone: err %v, want %v", err, provision.ErrAccountDeleted)
+	}
+	if created {
+		t.Error("automatic Ensure of a tombstone reported that it created an account")
 	}
 	wantCode(t, "automatic Ensure of a tombstone", err, provision.CodeNotProvisioned)
 	if len(w.kandy.callList()) != calls {
 		t.Fatalf("Kandy called for a tombstone: %v", w.kandy.callList())
 	}
 	a, created, err := w.svc.Ensure(ctx, sub, provision.EnsureOptions{ByUser: true})
-	if err != nil || !created || a.UserID != uid {
-		t.Fatalf("the user's Ensure = %+v, %v, %v", a, created, err)
+	if err != nil {
+		t.Fatalf("the user's Ensure: %v", err)
+	}
+	if !created {
+		t.Error("the user's Ensure did not report that it created the account")
+	}
+	if a.UserID != uid {
+		t.Errorf("the user's Ensure: user_id %q, want %q", a.UserID, uid)
 	}
 	rec, _ := w.record(t)
-	if rec.Status != provision.StatusActive || rec.UserAPIKey != w.kandy.users[uid].UserAPIKey || len(w.kandy.users) != 1 {
-		t.Fatalf("after the revival: %+v, Kandy users %v", rec, w.kandy.users)
+	if rec.Status != provision.StatusActive {
+		t.Errorf("after the revival: status %q, want %q", rec.Status, provision.StatusActive)
+	}
+	if want := w.kandy.users[uid].UserAPIKey; rec.UserAPIKey != want {
+		t.Errorf("after the revival: stored UserAPIKey %q, Kandy issued %q", rec.UserAPIKey, want)
+	}
+	if len(w.kandy.users) != 1 {
+		t.Errorf("after the revival: %d Kandy users %v, want 1", len(w.kandy.users), w.kandy.users)
 	}
 	// An abandoned delete is the user's wish too.
 	w2 := newWorld(t)
@@ -187,8 +269,14 @@ func TestOrphanRecoveryFailures(t *testing.T) {
 	w.kandy.deleteErr = provision.ErrKandyUnavailable
 	_, _, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
 	wantCode(t, "orphan delete fails", err, provision.CodeKandyUnavailable)
-	if rec, ok := w.record(t); !ok || rec.Status != provision.StatusPending || len(w.kandy.callList()) != 2 {
-		t.Fatalf("after a failed recovery: %+v, calls %v; want the record kept as evidence", rec, w.kandy.callList())
+	rec, ok := w.record(t)
+	if !ok {
+		t.Error("after a failed recovery: no record; want it kept as evidence")
+	} else if rec.Status != provision.StatusPending {
+		t.Errorf("after a failed recovery: status %q, want %q", rec.Status, provision.StatusPending)
+	}
+	if calls := w.kandy.callList(); len(calls) != 2 {
+		t.Errorf("after a failed recovery: Kandy calls %v, want 2", calls)
 	}
 	w2 := newWorld(t)
 	w2.kandy.createErr = []error{provision.ErrKandyUserExists, provision.ErrKandyUserExists}
@@ -209,8 +297,10 @@ func TestKandyIsCalledWithinTheClaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	dl, _ := ctx.Deadline()
-	if got := w.kandy.deadlines[0]; got.IsZero() || got.After(dl) {
-		t.Fatalf("create's deadline %v, caller's %v", got, dl)
+	if got := w.kandy.deadlines[0]; got.IsZero() {
+		t.Error("create was called with no deadline")
+	} else if got.After(dl) {
+		t.Errorf("create's deadline %v is after the caller's %v", got, dl)
 	}
 	w2 := newWorld(t)
 	if _, _, err := w2.svc.Ensure(context.Background(), sub, provision.EnsureOptions{}); err != nil {
@@ -239,8 +329,17 @@ func TestEnsureOutcomesAreCounted(t *testing.T) {
 	if _, _, err := w.svc.Ensure(ctx, "s4", provision.EnsureOptions{}); err == nil {
 		t.Fatal("Kandy down accepted")
 	}
-	if m.created != 2 || m.present != 2 || m.quota != 1 || len(m.dependencies) != 0 {
-		t.Fatalf("counted %+v", *m)
+	if m.created != 2 {
+		t.Errorf("counted %d created, want 2", m.created)
+	}
+	if m.present != 2 {
+		t.Errorf("counted %d already present, want 2", m.present)
+	}
+	if m.quota != 1 {
+		t.Errorf("counted %d quota exceeded, want 1", m.quota)
+	}
+	if len(m.dependencies) != 0 {
+		t.Errorf("counted dependency failures %v, want none", m.dependencies)
 	}
 }
 
@@ -351,7 +450,11 @@ func TestNoLoggerGiven(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, created, err := s.Ensure(context.Background(), sub, provision.EnsureOptions{}); err != nil || !created {
-		t.Fatalf("orphan recovery, which logs = %v, %v", created, err)
+	_, created, err := s.Ensure(context.Background(), sub, provision.EnsureOptions{})
+	if err != nil {
+		t.Fatalf("orphan recovery, which logs: %v", err)
+	}
+	if !created {
+		t.Error("orphan recovery did not report that it created the account")
 	}
 }

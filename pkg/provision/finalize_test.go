@@ -3,6 +3,7 @@ package provision_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -57,8 +58,12 @@ func serviceOver(t *testing.T, acc provision.Accounts, k provision.Kandy, opts .
 func TestFinalizeRetriesTransientFailures(t *testing.T) {
 	acc := &flakyStore{Accounts: memstore.New(), finalizeFails: 2}
 	s := serviceOver(t, acc, newKandy())
-	if _, created, err := s.Ensure(context.Background(), sub, provision.EnsureOptions{}); err != nil || !created {
-		t.Fatalf("Ensure = %v, %v", created, err)
+	_, created, err := s.Ensure(context.Background(), sub, provision.EnsureOptions{})
+	if err != nil {
+		t.Fatalf("Ensure: %v", err)
+	}
+	if !created {
+		t.Error("Ensure did not report that it created the account")
 	}
 	if acc.finalizeCalls != 3 {
 		t.Fatalf("finalize calls = %d, want 3", acc.finalizeCalls)
@@ -71,8 +76,11 @@ func TestFinalizeGivesUpAfterItsTries(t *testing.T) {
 	s.SetFinalizeTries(3)
 	_, created, err := s.Ensure(context.Background(), sub, provision.EnsureOptions{})
 	wantCode(t, "finalize always failing", err, provision.CodeInternal)
-	if created || acc.finalizeCalls != 3 {
-		t.Fatalf("created %v after %d finalize calls", created, acc.finalizeCalls)
+	if created {
+		t.Error("Ensure reported that it created the account though finalize always failed")
+	}
+	if acc.finalizeCalls != 3 {
+		t.Errorf("finalize calls = %d, want 3", acc.finalizeCalls)
 	}
 	rec, _ := acc.Get(context.Background(), sub)
 	if rec.Status != provision.StatusPending {
@@ -91,8 +99,12 @@ func TestFinalizeStopsWhenTheClaimEnds(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, _, err := s.Ensure(ctx, sub, provision.EnsureOptions{})
-	if err == nil || time.Since(start) > 2*time.Second {
-		t.Fatalf("Ensure = %v after %v", err, time.Since(start))
+	took := time.Since(start)
+	if err == nil {
+		t.Error("Ensure succeeded though every finalize failed")
+	}
+	if took > 2*time.Second {
+		t.Errorf("Ensure took %v, want it to stop with the claim, within 2s", took)
 	}
 }
 
@@ -101,8 +113,15 @@ func TestLostAnswersFromTheStoreAreRecognised(t *testing.T) {
 		acc := &flakyStore{Accounts: memstore.New(), lostClaim: tt.claim, lostFin: tt.finalize}
 		s := serviceOver(t, acc, newKandy())
 		a, created, err := s.Ensure(context.Background(), sub, provision.EnsureOptions{})
-		if err != nil || !created || a.UserID != uid {
-			t.Fatalf("lost claim answer %v, lost finalize answer %v: Ensure = %+v, %v, %v", tt.claim, tt.finalize, a, created, err)
+		what := fmt.Sprintf("lost claim answer %v, lost finalize answer %v", tt.claim, tt.finalize)
+		if err != nil {
+			t.Fatalf("%s: Ensure: %v", what, err)
+		}
+		if !created {
+			t.Errorf("%s: Ensure did not report that it created the account", what)
+		}
+		if a.UserID != uid {
+			t.Errorf("%s: user_id %q, want %q", what, a.UserID, uid)
 		}
 	}
 }
@@ -124,8 +143,11 @@ func TestAClaimTakenOverBeforeTheFinalizeIsInProgress(t *testing.T) {
 	s := serviceOver(t, acc, newKandy())
 	_, created, err := s.Ensure(context.Background(), sub, provision.EnsureOptions{})
 	wantCode(t, "claim taken over", err, provision.CodeInProgress)
-	if rec, _ := acc.Get(context.Background(), sub); created || rec.ClaimToken != "thief" {
-		t.Fatalf("created %v, record %+v", created, rec)
+	if created {
+		t.Error("Ensure reported that it created the account under a claim taken over")
+	}
+	if rec, _ := acc.Get(context.Background(), sub); rec.ClaimToken != "thief" {
+		t.Errorf("claim token %q, want the thief's %q", rec.ClaimToken, "thief")
 	}
 }
 
@@ -149,8 +171,17 @@ func TestCredentialsAreSealedBeforeTheyAreStored(t *testing.T) {
 	})
 	w.provisioned(t)
 	rec, _ := w.record(t)
-	if rec.UserPassword != "sealed:"+sub || rec.UserAPISecret != "sealed:"+sub || rec.UserAPIKey == "" || calls != 2 {
-		t.Fatalf("stored %q/%q after %d seals", rec.UserPassword, rec.UserAPISecret, calls)
+	if want := "sealed:" + sub; rec.UserPassword != want {
+		t.Errorf("stored UserPassword %q, want %q", rec.UserPassword, want)
+	}
+	if want := "sealed:" + sub; rec.UserAPISecret != want {
+		t.Errorf("stored UserAPISecret %q, want %q", rec.UserAPISecret, want)
+	}
+	if rec.UserAPIKey == "" {
+		t.Error("stored no UserAPIKey")
+	}
+	if calls != 2 {
+		t.Errorf("%d seals, want 2: one failing, one retried", calls)
 	}
 }
 
@@ -162,7 +193,11 @@ func TestASealerThatAlwaysFailsStoresNothingInTheClear(t *testing.T) {
 	})
 	_, _, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
 	wantCode(t, "sealer down", err, provision.CodeInternal)
-	if rec, _ := w.record(t); rec.Status != provision.StatusPending || rec.UserPassword != "" {
-		t.Fatalf("record %+v", rec)
+	rec, _ := w.record(t)
+	if rec.Status != provision.StatusPending {
+		t.Errorf("status %q, want %q", rec.Status, provision.StatusPending)
+	}
+	if rec.UserPassword != "" {
+		t.Errorf("stored UserPassword %q, want none", rec.UserPassword)
 	}
 }

@@ -150,8 +150,11 @@ func (w *world) record(t testing.TB) (provision.Record, bool) {
 func (w *world) provisioned(t testing.TB) provision.Account {
 	t.Helper()
 	a, created, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
-	if err != nil || !created {
-		t.Fatalf("Ensure = %v, %v", created, err)
+	if err != nil {
+		t.Fatalf("Ensure: %v", err)
+	}
+	if !created {
+		t.Fatal("Ensure did not report that it created the account")
 	}
 	return a
 }

@@ -18,8 +18,12 @@ func TestGet(t *testing.T) {
 	_, err := w.svc.Get(ctx, sub)
 	wantCode(t, "nothing", err, provision.CodeNotProvisioned)
 	created := w.provisioned(t)
-	if got, err := w.svc.Get(ctx, sub); err != nil || got != created {
-		t.Fatalf("Get = %+v, %v; want %+v", got, err, created)
+	got, err := w.svc.Get(ctx, sub)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if got != created {
+		t.Errorf("Get\n got %+v\nwant %+v", got, created)
 	}
 	_, err = w.svc.Get(ctx, "")
 	wantCode(t, "empty sub", err, provision.CodeUnauthorized)
@@ -79,8 +83,12 @@ func TestUserToken(t *testing.T) {
 	_, err := w.svc.UserToken(ctx, sub)
 	wantCode(t, "nothing", err, provision.CodeNotProvisioned)
 	w.provisioned(t)
-	if tok, err := w.svc.UserToken(ctx, sub); err != nil || tok != "UAT"+uid {
-		t.Fatalf("UserToken = %q, %v", tok, err)
+	tok, err := w.svc.UserToken(ctx, sub)
+	if err != nil {
+		t.Fatalf("UserToken: %v", err)
+	}
+	if tok != "UAT"+uid {
+		t.Errorf("UserToken = %q, want %q", tok, "UAT"+uid)
 	}
 	w.kandy.tokenErr = []error{provision.ErrKandyUnavailable}
 	_, err = w.svc.UserToken(ctx, sub)
@@ -131,8 +139,12 @@ func TestUserTokenRacingADelete(t *testing.T) {
 	before := tokens()
 	k.before = func() { _ = s.Delete(ctx, sub) }
 	k.after = func() { _, _, _ = s.Ensure(ctx, sub, provision.EnsureOptions{ByUser: true}) }
-	if tok, err := racer.UserToken(ctx, sub); err != nil || tok != "UAT"+uid {
-		t.Fatalf("token racing a delete and a creation = %q, %v", tok, err)
+	tok, err := racer.UserToken(ctx, sub)
+	if err != nil {
+		t.Fatalf("token racing a delete and a creation: %v", err)
+	}
+	if tok != "UAT"+uid {
+		t.Errorf("token racing a delete and a creation = %q, want the new user's %q", tok, "UAT"+uid)
 	}
 	if calls := tokens() - before; calls != 2 {
 		t.Fatalf("%d token calls, want 2: the first found the user gone, the second asked the new one", calls)
@@ -165,8 +177,20 @@ func TestDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec, ok := w.record(t)
-	if !ok || rec.Status != provision.StatusDeleted || !rec.ExpiresAt.IsZero() || rec.DeletedAt.IsZero() || len(w.kandy.users) != 0 {
-		t.Fatalf("after Delete: %+v, Kandy users %v; want a kept tombstone and no Kandy user", rec, w.kandy.users)
+	if !ok {
+		t.Fatal("after Delete: no record; want a kept tombstone")
+	}
+	if rec.Status != provision.StatusDeleted {
+		t.Errorf("after Delete: status %q, want %q", rec.Status, provision.StatusDeleted)
+	}
+	if !rec.ExpiresAt.IsZero() {
+		t.Errorf("after Delete: the tombstone expires at %v; want it kept", rec.ExpiresAt)
+	}
+	if rec.DeletedAt.IsZero() {
+		t.Error("after Delete: the tombstone has no deleted_at")
+	}
+	if len(w.kandy.users) != 0 {
+		t.Errorf("after Delete: Kandy users %v, want none", w.kandy.users)
 	}
 	wantCode(t, "second Delete", w.svc.Delete(ctx, sub), provision.CodeNotProvisioned)
 	_, err := w.svc.Get(ctx, sub)
@@ -183,8 +207,10 @@ func TestDelete(t *testing.T) {
 func TestDeleteOfNothingLeavesATombstone(t *testing.T) {
 	w := newWorld(t)
 	wantCode(t, "nothing", w.svc.Delete(context.Background(), sub), provision.CodeNotProvisioned)
-	if rec, ok := w.record(t); !ok || rec.Status != provision.StatusDeleted {
-		t.Fatalf("record %+v, present %v; want a tombstone", rec, ok)
+	if rec, ok := w.record(t); !ok {
+		t.Error("no record; want a tombstone")
+	} else if rec.Status != provision.StatusDeleted {
+		t.Errorf("status %q, want a tombstone, %q", rec.Status, provision.StatusDeleted)
 	}
 	if calls := w.kandy.callList(); len(calls) != 0 {
 		t.Fatalf("Kandy called: %v", calls)
@@ -209,8 +235,11 @@ func TestDeleteOfLiveClaimsIsInProgress(t *testing.T) {
 		w := newWorld(t)
 		w.claimed(status, time.Second)
 		wantCode(t, string(status), w.svc.Delete(context.Background(), sub), provision.CodeInProgress)
-		if rec, _ := w.record(t); rec.ClaimToken != "held" || len(w.kandy.callList()) != 0 {
-			t.Fatalf("%s: record %+v, calls %v", status, rec, w.kandy.callList())
+		if rec, _ := w.record(t); rec.ClaimToken != "held" {
+			t.Errorf("%s: claim token %q, want the other's %q", status, rec.ClaimToken, "held")
+		}
+		if calls := w.kandy.callList(); len(calls) != 0 {
+			t.Errorf("%s: Kandy called under another's claim: %v", status, calls)
 		}
 	}
 }
@@ -224,8 +253,11 @@ func TestAFailedDeleteIsFinishedLater(t *testing.T) {
 	w.kandy.deleteErr = provision.ErrKandyUnavailable
 	wantCode(t, "Kandy down", w.svc.Delete(ctx, sub), provision.CodeKandyUnavailable)
 	rec, _ := w.record(t)
-	if rec.Status != provision.StatusDeleting || !rec.Held(w.clock.Now()) {
-		t.Fatalf("after a failed delete: %+v", rec)
+	if rec.Status != provision.StatusDeleting {
+		t.Errorf("after a failed delete: status %q, want %q", rec.Status, provision.StatusDeleting)
+	}
+	if !rec.Held(w.clock.Now()) {
+		t.Errorf("after a failed delete: the claim is not held (expires %v, now %v)", rec.ClaimExpiresAt, w.clock.Now())
 	}
 	_, _, err := w.svc.Ensure(ctx, sub, provision.EnsureOptions{})
 	wantCode(t, "Ensure during the delete", err, provision.CodeInProgress)
@@ -235,8 +267,11 @@ func TestAFailedDeleteIsFinishedLater(t *testing.T) {
 	if err := w.svc.Delete(ctx, sub); err != nil {
 		t.Fatalf("Delete after the claim expired = %v", err)
 	}
-	if rec, _ := w.record(t); rec.Status != provision.StatusDeleted || len(w.kandy.users) != 0 {
-		t.Fatalf("not finished: %+v, users %v", rec, w.kandy.users)
+	if rec, _ := w.record(t); rec.Status != provision.StatusDeleted {
+		t.Errorf("not finished: status %q, want %q", rec.Status, provision.StatusDeleted)
+	}
+	if len(w.kandy.users) != 0 {
+		t.Errorf("not finished: Kandy users %v, want none", w.kandy.users)
 	}
 }
 
@@ -247,8 +282,11 @@ func TestDeleteOfAnAbandonedCreation(t *testing.T) {
 	w.claimed(provision.StatusPending, -time.Second)
 	w.kandy.users[uid] = provision.Credentials{UserAPIKey: "UAKorphan"}
 	wantCode(t, "abandoned", w.svc.Delete(context.Background(), sub), provision.CodeNotProvisioned)
-	if rec, _ := w.record(t); rec.Status != provision.StatusDeleted || len(w.kandy.users) != 0 {
-		t.Fatalf("not cleaned up: %+v, users %v", rec, w.kandy.users)
+	if rec, _ := w.record(t); rec.Status != provision.StatusDeleted {
+		t.Errorf("not cleaned up: status %q, want %q", rec.Status, provision.StatusDeleted)
+	}
+	if len(w.kandy.users) != 0 {
+		t.Errorf("not cleaned up: Kandy users %v, want none", w.kandy.users)
 	}
 }
 
@@ -336,8 +374,11 @@ func TestPurge(t *testing.T) {
 	if err := w.svc.Purge(ctx, provision.Record{Sub: sub}, provision.Ending{}); err != nil {
 		t.Fatalf("purge of an orphan = %v", err)
 	}
-	if _, ok := w.record(t); ok || len(w.kandy.users) != 0 {
-		t.Fatalf("orphan left: users %v", w.kandy.users)
+	if rec, ok := w.record(t); ok {
+		t.Errorf("purge of an orphan left the record %+v", rec)
+	}
+	if len(w.kandy.users) != 0 {
+		t.Errorf("purge of an orphan left Kandy users %v", w.kandy.users)
 	}
 	w.provisioned(t)
 	seen, _ := w.record(t)
@@ -356,8 +397,15 @@ func TestPurge(t *testing.T) {
 	if err := w.svc.Purge(ctx, seen, gone); err != nil {
 		t.Fatalf("purge of the account seen = %v", err)
 	}
-	if rec, _ := w.record(t); rec.Status != provision.StatusDeleted || !rec.ExpiresAt.Equal(gone.ExpiresAt) || len(w.kandy.users) != 0 {
-		t.Fatalf("after the purge: %+v, users %v", rec, w.kandy.users)
+	rec, _ := w.record(t)
+	if rec.Status != provision.StatusDeleted {
+		t.Errorf("after the purge: status %q, want %q", rec.Status, provision.StatusDeleted)
+	}
+	if !rec.ExpiresAt.Equal(gone.ExpiresAt) {
+		t.Errorf("after the purge: expires at %v, want %v", rec.ExpiresAt, gone.ExpiresAt)
+	}
+	if len(w.kandy.users) != 0 {
+		t.Errorf("after the purge: Kandy users %v, want none", w.kandy.users)
 	}
 	w2 := newWorld(t)
 	live := w2.claimed(provision.StatusPending, time.Second)
@@ -394,8 +442,14 @@ func TestDeprovision(t *testing.T) {
 			}
 			rec, _ := w.record(t)
 			want := w.clock.Now().Truncate(time.Millisecond).Add(provision.TombstoneTTL)
-			if rec.Status != provision.StatusDeleted || !rec.ExpiresAt.Equal(want) || len(w.kandy.users) != 0 {
-				t.Fatalf("after Deprovision: %+v, users %v; want a tombstone expiring %v", rec, w.kandy.users, want)
+			if rec.Status != provision.StatusDeleted {
+				t.Errorf("after Deprovision: status %q, want %q", rec.Status, provision.StatusDeleted)
+			}
+			if !rec.ExpiresAt.Equal(want) {
+				t.Errorf("after Deprovision: the tombstone expires at %v, want %v", rec.ExpiresAt, want)
+			}
+			if len(w.kandy.users) != 0 {
+				t.Errorf("after Deprovision: Kandy users %v, want none", w.kandy.users)
 			}
 			if called := len(w.kandy.callList()) > before; called != tt.kandyCall {
 				t.Fatalf("Kandy called = %v, want %v: %v", called, tt.kandyCall, w.kandy.callList())
@@ -405,8 +459,15 @@ func TestDeprovision(t *testing.T) {
 			if err := w.svc.Deprovision(ctx, sub); err != nil {
 				t.Fatalf("a duplicate = %v", err)
 			}
-			if again, _ := w.record(t); !again.ExpiresAt.Equal(want) || again.Generation != rec.Generation || len(w.kandy.callList()) != calls {
-				t.Fatalf("a duplicate changed %+v into %+v, or called Kandy", rec, again)
+			again, _ := w.record(t)
+			if !again.ExpiresAt.Equal(want) {
+				t.Errorf("a duplicate moved the expiry to %v, want %v", again.ExpiresAt, want)
+			}
+			if again.Generation != rec.Generation {
+				t.Errorf("a duplicate changed the generation to %q, want %q", again.Generation, rec.Generation)
+			}
+			if n := len(w.kandy.callList()); n != calls {
+				t.Errorf("a duplicate called Kandy: %d calls, want %d: %v", n, calls, w.kandy.callList())
 			}
 		})
 	}

@@ -126,15 +126,24 @@ func TestHeldTransitions(t *testing.T) {
 		if !may(record(provision.StatusPending, t0), mine) {
 			t.Errorf("%s refuses the claim's own expired PENDING record", name)
 		}
-		if may(record(provision.StatusPending, t0), theirs) || may(record(provision.StatusDeleting, t0), mine) || may(provision.Record{}, mine) {
-			t.Errorf("%s allows another claim, status or nothing", name)
+		if may(record(provision.StatusPending, t0), theirs) {
+			t.Errorf("%s allows another claim", name)
+		}
+		if may(record(provision.StatusDeleting, t0), mine) {
+			t.Errorf("%s allows a DELETING record", name)
+		}
+		if may(provision.Record{}, mine) {
+			t.Errorf("%s allows no record", name)
 		}
 	}
 	if !provision.MayFinishDelete(record(provision.StatusDeleting, t0), mine) {
 		t.Error("MayFinishDelete refuses the claim's own DELETING record")
 	}
-	if provision.MayFinishDelete(record(provision.StatusDeleting, t0), theirs) || provision.MayFinishDelete(record(provision.StatusPending, t0), mine) {
-		t.Error("MayFinishDelete allows another claim or status")
+	if provision.MayFinishDelete(record(provision.StatusDeleting, t0), theirs) {
+		t.Error("MayFinishDelete allows another claim")
+	}
+	if provision.MayFinishDelete(record(provision.StatusPending, t0), mine) {
+		t.Error("MayFinishDelete allows a PENDING record")
 	}
 }
 

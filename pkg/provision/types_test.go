@@ -45,8 +45,11 @@ func TestCodeOf(t *testing.T) {
 	}
 	seen := map[provision.Code]bool{}
 	for _, c := range provision.Codes {
-		if seen[c] || !regexp.MustCompile(`^[a-z_]+$`).MatchString(string(c)) {
-			t.Errorf("code %q is repeated or badly spelled", c)
+		if seen[c] {
+			t.Errorf("code %q is repeated", c)
+		}
+		if !regexp.MustCompile(`^[a-z_]+$`).MatchString(string(c)) {
+			t.Errorf("code %q is badly spelled, want ^[a-z_]+$", c)
 		}
 		seen[c] = true
 	}
@@ -63,15 +66,20 @@ func TestSecretsStayOutOfLogsAndPrints(t *testing.T) {
 			t.Fatalf("%q shows %q", out, secret)
 		}
 	}
-	if !strings.Contains(out, "bob") || !strings.Contains(out, string(provision.StatusActive)) {
-		t.Fatalf("ids and status should stay visible: %s", out)
+	for _, visible := range []string{"bob", string(provision.StatusActive)} {
+		if !strings.Contains(out, visible) {
+			t.Errorf("%q should stay visible: %s", visible, out)
+		}
 	}
 }
 
 func TestClaimTokensAreRandom(t *testing.T) {
 	a, b := provision.NewToken(), provision.NewToken()
-	if a == b || !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(a) {
-		t.Fatalf("tokens %q %q", a, b)
+	if a == b {
+		t.Errorf("two tokens are the same: %q", a)
+	}
+	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(a) {
+		t.Errorf("token %q, want 32 hex digits", a)
 	}
 }
 

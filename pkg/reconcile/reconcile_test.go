@@ -204,8 +204,11 @@ func TestCompareClassifiesEveryDifference(t *testing.T) {
 	got := map[string]string{}
 	for _, it := range rep.Items {
 		got[it.Sub] = string(it.Class)
-		if it.UserID == "" || it.Why == "" {
-			t.Errorf("item %+v lacks its user id or reason", it)
+		if it.UserID == "" {
+			t.Errorf("item %+v lacks its user id", it)
+		}
+		if it.Why == "" {
+			t.Errorf("item %+v lacks its reason", it)
 		}
 	}
 	want := map[string]string{sub(2): "missing", sub(3): "missing", sub(90): "gone", sub(91): "gone", sub(4): "orphan",
@@ -213,11 +216,23 @@ func TestCompareClassifiesEveryDifference(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("classes %v\nwant    %v", got, want)
 	}
-	if rep.InAgreement != 2 || rep.InProgress != 1 || strings.Join(rep.Foreign, ",") != "bob" {
-		t.Fatalf("report %+v", rep)
+	if rep.InAgreement != 2 {
+		t.Errorf("%d in agreement, want 2", rep.InAgreement)
 	}
-	if rep.CognitoUsers != 12 || rep.Records != 10 || rep.KandyUsers != 9 {
-		t.Fatalf("read %d Cognito users, %d records, %d Kandy users", rep.CognitoUsers, rep.Records, rep.KandyUsers)
+	if rep.InProgress != 1 {
+		t.Errorf("%d in progress, want 1", rep.InProgress)
+	}
+	if got := strings.Join(rep.Foreign, ","); got != "bob" {
+		t.Errorf("foreign Kandy users %q, want %q", got, "bob")
+	}
+	if rep.CognitoUsers != 12 {
+		t.Errorf("read %d Cognito users, want 12", rep.CognitoUsers)
+	}
+	if rep.Records != 10 {
+		t.Errorf("read %d records, want 10", rep.Records)
+	}
+	if rep.KandyUsers != 9 {
+		t.Errorf("read %d Kandy users, want 9", rep.KandyUsers)
 	}
 	counts := map[reconcile.Class]int{}
 	for _, c := range reconcile.Classes {
@@ -256,8 +271,17 @@ func TestFixRepairsExactlyTheNamedClasses(t *testing.T) {
 		if !c.Drift() {
 			repaired = 0
 		}
-		if err != nil || sum.Repaired[c] != repaired || len(sum.Failures) != 0 || sum.Skipped != 0 {
-			t.Fatalf("%s: %+v, %v", c, sum, err)
+		if err != nil {
+			t.Fatalf("%s: Fix: %v", c, err)
+		}
+		if sum.Repaired[c] != repaired {
+			t.Errorf("%s: repaired %d, want %d", c, sum.Repaired[c], repaired)
+		}
+		if len(sum.Failures) != 0 {
+			t.Errorf("%s: failures %+v, want none", c, sum.Failures)
+		}
+		if sum.Skipped != 0 {
+			t.Errorf("%s: skipped %d, want 0", c, sum.Skipped)
 		}
 		after := w.compare(t)
 		for _, other := range reconcile.Classes {
@@ -281,8 +305,14 @@ func TestFixRepairsExactlyTheNamedClasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := w.compare(t)
-	if after.Count(reconcile.DeletedByUser) != 3 || len(after.Items) != 3 || after.InAgreement != 9 {
-		t.Fatalf("after fixing everything: %+v", after)
+	if n := after.Count(reconcile.DeletedByUser); n != 3 {
+		t.Errorf("after fixing everything: %d deleted by the user, want 3", n)
+	}
+	if len(after.Items) != 3 {
+		t.Errorf("after fixing everything: items %+v, want 3", after.Items)
+	}
+	if after.InAgreement != 9 {
+		t.Errorf("after fixing everything: %d in agreement, want 9", after.InAgreement)
 	}
 	if w.kandy.users["bob"] != "UAKforeign" {
 		t.Fatal("the foreign Kandy user was touched")
@@ -351,8 +381,16 @@ func TestFixSkipsWhatChangedMeanwhile(t *testing.T) {
 	}
 	_ = w.svc.Delete(context.Background(), sub(7)) // the user deleted the broken account
 	sum, err := reconcile.Fix(context.Background(), rep, w.svc, reconcile.FixOptions{Classes: all(reconcile.Gone, reconcile.Broken, reconcile.Missing), MaxDeletes: 10, StillGone: stillGone(w)})
-	if err != nil || sum.Skipped != 2 || sum.Repaired[reconcile.Gone] != 1 || sum.Repaired[reconcile.Broken] != 1 || sum.Repaired[reconcile.Missing] != 2 {
-		t.Fatalf("%+v, %v", sum, err)
+	if err != nil {
+		t.Fatalf("Fix: %v", err)
+	}
+	if sum.Skipped != 2 {
+		t.Errorf("skipped %d, want 2", sum.Skipped)
+	}
+	for c, want := range map[reconcile.Class]int{reconcile.Gone: 1, reconcile.Broken: 1, reconcile.Missing: 2} {
+		if sum.Repaired[c] != want {
+			t.Errorf("repaired %d %s, want %d", sum.Repaired[c], c, want)
+		}
 	}
 	if _, err := w.store.Get(context.Background(), sub(90)); err != nil {
 		t.Fatal("the account of a user who came back was deleted")
@@ -367,8 +405,17 @@ func TestFixStopsOnQuotaAndHonoursItsBounds(t *testing.T) {
 	w.kandy.quota = 25
 	start := time.Now()
 	sum, err := reconcile.Fix(context.Background(), w.compare(t), w.svc, reconcile.FixOptions{Classes: all(reconcile.Missing), Concurrency: 3, Rate: 400})
-	if err != nil || sum.Repaired[reconcile.Missing] != 25 || !strings.Contains(sum.Stopped, "user limit") || len(sum.Failures) > 3 {
-		t.Fatalf("%+v, %v", sum, err)
+	if err != nil {
+		t.Fatalf("Fix: %v", err)
+	}
+	if n := sum.Repaired[reconcile.Missing]; n != 25 {
+		t.Errorf("repaired %d missing, want the quota's 25", n)
+	}
+	if !strings.Contains(sum.Stopped, "user limit") {
+		t.Errorf("stopped %q, want it to name the user limit", sum.Stopped)
+	}
+	if len(sum.Failures) > 3 {
+		t.Errorf("%d failures %+v, want at most 3, one per worker", len(sum.Failures), sum.Failures)
 	}
 	if w.kandy.most > 3 || w.kandy.most < 2 {
 		t.Fatalf("%d repairs at once, bound 3", w.kandy.most)
@@ -393,11 +440,17 @@ func TestFixReportsProgressOneAtATime(t *testing.T) {
 		inReport.Add(-1)
 	}
 	sum, err := reconcile.Fix(context.Background(), w.compare(t), w.svc, reconcile.FixOptions{Classes: all(reconcile.Missing), Concurrency: 4, Progress: progress})
-	if err != nil || sum.Repaired[reconcile.Missing] != 40 {
-		t.Fatalf("%+v, %v", sum, err)
+	if err != nil {
+		t.Fatalf("Fix: %v", err)
 	}
-	if reports.Load() != 40 || overlaps.Load() != 0 {
-		t.Fatalf("%d progress reports, %d of them overlapping", reports.Load(), overlaps.Load())
+	if n := sum.Repaired[reconcile.Missing]; n != 40 {
+		t.Errorf("repaired %d missing, want 40", n)
+	}
+	if n := reports.Load(); n != 40 {
+		t.Errorf("%d progress reports, want 40", n)
+	}
+	if n := overlaps.Load(); n != 0 {
+		t.Errorf("%d progress reports overlapping, want none", n)
 	}
 }
 
@@ -450,15 +503,31 @@ func TestSourcesPageThroughThePool(t *testing.T) {
 		return nil
 	})
 	sort.Strings(seen)
-	if err != nil || len(seen) != 1000 || seen[0] != sub(0) || seen[999] != sub(999) || confirmed != 1000-143 {
-		t.Fatalf("%d users, %d confirmed, %v", len(seen), confirmed, err)
+	if err != nil {
+		t.Fatalf("CognitoUsers: %v", err)
+	}
+	if len(seen) != 1000 {
+		t.Fatalf("%d users, want 1000", len(seen))
+	}
+	if seen[0] != sub(0) {
+		t.Errorf("first sub %q, want %q", seen[0], sub(0))
+	}
+	if seen[999] != sub(999) {
+		t.Errorf("last sub %q, want %q", seen[999], sub(999))
+	}
+	if confirmed != 1000-143 {
+		t.Errorf("%d confirmed, want %d", confirmed, 1000-143)
 	}
 	gone := reconcile.StillGone(p, "pool")
-	if g, err := gone(context.Background(), sub(500)); err != nil || g {
-		t.Fatalf("a listed user is gone: %v", err)
+	if g, err := gone(context.Background(), sub(500)); err != nil {
+		t.Fatalf("StillGone of a listed user: %v", err)
+	} else if g {
+		t.Error("a listed user is gone")
 	}
-	if g, err := gone(context.Background(), sub(5000)); err != nil || !g {
-		t.Fatalf("an unlisted user is not gone: %v", err)
+	if g, err := gone(context.Background(), sub(5000)); err != nil {
+		t.Fatalf("StillGone of an unlisted user: %v", err)
+	} else if !g {
+		t.Error("an unlisted user is not gone")
 	}
 }
 
@@ -479,11 +548,17 @@ func TestReporter(t *testing.T) {
 	if err := r.Handle(context.Background(), events.EventBridgeEvent{}); err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(d) != "map[broken:2 deleted:1 gone:2 missing:2 orphan:2 stale:2]" || len(w.kandy.users) != before {
-		t.Fatalf("published %v; Kandy users %d -> %d", d, before, len(w.kandy.users))
+	if got, want := fmt.Sprint(d), "map[broken:2 deleted:1 gone:2 missing:2 orphan:2 stale:2]"; got != want {
+		t.Errorf("published %s, want %s", got, want)
 	}
-	if !strings.Contains(logs.String(), `"msg":"reconcile: report"`) || strings.Count(logs.String(), `"msg":"reconcile: drift"`) != 10 {
-		t.Fatalf("logs:\n%s", logs.String())
+	if len(w.kandy.users) != before {
+		t.Errorf("Kandy users %d -> %d, want unchanged", before, len(w.kandy.users))
+	}
+	if !strings.Contains(logs.String(), `"msg":"reconcile: report"`) {
+		t.Errorf("logs lack the report:\n%s", logs.String())
+	}
+	if n := strings.Count(logs.String(), `"msg":"reconcile: drift"`); n != 10 {
+		t.Errorf("%d drift lines, want 10:\n%s", n, logs.String())
 	}
 	failing := reconcile.NewReporter(reconcile.Sources{Records: func(context.Context, func(provision.Record) error) error {
 		return errors.New("AccessDenied")

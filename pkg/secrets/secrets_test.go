@@ -48,13 +48,22 @@ func TestParse(t *testing.T) {
 		t.Run(tt.in, func(t *testing.T) {
 			k, err := Parse(tt.in)
 			if tt.wantErr == "" {
-				if err != nil || k.APIKey != "DAKabc" || k.APISecret != "DASxyz" {
-					t.Fatalf("Parse = %v, %v", k, err)
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				if k.APIKey != "DAKabc" {
+					t.Errorf("key %q, want %q", k.APIKey, "DAKabc")
+				}
+				if k.APISecret != "DASxyz" {
+					t.Errorf("secret %q, want %q", k.APISecret, "DASxyz")
 				}
 				return
 			}
-			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("err = %v, want ErrMalformed", err)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("err = %v, want it to say %q", err, tt.wantErr)
 			}
 			for _, v := range []string{"DAKabc", "DASxyz", "42"} {
 				if strings.Contains(err.Error(), v) {
@@ -98,18 +107,25 @@ func TestCacheReadsOncePerTTL(t *testing.T) {
 
 func TestCacheErrors(t *testing.T) {
 	ctx := context.Background()
-	if _, err := NewCache(&fakeSM{err: errors.New("AccessDenied")}, "kandy", 0).ProjectKey(ctx); err == nil || !strings.Contains(err.Error(), "AccessDenied") {
-		t.Fatalf("err = %v", err)
+	if _, err := NewCache(&fakeSM{err: errors.New("AccessDenied")}, "kandy", 0).ProjectKey(ctx); err == nil {
+		t.Fatal("a refused read gave a key")
+	} else if !strings.Contains(err.Error(), "AccessDenied") {
+		t.Fatalf("err = %v, want it to name AccessDenied", err)
 	}
 	if _, err := NewCache(&fakeSM{}, "kandy", 0).ProjectKey(ctx); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("binary-only secret: err = %v", err)
 	}
 	bad := &fakeSM{value: aws.String(`{"project_api_key":"DAKabc"}`)}
 	c := NewCache(bad, "kandy", 0)
-	if _, err := c.ProjectKey(ctx); !errors.Is(err, ErrMalformed) || strings.Contains(err.Error(), "DAKabc") {
-		t.Fatalf("err = %v", err)
+	if _, err := c.ProjectKey(ctx); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("err = %v, want ErrMalformed", err)
+	} else if strings.Contains(err.Error(), "DAKabc") {
+		t.Fatalf("err = %v shows the key", err)
 	}
-	if _, err := c.ProjectKey(ctx); err == nil || bad.calls.Load() != 2 {
-		t.Fatalf("a malformed secret must not be cached: calls = %d", bad.calls.Load())
+	if _, err := c.ProjectKey(ctx); err == nil {
+		t.Fatal("a malformed secret was accepted the second time")
+	}
+	if n := bad.calls.Load(); n != 2 {
+		t.Fatalf("a malformed secret must not be cached: calls = %d, want 2", n)
 	}
 }

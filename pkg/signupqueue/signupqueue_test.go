@@ -29,11 +29,17 @@ func TestSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m Message
-	if err := json.Unmarshal([]byte(aws.ToString(f.in.MessageBody)), &m); err != nil || m != (Message{Sub: "s1", UserPoolID: "p", Attempt: 1}) {
-		t.Fatalf("body %s", aws.ToString(f.in.MessageBody))
+	if err := json.Unmarshal([]byte(aws.ToString(f.in.MessageBody)), &m); err != nil {
+		t.Fatalf("body %s: %v", aws.ToString(f.in.MessageBody), err)
 	}
-	if aws.ToString(f.in.QueueUrl) != "https://sqs.local/123/retry" || aws.ToString(f.in.MessageAttributes["reason"].StringValue) != "kandy_unavailable" {
-		t.Fatalf("input %+v", f.in)
+	if want := (Message{Sub: "s1", UserPoolID: "p", Attempt: 1}); m != want {
+		t.Fatalf("message\n got %+v\nwant %+v", m, want)
+	}
+	if got, want := aws.ToString(f.in.QueueUrl), "https://sqs.local/123/retry"; got != want {
+		t.Errorf("queue %q, want %q", got, want)
+	}
+	if got := aws.ToString(f.in.MessageAttributes["reason"].StringValue); got != "kandy_unavailable" {
+		t.Errorf("reason attribute %q, want %q", got, "kandy_unavailable")
 	}
 	f.err = errors.New("throttled")
 	if err := q.Send(context.Background(), m, ""); err == nil {
@@ -42,8 +48,15 @@ func TestSend(t *testing.T) {
 }
 
 func TestDecode(t *testing.T) {
-	if m, err := Decode(`{"sub":"s1","user_pool_id":"p","attempt":2}`); err != nil || m.Sub != "s1" || m.Attempt != 2 {
-		t.Fatalf("Decode = %+v, %v", m, err)
+	m, err := Decode(`{"sub":"s1","user_pool_id":"p","attempt":2}`)
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if m.Sub != "s1" {
+		t.Errorf("Decode: sub %q, want %q", m.Sub, "s1")
+	}
+	if m.Attempt != 2 {
+		t.Errorf("Decode: attempt %d, want 2", m.Attempt)
 	}
 	for _, bad := range []string{``, `{}`, `{"sub":""}`, `{"sub":"a b"}`, `{"sub":"s","x":1}`, `{"sub":"s","attempt":-1}`, `{"sub":"s"} {}`, `[]`} {
 		if _, err := Decode(bad); !errors.Is(err, ErrMalformed) {
@@ -101,8 +114,12 @@ func TestRedeliveryReadsTheVisibilityTimeoutOnce(t *testing.T) {
 		t.Fatal("a failed read gave a timeout")
 	}
 	for range 3 {
-		if d, err := r.VisibilityTimeout(context.Background()); err != nil || d != 180*time.Second {
-			t.Fatalf("VisibilityTimeout = %v, %v", d, err)
+		d, err := r.VisibilityTimeout(context.Background())
+		if err != nil {
+			t.Fatalf("VisibilityTimeout: %v", err)
+		}
+		if d != 180*time.Second {
+			t.Fatalf("VisibilityTimeout = %v, want 3m0s", d)
 		}
 	}
 	if f.reads != 2 {
@@ -120,7 +137,13 @@ func TestRedeliveryShowsTheMessageAfterTheDelay(t *testing.T) {
 	if err := NewRedelivery(f, "u").ShowAfter(context.Background(), "rh", 15*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if aws.ToString(f.change.QueueUrl) != "u" || aws.ToString(f.change.ReceiptHandle) != "rh" || f.change.VisibilityTimeout != 15 {
-		t.Errorf("ChangeMessageVisibility %+v", f.change)
+	if got := aws.ToString(f.change.QueueUrl); got != "u" {
+		t.Errorf("ChangeMessageVisibility: queue %q, want %q", got, "u")
+	}
+	if got := aws.ToString(f.change.ReceiptHandle); got != "rh" {
+		t.Errorf("ChangeMessageVisibility: receipt handle %q, want %q", got, "rh")
+	}
+	if f.change.VisibilityTimeout != 15 {
+		t.Errorf("ChangeMessageVisibility: visibility timeout %d, want 15", f.change.VisibilityTimeout)
 	}
 }

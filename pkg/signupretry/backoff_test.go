@@ -49,8 +49,11 @@ func TestBackoffDelayIsWholeSecondsBetweenItsBounds(t *testing.T) {
 		}
 		for r := 0.0; r < 1; r += 0.05 {
 			d := DefaultBackoff.Delay(receive, limit, r)
-			if d < lo || d > hi || d%time.Second != 0 {
-				t.Errorf("receive %d, r=%.2f: %v, want whole seconds in [%v, %v]", receive, r, d, lo, hi)
+			if d < lo || d > hi {
+				t.Errorf("receive %d, r=%.2f: %v, want within [%v, %v]", receive, r, d, lo, hi)
+			}
+			if d%time.Second != 0 {
+				t.Errorf("receive %d, r=%.2f: %v, want whole seconds", receive, r, d)
 			}
 		}
 	}
@@ -99,8 +102,11 @@ func TestTemplateKeepsAnHourBeforeTheDeadLetterQueue(t *testing.T) {
 	visibility, _ := q["VisibilityTimeout"].(int)
 	redrive, _ := q["RedrivePolicy"].(map[string]any)
 	receives, _ := redrive["maxReceiveCount"].(int)
-	if visibility <= 0 || receives <= 0 {
-		t.Fatalf("RetryQueue: VisibilityTimeout %v, maxReceiveCount %v", q["VisibilityTimeout"], redrive["maxReceiveCount"])
+	if visibility <= 0 {
+		t.Fatalf("RetryQueue: VisibilityTimeout %v, want a positive integer", q["VisibilityTimeout"])
+	}
+	if receives <= 0 {
+		t.Fatalf("RetryQueue: maxReceiveCount %v, want a positive integer", redrive["maxReceiveCount"])
 	}
 	limit := time.Duration(visibility) * time.Second
 	if w := DefaultBackoff.Window(limit, receives); w < time.Hour {
@@ -220,7 +226,10 @@ func TestRetryWorkerReschedulesAnAttemptCutByTheDeadline(t *testing.T) {
 	}
 	later.mu.Lock()
 	defer later.mu.Unlock()
-	if _, ok := later.delays["rh-1"]; !ok || later.ctxErr != nil {
-		t.Errorf("rescheduled %v with a context error %v; want rescheduled, live", later.delays, later.ctxErr)
+	if _, ok := later.delays["rh-1"]; !ok {
+		t.Errorf("rescheduled %v; want rh-1 rescheduled", later.delays)
+	}
+	if later.ctxErr != nil {
+		t.Errorf("rescheduled with a context error %v; want a live context", later.ctxErr)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,8 +76,8 @@ func TestRetryWorker(t *testing.T) {
 	for _, f := range resp.BatchItemFailures {
 		failed = append(failed, f.ItemIdentifier)
 	}
-	if len(failed) != 2 || failed[0] != "2" || failed[1] != "5" {
-		t.Fatalf("batch item failures = %v, want [2 5]", failed)
+	if want := []string{"2", "5"}; !slices.Equal(failed, want) {
+		t.Fatalf("batch item failures = %q, want %q", failed, want)
 	}
 	want := map[string]string{"quota": "kandy_quota_exceeded", "not json": "invalid_request",
 		`{"sub":"","attempt":1}`: "invalid_request", `{"sub":"ok","extra":1}`: "invalid_request"}
@@ -140,8 +141,11 @@ func TestRetryWorkerAnswersBeforeItsDeadline(t *testing.T) {
 		resp, err := w.Handle(ctx, batchOf(10))
 		elapsed := time.Since(start)
 		cancel()
-		if err != nil || len(resp.BatchItemFailures) != 10 {
-			t.Fatalf("stuck %v: %d failures reported, %v", stuck, len(resp.BatchItemFailures), err)
+		if err != nil {
+			t.Fatalf("stuck %v: %v", stuck, err)
+		}
+		if n := len(resp.BatchItemFailures); n != 10 {
+			t.Fatalf("stuck %v: %d failures reported, want 10", stuck, n)
 		}
 		if elapsed >= 2*time.Second || elapsed < time.Second-100*time.Millisecond {
 			t.Fatalf("stuck %v: answered after %v; the deadline is 2 s and the margin 1 s", stuck, elapsed)
@@ -159,11 +163,21 @@ func TestRetryWorkerHandlesABatchConcurrently(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	resp, err := w.Handle(ctx, batchOf(10))
-	if err != nil || len(resp.BatchItemFailures) != 0 || h.calls != 10 {
-		t.Fatalf("healthy batch: %+v, %v, %d calls", resp, err, h.calls)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("healthy batch: %v", err)
 	}
-	if h.most != 5 || time.Since(start) > 10*20*time.Millisecond {
-		t.Fatalf("%d at once, %v for 10 messages of 20 ms", h.most, time.Since(start))
+	if len(resp.BatchItemFailures) != 0 {
+		t.Errorf("healthy batch: failures %+v, want none", resp.BatchItemFailures)
+	}
+	if h.calls != 10 {
+		t.Errorf("healthy batch: %d calls, want 10", h.calls)
+	}
+	if h.most != 5 {
+		t.Errorf("%d messages at once, want the bound of 5", h.most)
+	}
+	if took > 10*20*time.Millisecond {
+		t.Errorf("%v for 10 messages of 20 ms, want at most 200ms", took)
 	}
 }
 
@@ -173,8 +187,12 @@ func TestRetryWorkerWithoutADeadline(t *testing.T) {
 	w.fallback = 1500 * time.Millisecond
 	start := time.Now()
 	resp, _ := w.Handle(context.Background(), batchOf(3))
-	if len(resp.BatchItemFailures) != 3 || time.Since(start) > 1500*time.Millisecond {
-		t.Fatalf("%d failures after %v", len(resp.BatchItemFailures), time.Since(start))
+	took := time.Since(start)
+	if n := len(resp.BatchItemFailures); n != 3 {
+		t.Errorf("%d failures, want 3", n)
+	}
+	if took > 1500*time.Millisecond {
+		t.Errorf("answered after %v, want within the fallback of 1.5s", took)
 	}
 }
 
@@ -191,11 +209,17 @@ func TestRetryWorkerConsumesDeletedAccounts(t *testing.T) {
 	w := New(subErrs{"gone": fmt.Errorf("claiming: %w", provision.ErrAccountDeleted)}, dlq, slog.New(slog.NewJSONHandler(&logs, nil)))
 	w.Deleted = counts
 	resp, err := w.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{msg("1", `{"sub":"gone","user_pool_id":"p","attempt":1}`)}})
-	if err != nil || len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("= %+v, %v; want the message consumed", resp, err)
+	if err != nil {
+		t.Fatalf("Handle: %v; want the message consumed", err)
 	}
-	if len(dlq.sent) != 0 || counts["retry"] != 1 {
-		t.Fatalf("dead letters %v, counts %v", dlq.sent, counts)
+	if len(resp.BatchItemFailures) != 0 {
+		t.Errorf("failures %+v; want the message consumed", resp.BatchItemFailures)
+	}
+	if len(dlq.sent) != 0 {
+		t.Errorf("dead letters %v, want none", dlq.sent)
+	}
+	if counts["retry"] != 1 {
+		t.Errorf("counts %v, want retry: 1", counts)
 	}
 	if !strings.Contains(logs.String(), "the user deleted their account") {
 		t.Fatalf("logs:\n%s", logs.String())

@@ -59,11 +59,22 @@ func TestClaimCalls(t *testing.T) {
 	}
 
 	c1 := claim("t1", now, now.Add(time.Minute))
-	if _, ok, err := a.Claim(ctx, c1); err != nil || !ok || api.take() != "[UpdateItem]" {
-		t.Fatalf("new claim: %v, %v", ok, err)
+	mustClaim(t, a, c1)
+	if calls := api.take(); calls != "[UpdateItem]" {
+		t.Fatalf("new claim: calls %s, want one UpdateItem", calls)
 	}
-	if rec, ok, err := a.Claim(ctx, claim("t2", now, now.Add(time.Minute))); err != nil || ok || rec.ClaimToken != "t1" || api.take() != "[UpdateItem]" {
-		t.Fatalf("claim held by another: %+v, %v, %v", rec, ok, err)
+	rec, ok, err := a.Claim(ctx, claim("t2", now, now.Add(time.Minute)))
+	if err != nil {
+		t.Fatalf("claim held by another: %v", err)
+	}
+	if ok {
+		t.Error("claim held by another: granted")
+	}
+	if rec.ClaimToken != "t1" {
+		t.Errorf("claim held by another: claim token %q, want %q", rec.ClaimToken, "t1")
+	}
+	if calls := api.take(); calls != "[UpdateItem]" {
+		t.Fatalf("claim held by another: calls %s, want one UpdateItem", calls)
 	}
 	if _, err := a.Finalize(ctx, c1, provision.Credentials{FullUserID: "f", DomainName: "d", UserAPIKey: "k", UserAPISecret: "s", UserPassword: "p"}); err != nil {
 		t.Fatal(err)
@@ -71,9 +82,21 @@ func TestClaimCalls(t *testing.T) {
 	api.take()
 	before := raw()
 	later := now.Add(time.Hour)
-	rec, ok, err := a.Claim(ctx, claim("t3", later, later.Add(time.Minute)))
-	if err != nil || ok || rec.Status != provision.StatusActive || rec.ClaimToken != "" || !rec.ClaimExpiresAt.IsZero() {
-		t.Fatalf("claim over ACTIVE: %+v, %v, %v", rec, ok, err)
+	rec, ok, err = a.Claim(ctx, claim("t3", later, later.Add(time.Minute)))
+	if err != nil {
+		t.Fatalf("claim over ACTIVE: %v", err)
+	}
+	if ok {
+		t.Error("claim over ACTIVE: granted")
+	}
+	if rec.Status != provision.StatusActive {
+		t.Errorf("claim over ACTIVE: status %q, want %q", rec.Status, provision.StatusActive)
+	}
+	if rec.ClaimToken != "" {
+		t.Errorf("claim over ACTIVE: claim token %q, want none", rec.ClaimToken)
+	}
+	if !rec.ClaimExpiresAt.IsZero() {
+		t.Errorf("claim over ACTIVE: claim expires at %v, want no claim", rec.ClaimExpiresAt)
 	}
 	if calls := api.take(); calls != "[UpdateItem]" {
 		t.Fatalf("claim over ACTIVE: calls %s, want one UpdateItem", calls)
@@ -88,19 +111,18 @@ func TestExpiredClaimTakeOverIsTwoWrites(t *testing.T) {
 	api := &counting{Client: db}
 	a := store.NewAccounts(api, newTable(t))
 	now := time.Now()
-	if _, ok, err := a.Claim(ctx, claim("old", now.Add(-time.Minute), now.Add(-time.Second))); err != nil || !ok {
-		t.Fatal(ok, err)
-	}
+	mustClaim(t, a, claim("old", now.Add(-time.Minute), now.Add(-time.Second)))
 	api.take()
-	if _, ok, err := a.Claim(ctx, claim("new", now, now.Add(time.Minute))); err != nil || !ok {
-		t.Fatalf("take-over: %v, %v", ok, err)
-	}
+	mustClaim(t, a, claim("new", now, now.Add(time.Minute)))
 	if calls := api.take(); calls != "[UpdateItem PutItem]" {
 		t.Fatalf("take-over calls %s", calls)
 	}
 	rec, err := a.Get(ctx, sub)
-	if err != nil || rec.ClaimToken != "new" {
-		t.Fatalf("after take-over: %+v, %v", rec, err)
+	if err != nil {
+		t.Fatalf("after take-over: %v", err)
+	}
+	if rec.ClaimToken != "new" {
+		t.Errorf("after take-over: claim token %q, want %q", rec.ClaimToken, "new")
 	}
 }
 
@@ -114,9 +136,7 @@ func TestClaimOverATombstone(t *testing.T) {
 	a := store.NewAccounts(api, name)
 	now := time.Now().Truncate(time.Millisecond)
 	c := claim("gen1", now, now.Add(time.Minute))
-	if _, ok, err := a.Claim(ctx, c); err != nil || !ok {
-		t.Fatal(ok, err)
-	}
+	mustClaim(t, a, c)
 	seen, err := a.Finalize(ctx, c, provision.Credentials{FullUserID: "f", DomainName: "d", UserAPIKey: "k", UserAPISecret: "s", UserPassword: "p"})
 	if err != nil {
 		t.Fatal(err)
@@ -134,13 +154,23 @@ func TestClaimOverATombstone(t *testing.T) {
 			t.Errorf("the tombstone keeps %s", attr)
 		}
 	}
-	if ttl, ok := before[store.TTLAttribute].(*types.AttributeValueMemberN); !ok || ttl.Value != fmt.Sprint(now.Add(provision.TombstoneTTL).Unix()) {
-		t.Fatalf("the tombstone's %s = %#v", store.TTLAttribute, before[store.TTLAttribute])
+	ttl, ok := before[store.TTLAttribute].(*types.AttributeValueMemberN)
+	if !ok {
+		t.Fatalf("the tombstone's %s = %#v, want a number", store.TTLAttribute, before[store.TTLAttribute])
+	}
+	if want := fmt.Sprint(now.Add(provision.TombstoneTTL).Unix()); ttl.Value != want {
+		t.Errorf("the tombstone's %s = %s, want %s", store.TTLAttribute, ttl.Value, want)
 	}
 	api.take()
 	rec, ok, err := a.Claim(ctx, claim("retry", now, now.Add(time.Minute)))
-	if err != nil || ok || rec.Status != provision.StatusDeleted {
-		t.Fatalf("automatic claim over a tombstone = %+v, %v, %v", rec, ok, err)
+	if err != nil {
+		t.Fatalf("automatic claim over a tombstone: %v", err)
+	}
+	if ok {
+		t.Error("automatic claim over a tombstone: granted")
+	}
+	if rec.Status != provision.StatusDeleted {
+		t.Errorf("automatic claim over a tombstone: status %q, want %q", rec.Status, provision.StatusDeleted)
 	}
 	if calls := api.take(); calls != "[UpdateItem]" {
 		t.Fatalf("calls %s, want one UpdateItem", calls)
@@ -150,9 +180,7 @@ func TestClaimOverATombstone(t *testing.T) {
 	}
 	mine := claim("mine", now, now.Add(time.Minute))
 	mine.ByUser = true
-	if _, ok, err := a.Claim(ctx, mine); err != nil || !ok {
-		t.Fatalf("the user's claim = %v, %v", ok, err)
-	}
+	mustClaim(t, a, mine)
 	if calls := api.take(); calls != "[UpdateItem PutItem]" {
 		t.Fatalf("revival calls %s", calls)
 	}

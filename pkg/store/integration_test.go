@@ -90,33 +90,79 @@ func claim(token string, now, expires time.Time) provision.Claim {
 	return provision.Claim{Sub: sub, UserID: uid, Token: token, Now: now, ExpiresAt: expires}
 }
 
+// mustClaim fails the test unless c is granted.
+func mustClaim(t *testing.T, a *store.Accounts, c provision.Claim) {
+	t.Helper()
+	_, ok, err := a.Claim(context.Background(), c)
+	if err != nil {
+		t.Fatalf("claim %q: %v", c.Token, err)
+	}
+	if !ok {
+		t.Fatalf("claim %q refused", c.Token)
+	}
+}
+
 func TestClaimFinalize(t *testing.T) {
 	ctx := context.Background()
 	a := newAccounts(t)
 	now := time.Now()
 	c1 := claim("t1", now, now.Add(time.Minute))
-	if _, ok, err := a.Claim(ctx, c1); err != nil || !ok {
-		t.Fatalf("first claim = %v, %v", ok, err)
-	}
+	mustClaim(t, a, c1)
 	existing, ok, err := a.Claim(ctx, claim("t2", now, now.Add(time.Minute)))
-	if err != nil || ok || existing.Status != provision.StatusPending || existing.ClaimToken != "t1" {
-		t.Fatalf("second claim = %+v, %v, %v", existing, ok, err)
+	if err != nil {
+		t.Fatalf("second claim: %v", err)
+	}
+	if ok {
+		t.Error("second claim granted over a live one")
+	}
+	if existing.Status != provision.StatusPending {
+		t.Errorf("second claim: existing status %q, want %q", existing.Status, provision.StatusPending)
+	}
+	if existing.ClaimToken != "t1" {
+		t.Errorf("second claim: existing claim token %q, want %q", existing.ClaimToken, "t1")
 	}
 	creds := provision.Credentials{FullUserID: "u@d", DomainName: "d", UserAPIKey: "UAK1", UserAPISecret: "UAS1", UserPassword: "pw"}
 	if _, err := a.Finalize(ctx, claim("t2", now, now), creds); !errors.Is(err, provision.ErrClaimLost) {
 		t.Fatalf("finalize with another token = %v", err)
 	}
 	rec, err := a.Finalize(ctx, c1, creds)
-	if err != nil || rec.Status != provision.StatusActive || rec.UserAPISecret != "UAS1" || rec.UserPassword != "pw" || rec.ClaimToken != "" {
-		t.Fatalf("finalize = %+v, %v", rec, err)
+	if err != nil {
+		t.Fatalf("finalize: %v", err)
+	}
+	if rec.Status != provision.StatusActive {
+		t.Errorf("finalize: status %q, want %q", rec.Status, provision.StatusActive)
+	}
+	if rec.UserAPISecret != "UAS1" {
+		t.Errorf("finalize: UserAPISecret %q, want %q", rec.UserAPISecret, "UAS1")
+	}
+	if rec.UserPassword != "pw" {
+		t.Errorf("finalize: UserPassword %q, want %q", rec.UserPassword, "pw")
+	}
+	if rec.ClaimToken != "" {
+		t.Errorf("finalize: claim token %q, want none", rec.ClaimToken)
 	}
 	got, err := a.Get(ctx, sub)
-	if err != nil || got.Status != provision.StatusActive || got.FullUserID != "u@d" || got.CreatedAt.IsZero() {
-		t.Fatalf("get = %+v, %v", got, err)
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	if got.Status != provision.StatusActive {
+		t.Errorf("get: status %q, want %q", got.Status, provision.StatusActive)
+	}
+	if got.FullUserID != "u@d" {
+		t.Errorf("get: full_user_id %q, want %q", got.FullUserID, "u@d")
+	}
+	if got.CreatedAt.IsZero() {
+		t.Error("get: no created_at")
 	}
 	existing, ok, err = a.Claim(ctx, claim("t3", now.Add(time.Hour), now.Add(2*time.Hour)))
-	if err != nil || ok || existing.Status != provision.StatusActive {
-		t.Fatalf("claim over ACTIVE = %+v, %v, %v", existing, ok, err)
+	if err != nil {
+		t.Fatalf("claim over ACTIVE: %v", err)
+	}
+	if ok {
+		t.Error("claim over ACTIVE granted")
+	}
+	if existing.Status != provision.StatusActive {
+		t.Errorf("claim over ACTIVE: existing status %q, want %q", existing.Status, provision.StatusActive)
 	}
 	if err := a.Drop(ctx, c1); !errors.Is(err, provision.ErrClaimLost) {
 		t.Fatalf("drop of an ACTIVE record = %v", err)
@@ -128,13 +174,9 @@ func TestStaleClaimIsTakenOver(t *testing.T) {
 	a := newAccounts(t)
 	now := time.Now()
 	old := claim("old", now.Add(-time.Minute), now.Add(-time.Second))
-	if _, ok, err := a.Claim(ctx, old); err != nil || !ok {
-		t.Fatal(ok, err)
-	}
+	mustClaim(t, a, old)
 	fresh := claim("new", now, now.Add(time.Minute))
-	if _, ok, err := a.Claim(ctx, fresh); err != nil || !ok {
-		t.Fatalf("take-over = %v, %v", ok, err)
-	}
+	mustClaim(t, a, fresh)
 	if _, err := a.Finalize(ctx, old, provision.Credentials{}); !errors.Is(err, provision.ErrClaimLost) {
 		t.Fatalf("superseded finalize = %v", err)
 	}
@@ -174,15 +216,24 @@ func TestConcurrentEnsureCreatesOneKandyUser(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if created.Load() != 1 || created.Load()+existing.Load()+inProgress.Load() != 50 {
-		t.Fatalf("created=%d existing=%d in-progress=%d", created.Load(), existing.Load(), inProgress.Load())
+	if created.Load() != 1 {
+		t.Errorf("created=%d, want 1 (existing=%d in-progress=%d)", created.Load(), existing.Load(), inProgress.Load())
+	}
+	if sum := created.Load() + existing.Load() + inProgress.Load(); sum != 50 {
+		t.Errorf("created=%d existing=%d in-progress=%d: %d answers, want 50", created.Load(), existing.Load(), inProgress.Load(), sum)
 	}
 	if n := f.sim.Calls(kandysim.EndpointCreateUser); n != 1 {
 		t.Fatalf("Kandy creates = %d, want 1", n)
 	}
 	acc, isNew, err := f.svc.Ensure(context.Background(), sub, provision.EnsureOptions{})
-	if err != nil || isNew || acc.UserID != "u0f8fad5bd9cb469fa16570867728950e" {
-		t.Fatalf("later Ensure = %+v, %v, %v", acc, isNew, err)
+	if err != nil {
+		t.Fatalf("later Ensure: %v", err)
+	}
+	if isNew {
+		t.Error("later Ensure reported that it created the account")
+	}
+	if want := "u0f8fad5bd9cb469fa16570867728950e"; acc.UserID != want {
+		t.Errorf("later Ensure: user_id %q, want %q", acc.UserID, want)
 	}
 	assertOneStoredUser(t, f)
 }
@@ -194,16 +245,20 @@ func TestCrashAfterKandyCreateIsRecovered(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	c := claim("crashed", now.Add(-time.Minute), now.Add(-time.Second))
-	if _, ok, err := f.accounts.Claim(ctx, c); err != nil || !ok {
-		t.Fatal(ok, err)
-	}
+	mustClaim(t, f.accounts, c)
 	orphan, err := f.kandy.CreateUser(ctx, c.UserID, "US")
 	if err != nil {
 		t.Fatal(err)
 	}
 	acc, isNew, err := f.svc.Ensure(ctx, sub, provision.EnsureOptions{})
-	if err != nil || !isNew || acc.UserID != c.UserID {
-		t.Fatalf("Ensure = %+v, %v, %v", acc, isNew, err)
+	if err != nil {
+		t.Fatalf("Ensure: %v", err)
+	}
+	if !isNew {
+		t.Error("Ensure did not report that it created the account")
+	}
+	if acc.UserID != c.UserID {
+		t.Errorf("user_id %q, want %q", acc.UserID, c.UserID)
 	}
 	rec := assertOneStoredUser(t, f)
 	if rec.UserAPIKey == orphan.UserAPIKey {
@@ -223,11 +278,22 @@ func TestLostCreateAnswerIsRecovered(t *testing.T) {
 	if _, _, err := f.svc.Ensure(ctx, sub, provision.EnsureOptions{}); !errors.Is(err, provision.ErrKandyUnavailable) {
 		t.Fatalf("first Ensure = %v, want ErrKandyUnavailable", err)
 	}
-	if rec, err := f.accounts.Get(ctx, sub); err != nil || rec.Status != provision.StatusPending || rec.Held(time.Now()) {
-		t.Fatalf("after the lost answer: %+v, %v; want PENDING evidence, its claim ended", rec, err)
+	rec, err := f.accounts.Get(ctx, sub)
+	if err != nil {
+		t.Fatalf("after the lost answer: %v; want PENDING evidence", err)
 	}
-	if _, isNew, err := f.svc.Ensure(ctx, sub, provision.EnsureOptions{}); err != nil || !isNew {
-		t.Fatalf("second Ensure = %v, %v", isNew, err)
+	if rec.Status != provision.StatusPending {
+		t.Errorf("after the lost answer: status %q, want %q", rec.Status, provision.StatusPending)
+	}
+	if now := time.Now(); rec.Held(now) {
+		t.Errorf("after the lost answer: the claim is still held (expires %v, now %v); want it ended", rec.ClaimExpiresAt, now)
+	}
+	_, isNew, err := f.svc.Ensure(ctx, sub, provision.EnsureOptions{})
+	if err != nil {
+		t.Fatalf("second Ensure: %v", err)
+	}
+	if !isNew {
+		t.Error("second Ensure did not report that it created the account")
 	}
 	assertOneStoredUser(t, f)
 }
@@ -277,12 +343,18 @@ func TestGetTokenDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := f.svc.Get(ctx, sub)
-	if err != nil || got != created {
-		t.Fatalf("Get = %+v, %v; want %+v", got, err, created)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if got != created {
+		t.Errorf("Get\n got %+v\nwant %+v", got, created)
 	}
 	tok, err := f.svc.UserToken(ctx, sub)
-	if err != nil || len(tok) < 4 || tok[:3] != "UAT" {
-		t.Fatalf("UserToken = %q, %v", tok, err)
+	if err != nil {
+		t.Fatalf("UserToken: %v", err)
+	}
+	if len(tok) < 4 || tok[:3] != "UAT" {
+		t.Errorf("UserToken = %q, want UAT and at least one more character", tok)
 	}
 	if err := f.svc.Delete(ctx, sub); err != nil {
 		t.Fatal(err)
@@ -296,8 +368,12 @@ func TestGetTokenDelete(t *testing.T) {
 	if _, _, err := f.svc.Ensure(ctx, sub, provision.EnsureOptions{}); !errors.Is(err, provision.ErrAccountDeleted) {
 		t.Fatalf("automatic Ensure after Delete = %v, want ErrAccountDeleted", err)
 	}
-	if _, isNew, err := f.svc.Ensure(ctx, sub, provision.EnsureOptions{ByUser: true}); err != nil || !isNew {
-		t.Fatalf("the user's own Ensure after Delete = %v, %v", isNew, err)
+	_, isNew, err := f.svc.Ensure(ctx, sub, provision.EnsureOptions{ByUser: true})
+	if err != nil {
+		t.Fatalf("the user's own Ensure after Delete: %v", err)
+	}
+	if !isNew {
+		t.Error("the user's own Ensure after Delete did not report that it created the account")
 	}
 	assertOneStoredUser(t, f)
 }
@@ -316,8 +392,12 @@ func TestDeleteRetryAfterPartialFailure(t *testing.T) {
 	if err := f.svc.Delete(ctx, sub); err != nil {
 		t.Fatalf("Delete with the Kandy user already gone = %v", err)
 	}
-	if rec, err := f.accounts.Get(ctx, sub); err != nil || rec.Status != provision.StatusDeleted {
-		t.Fatalf("after the delete: %+v, %v; want a tombstone", rec, err)
+	rec, err := f.accounts.Get(ctx, sub)
+	if err != nil {
+		t.Fatalf("after the delete: %v; want a tombstone", err)
+	}
+	if rec.Status != provision.StatusDeleted {
+		t.Errorf("after the delete: status %q, want a tombstone, %q", rec.Status, provision.StatusDeleted)
 	}
 }
 
@@ -325,8 +405,17 @@ func assertOneStoredUser(t *testing.T, f *fixture) provision.Record {
 	t.Helper()
 	ctx := context.Background()
 	rec, err := f.accounts.Get(ctx, sub)
-	if err != nil || rec.Status != provision.StatusActive || rec.UserPassword == "" || rec.UserAPISecret == "" {
-		t.Fatalf("stored = %+v, %v", rec, err)
+	if err != nil {
+		t.Fatalf("stored: %v", err)
+	}
+	if rec.Status != provision.StatusActive {
+		t.Fatalf("stored status %q, want %q", rec.Status, provision.StatusActive)
+	}
+	if rec.UserPassword == "" {
+		t.Fatal("stored no UserPassword")
+	}
+	if rec.UserAPISecret == "" {
+		t.Fatal("stored no UserAPISecret")
 	}
 	users, err := f.kandy.ListUsers(ctx)
 	if err != nil {
@@ -362,33 +451,44 @@ func TestScan(t *testing.T) {
 	want := map[string]bool{}
 	for i := 0; i < 40; i++ {
 		s := fmt.Sprintf("scan-%02d", i)
-		if _, ok, err := a.Claim(ctx, provision.Claim{Sub: s, UserID: "x" + s, Token: "t", Now: now, ExpiresAt: now.Add(time.Minute)}); err != nil || !ok {
-			t.Fatal(ok, err)
-		}
+		mustClaim(t, a, provision.Claim{Sub: s, UserID: "x" + s, Token: "t", Now: now, ExpiresAt: now.Add(time.Minute)})
 		want[s] = true
 	}
 	for _, segments := range []int{0, 1, 3, 8} {
 		got := map[string]int{}
 		err := store.Scan(ctx, db, name, segments, func(r provision.Record) error {
 			got[r.Sub]++
-			if r.Status != provision.StatusPending || r.ClaimToken != "t" {
-				t.Errorf("scanned %+v", r)
+			if r.Status != provision.StatusPending {
+				t.Errorf("scanned %s: status %q, want %q", r.Sub, r.Status, provision.StatusPending)
+			}
+			if r.ClaimToken != "t" {
+				t.Errorf("scanned %s: claim token %q, want %q", r.Sub, r.ClaimToken, "t")
 			}
 			return nil
 		})
-		if err != nil || len(got) != len(want) {
-			t.Fatalf("%d segments: %d records, %v", segments, len(got), err)
+		if err != nil {
+			t.Fatalf("%d segments: %v", segments, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d segments: %d records, want %d", segments, len(got), len(want))
 		}
 		for s, n := range got {
-			if !want[s] || n != 1 {
-				t.Fatalf("%d segments: %s read %d times", segments, s, n)
+			if !want[s] {
+				t.Fatalf("%d segments: read %s, which was never written", segments, s)
+			}
+			if n != 1 {
+				t.Fatalf("%d segments: %s read %d times, want once", segments, s, n)
 			}
 		}
 	}
 	stop := errors.New("enough")
 	n := 0
-	if err := store.Scan(ctx, db, name, 4, func(provision.Record) error { n++; return stop }); !errors.Is(err, stop) || n > 4 {
-		t.Fatalf("a failing callback: %v after %d records", err, n)
+	err := store.Scan(ctx, db, name, 4, func(provision.Record) error { n++; return stop })
+	if !errors.Is(err, stop) {
+		t.Errorf("a failing callback: Scan = %v, want %v", err, stop)
+	}
+	if n > 4 {
+		t.Errorf("a failing callback: called for %d records, want at most 4, one per segment", n)
 	}
 	if err := store.Scan(ctx, db, "no-such-table", 2, func(provision.Record) error { return nil }); err == nil {
 		t.Fatal("scanning a missing table succeeded")

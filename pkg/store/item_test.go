@@ -57,16 +57,20 @@ func TestItemOfReadsWhatAttributevalueWrote(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, err := itemOf(av); err != nil || got != it {
-			t.Errorf("%s: read\n%+v, %v\nwant\n%+v", name, got, err, it)
+		if got, err := itemOf(av); err != nil {
+			t.Errorf("%s: %v", name, err)
+		} else if got != it {
+			t.Errorf("%s: read\n%+v\nwant\n%+v", name, got, it)
 		}
 		// An attribute it does not know is ignored, and NULL is absent.
 		av["other"] = &types.AttributeValueMemberBOOL{Value: true}
 		av["domain_name"] = &types.AttributeValueMemberNULL{Value: true}
 		av["expires_at"] = &types.AttributeValueMemberNULL{Value: true}
 		it.DomainName, it.ExpiresAt = "", 0
-		if got, err := itemOf(av); err != nil || got != it {
-			t.Errorf("%s with NULLs and an unknown attribute: read\n%+v, %v\nwant\n%+v", name, got, err, it)
+		if got, err := itemOf(av); err != nil {
+			t.Errorf("%s with NULLs and an unknown attribute: %v", name, err)
+		} else if got != it {
+			t.Errorf("%s with NULLs and an unknown attribute: read\n%+v\nwant\n%+v", name, got, it)
 		}
 	}
 }

@@ -23,8 +23,11 @@ func FuzzHandle(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		fe := &fakeEnsurer{}
 		out, err := New(fe, quiet, 0, nil).Handle(context.Background(), json.RawMessage(raw))
-		if err != nil || !bytes.Equal(out, raw) {
-			t.Fatalf("event changed or error %v", err)
+		if err != nil {
+			t.Fatalf("Handle: %v", err)
+		}
+		if !bytes.Equal(out, raw) {
+			t.Fatalf("event changed:\n got %q\nwant %q", out, raw)
 		}
 		var ev struct {
 			TriggerSource string `json:"triggerSource"`

@@ -18,8 +18,10 @@ func TestFromSub(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := FromSub(tt.sub)
-		if err != nil || got != tt.want {
-			t.Errorf("FromSub(%q) = %q, %v; want %q", tt.sub, got, err, tt.want)
+		if err != nil {
+			t.Errorf("FromSub(%q): %v", tt.sub, err)
+		} else if got != tt.want {
+			t.Errorf("FromSub(%q) = %q, want %q", tt.sub, got, tt.want)
 		}
 	}
 }
@@ -44,8 +46,12 @@ func TestToSubInvertsFromSub(t *testing.T) {
 			if err != nil {
 				continue
 			}
-			if got, ok := ToSub(id); !ok || got != sub {
-				t.Fatalf("ToSub(FromSub(%q)) = %q, %v", sub, got, ok)
+			got, ok := ToSub(id)
+			if !ok {
+				t.Fatalf("ToSub(FromSub(%q)) refused %q", sub, id)
+			}
+			if got != sub {
+				t.Fatalf("ToSub(FromSub(%q)) = %q", sub, got)
 			}
 		}
 	}
