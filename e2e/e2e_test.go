@@ -46,15 +46,31 @@ func TestAccountLifecycle(t *testing.T) {
 		t.Errorf("account view has extra fields: %s", a.Body)
 	}
 	rec := record(t, sub)
-	if rec["status"] != "ACTIVE" || rec["user_password"] == "" || rec["user_api_secret"] == "" || rec["user_id"] != a.JSON["user_id"] {
-		t.Fatalf("stored record = %v", redact(rec))
+	if rec["status"] != "ACTIVE" {
+		t.Errorf("stored status %q, want ACTIVE", rec["status"])
+	}
+	if rec["user_id"] != a.JSON["user_id"] {
+		t.Errorf("stored user_id %q, want the account view's %v", rec["user_id"], a.JSON["user_id"])
+	}
+	// The checks below open the ciphertext.
+	for _, k := range []string{"user_password", "user_api_secret"} {
+		if rec[k] == "" {
+			t.Fatalf("stored record has no %s: %v", k, redact(rec))
+		}
 	}
 	if rec["user_password"] != rec["user_api_secret"] {
 		t.Fatal("both secret attributes must hold the record's one ciphertext")
 	}
 	plain, err := fieldcrypt.Open(context.Background(), stack.KMS, table, sub, rec["user_password"])
-	if err != nil || plain.UserPassword == "" || !strings.HasPrefix(plain.UserAPISecret, "UAS") {
+	if err != nil {
 		t.Fatalf("stored credentials do not decrypt for their sub: %v", err)
+	}
+	// Fatal: an empty secret would be "found" in any response below.
+	if plain.UserPassword == "" {
+		t.Fatal("decrypted credentials have no user password")
+	}
+	if !strings.HasPrefix(plain.UserAPISecret, "UAS") {
+		t.Fatalf("decrypted user API secret %.3q…, want the prefix UAS", plain.UserAPISecret)
 	}
 	if _, err := fieldcrypt.Open(context.Background(), stack.KMS, table, newSub(), rec["user_password"]); err == nil {
 		t.Fatal("the ciphertext decrypts for another sub")
@@ -66,27 +82,43 @@ func TestAccountLifecycle(t *testing.T) {
 	}
 
 	again := user.createUser()
-	if again.StatusCode != 200 || again.Body != a.Body {
-		t.Fatalf("second POST /users = %d %s, want 200 %s", again.StatusCode, again.Body, a.Body)
+	if again.StatusCode != 200 {
+		t.Errorf("second POST /users: status %d, want 200", again.StatusCode)
+	}
+	if again.Body != a.Body {
+		t.Errorf("second POST /users: body %s, want the first's %s", again.Body, a.Body)
 	}
 	if n := stack.sim.Calls(kandysim.EndpointCreateUser) - creates; n != 1 {
 		t.Fatalf("Kandy creates = %d, want 1", n)
 	}
 
 	got := user.getUser()
-	if got.StatusCode != 200 || got.Body != a.Body {
-		t.Fatalf("GET /users/me = %d %s", got.StatusCode, got.Body)
+	if got.StatusCode != 200 {
+		t.Errorf("GET /users/me: status %d, want 200", got.StatusCode)
+	}
+	if got.Body != a.Body {
+		t.Errorf("GET /users/me: body %s, want POST's %s", got.Body, a.Body)
 	}
 
 	tok := user.userToken()
 	ut, _ := tok.JSON["user_access_token"].(string)
-	if tok.StatusCode != 200 || !strings.HasPrefix(ut, "UAT") || tok.Header.Get("Cache-Control") != "no-store" {
-		t.Fatalf("POST /users/me/token = %d %v %s", tok.StatusCode, tok.Header, tok.Body)
+	if tok.StatusCode != 200 {
+		t.Errorf("POST /users/me/token: status %d, want 200: %s", tok.StatusCode, tok.Body)
+	}
+	if !strings.HasPrefix(ut, "UAT") {
+		t.Errorf("POST /users/me/token: user_access_token %q, want the prefix UAT", ut)
+	}
+	if cc := tok.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("POST /users/me/token: Cache-Control %q, want no-store", cc)
 	}
 
 	del := user.deleteUser()
-	if del.StatusCode != 204 || del.Body != "" {
-		t.Fatalf("DELETE /users/me = %d %s", del.StatusCode, del.Body)
+	// checkDeleted is meaningless if nothing was deleted.
+	if del.StatusCode != 204 {
+		t.Fatalf("DELETE /users/me: status %d, want 204: %s", del.StatusCode, del.Body)
+	}
+	if del.Body != "" {
+		t.Errorf("DELETE /users/me: body %s, want none", del.Body)
 	}
 	checkDeleted(t, sub, a.JSON["user_id"])
 }
@@ -97,8 +129,14 @@ func TestAccountLifecycle(t *testing.T) {
 func checkDeleted(t *testing.T, sub string, userID any) {
 	t.Helper()
 	tomb := record(t, sub)
-	if tomb["status"] != "DELETED" || tomb["deleted_at"] == "" || tomb["expires_at"] != "" {
-		t.Fatalf("after DELETE: %v; want a kept tombstone", redact(tomb))
+	if tomb["status"] != "DELETED" {
+		t.Fatalf("after DELETE: status %q, want DELETED: %v", tomb["status"], redact(tomb))
+	}
+	if tomb["deleted_at"] == "" {
+		t.Errorf("after DELETE: the tombstone has no deleted_at: %v", redact(tomb))
+	}
+	if tomb["expires_at"] != "" {
+		t.Errorf("after DELETE: expires_at %q, want none (a kept tombstone)", tomb["expires_at"])
 	}
 	for _, attr := range []string{"user_password", "user_api_secret", "user_api_key"} {
 		if _, ok := tomb[attr]; ok {
@@ -115,29 +153,32 @@ func checkDeleted(t *testing.T, sub string, userID any) {
 		route string
 		call  func() apiAnswer
 	}{{"GET /users/me", user.getUser}, {"DELETE /users/me", user.deleteUser}, {"POST /users/me/token", user.userToken}} {
-		if r := c.call(); r.StatusCode != 404 || r.errorCode() != "not_provisioned" {
-			t.Errorf("%s after delete = %d %s", c.route, r.StatusCode, r.Body)
-		}
+		wantError(t, c.route+" after delete", c.call(), 404, "not_provisioned")
 	}
 	invokeTrigger(t, loadEvent(t, "post-confirmation-signup.json", sub))
 	if rec := record(t, sub); rec["status"] != "DELETED" {
 		t.Fatalf("the trigger provisioned a deleted account: %v", redact(rec))
 	}
 	back := user.createUser()
-	if back.StatusCode != 201 || back.JSON["user_id"] != userID {
-		t.Fatalf("POST /users after DELETE = %d %s", back.StatusCode, back.Body)
+	if back.StatusCode != 201 {
+		t.Fatalf("POST /users after DELETE: status %d, want 201: %s", back.StatusCode, back.Body)
 	}
-	if rec := record(t, sub); rec["status"] != "ACTIVE" || rec["expires_at"] != "" {
-		t.Fatalf("after the new POST: %v", redact(rec))
+	if back.JSON["user_id"] != userID {
+		t.Errorf("POST /users after DELETE: user_id %v, want %v", back.JSON["user_id"], userID)
+	}
+	rec := record(t, sub)
+	if rec["status"] != "ACTIVE" {
+		t.Errorf("after the new POST: status %q, want ACTIVE: %v", rec["status"], redact(rec))
+	}
+	if rec["expires_at"] != "" {
+		t.Errorf("after the new POST: expires_at %q, want none", rec["expires_at"])
 	}
 }
 
 func TestRequestErrors(t *testing.T) {
 	sub := newSub()
 	noID := callRaw(t, stack.api, loadEvent(t, "create-user-no-identity.json", sub))
-	if noID.StatusCode != 401 || noID.errorCode() != "unauthorized" {
-		t.Fatalf("no identity = %d %s", noID.StatusCode, noID.Body)
-	}
+	wantError(t, "no identity", noID, 401, "unauthorized")
 	withBody := func(body string) func(*testing.T) apiAnswer {
 		return func(t *testing.T) apiAnswer { return asUser(t, stack.api, sub).createUserWithBody(body) }
 	}
@@ -174,9 +215,7 @@ func TestRequestErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := tt.call(t)
-			if a.StatusCode != tt.status || a.errorCode() != tt.code {
-				t.Fatalf("= %d %s, want %d %s", a.StatusCode, a.Body, tt.status, tt.code)
-			}
+			wantError(t, tt.name, a, tt.status, tt.code)
 			if a.errorMessage() == "" {
 				t.Fatalf("error without a message: %s", a.Body)
 			}
@@ -204,20 +243,21 @@ func TestKandyDown(t *testing.T) {
 	stack.sim.Inject(kandysim.EndpointCreateUser, kandysim.FaultHTTP500, 1)
 	user := asUser(t, stack.api, sub)
 	a := user.createUser()
-	if a.StatusCode != 502 || a.errorCode() != "kandy_unavailable" {
-		t.Fatalf("= %d %s", a.StatusCode, a.Body)
+	// What follows is about a create that failed.
+	if !wantError(t, "POST /users", a, 502, "kandy_unavailable") {
+		t.FailNow()
 	}
-	if strings.Contains(a.Body, "500") || strings.Contains(a.Body, "http") {
-		t.Fatalf("error message leaks internals: %s", a.Body)
+	for _, internal := range []string{"500", "http"} {
+		if strings.Contains(a.Body, internal) {
+			t.Errorf("error message leaks internals (%q): %s", internal, a.Body)
+		}
 	}
 	// Kandy may have created the user before it failed: the record stays
 	// as evidence, its claim ended, and the next request recovers it.
 	if rec := record(t, sub); rec["status"] != "PENDING" {
 		t.Fatalf("after a failed create: %v", redact(rec))
 	}
-	if a := user.getUser(); a.StatusCode != 404 || a.errorCode() != "not_provisioned" {
-		t.Fatalf("GET after a failed create = %d %s", a.StatusCode, a.Body)
-	}
+	wantError(t, "GET after a failed create", user.getUser(), 404, "not_provisioned")
 	if a := user.createUser(); a.StatusCode != 201 {
 		t.Fatalf("after Kandy is back = %d %s", a.StatusCode, a.Body)
 	}
@@ -228,9 +268,7 @@ func TestQuotaExceeded(t *testing.T) {
 	stack.sim.SetQuota(len(stack.sim.UserIDs()))
 	sub := newSub()
 	a := asUser(t, stack.api, sub).createUser()
-	if a.StatusCode != 403 || a.errorCode() != "kandy_quota_exceeded" {
-		t.Fatalf("= %d %s", a.StatusCode, a.Body)
-	}
+	wantError(t, "POST /users", a, 403, "kandy_quota_exceeded")
 	if record(t, sub) != nil {
 		t.Fatal("quota exhaustion left a record")
 	}
@@ -250,7 +288,10 @@ func invokeTrigger(t *testing.T, ev map[string]any) {
 	}
 	var a, b bytes.Buffer
 	_ = json.Compact(&a, in)
-	if err := json.Compact(&b, out); err != nil || a.String() != b.String() {
+	if err := json.Compact(&b, out); err != nil {
+		t.Fatalf("trigger answered no JSON: %v\n%s", err, out)
+	}
+	if a.String() != b.String() {
 		t.Fatalf("trigger changed the event:\n in: %s\nout: %s", a.String(), out)
 	}
 }
@@ -266,8 +307,14 @@ func TestTriggerConfirmSignUp(t *testing.T) {
 	// The API finds the same account: one key, one account.
 	creates := stack.sim.Calls(kandysim.EndpointCreateUser)
 	a := asUser(t, stack.api, sub).createUser()
-	if a.StatusCode != 200 || a.JSON["user_id"] != rec["user_id"] || stack.sim.Calls(kandysim.EndpointCreateUser) != creates {
-		t.Fatalf("POST /users after the trigger = %d %s", a.StatusCode, a.Body)
+	if a.StatusCode != 200 {
+		t.Errorf("POST /users after the trigger: status %d, want 200: %s", a.StatusCode, a.Body)
+	}
+	if a.JSON["user_id"] != rec["user_id"] {
+		t.Errorf("POST /users after the trigger: user_id %v, want the trigger's %q", a.JSON["user_id"], rec["user_id"])
+	}
+	if n := stack.sim.Calls(kandysim.EndpointCreateUser) - creates; n != 0 {
+		t.Errorf("POST /users after the trigger: %d Kandy creates, want 0", n)
 	}
 	// A repeated trigger is harmless.
 	invokeTrigger(t, loadEvent(t, "post-confirmation-signup.json", sub))
@@ -354,8 +401,14 @@ func TestMissingConfigurationIsClear(t *testing.T) {
 		if !strings.Contains(string(out), "missing required environment variable TABLE_NAME") {
 			t.Errorf("%s answer = %s", id, out)
 		}
-		if logs := fn.Output(); !strings.Contains(logs, "TABLE_NAME") || strings.Contains(logs, "goroutine ") || strings.Contains(logs, "panic") {
-			t.Errorf("%s logs = %s", id, logs)
+		logs := fn.Output()
+		if !strings.Contains(logs, "TABLE_NAME") {
+			t.Errorf("%s logs do not name TABLE_NAME: %s", id, logs)
+		}
+		for _, crash := range []string{"goroutine ", "panic"} {
+			if strings.Contains(logs, crash) {
+				t.Errorf("%s logs show a crash (%q): %s", id, crash, logs)
+			}
 		}
 	}
 }

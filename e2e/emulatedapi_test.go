@@ -209,6 +209,22 @@ func (a apiAnswer) errorMessage() string {
 	return m
 }
 
+// wantError reports, naming what, a's status and error code where they
+// are not the wanted ones, and whether both were.
+func wantError(t *testing.T, what string, a apiAnswer, status int, code string) bool {
+	t.Helper()
+	ok := true
+	if a.StatusCode != status {
+		t.Errorf("%s: status %d, want %d: %s", what, a.StatusCode, status, a.Body)
+		ok = false
+	}
+	if got := a.errorCode(); got != code {
+		t.Errorf("%s: error code %q, want %q: %s", what, got, code, a.Body)
+		ok = false
+	}
+	return ok
+}
+
 // answer reads a call's answer. A call that got none, or an answer that is
 // not JSON, fails the test; the answer then has status 0.
 func (c apiCaller) answer(route string, resp *http.Response, err error) apiAnswer {

@@ -87,6 +87,22 @@ func (r *localRun) account(t *testing.T, token string) (int, apiclient.Account) 
 	return resp.StatusCode(), *resp.JSON200
 }
 
+// wantAccount reports, naming what, a GET /users/me as the token's user
+// that does not answer 200 with the account of userID, and whether it did.
+func (r *localRun) wantAccount(t *testing.T, what, token, userID string) bool {
+	t.Helper()
+	status, acc := r.account(t, token)
+	if status != 200 { // then there is no account to compare
+		t.Errorf("%s: GET /users/me status %d, want 200", what, status)
+		return false
+	}
+	if acc.UserId != userID {
+		t.Errorf("%s: GET /users/me user id %q, want %q", what, acc.UserId, userID)
+		return false
+	}
+	return true
+}
+
 // loginToken is POST /users/me/token as the token's user: the status, and
 // the Kandy login token when there is one.
 func (r *localRun) loginToken(t *testing.T, token string) (int, string) {

@@ -43,20 +43,20 @@ func TestMakeRunKeepsDataDir(t *testing.T) {
 		t.Errorf("after the restart %+v, before %+v", after, before)
 	}
 	for _, a := range accounts {
-		if status, acc := second.account(t, a.access); status != 200 || acc.UserId != a.userID {
-			t.Errorf("%s's old token: %d %+v", a.email, status, acc)
+		second.wantAccount(t, a.email+"'s old token", a.access, a.userID)
+		status, token := second.loginToken(t, a.access)
+		if status != 200 {
+			t.Errorf("%s's Kandy login token: status %d, want 200", a.email, status)
 		}
-		if status, token := second.loginToken(t, a.access); status != 200 || !strings.HasPrefix(token, "UAT") {
-			t.Errorf("%s's Kandy login token: %d", a.email, status)
+		if !strings.HasPrefix(token, "UAT") {
+			t.Errorf("%s's Kandy login token %q, want the prefix UAT", a.email, token)
 		}
 		second.signIn(t, a.email)
 		checkCredentialsOpen(t, second, a.sub)
 	}
 	newcomer := second.signUp(t, "cal@example.com")
 	access, _ := second.signIn(t, "cal@example.com")
-	if status, acc := second.account(t, access); status != 200 || acc.UserId != kandyUserID(newcomer) {
-		t.Errorf("a sign-up after the restart: %d %+v", status, acc)
-	}
+	second.wantAccount(t, "a sign-up after the restart", access, kandyUserID(newcomer))
 	serverDeathStopsTheRun(t, second)
 }
 

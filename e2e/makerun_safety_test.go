@@ -90,9 +90,7 @@ func (a *attacks) check(t *testing.T, saw map[string]string, origin string) {
 		}
 	}
 	run := a.run
-	if status, acc := run.account(t, a.access); status != 200 || acc.UserId != kandyUserID(a.victim) {
-		t.Errorf("the victim's account after the attacks: %d %+v", status, acc)
-	}
+	run.wantAccount(t, "the victim's account after the attacks", a.access, kandyUserID(a.victim))
 	if _, err := run.cognito.InitiateAuth(context.Background(), &cip.InitiateAuthInput{ClientId: aws.String(run.clientID),
 		AuthFlow: types.AuthFlowTypeUserPasswordAuth, AuthParameters: map[string]string{"USERNAME": "vic@example.com", "PASSWORD": a.passwordBy}}); err == nil {
 		t.Error("the victim signs in with the password the page set")
@@ -185,9 +183,7 @@ func chosenSub(t *testing.T, run *localRun) {
 			t.Errorf("%s exists after a refused sign-up: %v", name, err)
 		}
 	}
-	if status, acc := run.account(t, access); status != 200 || acc.UserId != kandyUserID(bob) {
-		t.Errorf("Bob's account: %d %+v", status, acc)
-	}
+	run.wantAccount(t, "Bob's account", access, kandyUserID(bob))
 }
 
 // otherPoolsTrigger: a second pool in the local Cognito fires the

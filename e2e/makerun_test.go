@@ -182,18 +182,25 @@ func TestMakeRunLikeTheDeployedStack(t *testing.T) {
 func scriptedClient(t *testing.T, run *localRun) {
 	sub := run.signUp(t, "sam@example.com")
 	access, id := run.signIn(t, "sam@example.com")
-	if status, acc := run.account(t, access); status != 200 || acc.UserId != kandyUserID(sub) {
-		t.Fatalf("GET /users/me after sign-up: %d %+v", status, acc)
+	if !run.wantAccount(t, "after sign-up", access, kandyUserID(sub)) {
+		t.FailNow()
 	}
-	if status, token := run.loginToken(t, access); status != 200 || !strings.HasPrefix(token, "UAT") {
-		t.Fatalf("POST /users/me/token: %d", status)
+	status, token := run.loginToken(t, access)
+	if status != 200 {
+		t.Errorf("POST /users/me/token: status %d, want 200", status)
+	}
+	if !strings.HasPrefix(token, "UAT") {
+		t.Errorf("POST /users/me/token: token %q, want the prefix UAT", token)
 	}
 	resp, err := run.client(t, id).GetUserWithResponse(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.JSON403 == nil || resp.JSON403.Message != apiclient.GatewayErrorMessageForbidden {
+	if resp.JSON403 == nil {
 		t.Fatalf("an ID token: %d %s, want 403 (no aws.cognito.signin.user.admin scope)", resp.StatusCode(), resp.Body)
+	}
+	if resp.JSON403.Message != apiclient.GatewayErrorMessageForbidden {
+		t.Errorf("an ID token: message %q, want %q", resp.JSON403.Message, apiclient.GatewayErrorMessageForbidden)
 	}
 	// No route matches an unclean path; nothing redirects to one that
 	// does. Not an operation of the API: a plain request.
@@ -206,8 +213,12 @@ func scriptedClient(t *testing.T, run *localRun) {
 	defer raw.Body.Close()
 	var body map[string]any
 	_ = json.NewDecoder(raw.Body).Decode(&body)
-	if raw.StatusCode != 404 || body["message"] != "Not Found" {
-		t.Fatalf("GET //users/me: %d %v, want 404 as API Gateway answers", raw.StatusCode, body)
+	// As API Gateway answers.
+	if raw.StatusCode != 404 {
+		t.Errorf("GET //users/me: status %d, want 404: %v", raw.StatusCode, body)
+	}
+	if body["message"] != "Not Found" {
+		t.Errorf("GET //users/me: message %v, want Not Found", body["message"])
 	}
 }
 
@@ -215,8 +226,11 @@ func scriptedClient(t *testing.T, run *localRun) {
 // the outage commands carry this run's port.
 func bannerAddresses(t *testing.T, run *localRun) {
 	m := regexp.MustCompile(`local control: (http://\S+/_sim) \(state\), make kandy-down KANDY_PORT=(\d+)`).FindStringSubmatch(run.output())
-	if m == nil || m[2] != strconv.Itoa(run.ports["KANDY_PORT"]) {
-		t.Fatalf("banner: %v\n%s", m, run.output())
+	if m == nil {
+		t.Fatalf("no control URL and kandy-down command in the banner:\n%s", run.output())
+	}
+	if want := strconv.Itoa(run.ports["KANDY_PORT"]); m[2] != want {
+		t.Errorf("banner: KANDY_PORT=%s, want %s", m[2], want)
 	}
 	resp, err := run.http.Get(m[1])
 	if err != nil {
@@ -237,11 +251,20 @@ func makeSignUp(t *testing.T, run *localRun) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	if out, err := makeTarget("signup"); err == nil || !strings.Contains(out, "give a name: make signup USER=name") {
-		t.Errorf("make signup with USER only from the environment: %v %s", err, out)
-	}
-	if out, err := makeTarget("token", "USER="); err == nil || !strings.Contains(out, "a user name is needed") {
-		t.Errorf("make token USER=: %v %s", err, out)
+	for _, c := range []struct {
+		what, says string
+		args       []string
+	}{
+		{"make signup with USER only from the environment", "give a name: make signup USER=name", []string{"signup"}},
+		{"make token USER=", "a user name is needed", []string{"token", "USER="}},
+	} {
+		out, err := makeTarget(c.args...)
+		if err == nil {
+			t.Errorf("%s succeeded, want a refusal: %s", c.what, out)
+		}
+		if !strings.Contains(out, c.says) {
+			t.Errorf("%s: output lacks %q: %s", c.what, c.says, out)
+		}
 	}
 	name := `o'brien"$HOME`
 	out, err := makeTarget("signup", "USER="+name)
@@ -249,11 +272,25 @@ func makeSignUp(t *testing.T, run *localRun) {
 		Username  string
 		Confirmed bool
 	}
-	if err != nil || json.Unmarshal([]byte(out), &got) != nil || got.Username != name+"@example.com" || !got.Confirmed {
+	if err != nil {
 		t.Fatalf("make signup USER=%s: %v %s", name, err, out)
 	}
-	if out, err := makeTarget("token", "USER="+name); err != nil || strings.Count(strings.TrimSpace(out), ".") != 2 {
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("make signup USER=%s: %v: %s", name, err, out)
+	}
+	// make token signs this user in: it needs both.
+	if want := name + "@example.com"; got.Username != want {
+		t.Fatalf("make signup USER=%s: username %q, want %q", name, got.Username, want)
+	}
+	if !got.Confirmed {
+		t.Fatalf("make signup USER=%s: the user is not confirmed", name)
+	}
+	out, err = makeTarget("token", "USER="+name)
+	if err != nil {
 		t.Errorf("make token USER=%s: %v %s", name, err, out)
+	}
+	if dots := strings.Count(strings.TrimSpace(out), "."); dots != 2 {
+		t.Errorf("make token USER=%s: %d dots, want 2 (a JWT): %s", name, dots, out)
 	}
 }
 
@@ -307,18 +344,21 @@ func parallelRequests(t *testing.T, run *localRun) {
 	})
 	fmt.Printf("make run concurrency: 50 parallel POST /users on a new user: %v; then 50 parallel GET /users/me and POST /users: %v; Kandy users %d -> %d\n",
 		first, mixed, before, run.simUsers(t))
-	if first["POST /users 201"] != 1 || first["POST /users 201"]+first["POST /users 200"]+first["POST /users 409"] != 50 {
-		t.Errorf("50 parallel POST /users: %v, want one 201 and the rest 200 or 409", first)
+	if n := first["POST /users 201"]; n != 1 {
+		t.Errorf("50 parallel POST /users: %d answered 201, want one: %v", n, first)
 	}
-	if mixed["GET /users/me 200"] != 25 || mixed["POST /users 200"] != 25 {
-		t.Errorf("50 parallel GET /users/me and POST /users: %v, want 200 each", mixed)
+	if n := first["POST /users 201"] + first["POST /users 200"] + first["POST /users 409"]; n != 50 {
+		t.Errorf("50 parallel POST /users: %d answered 201, 200 or 409, want all 50: %v", n, first)
+	}
+	for _, route := range []string{"GET /users/me", "POST /users"} {
+		if n := mixed[route+" 200"]; n != 25 {
+			t.Errorf("50 parallel GET /users/me and POST /users: %d %s answered 200, want 25: %v", n, route, mixed)
+		}
 	}
 	if after := run.simUsers(t); after != before+1 {
 		t.Errorf("Kandy users went from %d to %d, want one more", before, after)
 	}
-	if status, acc := run.account(t, access); status != 200 || acc.UserId != kandyUserID(sub) {
-		t.Errorf("the account: %d %+v", status, acc)
-	}
+	run.wantAccount(t, "the account", access, kandyUserID(sub))
 }
 
 // parallelSignUps: 20 users sign up and confirm at once; each trigger
@@ -346,14 +386,18 @@ func parallelSignUps(t *testing.T, run *localRun) {
 	}
 	for i, sub := range subs {
 		access, _ := run.signIn(t, fmt.Sprintf("crowd%02d@example.com", i))
-		if status, acc := run.account(t, access); status != 200 || acc.UserId != kandyUserID(sub) {
-			t.Errorf("user %d: GET /users/me %d %+v", i, status, acc)
-		}
+		run.wantAccount(t, fmt.Sprintf("user %d", i), access, kandyUserID(sub))
 	}
 	after := run.simUsers(t)
 	fmt.Printf("make run concurrency: 20 parallel sign-ups: %d triggers created an account, %d failed; Kandy users %d -> %d\n", created, failed, before, after)
-	if created != 20 || failed != 0 || after != before+20 {
-		t.Errorf("20 sign-ups: %d accounts created by the trigger, %d failures, Kandy users %d -> %d", created, failed, before, after)
+	if created != 20 {
+		t.Errorf("20 sign-ups: %d accounts created by the trigger, want 20", created)
+	}
+	if failed != 0 {
+		t.Errorf("20 sign-ups: %d triggers failed, want none", failed)
+	}
+	if after != before+20 {
+		t.Errorf("20 sign-ups: Kandy users %d -> %d, want 20 more", before, after)
 	}
 }
 
@@ -379,21 +423,32 @@ func triggerOutcomes(logs string, subs []string) (created, failed int) {
 // environment check.
 func lambdaEndpoint(t *testing.T, run *localRun) {
 	event := loadEvent(t, "get-user.json", newSub())
+	// want reports an invocation's status and header where unwanted.
+	want := func(what string, resp *http.Response, body string, status int, header, value string) {
+		t.Helper()
+		if resp.StatusCode != status {
+			t.Errorf("%s: status %d, want %d: %s", what, resp.StatusCode, status, body)
+		}
+		if got := resp.Header.Get(header); got != value {
+			t.Errorf("%s: %s %q, want %q: %s", what, header, got, value, body)
+		}
+	}
 	resp, body := run.invoke(t, "ApiFunction", string(mustJSON(t, event)))
-	if resp.StatusCode != 200 || !strings.Contains(body, `"statusCode":404`) || !strings.Contains(body, "not_provisioned") {
-		t.Errorf("ApiFunction: %d %s", resp.StatusCode, body)
+	if resp.StatusCode != 200 {
+		t.Errorf("ApiFunction: status %d, want 200: %s", resp.StatusCode, body)
 	}
-	if resp, body := run.invoke(t, "RetryFunction", `{"Records":[]}`); resp.StatusCode != 200 || resp.Header.Get("X-Amz-Function-Error") != "" {
-		t.Errorf("RetryFunction: %d %s", resp.StatusCode, body)
+	for _, s := range []string{`"statusCode":404`, "not_provisioned"} {
+		if !strings.Contains(body, s) {
+			t.Errorf("ApiFunction: answer lacks %s: %s", s, body)
+		}
 	}
+	resp, body = run.invoke(t, "RetryFunction", `{"Records":[]}`)
+	want("RetryFunction", resp, body, 200, "X-Amz-Function-Error", "")
 	// A deletion of a user the service never knew changes nothing.
-	if resp, body := run.invoke(t, "DeprovisionFunction", string(mustJSON(t, loadEvent(t, "user-deleted-admin.json", newSub())))); resp.StatusCode != 200 || resp.Header.Get("X-Amz-Function-Error") != "" {
-		t.Errorf("DeprovisionFunction: %d %s", resp.StatusCode, body)
-	}
-	if resp, body := run.invoke(t, "RetryFunction", `{"Records":"not a list"}`); resp.StatusCode != 200 || resp.Header.Get("X-Amz-Function-Error") != "Unhandled" {
-		t.Errorf("a function error: %d %v %s", resp.StatusCode, resp.Header, body)
-	}
-	if resp, _ := run.invoke(t, "NoSuchFunction", `{}`); resp.StatusCode != 404 || resp.Header.Get("X-Amzn-ErrorType") != "ResourceNotFoundException" {
-		t.Errorf("an unknown function: %d %v", resp.StatusCode, resp.Header)
-	}
+	resp, body = run.invoke(t, "DeprovisionFunction", string(mustJSON(t, loadEvent(t, "user-deleted-admin.json", newSub()))))
+	want("DeprovisionFunction", resp, body, 200, "X-Amz-Function-Error", "")
+	resp, body = run.invoke(t, "RetryFunction", `{"Records":"not a list"}`)
+	want("a function error", resp, body, 200, "X-Amz-Function-Error", "Unhandled")
+	resp, body = run.invoke(t, "NoSuchFunction", `{}`)
+	want("an unknown function", resp, body, 404, "X-Amzn-ErrorType", "ResourceNotFoundException")
 }

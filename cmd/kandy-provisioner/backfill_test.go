@@ -105,9 +105,14 @@ func TestBackfillAgainstCognitoLocal(t *testing.T) {
 	before := creates()
 	code, out, errOut := cmd(t, nil, append(args, "--dry-run")...)
 	t.Logf("dry run:\n%s%s", out, errOut)
-	if code != 0 || creates() != before || !strings.Contains(out, "dry run: nothing changed") {
-		t.Fatalf("dry run: exit %d, %d creates\n%s%s", code, creates()-before, out, errOut)
+	if code != 0 {
+		t.Errorf("dry run: exit %d, want 0", code)
 	}
+	// The next runs count on the dry run having created nobody.
+	if n := creates() - before; n != 0 {
+		t.Fatalf("dry run: %d Kandy creates, want 0", n)
+	}
+	expectContains(t, "dry run's stdout", out, "dry run: nothing changed")
 	want(t, summary(t, out), "would be created", 270, "already present", 0, "not confirmed", 30, "failed", 0)
 
 	stack.sim.SetQuota(len(stack.sim.UserIDs()) + 150)
@@ -115,12 +120,19 @@ func TestBackfillAgainstCognitoLocal(t *testing.T) {
 	code, out, errOut = cmd(t, nil, args...)
 	t.Logf("run into the quota:\n%s%s", out, errOut)
 	got := summary(t, out)
-	if code != 1 || got["created"] != 150 || got["failed"] < 4 || !strings.Contains(errOut, "quota") {
-		t.Fatalf("exit %d, summary %v\n%s%s", code, got, out, errOut)
+	if code != 1 {
+		t.Errorf("run into the quota: exit %d, want 1", code)
 	}
-	if !strings.Contains(out, "3 × ") || !strings.Contains(out, "kandy: unavailable") || !strings.Contains(out, "quota exceeded") {
-		t.Fatalf("failures are not reported by reason:\n%s", out)
+	// The resumed run expects exactly 150 already present.
+	if got["created"] != 150 {
+		t.Fatalf("run into the quota: created %d, want 150 (summary %v)", got["created"], got)
 	}
+	if got["failed"] < 4 {
+		t.Errorf("run into the quota: failed %d, want at least 4 (summary %v)", got["failed"], got)
+	}
+	expectContains(t, "run into the quota: stderr", errOut, "quota")
+	// Failures are reported by reason.
+	expectContains(t, "run into the quota: stdout", out, "3 × ", "kandy: unavailable", "quota exceeded")
 	if lines := strings.Count(errOut, "backfill: "); lines < 2 {
 		t.Fatalf("no progress lines off a terminal:\n%s", errOut)
 	}
@@ -142,8 +154,11 @@ func TestBackfillAgainstCognitoLocal(t *testing.T) {
 
 	before = creates()
 	code, out, _ = cmd(t, nil, args...)
-	if code != 0 || creates() != before {
-		t.Fatalf("third run: exit %d, %d creates", code, creates()-before)
+	if code != 0 {
+		t.Errorf("third run: exit %d, want 0", code)
+	}
+	if n := creates() - before; n != 0 {
+		t.Errorf("third run: %d Kandy creates, want 0", n)
 	}
 	want(t, summary(t, out), "created", 0, "already present", 270)
 
@@ -167,8 +182,12 @@ func checkEveryUserHasOneSealedAccount(t *testing.T, subs []string) {
 		status := it.Item["status"].(*types.AttributeValueMemberS).Value
 		uid := it.Item["user_id"].(*types.AttributeValueMemberS).Value
 		sealed := it.Item["user_password"].(*types.AttributeValueMemberS).Value
-		if status != "ACTIVE" || !kandyUsers[uid] {
-			t.Fatalf("%s: status %s, Kandy user %v", sub, status, kandyUsers[uid])
+		// Fatal, not Error: one broken record tends to mean hundreds.
+		if status != "ACTIVE" {
+			t.Fatalf("%s: status %s, want ACTIVE", sub, status)
+		}
+		if !kandyUsers[uid] {
+			t.Fatalf("%s: no Kandy user %s", sub, uid)
 		}
 		if want, _ := userid.FromSub(sub); uid != want {
 			t.Fatalf("%s: user id %s, want %s", sub, uid, want)
@@ -191,28 +210,38 @@ func TestBackfillRefusesBadUsage(t *testing.T) {
 		{map[string]string{"KMS_KEY_ID": ""}, []string{"backfill", "--user-pool-id", "p"}, "--kms-key-id"},
 		{map[string]string{"KANDY_SECRET_ID": ""}, []string{"backfill", "--user-pool-id", "p"}, "KANDY_SECRET_ID"},
 	} {
-		if code, _, errOut := cmd(t, c.extra, c.args...); code != 2 || !strings.Contains(errOut, c.want) {
-			t.Errorf("%v: exit %d, stderr %q", c.args, code, errOut)
+		code, _, errOut := cmd(t, c.extra, c.args...)
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2", c.args, code)
 		}
+		expectContains(t, fmt.Sprintf("%v: stderr", c.args), errOut, c.want)
 	}
-	if code, _, errOut := cmd(t, nil, "backfill", "--user-pool-id", "us-east-1_nope", "--rate", "0"); code != 1 || !strings.Contains(errOut, "listing users") {
-		t.Errorf("unknown pool: exit %d, %s", code, errOut)
+	code, _, errOut := cmd(t, nil, "backfill", "--user-pool-id", "us-east-1_nope", "--rate", "0")
+	if code != 1 {
+		t.Errorf("unknown pool: exit %d, want 1", code)
 	}
+	expectContains(t, "unknown pool: stderr", errOut, "listing users")
 }
 
 func TestCheckpointFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cp.json")
-	if tok, err := readCheckpoint(path, "p1", false); err != nil || tok != "" {
-		t.Fatalf("no file: %q, %v", tok, err)
+	if tok, err := readCheckpoint(path, "p1", false); err != nil {
+		t.Fatalf("no file: %v", err)
+	} else if tok != "" {
+		t.Errorf("no file: token %q, want none", tok)
 	}
 	if err := writeCheckpoint(path, "p1", "page-2"); err != nil {
 		t.Fatal(err)
 	}
-	if tok, err := readCheckpoint(path, "p1", false); err != nil || tok != "page-2" {
-		t.Fatalf("resume: %q, %v", tok, err)
+	if tok, err := readCheckpoint(path, "p1", false); err != nil {
+		t.Fatalf("resume: %v", err)
+	} else if tok != "page-2" {
+		t.Errorf("resume: token %q, want %q", tok, "page-2")
 	}
-	if tok, err := readCheckpoint(path, "p1", true); err != nil || tok != "" {
-		t.Fatalf("--restart: %q, %v", tok, err)
+	if tok, err := readCheckpoint(path, "p1", true); err != nil {
+		t.Fatalf("--restart: %v", err)
+	} else if tok != "" {
+		t.Errorf("--restart: token %q, want none", tok)
 	}
 	if _, err := readCheckpoint(path, "p2", false); err == nil || !strings.Contains(err.Error(), "is for pool p1") {
 		t.Fatalf("another pool's checkpoint: %v", err)
@@ -240,8 +269,10 @@ func TestBackfillProgressBar(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
 	want(t, summary(t, out), "would be created", 4, "not confirmed", 1)
-	if !strings.Contains(errOut, "\r") || !strings.Contains(errOut, "4 created, 0 present, 0 failed (5/-") || strings.Contains(errOut, "\nbackfill: ") {
-		t.Fatalf("no bar on stderr: %q", errOut)
+	// A bar redraws its line; no total, so "5/-".
+	expectContains(t, "stderr", errOut, "\r", "4 created, 0 present, 0 failed (5/-")
+	if strings.Contains(errOut, "\nbackfill: ") {
+		t.Errorf("progress lines, not a bar, on stderr: %q", errOut)
 	}
 }
 
@@ -259,9 +290,7 @@ func TestProgressBarUsesThePoolEstimate(t *testing.T) {
 		view.update(backfill.Summary{Seen: i, Created: i})
 	}
 	view.done()
-	if !strings.Contains(errOut.String(), "100%") || !strings.Contains(errOut.String(), "4/4") {
-		t.Fatalf("bar: %q", errOut.String())
-	}
+	expectContains(t, "bar", errOut.String(), "100%", "4/4")
 	errOut.Reset()
 	view = c.progress(context.Background(), estimate(4), "p", "auto")
 	view.update(backfill.Summary{Seen: 100, Created: 100})

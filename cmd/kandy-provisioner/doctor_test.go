@@ -50,8 +50,11 @@ func doctorLines(t *testing.T, extra map[string]string, args ...string) (int, ma
 
 func TestDoctorPassesOnAGoodDeployment(t *testing.T) {
 	code, lines := doctorLines(t, nil)
-	if code != 0 || len(lines) != 6 {
-		t.Fatalf("exit %d, lines %v", code, lines)
+	if code != 0 {
+		t.Errorf("exit %d, want 0; lines %v", code, lines)
+	}
+	if len(lines) != 6 {
+		t.Errorf("%d check lines, want 6: %v", len(lines), lines)
 	}
 	for name, l := range lines {
 		if !strings.HasPrefix(l, "ok") {
@@ -109,9 +112,11 @@ func TestDoctorNamesWhatIsWrong(t *testing.T) {
 			}
 		})
 	}
-	if code, lines := doctorLines(t, map[string]string{"TABLE_NAME": ""}); code != 1 || !strings.Contains(lines["config"], "TABLE_NAME") {
-		t.Errorf("no table configured: exit %d, %v", code, lines)
+	code, lines := doctorLines(t, map[string]string{"TABLE_NAME": ""})
+	if code != 1 {
+		t.Errorf("no table configured: exit %d, want 1; lines %v", code, lines)
 	}
+	expectContains(t, "no table configured: config line", lines["config"], "TABLE_NAME")
 }
 
 // The trail check passes on a trail that logs Cognito's writes in the
@@ -147,9 +152,10 @@ func TestDoctorChecksCloudTrail(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			stack.trails.Set(c.trails...)
 			code, lines := doctorLines(t, nil)
-			if ok := strings.HasPrefix(lines["trail"], "ok"); ok != c.ok || !strings.Contains(lines["trail"], c.says) {
-				t.Fatalf("trail line %q, want ok=%v saying %q", lines["trail"], c.ok, c.says)
+			if ok := strings.HasPrefix(lines["trail"], "ok"); ok != c.ok {
+				t.Errorf("trail line %q: ok=%v, want ok=%v", lines["trail"], ok, c.ok)
 			}
+			expectContains(t, "trail line", lines["trail"], c.says)
 			if (code == 0) != c.ok {
 				t.Fatalf("exit %d", code)
 			}

@@ -81,6 +81,16 @@ func cmd(t *testing.T, extra map[string]string, args ...string) (code int, stdou
 	return code, out.String(), errOut.String()
 }
 
+// expectContains reports each of subs that s, named by what, lacks.
+func expectContains(t *testing.T, what, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			t.Errorf("%s lacks %q:\n%s", what, sub, s)
+		}
+	}
+}
+
 func TestDecrypt(t *testing.T) {
 	ctx := context.Background()
 	acc := store.NewAccounts(stack.DB, table)
@@ -104,15 +114,26 @@ func TestDecrypt(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	var got map[string]string
-	if err := json.Unmarshal([]byte(out), &got); err != nil || got["user_password"] != "pw12abc" || got["user_api_secret"] != "UASsecret" || got["user_id"] != "xsub1" {
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("output %s, %v", out, err)
 	}
-	for _, args := range [][]string{{"decrypt", "--sub", "nobody"}, {"decrypt"}, {"nonsense"}, {}} {
-		if code, _, errOut := cmd(t, nil, args...); code == 0 || errOut == "" {
-			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+	for k, want := range map[string]string{"user_id": "xsub1", "user_password": "pw12abc", "user_api_secret": "UASsecret"} {
+		if got[k] != want {
+			t.Errorf("%s %q, want %q", k, got[k], want)
 		}
 	}
-	if code, _, errOut := cmd(t, nil, "nonsense"); code != 2 || !strings.Contains(errOut, "usage") {
-		t.Errorf("unknown command: exit %d, %s", code, errOut)
+	for _, args := range [][]string{{"decrypt", "--sub", "nobody"}, {"decrypt"}, {"nonsense"}, {}} {
+		code, _, errOut := cmd(t, nil, args...)
+		if code == 0 {
+			t.Errorf("%v: exit 0, want a failure", args)
+		}
+		if errOut == "" {
+			t.Errorf("%v: nothing on stderr", args)
+		}
 	}
+	code, _, errOut = cmd(t, nil, "nonsense")
+	if code != 2 {
+		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+	expectContains(t, "unknown command's stderr", errOut, "usage")
 }

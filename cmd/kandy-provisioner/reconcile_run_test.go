@@ -22,8 +22,12 @@ func TestReconcileAgainstCognitoLocal(t *testing.T) {
 	want := w.seed(t)
 	code, out, errOut := w.run(t, "--verbose")
 	t.Logf("report of the seeded drift:\n%s%s", out, errOut)
-	if code != driftRemains || fmt.Sprint(reportCounts(t, out)) != fmt.Sprint(want) {
-		t.Fatalf("exit %d, counts %v, want %v", code, reportCounts(t, out), want)
+	if code != driftRemains {
+		t.Errorf("exit %d, want %d (drift remains)", code, driftRemains)
+	}
+	// Each --fix below is checked against these counts.
+	if got := reportCounts(t, out); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("counts %v, want %v", got, want)
 	}
 	key, secret := w.sim.ProjectKey()
 	for _, leak := range append(w.sim.Issued(), key, secret, "UAK", "Permanent-password") {
@@ -31,15 +35,18 @@ func TestReconcileAgainstCognitoLocal(t *testing.T) {
 			t.Fatalf("the report shows a credential (%.4s…)", leak)
 		}
 	}
-	if !regexp.MustCompile(`orphan +sub=`).MatchString(out) || !regexp.MustCompile(`foreign +user_id=bob`).MatchString(out) {
-		t.Fatalf("no line per item:\n%s", out)
+	for _, line := range []string{`orphan +sub=`, `foreign +user_id=bob`} {
+		if !regexp.MustCompile(line).MatchString(out) {
+			t.Errorf("no line per item: no match for %q in:\n%s", line, out)
+		}
 	}
 	for _, class := range []string{"orphan", "gone", "stale", "broken", "missing"} {
 		code, out, errOut = w.run(t, "--fix", class)
 		t.Logf("--fix %s:\n%s%s", class, out, errOut)
-		if code == failed || !strings.Contains(out, fmt.Sprintf("(%d repaired)", want[class])) {
-			t.Fatalf("--fix %s: exit %d\n%s%s", class, code, out, errOut)
+		if code == failed {
+			t.Errorf("--fix %s: exit %d (failed)", class, code)
 		}
+		expectContains(t, "--fix "+class+": stdout", out, fmt.Sprintf("(%d repaired)", want[class]))
 		_, out, _ = w.run(t)
 		got := reportCounts(t, out)
 		want[class] = 0
@@ -56,9 +63,11 @@ func TestReconcileAgainstCognitoLocal(t *testing.T) {
 			t.Fatalf("after --fix %s: %v, want %v", class, got, want)
 		}
 	}
-	if code, out, _ := w.run(t, "--json"); code != inAgreement || !strings.Contains(out, `"drift_remaining": 0`) {
-		t.Fatalf("second run: exit %d\n%s", code, out)
+	code, out, _ = w.run(t, "--json")
+	if code != inAgreement {
+		t.Errorf("last run: exit %d, want %d (in agreement)", code, inAgreement)
 	}
+	expectContains(t, "last run: stdout", out, `"drift_remaining": 0`)
 	if _, ok := w.sim.User("bob"); !ok {
 		t.Fatal("a Kandy user outside our scheme was touched")
 	}
@@ -68,23 +77,30 @@ func TestReconcileRefusesBulkDeletes(t *testing.T) {
 	w := newDriftWorld(t, 1000)
 	w.seed(t)
 	code, out, errOut := w.run(t, "--fix", "gone,orphan,broken", "--max-deletes", "4")
-	if code != failed || !strings.Contains(errOut, "over the limit of 4") || !strings.Contains(out, "drift remaining: 9") {
-		t.Fatalf("over --max-deletes: exit %d\n%s%s", code, out, errOut)
+	if code != failed {
+		t.Errorf("over --max-deletes: exit %d, want %d (failed)", code, failed)
 	}
+	expectContains(t, "over --max-deletes: stderr", errOut, "over the limit of 4")
+	expectContains(t, "over --max-deletes: stdout", out, "drift remaining: 9")
 	empty := newDriftWorld(t, 1000)
 	empty.table, empty.env["TABLE_NAME"], empty.env["KANDY_SECRET_ID"], empty.env["KANDY_API_URL"] =
 		w.table, w.table, w.env["KANDY_SECRET_ID"], w.env["KANDY_API_URL"]
 	code, _, errOut = empty.run(t, "--fix", "gone")
-	if code != failed || !strings.Contains(errOut, "Cognito listed no users") {
-		t.Fatalf("empty pool: exit %d\n%s", code, errOut)
+	if code != failed {
+		t.Errorf("empty pool: exit %d, want %d (failed)", code, failed)
 	}
+	expectContains(t, "empty pool: stderr", errOut, "Cognito listed no users")
 	code, out, errOut = w.run(t, "--fix", "gone,orphan,broken", "--max-deletes", "4", "--force")
-	if code == failed || !strings.Contains(errOut, "forced past a refusal") || !strings.Contains(out, "5 repaired") {
-		t.Fatalf("forced: exit %d\n%s%s", code, out, errOut)
+	if code == failed {
+		t.Errorf("forced: exit %d (failed)\n%s", code, errOut)
 	}
-	if code, _, errOut := w.run(t, "--fix", "nonsense"); code != failed || !strings.Contains(errOut, "--fix takes") {
-		t.Fatalf("bad class: exit %d, %s", code, errOut)
+	expectContains(t, "forced: stderr", errOut, "forced past a refusal")
+	expectContains(t, "forced: stdout", out, "5 repaired")
+	code, _, errOut = w.run(t, "--fix", "nonsense")
+	if code != failed {
+		t.Errorf("bad class: exit %d, want %d (failed)", code, failed)
 	}
+	expectContains(t, "bad class: stderr", errOut, "--fix takes")
 }
 
 // Repairs stop when Kandy's user limit is reached.
@@ -94,9 +110,10 @@ func TestReconcileStopsOnQuota(t *testing.T) {
 		w.user(t, fmt.Sprintf("u%d", i), true)
 	}
 	code, out, errOut := w.run(t, "--fix", "missing", "--concurrency", "1")
-	if code != driftRemains || !strings.Contains(out, "(3 repaired)") || !strings.Contains(out, "stopped:") {
-		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	if code != driftRemains {
+		t.Errorf("exit %d, want %d (drift remains)\n%s", code, driftRemains, errOut)
 	}
+	expectContains(t, "stdout", out, "(3 repaired)", "stopped:")
 }
 
 // A reconcile that repairs everything while users create and delete their
@@ -145,8 +162,11 @@ func (w *driftWorld) checkInvariants(t *testing.T) {
 	t.Helper()
 	code, out, _ := w.run(t, "--json")
 	var got reconcileOutput
-	if err := json.Unmarshal([]byte(out), &got); err != nil || code == failed {
-		t.Fatalf("exit %d, %v\n%s", code, err, out)
+	if code == failed {
+		t.Fatalf("exit %d (failed)\n%s", code, out)
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out)
 	}
 	for _, it := range got.Report.Items {
 		// A user may have just deleted their account, or be about to
@@ -177,7 +197,11 @@ func TestReconcileReadsAThousandUsers(t *testing.T) {
 	wg.Wait()
 	w.ensure(t, w.user(t, "confirmed", true))
 	code, out, errOut := w.run(t)
-	if code != inAgreement || !strings.Contains(out, "1001 Cognito users, 1 records") || reportCounts(t, out)["in agreement"] != 1 {
-		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	if code != inAgreement {
+		t.Errorf("exit %d, want %d (in agreement)\n%s", code, inAgreement, errOut)
+	}
+	expectContains(t, "stdout", out, "1001 Cognito users, 1 records")
+	if n := reportCounts(t, out)["in agreement"]; n != 1 {
+		t.Errorf("%d in agreement, want 1", n)
 	}
 }

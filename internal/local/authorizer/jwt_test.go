@@ -66,8 +66,10 @@ func TestVerify(t *testing.T) {
 		return c
 	}
 	good := k.sign(t, claims(nil))
-	if got, err := v.Verify(good); err != nil || got["sub"] != "s1" {
-		t.Fatalf("Verify(good) = %v, %v", got, err)
+	if got, err := v.Verify(good); err != nil {
+		t.Fatalf("Verify(good): %v", err)
+	} else if got["sub"] != "s1" {
+		t.Errorf("Verify(good): sub %v, want s1", got["sub"])
 	}
 	tampered := strings.Split(good, ".")
 	tampered[1] = b64.EncodeToString([]byte(`{"sub":"admin","iss":"iss","client_id":"client","exp":9999999999}`))

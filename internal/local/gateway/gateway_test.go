@@ -40,17 +40,37 @@ func TestFromTemplate(t *testing.T) {
 		t.Fatalf("routes = %v", api.Routes)
 	}
 	for route, r := range api.Routes {
-		if !r.JWT || !slices.Equal(r.Scopes, []string{adminScope}) {
-			t.Errorf("%s: %+v, want the JWT authorizer with the user-pool scope", route, r)
+		if !r.JWT {
+			t.Errorf("%s: no JWT authorizer", route)
+		}
+		if want := []string{adminScope}; !slices.Equal(r.Scopes, want) {
+			t.Errorf("%s: scopes %q, want %q", route, r.Scopes, want)
 		}
 	}
 	c := api.CORS
-	if c == nil || !slices.Equal(c.AllowOrigins, []string{"http://a.test", "http://b.test"}) || !slices.Equal(c.AllowMethods, []string{"GET", "POST", "DELETE"}) ||
-		!slices.Equal(c.AllowHeaders, []string{"authorization", "content-type"}) || c.MaxAge != 600 {
-		t.Errorf("CORS = %+v", c)
+	if c == nil {
+		t.Fatal("no CORS")
 	}
-	if api.Burst != 50 || api.Rate != 20 {
-		t.Errorf("throttling = burst %d, rate %v", api.Burst, api.Rate)
+	for _, l := range []struct {
+		name      string
+		got, want []string
+	}{
+		{"AllowOrigins", c.AllowOrigins, []string{"http://a.test", "http://b.test"}},
+		{"AllowMethods", c.AllowMethods, []string{"GET", "POST", "DELETE"}},
+		{"AllowHeaders", c.AllowHeaders, []string{"authorization", "content-type"}},
+	} {
+		if !slices.Equal(l.got, l.want) {
+			t.Errorf("CORS %s %q, want %q", l.name, l.got, l.want)
+		}
+	}
+	if c.MaxAge != 600 {
+		t.Errorf("CORS MaxAge %d, want 600", c.MaxAge)
+	}
+	if api.Burst != 50 {
+		t.Errorf("throttling burst %d, want 50", api.Burst)
+	}
+	if api.Rate != 20 {
+		t.Errorf("throttling rate %v, want 20", api.Rate)
 	}
 }
 
@@ -141,15 +161,27 @@ func TestGatewayAuthorizesAsTheJWTAuthorizer(t *testing.T) {
 	for _, tt := range tests {
 		fn.last = nil
 		resp, body := call(t, srv, "GET", tt.path, map[string]string{"Authorization": tt.auth})
-		if resp.StatusCode != tt.status || body != tt.body {
-			t.Errorf("%s: %d %s, want %d %s", tt.name, resp.StatusCode, body, tt.status, tt.body)
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: status %d, want %d", tt.name, resp.StatusCode, tt.status)
+		}
+		if body != tt.body {
+			t.Errorf("%s: body %s, want %s", tt.name, body, tt.body)
 		}
 		if (fn.last != nil) != (tt.status == 200) {
 			t.Errorf("%s: function invoked = %v", tt.name, fn.last != nil)
 		}
 	}
-	if _, body := call(t, srv, "GET", "/users/me", map[string]string{"Authorization": "Bearer " + access}); body == "" || fn.last.RequestContext.Authorizer.JWT.Claims["sub"] != "s1" || fn.last.RouteKey != "GET /users/me" {
-		t.Errorf("event = %+v", fn.last)
+	if _, body := call(t, srv, "GET", "/users/me", map[string]string{"Authorization": "Bearer " + access}); body == "" {
+		t.Error("no answer to an access token")
+	}
+	if fn.last == nil {
+		t.Fatal("the function was not invoked")
+	}
+	if sub := fn.last.RequestContext.Authorizer.JWT.Claims["sub"]; sub != "s1" {
+		t.Errorf("event's JWT claim sub %q, want s1", sub)
+	}
+	if fn.last.RouteKey != "GET /users/me" {
+		t.Errorf("event's route key %q, want GET /users/me", fn.last.RouteKey)
 	}
 }
 
@@ -169,8 +201,12 @@ func TestGatewayMapsFailures(t *testing.T) {
 		}
 	}
 	// The route's bucket (burst 2) is empty now.
-	if resp, body := call(t, srv, "GET", "/open", nil); resp.StatusCode != 429 || body != `{"message":"Too Many Requests"}` {
-		t.Errorf("past the burst: %d %s", resp.StatusCode, body)
+	resp, body := call(t, srv, "GET", "/open", nil)
+	if resp.StatusCode != 429 {
+		t.Errorf("past the burst: status %d, want 429", resp.StatusCode)
+	}
+	if want := `{"message":"Too Many Requests"}`; body != want {
+		t.Errorf("past the burst: body %s, want %s", body, want)
 	}
 }
 
@@ -181,24 +217,23 @@ func TestGatewayCORS(t *testing.T) {
 	srv, s := newGateway(t, fn, API{Routes: map[string]Route{"GET /users/me": {JWT: true}}, CORS: cors})
 	preflight := map[string]string{"Origin": "http://allowed.test", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}
 	resp, _ := call(t, srv, "OPTIONS", "/users/me", preflight)
-	h := resp.Header
-	if resp.StatusCode != 204 || h.Get("Access-Control-Allow-Origin") != "http://allowed.test" || h.Get("Access-Control-Allow-Methods") != "GET,POST" ||
-		h.Get("Access-Control-Allow-Headers") != "authorization" || h.Get("Access-Control-Max-Age") != "600" || fn.last != nil {
-		t.Errorf("preflight, allowed origin: %d %v", resp.StatusCode, h)
+	wantStatus(t, "preflight, allowed origin", resp, 204)
+	wantHeaders(t, "preflight, allowed origin", resp, "Access-Control-Allow-Origin", "http://allowed.test", "Access-Control-Allow-Methods", "GET,POST",
+		"Access-Control-Allow-Headers", "authorization", "Access-Control-Max-Age", "600")
+	if fn.last != nil {
+		t.Error("preflight, allowed origin: the function was invoked")
 	}
 	preflight["Origin"] = "http://other.test"
-	if resp, _ := call(t, srv, "OPTIONS", "/users/me", preflight); resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
-		t.Errorf("preflight, other origin: %d %v", resp.StatusCode, resp.Header)
-	}
+	resp, _ = call(t, srv, "OPTIONS", "/users/me", preflight)
+	wantStatus(t, "preflight, other origin", resp, 204)
+	wantHeaders(t, "preflight, other origin", resp, "Access-Control-Allow-Origin", "")
 	token := s.token(t, map[string]any{"iss": "https://issuer", "client_id": "client", "exp": time.Now().Unix() + 60})
 	resp, _ = call(t, srv, "GET", "/users/me", map[string]string{"Origin": "http://allowed.test", "Authorization": token})
-	if resp.Header.Get("Access-Control-Allow-Origin") != "http://allowed.test" || resp.Header.Get("X-Kept") != "yes" {
-		t.Errorf("request, allowed origin: %v", resp.Header)
-	}
+	wantHeaders(t, "request, allowed origin", resp, "Access-Control-Allow-Origin", "http://allowed.test", "X-Kept", "yes")
+	// A 401 to an allowed origin must carry CORS headers too.
 	resp, _ = call(t, srv, "GET", "/users/me", map[string]string{"Origin": "http://allowed.test"})
-	if resp.StatusCode != 401 || resp.Header.Get("Access-Control-Allow-Origin") != "http://allowed.test" {
-		t.Errorf("a 401 to an allowed origin must carry CORS headers too: %d %v", resp.StatusCode, resp.Header)
-	}
+	wantStatus(t, "no token, allowed origin", resp, 401)
+	wantHeaders(t, "no token, allowed origin", resp, "Access-Control-Allow-Origin", "http://allowed.test")
 	resp, _ = call(t, srv, "GET", "/users/me", map[string]string{"Origin": "http://other.test", "Authorization": token})
 	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
 		t.Errorf("request, other origin: Access-Control-Allow-Origin %q (the function's must be dropped)", got)
@@ -226,8 +261,11 @@ func TestGatewayRefusesEventsLambdaWouldRefuse(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != tt.status || (fn.last != nil) != tt.invoked {
-			t.Errorf("%s: %d %s, invoked %v", tt.name, resp.StatusCode, body, fn.last != nil)
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: status %d, want %d: %s", tt.name, resp.StatusCode, tt.status, body)
+		}
+		if invoked := fn.last != nil; invoked != tt.invoked {
+			t.Errorf("%s: function invoked %v, want %v", tt.name, invoked, tt.invoked)
 		}
 		if tt.status == 413 && strings.TrimSpace(string(body)) != `{"message":"Request Entity Too Large"}` {
 			t.Errorf("%s: %s", tt.name, body)
@@ -288,14 +326,17 @@ func TestGatewayChecksTheContract(t *testing.T) {
 	}
 
 	fn.answer = answer(account)
-	if resp, body := call(t, srv, "GET", "/users/me", auth); resp.Header.Get(ViolationHeader) != "" || body != account {
-		t.Errorf("a good answer: %s %q", body, resp.Header.Get(ViolationHeader))
+	resp, body := call(t, srv, "GET", "/users/me", auth)
+	wantHeaders(t, "a good answer", resp, ViolationHeader, "")
+	if body != account {
+		t.Errorf("a good answer changed: %s, want %s", body, account)
 	}
 	extra := strings.Replace(account, "{", `{"plan":"basic",`, 1)
 	fn.answer = answer(extra)
-	resp, body := call(t, srv, "GET", "/users/me/", auth)
-	if resp.StatusCode != 200 || body != extra {
-		t.Errorf("the answer was changed: %d %s", resp.StatusCode, body)
+	resp, body = call(t, srv, "GET", "/users/me/", auth)
+	wantStatus(t, "an answer that breaks the contract", resp, 200)
+	if body != extra {
+		t.Errorf("the answer was changed: %s, want %s", body, extra)
 	}
 	want := `GET /users/me answered 200: response body doesn't match schema #/components/schemas/Account: property "plan" is unsupported`
 	if got := resp.Header.Get(ViolationHeader); got != want {
@@ -318,11 +359,32 @@ func TestGatewayChecksTheContract(t *testing.T) {
 	if got := resp.Header.Get(ViolationHeader); !strings.Contains(got, `property "plan" is unsupported), yet it was not refused`) {
 		t.Errorf("an unknown field accepted: %s = %q", ViolationHeader, got)
 	}
-	if fn.last == nil || fn.last.Body != `{"user_country_code":"GB","plan":"gold"}` {
-		t.Errorf("the function got %+v", fn.last)
+	if want := `{"user_country_code":"GB","plan":"gold"}`; fn.last == nil {
+		t.Error("the function was not invoked")
+	} else if fn.last.Body != want {
+		t.Errorf("the function got the body %s, want %s", fn.last.Body, want)
 	}
 
-	if resp, _ := call(t, srv, "GET", "/nowhere", auth); resp.StatusCode != 404 || resp.Header.Get(ViolationHeader) != "" {
-		t.Errorf("no route: %d %q", resp.StatusCode, resp.Header.Get(ViolationHeader))
+	resp, _ = call(t, srv, "GET", "/nowhere", auth)
+	wantStatus(t, "no route", resp, 404)
+	wantHeaders(t, "no route", resp, ViolationHeader, "")
+}
+
+// wantStatus reports, naming what, a status other than want.
+func wantStatus(t *testing.T, what string, resp *http.Response, want int) {
+	t.Helper()
+	if resp.StatusCode != want {
+		t.Errorf("%s: status %d, want %d", what, resp.StatusCode, want)
+	}
+}
+
+// wantHeaders reports, naming what, each header of kv (name, value, …)
+// whose value is not the wanted one; "" wants none.
+func wantHeaders(t *testing.T, what string, resp *http.Response, kv ...string) {
+	t.Helper()
+	for i := 0; i < len(kv); i += 2 {
+		if got := resp.Header.Get(kv[i]); got != kv[i+1] {
+			t.Errorf("%s: %s %q, want %q", what, kv[i], got, kv[i+1])
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -116,34 +117,30 @@ func TestFrontAnswersCORSItselfAndPassesTheToken(t *testing.T) {
 	}
 
 	pre := do(http.MethodOptions, "http://127.0.0.1:3000", "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "x-amz-target,content-type")
-	if pre.StatusCode != 204 || pre.Header.Get("Access-Control-Allow-Origin") != "http://127.0.0.1:3000" ||
-		pre.Header.Get("Access-Control-Allow-Methods") != "POST" || pre.Header.Get("Access-Control-Allow-Headers") != "x-amz-target,content-type" {
-		t.Errorf("preflight from the console: %d %v", pre.StatusCode, pre.Header)
-	}
+	wantAnswer(t, "preflight from the console", pre, 204, "Access-Control-Allow-Origin", "http://127.0.0.1:3000",
+		"Access-Control-Allow-Methods", "POST", "Access-Control-Allow-Headers", "x-amz-target,content-type")
 	if len(b.seen()) != 0 {
 		t.Errorf("the preflight reached the backend")
 	}
 
 	got := do(http.MethodPost, "http://127.0.0.1:3000")
-	if got.StatusCode != 200 || got.Header.Values("Access-Control-Allow-Origin")[0] != "http://127.0.0.1:3000" || len(got.Header.Values("Access-Control-Allow-Origin")) != 1 {
-		t.Errorf("a call from the console: %d, Access-Control-Allow-Origin %q", got.StatusCode, got.Header.Values("Access-Control-Allow-Origin"))
+	wantAnswer(t, "a call from the console", got, 200)
+	if origins, want := got.Header.Values("Access-Control-Allow-Origin"), []string{"http://127.0.0.1:3000"}; !slices.Equal(origins, want) {
+		t.Errorf("a call from the console: Access-Control-Allow-Origin %q, want %q", origins, want)
 	}
 	if got.Header.Get("Access-Control-Allow-Methods") != "" {
 		t.Errorf("the backend's own CORS header came through: %v", got.Header)
 	}
-	if seen := b.seen(); len(seen) != 1 || seen[0].Get("Origin") != "" {
-		t.Errorf("the backend saw %v, want one request without the Origin", seen)
+	if seen := b.seen(); len(seen) != 1 {
+		t.Errorf("the backend saw %d requests, want one: %v", len(seen), seen)
+	} else if o := seen[0].Get("Origin"); o != "" {
+		t.Errorf("the backend saw the Origin %q, want none", o)
 	}
 
-	if r := do(http.MethodPost, "http://evil.example"); r.StatusCode != 403 || r.Header.Get("Access-Control-Allow-Origin") != "" {
-		t.Errorf("a call from another origin: %d %v", r.StatusCode, r.Header)
-	}
-	if r := do(http.MethodOptions, "http://evil.example", "Access-Control-Request-Method", "POST"); r.StatusCode != 403 || r.Header.Get("Access-Control-Allow-Origin") != "" {
-		t.Errorf("a preflight from another origin: %d %v", r.StatusCode, r.Header)
-	}
-	if plain := do(http.MethodPost, ""); plain.StatusCode != 200 || plain.Header.Get("Access-Control-Allow-Origin") != "" {
-		t.Errorf("a call with no Origin (an SDK): %d %v", plain.StatusCode, plain.Header)
-	}
+	wantAnswer(t, "a call from another origin", do(http.MethodPost, "http://evil.example"), 403, "Access-Control-Allow-Origin", "")
+	wantAnswer(t, "a preflight from another origin", do(http.MethodOptions, "http://evil.example", "Access-Control-Request-Method", "POST"), 403,
+		"Access-Control-Allow-Origin", "")
+	wantAnswer(t, "a call with no Origin (an SDK)", do(http.MethodPost, ""), 200, "Access-Control-Allow-Origin", "")
 	if n := len(b.seen()); n != 2 {
 		t.Errorf("the backend saw %d requests, want the console's and the SDK's", n)
 	}
@@ -153,8 +150,17 @@ func TestFrontAnswersCORSItselfAndPassesTheToken(t *testing.T) {
 func TestEveryServerKindHasEveryTimeout(t *testing.T) {
 	for name, to := range map[string]Timeouts{"HTTPAPI": HTTPAPI, "Lambda": Lambda, "Service": Service} {
 		s := to.Server(http.NotFoundHandler())
-		if s.ReadHeaderTimeout <= 0 || s.ReadTimeout < s.ReadHeaderTimeout || s.WriteTimeout <= s.ReadTimeout || s.IdleTimeout <= 0 {
-			t.Errorf("%s: read header %v, read %v, write %v, idle %v", name, s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout)
+		if s.ReadHeaderTimeout <= 0 {
+			t.Errorf("%s: read header timeout %v, want one", name, s.ReadHeaderTimeout)
+		}
+		if s.ReadTimeout < s.ReadHeaderTimeout {
+			t.Errorf("%s: read timeout %v, want at least the read header timeout %v", name, s.ReadTimeout, s.ReadHeaderTimeout)
+		}
+		if s.WriteTimeout <= s.ReadTimeout {
+			t.Errorf("%s: write timeout %v, want over the read timeout %v", name, s.WriteTimeout, s.ReadTimeout)
+		}
+		if s.IdleTimeout <= 0 {
+			t.Errorf("%s: idle timeout %v, want one", name, s.IdleTimeout)
 		}
 	}
 }
@@ -200,8 +206,11 @@ func TestFrontPassesOnlyWholeBodies(t *testing.T) {
 	go func() { _ = front.Serve(l) }()
 	defer front.Close()
 	took, err := slowclient.Trickle(l.Addr().String(), "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n", 150*time.Millisecond, 10*time.Second)
-	if err != nil || took > 2*time.Second {
-		t.Errorf("a slow body: cut after %v, %v", took, err)
+	if err != nil {
+		t.Errorf("a slow body: %v", err)
+	}
+	if took > 2*time.Second {
+		t.Errorf("a slow body: cut after %v, want about 1 s", took)
 	}
 	if n := len(b.seen()); n != 0 {
 		t.Errorf("the backend saw %d requests of a body that never arrived", n)
@@ -211,7 +220,24 @@ func TestFrontPassesOnlyWholeBodies(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 || len(b.seen()) != 1 || b.seen()[0].Get("Content-Length") != "14" {
-		t.Errorf("a whole body: %d, the backend saw %v", resp.StatusCode, b.seen())
+	wantAnswer(t, "a whole body", resp, 200)
+	if seen := b.seen(); len(seen) != 1 {
+		t.Errorf("a whole body: the backend saw %d requests, want 1", len(seen))
+	} else if n := seen[0].Get("Content-Length"); n != "14" {
+		t.Errorf("a whole body: the backend saw Content-Length %q, want 14", n)
+	}
+}
+
+// wantAnswer reports, naming what, resp's status and each header of kv
+// (name, value, …) where not the wanted one; "" wants no header.
+func wantAnswer(t *testing.T, what string, resp *http.Response, status int, kv ...string) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Errorf("%s: status %d, want %d", what, resp.StatusCode, status)
+	}
+	for i := 0; i < len(kv); i += 2 {
+		if got := resp.Header.Get(kv[i]); got != kv[i+1] {
+			t.Errorf("%s: %s %q, want %q", what, kv[i], got, kv[i+1])
+		}
 	}
 }

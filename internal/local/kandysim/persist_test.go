@@ -2,6 +2,7 @@ package kandysim
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,8 +21,14 @@ func call(t *testing.T, s *Sim, method, path string, q url.Values, body string) 
 		Status int            `json:"status"`
 		Result map[string]any `json:"result"`
 	}
-	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &env) != nil || env.Status != 0 {
-		t.Fatalf("%s %s: HTTP %d %s", method, path, w.Code, w.Body)
+	if w.Code != http.StatusOK {
+		t.Fatalf("%s %s: HTTP %d, want 200: %s", method, path, w.Code, w.Body)
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &env); err != nil {
+		t.Fatalf("%s %s: %v: %s", method, path, err, w.Body)
+	}
+	if env.Status != 0 {
+		t.Fatalf("%s %s: status %d, want 0: %s", method, path, env.Status, w.Body)
 	}
 	return env.Result
 }
@@ -52,8 +59,8 @@ func TestOpenResumesTheProjectKeyAndTheUsers(t *testing.T) {
 	if k1, _ := first.ProjectKey(); k1 != must(second.ProjectKey()) {
 		t.Fatal("the project key changed across the restart")
 	}
-	if got := second.UserAPIKeys(); len(got) != 2 || got["u1"] != created["u1"] || got["u3"] != created["u3"] {
-		t.Fatalf("users after the restart = %v, want u1 and u3 as before", got)
+	if got, want := second.UserAPIKeys(), map[string]string{"u1": created["u1"], "u3": created["u3"]}; !maps.Equal(got, want) {
+		t.Fatalf("users after the restart = %v, want u1 and u3 as before: %v", got, want)
 	}
 	// The quota counts the users that came back.
 	tok2 := url.Values{"key": {domainToken(t, second)}}

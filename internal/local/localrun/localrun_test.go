@@ -88,13 +88,23 @@ func TestFunctionEnvFollowsTheTemplate(t *testing.T) {
 			}
 		}
 	}
-	if started != 4 || tpl.Deployed("ReconcileFunction", defaults) || !tpl.Deployed("ReconcileFunction", map[string]string{"ReconcileSchedule": "rate(1 day)"}) {
-		t.Errorf("%d functions deployed by default; the scheduled reconcile only with a schedule", started)
+	if started != 4 {
+		t.Errorf("%d functions deployed by default, want 4", started)
+	}
+	// The scheduled reconcile only with a schedule.
+	if tpl.Deployed("ReconcileFunction", defaults) {
+		t.Error("ReconcileFunction deployed without a schedule")
+	}
+	if !tpl.Deployed("ReconcileFunction", map[string]string{"ReconcileSchedule": "rate(1 day)"}) {
+		t.Error("ReconcileFunction not deployed with a schedule")
 	}
 	post, _ := s.FunctionEnv("PostConfirmationFunction")
 	retry, _ := s.FunctionEnv("RetryFunction")
-	if !slices.Contains(post, "RETRY_QUEUE_URL=http://q/RetryQueue") || !slices.Contains(retry, "DEAD_LETTER_QUEUE_URL=http://q/RetryDeadLetterQueue") {
-		t.Errorf("queue URLs: trigger %v, worker %v", post, retry)
+	if want := "RETRY_QUEUE_URL=http://q/RetryQueue"; !slices.Contains(post, want) {
+		t.Errorf("trigger's environment %v lacks %s", post, want)
+	}
+	if want := "DEAD_LETTER_QUEUE_URL=http://q/RetryDeadLetterQueue"; !slices.Contains(retry, want) {
+		t.Errorf("worker's environment %v lacks %s", retry, want)
 	}
 }
 
@@ -110,15 +120,22 @@ func TestQueuesAndUserPoolFromTheTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if attrs.Attributes["VisibilityTimeout"] != "180" || !strings.Contains(attrs.Attributes["RedrivePolicy"], first.stack.Queues["RetryDeadLetterQueue"].Name) {
-		t.Errorf("RetryQueue attributes = %v", attrs.Attributes)
+	if vt := attrs.Attributes["VisibilityTimeout"]; vt != "180" {
+		t.Errorf("RetryQueue VisibilityTimeout %q, want 180", vt)
+	}
+	if rp, dlq := attrs.Attributes["RedrivePolicy"], first.stack.Queues["RetryDeadLetterQueue"].Name; !strings.Contains(rp, dlq) {
+		t.Errorf("RetryQueue RedrivePolicy %q does not name %s", rp, dlq)
 	}
 	pool, err := first.pool.Client.DescribeUserPool(ctx, &cip.DescribeUserPoolInput{UserPoolId: aws.String(first.pool.ID)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if up := pool.UserPool; len(up.UsernameAttributes) != 1 || up.UsernameAttributes[0] != "email" || aws.ToInt32(up.Policies.PasswordPolicy.MinimumLength) != 12 {
-		t.Errorf("pool = %+v", pool.UserPool)
+	up := pool.UserPool
+	if want := []ciptypes.UsernameAttributeType{"email"}; !slices.Equal(up.UsernameAttributes, want) {
+		t.Errorf("pool's username attributes %q, want %q", up.UsernameAttributes, want)
+	}
+	if n := aws.ToInt32(up.Policies.PasswordPolicy.MinimumLength); n != 12 {
+		t.Errorf("pool's minimum password length %d, want 12", n)
 	}
 	client, err := first.pool.Client.DescribeUserPoolClient(ctx, &cip.DescribeUserPoolClientInput{UserPoolId: aws.String(first.pool.ID), ClientId: aws.String(first.pool.ClientID)})
 	if err != nil {
@@ -132,9 +149,10 @@ func TestQueuesAndUserPoolFromTheTemplate(t *testing.T) {
 	}
 	first.stack.Stop()
 	second := startWithPool(t, dir)
-	if second.pool.ID != first.pool.ID || second.pool.ClientID != first.pool.ClientID || second.stack.KeyARN != first.stack.KeyARN {
-		t.Errorf("after a restart: pool %s client %s key %s, before %s %s %s", second.pool.ID, second.pool.ClientID, second.stack.KeyARN,
-			first.pool.ID, first.pool.ClientID, first.stack.KeyARN)
+	type ids struct{ Pool, Client, Key string }
+	before := ids{first.pool.ID, first.pool.ClientID, first.stack.KeyARN}
+	if after := (ids{second.pool.ID, second.pool.ClientID, second.stack.KeyARN}); after != before {
+		t.Errorf("after a restart: %+v, want as before %+v", after, before)
 	}
 }
 
@@ -197,8 +215,10 @@ func TestUserPoolFront(t *testing.T) {
 	_, err = c.SignUp(ctx, &cip.SignUpInput{ClientId: aws.String(up.ClientID), Username: aws.String("mal@example.com"), Password: aws.String("Mallory-passw0rd!"),
 		UserAttributes: []ciptypes.AttributeType{{Name: aws.String("email"), Value: aws.String("mal@example.com")}, {Name: aws.String("sub"), Value: aws.String("someone-else")}}})
 	var invalid *ciptypes.InvalidParameterException
-	if !errors.As(err, &invalid) || aws.ToString(invalid.Message) != "Cannot modify the non-mutable attribute sub" {
+	if !errors.As(err, &invalid) {
 		t.Errorf("SignUp with a sub: %v, want Cognito's InvalidParameterException", err)
+	} else if msg, want := aws.ToString(invalid.Message), "Cannot modify the non-mutable attribute sub"; msg != want {
+		t.Errorf("SignUp with a sub: message %q, want %q", msg, want)
 	}
 
 	subs := map[string]string{}
@@ -224,8 +244,11 @@ func TestUserPoolFront(t *testing.T) {
 		t.Fatal(err)
 	}
 	access := aws.ToString(auth.AuthenticationResult.AccessToken)
-	if claims := jwtClaims(t, access); claims["iss"] != up.Issuer || !strings.HasPrefix(up.Issuer, up.URL+"/") {
-		t.Errorf("the access token's iss is %v; the pool's issuer %s at %s", claims["iss"], up.Issuer, up.URL)
+	if iss := jwtClaims(t, access)["iss"]; iss != up.Issuer {
+		t.Errorf("the access token's iss is %v, want the pool's issuer %s", iss, up.Issuer)
+	}
+	if !strings.HasPrefix(up.Issuer, up.URL+"/") {
+		t.Errorf("the pool's issuer %s is not under its URL %s", up.Issuer, up.URL)
 	}
 
 	if _, err := c.AdminDeleteUser(ctx, &cip.AdminDeleteUserInput{UserPoolId: aws.String(up.ID), Username: aws.String("ada@example.com")}); err != nil {
@@ -245,8 +268,16 @@ func TestUserPoolFront(t *testing.T) {
 		got[d.Sub] = append(got[d.Sub], d)
 	}
 	for name, event := range map[string]string{"ada@example.com": "AdminDeleteUser", "bob@example.com": "DeleteUser"} {
-		if ds := got[subs[name]]; len(ds) != 1 || ds[0].EventName != event || ds[0].PoolID != up.ID {
-			t.Errorf("%s (sub %s): heard %+v, want one %s in %s", name, subs[name], ds, event, up.ID)
+		ds := got[subs[name]]
+		if len(ds) != 1 {
+			t.Errorf("%s (sub %s): heard %d deletions %+v, want one", name, subs[name], len(ds), ds)
+			continue
+		}
+		if ds[0].EventName != event {
+			t.Errorf("%s: heard %s, want %s", name, ds[0].EventName, event)
+		}
+		if ds[0].PoolID != up.ID {
+			t.Errorf("%s: heard of pool %s, want %s", name, ds[0].PoolID, up.ID)
 		}
 	}
 	if len(got) != 2 {

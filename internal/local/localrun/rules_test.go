@@ -55,8 +55,19 @@ func TestEventBusDeliversAsLambdaDoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	dlq := st.Queues["DeprovisionDeadLetterQueue"].URL
-	if len(rules) != 1 || rules[0].Name != "DeprovisionFunctionUserDeleted" || rules[0].Retries != 2 || rules[0].OnFailure != dlq {
-		t.Fatalf("rules = %+v", rules)
+	if len(rules) != 1 {
+		t.Fatalf("%d rules, want 1: %+v", len(rules), rules)
+	}
+	r := rules[0]
+	if r.Name != "DeprovisionFunctionUserDeleted" {
+		t.Errorf("rule %s, want DeprovisionFunctionUserDeleted", r.Name)
+	}
+	// The deliveries below count on these two.
+	if r.Retries != 2 {
+		t.Fatalf("rule's retries %d, want 2", r.Retries)
+	}
+	if r.OnFailure != dlq {
+		t.Fatalf("rule's dead-letter queue %s, want %s", r.OnFailure, dlq)
 	}
 	ev := CloudTrailEvent(UserDeleted{PoolID: "us-east-1_local", Sub: "6f1c2a9e-4b7d-4e2a-9c3f-1a2b3c4d5e6f", EventName: "DeleteUser", Time: time.Now()})
 	for _, tt := range []struct {
@@ -73,8 +84,11 @@ func TestEventBusDeliversAsLambdaDoes(t *testing.T) {
 			t.Fatalf("another event matched %d rules", n)
 		}
 		bus.Wait()
-		if fn.count() != tt.calls || fn.calls[0] != string(ev) {
+		if fn.count() != tt.calls {
 			t.Fatalf("%d failures: %d invocations, want %d", tt.failures, fn.count(), tt.calls)
+		}
+		if fn.calls[0] != string(ev) {
+			t.Fatalf("%d failures: the function got %s, want the event %s", tt.failures, fn.calls[0], ev)
 		}
 		out, err := st.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(dlq), MaxNumberOfMessages: 10})
 		if err != nil {
@@ -113,8 +127,14 @@ func TestCloudTrailEvent(t *testing.T) {
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			t.Fatal(err)
 		}
-		if ev.Source != "aws.cognito-idp" || ev.Detail.EventName != name || ev.Detail.AdditionalEventData.Sub != "s-1" {
-			t.Errorf("%s: %s", name, raw)
+		if ev.Source != "aws.cognito-idp" {
+			t.Errorf("%s: source %q, want aws.cognito-idp", name, ev.Source)
+		}
+		if ev.Detail.EventName != name {
+			t.Errorf("%s: event name %q", name, ev.Detail.EventName)
+		}
+		if sub := ev.Detail.AdditionalEventData.Sub; sub != "s-1" {
+			t.Errorf("%s: sub %q, want s-1", name, sub)
 		}
 		for k, v := range ev.Detail.RequestParameters {
 			if k != "userPoolId" && v != "HIDDEN_DUE_TO_SECURITY_REASONS" {
@@ -147,8 +167,10 @@ func TestExpireItemsEmulatesTTL(t *testing.T) {
 	bury("due", now)
 	bury("later", now.Add(time.Second))
 	bury("kept", time.Time{})
-	if n, err := st.ExpireItems(ctx, now); err != nil || n != 1 {
-		t.Fatalf("expired %d, %v; want 1", n, err)
+	if n, err := st.ExpireItems(ctx, now); err != nil {
+		t.Fatalf("ExpireItems: %v", err)
+	} else if n != 1 {
+		t.Errorf("expired %d, want 1", n)
 	}
 	for sub, want := range map[string]bool{"due": false, "later": true, "kept": true} {
 		_, err := acc.Get(ctx, sub)

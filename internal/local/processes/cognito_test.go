@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func TestWatchConfirmationCodesReadsThePoolsStore(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	cancel()
 	<-done
-	if want := []string{"ada@example.com 111111", "ada@example.com 222222"}; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+	if want := []string{"ada@example.com 111111", "ada@example.com 222222"}; !slices.Equal(got, want) {
 		t.Fatalf("codes = %q, want %q: each code once, none for a confirmed user", got, want)
 	}
 }

@@ -53,8 +53,14 @@ func TestInvokeAPIAnswersAsLambda(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != tt.status || (tt.header != "" && resp.Header.Get(tt.header) != tt.value) || !strings.Contains(string(body), tt.want) {
-			t.Errorf("%s: HTTP %d %s=%q %s", tt.name, resp.StatusCode, tt.header, resp.Header.Get(tt.header), body)
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: HTTP %d, want %d: %s", tt.name, resp.StatusCode, tt.status, body)
+		}
+		if got := resp.Header.Get(tt.header); tt.header != "" && got != tt.value {
+			t.Errorf("%s: %s %q, want %q", tt.name, tt.header, got, tt.value)
+		}
+		if !strings.Contains(string(body), tt.want) {
+			t.Errorf("%s: body lacks %q: %s", tt.name, tt.want, body)
 		}
 		if strings.Contains(tt.function, "Echo") && tt.status/100 == 2 && tt.invocationType != "DryRun" {
 			select {
@@ -84,8 +90,10 @@ func TestFunctionErrorDocument(t *testing.T) {
 		if fe != nil {
 			got = fe.Type
 			var doc map[string]string
-			if json.Unmarshal(fe.Payload(), &doc) != nil || doc["errorMessage"] != "m" {
-				t.Errorf("%s: payload %s", body, fe.Payload())
+			if err := json.Unmarshal(fe.Payload(), &doc); err != nil {
+				t.Errorf("%s: payload %s: %v", body, fe.Payload(), err)
+			} else if doc["errorMessage"] != "m" {
+				t.Errorf("%s: payload's errorMessage %q, want m", body, doc["errorMessage"])
 			}
 		}
 		if got != want {
@@ -144,8 +152,14 @@ func TestInvokeAPIAppliesPermissionsToServices(t *testing.T) {
 		if want := map[bool]int{true: 1, false: 0}[tt.status == 200]; invoked != want {
 			t.Errorf("%s: invoked %d times, want %d", tt.name, invoked, want)
 		}
-		if tt.status == 403 && (resp.Header.Get("X-Amzn-ErrorType") != "AccessDeniedException" || !strings.Contains(string(body), "no resource-based policy allows the lambda:InvokeFunction action")) {
-			t.Errorf("%s: refused as %q %s, not as Lambda refuses", tt.name, resp.Header.Get("X-Amzn-ErrorType"), body)
+		// Refused as Lambda refuses.
+		if tt.status == 403 {
+			if et := resp.Header.Get("X-Amzn-ErrorType"); et != "AccessDeniedException" {
+				t.Errorf("%s: X-Amzn-ErrorType %q, want AccessDeniedException", tt.name, et)
+			}
+			if want := "no resource-based policy allows the lambda:InvokeFunction action"; !strings.Contains(string(body), want) {
+				t.Errorf("%s: body lacks %q: %s", tt.name, want, body)
+			}
 		}
 		switch {
 		case tt.caller == nil && len(asked) != 0:

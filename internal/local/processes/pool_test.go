@@ -94,8 +94,11 @@ func poolLimit(t *testing.T, bootstrap string) {
 			t.Error(err)
 		}
 	}
-	if peak > 2 || len(tp.reports()) > 0 {
-		t.Fatalf("peak %d emulators (limit 2), replaced %v", peak, tp.reports())
+	if peak > 2 {
+		t.Errorf("peak %d emulators, over the limit of 2", peak)
+	}
+	if r := tp.reports(); len(r) > 0 {
+		t.Errorf("emulators replaced: %v", r)
 	}
 }
 
@@ -125,14 +128,25 @@ func poolThrottle(t *testing.T, bootstrap string) {
 func poolReplace(t *testing.T, bootstrap string) {
 	tp := startTestPool(t, bootstrap, PoolOptions{Concurrency: 1}, "AWS_LAMBDA_FUNCTION_TIMEOUT=1")
 	var fe *FunctionError
-	if _, err := tp.Invoke(context.Background(), []byte(`{"fail":true}`)); !errors.As(err, &fe) || fe.Fatal || fe.Message != "failed as asked" {
-		t.Fatalf("a function error: %v", err)
+	if _, err := tp.Invoke(context.Background(), []byte(`{"fail":true}`)); !errors.As(err, &fe) {
+		t.Fatalf("a function error: %v, want a FunctionError", err)
 	}
-	if _, err := tp.Invoke(context.Background(), []byte(`{"sleep_ms":2500}`)); !errors.As(err, &fe) || fe.Type != "Sandbox.Timedout" {
-		t.Fatalf("a time-out: %v", err)
+	if fe.Fatal {
+		t.Fatalf("a function error is fatal: %v", fe)
 	}
-	if _, err := tp.Invoke(context.Background(), []byte(`{"exit":true}`)); !errors.As(err, &fe) || fe.Type != "Runtime.ExitError" {
-		t.Fatalf("a runtime that exits: %v", err)
+	if fe.Message != "failed as asked" {
+		t.Fatalf("a function error: message %q, want %q", fe.Message, "failed as asked")
+	}
+	for _, c := range []struct{ what, payload, typ string }{
+		{"a time-out", `{"sleep_ms":2500}`, "Sandbox.Timedout"},
+		{"a runtime that exits", `{"exit":true}`, "Runtime.ExitError"},
+	} {
+		if _, err := tp.Invoke(context.Background(), []byte(c.payload)); !errors.As(err, &fe) {
+			t.Fatalf("%s: %v, want a FunctionError", c.what, err)
+		}
+		if fe.Type != c.typ {
+			t.Fatalf("%s: error type %q, want %q", c.what, fe.Type, c.typ)
+		}
 	}
 	// An emulator that dies while idle is reported with its last lines.
 	if _, err := tp.Invoke(context.Background(), []byte(`{}`)); err != nil {

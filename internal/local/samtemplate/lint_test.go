@@ -111,7 +111,15 @@ Resources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ignores != 4 || len(problems) != 2 || !strings.Contains(problems[0], "W3005") || !strings.Contains(problems[1], "Bare ignores I3011") {
-		t.Fatalf("ignores %d, problems %q", ignores, problems)
+	if ignores != 4 {
+		t.Errorf("%d ignores, want 4", ignores)
+	}
+	if len(problems) != 2 {
+		t.Fatalf("%d problems, want 2: %q", len(problems), problems)
+	}
+	for i, want := range []string{"W3005", "Bare ignores I3011"} {
+		if !strings.Contains(problems[i], want) {
+			t.Errorf("problem %d %q, want one about %q", i, problems[i], want)
+		}
 	}
 }

@@ -52,8 +52,11 @@ func TestNoRoleGrantsDataActionsOnEveryResource(t *testing.T) {
 	// The check sees through managed policies: the one SAM attaches for an
 	// SQS event may read every queue of the account.
 	sqsRole, err := samtemplate.ManagedGrants("arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole")
-	if err != nil || len(unscoped(sqsRole)) != 3 {
-		t.Fatalf("AWSLambdaSQSQueueExecutionRole: %v, unscoped %v", err, unscoped(sqsRole))
+	if err != nil {
+		t.Fatalf("AWSLambdaSQSQueueExecutionRole: %v", err)
+	}
+	if u := unscoped(sqsRole); len(u) != 3 {
+		t.Fatalf("AWSLambdaSQSQueueExecutionRole: %d unscoped grants, want 3: %v", len(u), u)
 	}
 	if _, err := samtemplate.ManagedGrants("arn:aws:iam::aws:policy/AdministratorAccess"); err == nil {
 		t.Fatal("an unknown managed policy passed")
@@ -122,8 +125,11 @@ func TestStatefulResourcesOutliveTheStack(t *testing.T) {
 	s := deployed(t, false)
 	for _, id := range []string{"AccountsTable", "CredentialsKey", "UserPool", "RetryQueue", "RetryDeadLetterQueue"} {
 		r := s.Resources[id]
-		if r.DeletionPolicy != "Retain" || r.UpdateReplacePolicy != "Retain" {
-			t.Errorf("%s: DeletionPolicy %q, UpdateReplacePolicy %q", id, r.DeletionPolicy, r.UpdateReplacePolicy)
+		if r.DeletionPolicy != "Retain" {
+			t.Errorf("%s: DeletionPolicy %q, want Retain", id, r.DeletionPolicy)
+		}
+		if r.UpdateReplacePolicy != "Retain" {
+			t.Errorf("%s: UpdateReplacePolicy %q, want Retain", id, r.UpdateReplacePolicy)
 		}
 	}
 	if p := props(s, "UserPool"); p["DeletionProtection"] != "ACTIVE" {
@@ -206,14 +212,25 @@ func TestSecretParametersTakeOnlyWhatThePoliciesMatch(t *testing.T) {
 func TestRetryPath(t *testing.T) {
 	s := deployed(t, false)
 	esm := props(s, "RetryEventSource")
-	if fmt.Sprintf("%v %v %v", esm["FunctionName"], esm["EventSourceArn"], esm["FunctionResponseTypes"]) != "{RetryFunction} {RetryQueue.Arn} [ReportBatchItemFailures]" ||
-		esm["MaximumBatchingWindowInSeconds"] == nil {
-		t.Errorf("retry event source = %v", esm)
+	for _, p := range []struct{ key, want string }{
+		{"FunctionName", "{RetryFunction}"},
+		{"EventSourceArn", "{RetryQueue.Arn}"},
+		{"FunctionResponseTypes", "[ReportBatchItemFailures]"},
+	} {
+		if got := fmt.Sprint(esm[p.key]); got != p.want {
+			t.Errorf("retry event source %s %s, want %s", p.key, got, p.want)
+		}
+	}
+	if esm["MaximumBatchingWindowInSeconds"] == nil {
+		t.Errorf("retry event source has no MaximumBatchingWindowInSeconds: %v", esm)
 	}
 	redrive := get(props(s, "RetryQueue"), "RedrivePolicy")
 	// pkg/trigger's tests hold maxReceiveCount to the backoff's hour.
-	if n, _ := get(redrive, "maxReceiveCount").(float64); n <= 0 || get(redrive, "deadLetterTargetArn") != "{RetryDeadLetterQueue.Arn}" {
-		t.Errorf("redrive = %v", redrive)
+	if n, _ := get(redrive, "maxReceiveCount").(float64); n <= 0 {
+		t.Errorf("redrive maxReceiveCount %v, want one: %v", get(redrive, "maxReceiveCount"), redrive)
+	}
+	if arn := get(redrive, "deadLetterTargetArn"); arn != "{RetryDeadLetterQueue.Arn}" {
+		t.Errorf("redrive deadLetterTargetArn %v, want {RetryDeadLetterQueue.Arn}", arn)
 	}
 	if d := fmt.Sprint(props(s, "RetryDeadLetterAlarm")["Dimensions"]); !strings.Contains(d, "{RetryDeadLetterQueue.QueueName}") {
 		t.Errorf("dead-letter alarm watches %s", d)
@@ -243,16 +260,25 @@ func TestDeprovisionPath(t *testing.T) {
 		}
 	}
 	targets, _ := rule["Targets"].([]any)
-	target, _ := targets[0].(map[string]any)
-	if len(targets) != 1 || target["Arn"] != "{DeprovisionFunction.Arn}" {
-		t.Fatalf("rule targets = %v", targets)
+	if len(targets) != 1 {
+		t.Fatalf("%d rule targets, want 1: %v", len(targets), targets)
 	}
-	if n, _ := get(target, "RetryPolicy", "MaximumEventAgeInSeconds").(float64); n < 3600 || get(target, "DeadLetterConfig", "Arn") != "{DeprovisionDeadLetterQueue.Arn}" {
-		t.Errorf("rule target retry and dead letters = %v", target)
+	target, _ := targets[0].(map[string]any)
+	if target["Arn"] != "{DeprovisionFunction.Arn}" {
+		t.Fatalf("rule target %v, want {DeprovisionFunction.Arn}", target["Arn"])
+	}
+	if n, _ := get(target, "RetryPolicy", "MaximumEventAgeInSeconds").(float64); n < 3600 {
+		t.Errorf("rule target retries for %v s, want at least 3600: %v", get(target, "RetryPolicy", "MaximumEventAgeInSeconds"), target)
+	}
+	if dl := get(target, "DeadLetterConfig", "Arn"); dl != "{DeprovisionDeadLetterQueue.Arn}" {
+		t.Errorf("rule target's dead letters go to %v, want {DeprovisionDeadLetterQueue.Arn}", dl)
 	}
 	invoke := props(s, "DeprovisionFunctionEventInvokeConfig")
-	if get(invoke, "MaximumRetryAttempts") != float64(2) || get(invoke, "DestinationConfig", "OnFailure", "Destination") != "{DeprovisionDeadLetterQueue.Arn}" {
-		t.Errorf("asynchronous invocation config = %v", invoke)
+	if n := get(invoke, "MaximumRetryAttempts"); n != float64(2) {
+		t.Errorf("asynchronous invocation MaximumRetryAttempts %v, want 2", n)
+	}
+	if d := get(invoke, "DestinationConfig", "OnFailure", "Destination"); d != "{DeprovisionDeadLetterQueue.Arn}" {
+		t.Errorf("asynchronous invocation's failures go to %v, want {DeprovisionDeadLetterQueue.Arn}", d)
 	}
 	if d := fmt.Sprint(props(s, "DeprovisionDeadLetterAlarm")["Dimensions"]); !strings.Contains(d, "{DeprovisionDeadLetterQueue.QueueName}") {
 		t.Errorf("dead-letter alarm watches %s", d)
@@ -261,12 +287,18 @@ func TestDeprovisionPath(t *testing.T) {
 		t.Error("the deprovision dead-letter queue is not retained")
 	}
 	qp := fmt.Sprint(props(s, "DeprovisionDeadLetterQueuePolicy")["PolicyDocument"])
-	if !strings.Contains(qp, "events.amazonaws.com") || !strings.Contains(qp, "{DeprovisionFunctionUserDeleted.Arn}") {
-		t.Errorf("queue policy = %s; EventBridge may send for this rule only", qp)
+	// EventBridge may send, for this rule only.
+	for _, want := range []string{"events.amazonaws.com", "{DeprovisionFunctionUserDeleted.Arn}"} {
+		if !strings.Contains(qp, want) {
+			t.Errorf("queue policy lacks %s: %s", want, qp)
+		}
 	}
 	ttl := get(props(s, "AccountsTable"), "TimeToLiveSpecification")
-	if get(ttl, "AttributeName") != store.TTLAttribute || get(ttl, "Enabled") != true {
-		t.Errorf("TTL = %v, the store writes %s", ttl, store.TTLAttribute)
+	if a := get(ttl, "AttributeName"); a != store.TTLAttribute {
+		t.Errorf("TTL attribute %v, want %s (the store writes it)", a, store.TTLAttribute)
+	}
+	if e := get(ttl, "Enabled"); e != true {
+		t.Errorf("TTL Enabled %v, want true", e)
 	}
 }
 

@@ -42,8 +42,13 @@ func TestEveryFunctionHasAMakeTargetAndAFolder(t *testing.T) {
 		cmd.Dir = root()
 		out, err := cmd.CombinedOutput()
 		recipe := string(out)
-		if err != nil || !strings.Contains(recipe, "GOARCH=arm64") || !strings.Contains(recipe, "-o /artifacts/bootstrap "+dir) {
+		if err != nil {
 			t.Errorf("make build-%s: %v\n%s", id, err, recipe)
+		}
+		for _, want := range []string{"GOARCH=arm64", "-o /artifacts/bootstrap " + dir} {
+			if !strings.Contains(recipe, want) {
+				t.Errorf("make build-%s: recipe lacks %q:\n%s", id, want, recipe)
+			}
 		}
 		r := tpl.Resources[id]
 		if r.Metadata["BuildMethod"] != "makefile" {
@@ -59,8 +64,14 @@ func TestTableMatchesTheCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(in.KeySchema) != 1 || *in.KeySchema[0].AttributeName != store.KeyAttribute || in.KeySchema[0].KeyType != "HASH" {
-		t.Fatalf("key schema = %+v, the code uses %q as its only key", in.KeySchema, store.KeyAttribute)
+	if len(in.KeySchema) != 1 {
+		t.Fatalf("key schema = %+v, want one key", in.KeySchema)
+	}
+	if k := in.KeySchema[0]; *k.AttributeName != store.KeyAttribute {
+		t.Errorf("key %s, the code uses %q", *k.AttributeName, store.KeyAttribute)
+	}
+	if k := in.KeySchema[0]; k.KeyType != "HASH" {
+		t.Errorf("key type %s, want HASH", k.KeyType)
 	}
 }
 

@@ -106,8 +106,10 @@ func TestHttpApiIsThrottledAndNamesItsOrigins(t *testing.T) {
 		t.Errorf("CORS origins = %s", o)
 	}
 	stage := props(s, "HttpApiApiGatewayDefaultStage")
-	if get(stage, "DefaultRouteSettings", "ThrottlingBurstLimit") == nil || get(stage, "DefaultRouteSettings", "ThrottlingRateLimit") == nil {
-		t.Errorf("no throttling: %v", stage["DefaultRouteSettings"])
+	for _, limit := range []string{"ThrottlingBurstLimit", "ThrottlingRateLimit"} {
+		if get(stage, "DefaultRouteSettings", limit) == nil {
+			t.Errorf("no %s: %v", limit, stage["DefaultRouteSettings"])
+		}
 	}
 }
 
@@ -122,8 +124,11 @@ func TestHttpApiWritesAJSONAccessLog(t *testing.T) {
 		t.Fatalf("access log goes to %v", get(als, "DestinationArn"))
 	}
 	group := s.Resources["HttpApiAccessLogGroup"]
-	if group.Type != "AWS::Logs::LogGroup" || fmt.Sprint(props(s, "HttpApiAccessLogGroup")["RetentionInDays"]) != s.Values["LogRetentionDays"] {
-		t.Errorf("access log group = %+v", group)
+	if group.Type != "AWS::Logs::LogGroup" {
+		t.Errorf("access log group is a %s, want AWS::Logs::LogGroup", group.Type)
+	}
+	if days := fmt.Sprint(props(s, "HttpApiAccessLogGroup")["RetentionInDays"]); days != s.Values["LogRetentionDays"] {
+		t.Errorf("access log group keeps logs %s days, want LogRetentionDays %s", days, s.Values["LogRetentionDays"])
 	}
 	var line map[string]string
 	if err := json.Unmarshal([]byte(fmt.Sprint(get(als, "Format"))), &line); err != nil {
@@ -240,7 +245,10 @@ func TestTimeoutsFitTheirCallers(t *testing.T) {
 		fn := strings.Trim(fmt.Sprint(esm["FunctionName"]), "{}")
 		queue := strings.TrimSuffix(strings.Trim(fmt.Sprint(esm["EventSourceArn"]), "{}"), ".Arn")
 		vt, _ := props(s, queue)["VisibilityTimeout"].(float64)
-		if int(vt) < 6*timeout(fn) || timeout(fn) <= 0 {
+		if timeout(fn) <= 0 {
+			t.Errorf("%s: %s has no timeout", id, fn)
+		}
+		if int(vt) < 6*timeout(fn) {
 			t.Errorf("%s: %s's visibility timeout %v s is under six times %s's timeout %d s", id, queue, vt, fn, timeout(fn))
 		}
 	}
@@ -301,8 +309,11 @@ func TestAlarmsWatchTheEmittedMetrics(t *testing.T) {
 	watched := map[string]bool{}
 	for _, id := range s.OfType("AWS::CloudWatch::Alarm") {
 		p := props(s, id)
-		if p["AlarmActions"] != nil || fmt.Sprint(props(deployed(t, true), id)["AlarmActions"]) != "["+topicArn+"]" {
-			t.Errorf("%s notifies %v without a topic, %v with one", id, p["AlarmActions"], props(deployed(t, true), id)["AlarmActions"])
+		if p["AlarmActions"] != nil {
+			t.Errorf("%s notifies %v without a topic", id, p["AlarmActions"])
+		}
+		if got := fmt.Sprint(props(deployed(t, true), id)["AlarmActions"]); got != "["+topicArn+"]" {
+			t.Errorf("%s notifies %s with a topic, want [%s]", id, got, topicArn)
 		}
 		if p["Namespace"] == ns {
 			watched[fmt.Sprint(p["MetricName"])] = true
