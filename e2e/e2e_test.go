@@ -45,41 +45,7 @@ func TestAccountLifecycle(t *testing.T) {
 	if len(a.JSON) != 4 {
 		t.Errorf("account view has extra fields: %s", a.Body)
 	}
-	rec := record(t, sub)
-	if rec["status"] != "ACTIVE" {
-		t.Errorf("stored status %q, want ACTIVE", rec["status"])
-	}
-	if rec["user_id"] != a.JSON["user_id"] {
-		t.Errorf("stored user_id %q, want the account view's %v", rec["user_id"], a.JSON["user_id"])
-	}
-	// The checks below open the ciphertext.
-	for _, k := range []string{"user_password", "user_api_secret"} {
-		if rec[k] == "" {
-			t.Fatalf("stored record has no %s: %v", k, redact(rec))
-		}
-	}
-	if rec["user_password"] != rec["user_api_secret"] {
-		t.Fatal("both secret attributes must hold the record's one ciphertext")
-	}
-	plain, err := fieldcrypt.Open(context.Background(), stack.KMS, table, sub, rec["user_password"])
-	if err != nil {
-		t.Fatalf("stored credentials do not decrypt for their sub: %v", err)
-	}
-	// Fatal: an empty secret would be "found" in any response below.
-	if plain.UserPassword == "" {
-		t.Fatal("decrypted credentials have no user password")
-	}
-	if !strings.HasPrefix(plain.UserAPISecret, "UAS") {
-		t.Fatalf("decrypted user API secret %.3q…, want the prefix UAS", plain.UserAPISecret)
-	}
-	if _, err := fieldcrypt.Open(context.Background(), stack.KMS, table, newSub(), rec["user_password"]); err == nil {
-		t.Fatal("the ciphertext decrypts for another sub")
-	}
-	for _, secret := range []string{rec["user_password"], plain.UserPassword, plain.UserAPISecret} {
-		if strings.Contains(a.Body, secret) {
-			t.Fatal("a response carries a stored secret")
-		}
-	}
+	checkStoredSealed(t, sub, a)
 
 	again := user.createUser()
 	if again.StatusCode != 200 {
@@ -121,6 +87,48 @@ func TestAccountLifecycle(t *testing.T) {
 		t.Errorf("DELETE /users/me: body %s, want none", del.Body)
 	}
 	checkDeleted(t, sub, a.JSON["user_id"])
+}
+
+// checkStoredSealed: the record of a new account is ACTIVE, holds the
+// account view's user id, and its credentials sealed for its own sub only,
+// none of them in the answer a.
+func checkStoredSealed(t *testing.T, sub string, a apiAnswer) {
+	t.Helper()
+	rec := record(t, sub)
+	if rec["status"] != "ACTIVE" {
+		t.Errorf("stored status %q, want ACTIVE", rec["status"])
+	}
+	if rec["user_id"] != a.JSON["user_id"] {
+		t.Errorf("stored user_id %q, want the account view's %v", rec["user_id"], a.JSON["user_id"])
+	}
+	// The checks below open the ciphertext.
+	for _, k := range []string{"user_password", "user_api_secret"} {
+		if rec[k] == "" {
+			t.Fatalf("stored record has no %s: %v", k, redact(rec))
+		}
+	}
+	if rec["user_password"] != rec["user_api_secret"] {
+		t.Fatal("both secret attributes must hold the record's one ciphertext")
+	}
+	plain, err := fieldcrypt.Open(context.Background(), stack.KMS, table, sub, rec["user_password"])
+	if err != nil {
+		t.Fatalf("stored credentials do not decrypt for their sub: %v", err)
+	}
+	// Fatal: an empty secret would be "found" in any response below.
+	if plain.UserPassword == "" {
+		t.Fatal("decrypted credentials have no user password")
+	}
+	if !strings.HasPrefix(plain.UserAPISecret, "UAS") {
+		t.Fatalf("decrypted user API secret %.3q…, want the prefix UAS", plain.UserAPISecret)
+	}
+	if _, err := fieldcrypt.Open(context.Background(), stack.KMS, table, newSub(), rec["user_password"]); err == nil {
+		t.Fatal("the ciphertext decrypts for another sub")
+	}
+	for _, secret := range []string{rec["user_password"], plain.UserPassword, plain.UserAPISecret} {
+		if strings.Contains(a.Body, secret) {
+			t.Fatal("a response carries a stored secret")
+		}
+	}
 }
 
 // checkDeleted: after DELETE /users/me, a kept tombstone and no Kandy

@@ -263,6 +263,13 @@ func TestUserPoolFront(t *testing.T) {
 	}
 	s.Stop() // waits for the hooks running
 	close(heard)
+	checkHeard(t, heard, subs, up.ID)
+}
+
+// checkHeard: the front reported ada's AdminDeleteUser and bob's own
+// DeleteUser once each, of the pool poolID, and nothing else.
+func checkHeard(t *testing.T, heard <-chan UserDeleted, subs map[string]string, poolID string) {
+	t.Helper()
 	got := map[string][]UserDeleted{}
 	for d := range heard {
 		got[d.Sub] = append(got[d.Sub], d)
@@ -276,8 +283,8 @@ func TestUserPoolFront(t *testing.T) {
 		if ds[0].EventName != event {
 			t.Errorf("%s: heard %s, want %s", name, ds[0].EventName, event)
 		}
-		if ds[0].PoolID != up.ID {
-			t.Errorf("%s: heard of pool %s, want %s", name, ds[0].PoolID, up.ID)
+		if ds[0].PoolID != poolID {
+			t.Errorf("%s: heard of pool %s, want %s", name, ds[0].PoolID, poolID)
 		}
 	}
 	if len(got) != 2 {
