@@ -131,8 +131,11 @@ func servedDescription(t *testing.T, run *localRun) {
 		return resp, body
 	}
 	resp, body := get("/openapi.yaml")
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/yaml" {
-		t.Errorf("GET /openapi.yaml: %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	if resp.StatusCode != 200 {
+		t.Errorf("GET /openapi.yaml: status %d, want 200", resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/yaml" {
+		t.Errorf("GET /openapi.yaml: Content-Type %q, want application/yaml", ct)
 	}
 	if !bytes.Equal(body, api.OpenAPI) {
 		t.Errorf("GET /openapi.yaml is not api/openapi.yaml (%d bytes)", len(body))

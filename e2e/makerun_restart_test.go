@@ -72,8 +72,11 @@ func serverDeathStopsTheRun(t *testing.T, run *localRun) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("make run kept running without its dynalite:\n%s", run.output())
 	}
-	if code := run.cmd.ProcessState.ExitCode(); code == 0 || !strings.Contains(run.output(), "dynalite exited (its last lines are above); stopping the local run") {
-		t.Errorf("make run exited %d:\n%s", code, run.output())
+	if code := run.cmd.ProcessState.ExitCode(); code == 0 {
+		t.Errorf("make run exited 0 without its dynalite, want an error:\n%s", run.output())
+	}
+	if !strings.Contains(run.output(), "dynalite exited (its last lines are above); stopping the local run") {
+		t.Errorf("make run did not say that dynalite exited:\n%s", run.output())
 	}
 }
 

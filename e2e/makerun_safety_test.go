@@ -173,8 +173,10 @@ func chosenSub(t *testing.T, run *localRun) {
 		Username: aws.String("bob@example.com"), UserAttributes: another})
 	for op, err := range map[string]error{"SignUp": signUp, "AdminCreateUser": create, "UpdateUserAttributes": update, "AdminUpdateUserAttributes": adminUpdate} {
 		var invalid *types.InvalidParameterException
-		if !errors.As(err, &invalid) || aws.ToString(invalid.Message) != "Cannot modify the non-mutable attribute sub" {
+		if !errors.As(err, &invalid) {
 			t.Errorf("%s with a sub: %v, want Cognito's InvalidParameterException", op, err)
+		} else if msg, want := aws.ToString(invalid.Message), "Cannot modify the non-mutable attribute sub"; msg != want {
+			t.Errorf("%s with a sub: message %q, want %q", op, msg, want)
 		}
 	}
 	for _, name := range []string{"mallory@example.com", "mallory2@example.com"} {

@@ -79,8 +79,11 @@ func TestMetricsAreEmitted(t *testing.T) {
 	for _, d := range data {
 		if d.Name == metrics.KandyLatency && d.Dimensions[metrics.DimOperation] == "create_user" {
 			latencies++
-			if d.Unit != "Milliseconds" || d.Value <= 0 {
-				t.Errorf("latency datum %+v", d)
+			if d.Unit != "Milliseconds" {
+				t.Errorf("latency datum in %q, want Milliseconds: %+v", d.Unit, d)
+			}
+			if d.Value <= 0 {
+				t.Errorf("latency datum of %v, want more than 0: %+v", d.Value, d)
 			}
 		}
 	}

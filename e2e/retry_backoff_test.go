@@ -128,8 +128,11 @@ func TestRetryBacksOff(t *testing.T) {
 			t.Fatalf("not in the dead-letter queue after 20 s; %d deliveries", len(w.deliveries()))
 		}
 		arrived, at := time.Now(), w.deliveries()
-		if len(at) != maxReceives || dead != 1 {
-			t.Fatalf("%d deliveries, %d dead letters; want %d and 1", len(at), dead, maxReceives)
+		if len(at) != maxReceives {
+			t.Fatalf("%d deliveries, want %d", len(at), maxReceives)
+		}
+		if dead != 1 {
+			t.Fatalf("%d dead letters, want 1", dead)
 		}
 		for i := 1; i < len(at); i++ {
 			// Uncapped, the 1st and 2nd receives would wait at least 4 s and 8 s.

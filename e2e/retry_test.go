@@ -121,8 +121,15 @@ func TestRetryQueue(t *testing.T) {
 		for deadline := time.Now().Add(5 * time.Second); n == 0 && err == nil && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 			n, err = processes.PollOnce(ctx, q, r.queues.RetryURL, r.worker)
 		}
-		if waited := time.Since(queuedAt); err != nil || n != 1 || waited < trigger.RetryDelay {
-			t.Fatalf("first delivery = %d, %v, %v after the sign-up; want 1, after %v", n, err, waited, trigger.RetryDelay)
+		waited := time.Since(queuedAt)
+		if err != nil {
+			t.Fatalf("first delivery: %v", err)
+		}
+		if n != 1 {
+			t.Fatalf("first delivery took %d messages, want 1", n)
+		}
+		if waited < trigger.RetryDelay {
+			t.Fatalf("first delivery %v after the sign-up, before the trigger's delay of %v", waited, trigger.RetryDelay)
 		}
 		if rec := recordIn(t, fs.table, sub); rec["status"] == "ACTIVE" {
 			t.Fatal("provisioned while Kandy was down")
@@ -141,8 +148,11 @@ func TestRetryQueue(t *testing.T) {
 		r.signUp(t, newSub())
 		r.drain(t, 10*time.Second)
 		msgs := receiveAll(t, q, r.queues.DeadLetterURL)
-		if len(msgs) != 1 || aws.ToString(msgs[0].MessageAttributes["reason"].StringValue) != "kandy_quota_exceeded" {
-			t.Fatalf("dead letters = %+v", msgs)
+		if len(msgs) != 1 {
+			t.Fatalf("%d dead letters, want 1: %+v", len(msgs), msgs)
+		}
+		if reason := aws.ToString(msgs[0].MessageAttributes["reason"].StringValue); reason != "kandy_quota_exceeded" {
+			t.Fatalf("dead letter's reason %q, want kandy_quota_exceeded", reason)
 		}
 		if _, err := q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(r.queues.DeadLetterURL), ReceiptHandle: msgs[0].ReceiptHandle}); err != nil {
 			t.Fatal(err)
