@@ -1,6 +1,7 @@
 package deprovision
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -83,6 +84,9 @@ func TestBothDeletionsDeprovisionTheSub(t *testing.T) {
 
 // Events the handler cannot act on succeed, so they are not retried for
 // ever, and are counted by reason; none reaches the domain.
+// Each skipped event is counted by its reason. Events the rule can
+// deliver in the normal run of things (another call, a denied one) are
+// logged at INFO; the rest, which reconcile must pick up, at WARN.
 func TestEventsLeftToReconcile(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
@@ -107,8 +111,13 @@ func TestEventsLeftToReconcile(t *testing.T) {
 		}), SkipInvalidSub},
 	} {
 		svc, c := &fakeService{}, &counts{}
-		if err := New(svc, quiet, c).Handle(context.Background(), tt.raw); err != nil {
+		var logs bytes.Buffer
+		if err := New(svc, slog.New(slog.NewJSONHandler(&logs, nil)), c).Handle(context.Background(), tt.raw); err != nil {
 			t.Errorf("%s: %v, want success", tt.name, err)
+		}
+		wantLevel := map[bool]string{true: "INFO", false: "WARN"}[tt.reason == SkipOtherEvent || tt.reason == SkipFailedCall]
+		if got := logLevels(t, logs.Bytes()); !slices.Equal(got, []string{wantLevel}) {
+			t.Errorf("%s: logged at %v, want one line at %s", tt.name, got, wantLevel)
 		}
 		if len(svc.subs) != 0 {
 			t.Errorf("%s: deprovisioned %v, want none", tt.name, svc.subs)
@@ -169,4 +178,18 @@ func FuzzHandle(f *testing.F) {
 			t.Errorf("%q: counted %d deprovisioned, want %d, one per sub deprovisioned", raw, c.deprovisioned, len(svc.subs))
 		}
 	})
+}
+
+// logLevels are the levels of JSON log lines.
+func logLevels(t *testing.T, raw []byte) []string {
+	t.Helper()
+	var levels []string
+	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		var l struct{ Level string }
+		if err := json.Unmarshal(line, &l); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		levels = append(levels, l.Level)
+	}
+	return levels
 }
