@@ -81,11 +81,11 @@ func signUp(name string) error {
 
 // token signs name in with USER_PASSWORD_AUTH and prints its access token.
 func token(name string) error {
-	access, _, err := signIn(name)
+	in, err := signIn(name)
 	if err != nil {
 		return err
 	}
-	fmt.Println(access)
+	fmt.Println(in.access)
 	return nil
 }
 
@@ -93,44 +93,48 @@ func token(name string) error {
 // a frontend's "delete my sign-in" does: the deprovision function then
 // deletes their Kandy account.
 func leave(name string) error {
-	access, c, err := signIn(name)
+	in, err := signIn(name)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := c.DeleteUser(ctx, &cip.DeleteUserInput{AccessToken: aws.String(access)}); err != nil {
-		return fmt.Errorf("deleting %s: %w", name, err)
+	if _, err := in.client.DeleteUser(ctx, &cip.DeleteUserInput{AccessToken: aws.String(in.access)}); err != nil {
+		return fmt.Errorf("deleting %s: %w", in.user, err)
 	}
-	user, _ := email(name)
 	return json.NewEncoder(os.Stdout).Encode(struct {
 		Username string `json:"username"`
 		Left     bool   `json:"left"`
-	}{user, true})
+	}{in.user, true})
 }
 
-// signIn signs name in with USER_PASSWORD_AUTH and returns its access
-// token, and the local pool's client.
-func signIn(name string) (string, *cip.Client, error) {
+// signedIn is a local user signed in, with the pool's client.
+type signedIn struct {
+	user, access string
+	client       *cip.Client
+}
+
+// signIn signs name in with USER_PASSWORD_AUTH.
+func signIn(name string) (signedIn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	user, err := email(name)
 	if err != nil {
-		return "", nil, err
+		return signedIn{}, err
 	}
 	c, _, clientID, err := localCognito(ctx)
 	if err != nil {
-		return "", nil, err
+		return signedIn{}, err
 	}
 	out, err := c.InitiateAuth(ctx, &cip.InitiateAuthInput{
 		ClientId: aws.String(clientID), AuthFlow: types.AuthFlowTypeUserPasswordAuth,
 		AuthParameters: map[string]string{"USERNAME": user, "PASSWORD": LocalPassword},
 	})
 	if err != nil {
-		return "", nil, fmt.Errorf("signing %s in: %w", user, err)
+		return signedIn{}, fmt.Errorf("signing %s in: %w", user, err)
 	}
 	if out.AuthenticationResult == nil {
-		return "", nil, fmt.Errorf("signing %s in: the pool asked for a challenge (%s)", user, out.ChallengeName)
+		return signedIn{}, fmt.Errorf("signing %s in: the pool asked for a challenge (%s)", user, out.ChallengeName)
 	}
-	return aws.ToString(out.AuthenticationResult.AccessToken), c, nil
+	return signedIn{user: user, access: aws.ToString(out.AuthenticationResult.AccessToken), client: c}, nil
 }
