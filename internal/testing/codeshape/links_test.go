@@ -1,7 +1,6 @@
 package codeshape
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,7 +23,7 @@ var (
 // moved or renamed document cannot leave the README pointing nowhere.
 func TestRelativeLinksResolve(t *testing.T) {
 	dir := root(t)
-	docs := markdownFiles(t, dir)
+	docs := projectFiles(t, ".md")
 	if len(docs) < 5 || !slices.Contains(docs, "README.md") {
 		t.Fatalf("found only %v; the check would prove nothing", docs)
 	}
@@ -52,30 +51,6 @@ func TestRelativeLinksResolve(t *testing.T) {
 	if checked < 10 {
 		t.Fatalf("checked %d relative links; the check would prove nothing", checked)
 	}
-}
-
-// markdownFiles lists the project's own Markdown, relative to dir.
-func markdownFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		name := d.Name()
-		if d.IsDir() && path != dir && (strings.HasPrefix(name, ".") || name == "node_modules" || name == "bin") {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() && strings.HasSuffix(name, ".md") {
-			rel, _ := filepath.Rel(dir, path)
-			out = append(out, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // prose is a Markdown file without its fenced code blocks.
