@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/accountstest"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
 )
@@ -59,7 +60,7 @@ func TestClaimCalls(t *testing.T) {
 	}
 
 	c1 := claim("t1", now, now.Add(time.Minute))
-	mustClaim(t, a, c1)
+	accountstest.Claimed(t, a, c1)
 	if calls := api.take(); calls != "[UpdateItem]" {
 		t.Fatalf("new claim: calls %s, want one UpdateItem", calls)
 	}
@@ -111,9 +112,9 @@ func TestExpiredClaimTakeOverIsTwoWrites(t *testing.T) {
 	api := &counting{Client: db}
 	a := store.NewAccounts(api, newTable(t))
 	now := time.Now()
-	mustClaim(t, a, claim("old", now.Add(-time.Minute), now.Add(-time.Second)))
+	accountstest.Claimed(t, a, claim("old", now.Add(-time.Minute), now.Add(-time.Second)))
 	api.take()
-	mustClaim(t, a, claim("new", now, now.Add(time.Minute)))
+	accountstest.Claimed(t, a, claim("new", now, now.Add(time.Minute)))
 	if calls := api.take(); calls != "[UpdateItem PutItem]" {
 		t.Fatalf("take-over calls %s", calls)
 	}
@@ -136,7 +137,7 @@ func TestClaimOverATombstone(t *testing.T) {
 	a := store.NewAccounts(api, name)
 	now := time.Now().Truncate(time.Millisecond)
 	c := claim("gen1", now, now.Add(time.Minute))
-	mustClaim(t, a, c)
+	accountstest.Claimed(t, a, c)
 	seen, err := a.Finalize(ctx, c, provision.Credentials{FullUserID: "f", DomainName: "d", UserAPIKey: "k", UserAPISecret: "s", UserPassword: "p"})
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +181,7 @@ func TestClaimOverATombstone(t *testing.T) {
 	}
 	mine := claim("mine", now, now.Add(time.Minute))
 	mine.ByUser = true
-	mustClaim(t, a, mine)
+	accountstest.Claimed(t, a, mine)
 	if calls := api.take(); calls != "[UpdateItem PutItem]" {
 		t.Fatalf("revival calls %s", calls)
 	}

@@ -90,24 +90,12 @@ func claim(token string, now, expires time.Time) provision.Claim {
 	return provision.Claim{Sub: sub, UserID: uid, Token: token, Now: now, ExpiresAt: expires}
 }
 
-// mustClaim fails the test unless c is granted.
-func mustClaim(t *testing.T, a *store.Accounts, c provision.Claim) {
-	t.Helper()
-	_, ok, err := a.Claim(context.Background(), c)
-	if err != nil {
-		t.Fatalf("claim %q: %v", c.Token, err)
-	}
-	if !ok {
-		t.Fatalf("claim %q refused", c.Token)
-	}
-}
-
 func TestClaimFinalize(t *testing.T) {
 	ctx := context.Background()
 	a := newAccounts(t)
 	now := time.Now()
 	c1 := claim("t1", now, now.Add(time.Minute))
-	mustClaim(t, a, c1)
+	accountstest.Claimed(t, a, c1)
 	existing, ok, err := a.Claim(ctx, claim("t2", now, now.Add(time.Minute)))
 	if err != nil {
 		t.Fatalf("second claim: %v", err)
@@ -174,9 +162,9 @@ func TestStaleClaimIsTakenOver(t *testing.T) {
 	a := newAccounts(t)
 	now := time.Now()
 	old := claim("old", now.Add(-time.Minute), now.Add(-time.Second))
-	mustClaim(t, a, old)
+	accountstest.Claimed(t, a, old)
 	fresh := claim("new", now, now.Add(time.Minute))
-	mustClaim(t, a, fresh)
+	accountstest.Claimed(t, a, fresh)
 	if _, err := a.Finalize(ctx, old, provision.Credentials{}); !errors.Is(err, provision.ErrClaimLost) {
 		t.Fatalf("superseded finalize = %v", err)
 	}
@@ -245,7 +233,7 @@ func TestCrashAfterKandyCreateIsRecovered(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	c := claim("crashed", now.Add(-time.Minute), now.Add(-time.Second))
-	mustClaim(t, f.accounts, c)
+	accountstest.Claimed(t, f.accounts, c)
 	orphan, err := f.kandy.CreateUser(ctx, c.UserID, "US")
 	if err != nil {
 		t.Fatal(err)
@@ -451,7 +439,7 @@ func TestScan(t *testing.T) {
 	want := map[string]bool{}
 	for i := 0; i < 40; i++ {
 		s := fmt.Sprintf("scan-%02d", i)
-		mustClaim(t, a, provision.Claim{Sub: s, UserID: "x" + s, Token: "t", Now: now, ExpiresAt: now.Add(time.Minute)})
+		accountstest.Claimed(t, a, provision.Claim{Sub: s, UserID: "x" + s, Token: "t", Now: now, ExpiresAt: now.Add(time.Minute)})
 		want[s] = true
 	}
 	for _, segments := range []int{0, 1, 3, 8} {

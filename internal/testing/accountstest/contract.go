@@ -89,7 +89,7 @@ func absent(t *testing.T, a provision.Accounts, what string) {
 }
 
 // claimed claims, or fails the test.
-func claimed(t *testing.T, a provision.Accounts, c provision.Claim) {
+func Claimed(t *testing.T, a provision.Accounts, c provision.Claim) {
 	t.Helper()
 	if existing, ok, err := a.Claim(context.Background(), c); err != nil || !ok {
 		t.Fatalf("claim %s = %+v, %v, %v; want it taken", c.Token, existing, ok, err)
@@ -110,7 +110,7 @@ func claimFinalizeDrop(t *testing.T, a provision.Accounts) {
 	ctx := context.Background()
 	absent(t, a, "a new store")
 	c1 := claim("t1", t0, time.Minute)
-	claimed(t, a, c1)
+	Claimed(t, a, c1)
 	rec := get(t, a)
 	if rec.Status != provision.StatusPending || rec.ClaimToken != "t1" || rec.Generation != "t1" || !rec.ClaimExpiresAt.Equal(c1.ExpiresAt) {
 		t.Fatalf("claimed record = %+v", rec)
@@ -155,11 +155,11 @@ func claimFinalizeDrop(t *testing.T, a provision.Accounts) {
 func takeOver(t *testing.T, a provision.Accounts) {
 	ctx := context.Background()
 	old := claim("old", t0, time.Second)
-	claimed(t, a, old)
+	Claimed(t, a, old)
 	// One millisecond before the instant of expiry the claim holds; at
 	// that instant it is expired, for every store alike.
 	refused(t, a, claim("early", t0.Add(time.Second-time.Millisecond), time.Minute))
-	claimed(t, a, claim("new", t0.Add(time.Second), time.Minute))
+	Claimed(t, a, claim("new", t0.Add(time.Second), time.Minute))
 	_, err := a.Finalize(ctx, old, creds)
 	lost(t, "superseded finalize", err)
 	lost(t, "superseded drop", a.Drop(ctx, old))
@@ -172,7 +172,7 @@ func takeOver(t *testing.T, a provision.Accounts) {
 func release(t *testing.T, a provision.Accounts) {
 	ctx := context.Background()
 	c := claim("gone", t0, time.Minute)
-	claimed(t, a, c)
+	Claimed(t, a, c)
 	c.Now = t0.Add(5 * time.Second)
 	must(t, a.Release(ctx, c))
 	rec := get(t, a)
@@ -180,14 +180,14 @@ func release(t *testing.T, a provision.Accounts) {
 		t.Fatalf("released record = %+v", rec)
 	}
 	// The next request takes it over at once, automatic or not.
-	claimed(t, a, claim("next", c.Now, time.Minute))
+	Claimed(t, a, claim("next", c.Now, time.Minute))
 }
 
 // activate makes the record ACTIVE under a claim made at t0.
 func activate(t *testing.T, a provision.Accounts, token string) provision.Record {
 	t.Helper()
 	c := claim(token, t0, time.Minute)
-	claimed(t, a, c)
+	Claimed(t, a, c)
 	rec, err := a.Finalize(context.Background(), c, creds)
 	must(t, err)
 	return rec
@@ -248,7 +248,7 @@ func abandonedDelete(t *testing.T, a provision.Accounts) {
 		t.Fatalf("automatic claim over an expired delete answered %+v", existing)
 	}
 	c := byUser("mine", later, time.Minute)
-	claimed(t, a, c)
+	Claimed(t, a, c)
 	lost(t, "the second deleter's finish", a.FinishDelete(ctx, d2, kept))
 	rec, err := a.Finalize(ctx, c, creds)
 	if err != nil || rec.Status != provision.StatusActive || rec.Generation != "mine" {
@@ -320,7 +320,7 @@ func tombstone(t *testing.T, a provision.Accounts) {
 		t.Fatalf("automatic claim over a tombstone answered %+v", existing)
 	}
 	c := byUser("mine", later, time.Minute)
-	claimed(t, a, c)
+	Claimed(t, a, c)
 	rec := get(t, a)
 	if rec.Status != provision.StatusPending || !rec.ExpiresAt.IsZero() || !rec.DeletedAt.IsZero() || rec.Generation != "mine" {
 		t.Fatalf("a revived tombstone = %+v; want PENDING with no expiry", rec)
