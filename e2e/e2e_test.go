@@ -72,7 +72,7 @@ func TestAccountLifecycle(t *testing.T) {
 		t.Errorf("POST /users/me/token: status %d, want 200: %s", tok.StatusCode, tok.Body)
 	}
 	if !strings.HasPrefix(ut, "UAT") {
-		t.Errorf("POST /users/me/token: user_access_token %q, want the prefix UAT", ut)
+		t.Errorf("POST /users/me/token: user_access_token %.3q…, want the prefix UAT", ut)
 	}
 	if cc := tok.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("POST /users/me/token: Cache-Control %q, want no-store", cc)

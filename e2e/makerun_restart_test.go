@@ -49,7 +49,7 @@ func TestMakeRunKeepsDataDir(t *testing.T) {
 			t.Errorf("%s's Kandy login token: status %d, want 200", a.email, status)
 		}
 		if !strings.HasPrefix(token, "UAT") {
-			t.Errorf("%s's Kandy login token %q, want the prefix UAT", a.email, token)
+			t.Errorf("%s's Kandy login token %.3q…, want the prefix UAT", a.email, token)
 		}
 		second.signIn(t, a.email)
 		checkCredentialsOpen(t, second, a.sub)

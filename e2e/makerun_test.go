@@ -190,7 +190,7 @@ func scriptedClient(t *testing.T, run *localRun) {
 		t.Errorf("POST /users/me/token: status %d, want 200", status)
 	}
 	if !strings.HasPrefix(token, "UAT") {
-		t.Errorf("POST /users/me/token: token %q, want the prefix UAT", token)
+		t.Errorf("POST /users/me/token: token %.3q…, want the prefix UAT", token)
 	}
 	resp, err := run.client(t, id).GetUserWithResponse(context.Background())
 	if err != nil {
