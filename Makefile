@@ -6,11 +6,17 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 RIE       := $(TOOLS_BIN)/aws-lambda-rie
 DYNALITE  := tools/node_modules/dynalite/cli.js
 
+# The service is the root module; the local stack, the benchmarks and the
+# end-to-end suite are the module in local/, tied to it by go.work. A
+# Lambda is built from the service's go.mod alone (GOWORK=off), so what the
+# local module requires never changes what is deployed.
+PACKAGES := ./... ./local/...
+
 # One Lambda per AWS::Serverless::Function in template.yaml; the logical id
 # FooFunction is built from functions/foo.
 FUNCTIONS := $(shell awk '/^  [A-Za-z0-9]+:$$/ {id=$$1; sub(":", "", id)} /Type: AWS::Serverless::Function/ {print id}' template.yaml)
 fn_dir     = ./functions/$(shell echo '$(1)' | sed 's/Function$$//' | tr A-Z a-z)
-GOBUILD    = CGO_ENABLED=0 GOOS=linux $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
+GOBUILD    = GOWORK=off CGO_ENABLED=0 GOOS=linux $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 # make run's ports that make signup, make token and make kandy-down/up use.
 AUTH_PORT  ?= 9229
@@ -81,29 +87,29 @@ tools/node_modules/.installed: tools/package.json tools/package-lock.json
 # theirs listen on every interface.
 $(TOOLS_BIN)/.installed: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go tools/cmd/internal/*/*.go)
 	mkdir -p $(TOOLS_BIN)
-	cd tools && $(GO) build -o $(TOOLS_BIN)/aws-lambda-rie github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
-	cd tools && $(GO) build -o $(TOOLS_BIN)/local-kms ./cmd/local-kms
-	cd tools && $(GO) build -o $(TOOLS_BIN)/goaws ./cmd/goaws
-	cd tools && $(GO) build -o $(TOOLS_BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
-	cd tools && $(GO) build -o $(TOOLS_BIN)/gremlins github.com/go-gremlins/gremlins/cmd/gremlins
+	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/aws-lambda-rie github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
+	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/local-kms ./cmd/local-kms
+	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/goaws ./cmd/goaws
+	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
+	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/gremlins github.com/go-gremlins/gremlins/cmd/gremlins
 	touch $@
 
 vet:
-	$(GO) vet ./...
+	$(GO) vet $(PACKAGES)
 
 ## lint: staticcheck's default checks, and cfn-lint on template.yaml
 lint: tools lint-template
-	$(TOOLS_BIN)/staticcheck ./...
+	$(TOOLS_BIN)/staticcheck $(PACKAGES)
 
 # Errors, warnings and informational findings all fail. A finding is
 # accepted only by a resource's Metadata cfn-lint ignore_checks, with a
-# comment that says why (internal/local/samtemplate checks the comment).
+# comment that says why (local/samtemplate checks the comment).
 lint-template: $(PYTHON)
 	$(PYTHON) -c 'import sys; from cfnlint.runner import main; sys.exit(main())' --include-checks I -- template.yaml
 
 ## test: every unit, integration and end-to-end test, with the race detector, then the fuzz targets
 test: $(if $(filter undefined,$(origin MAKEFILE_CHECKED)),check-makefile) tools $(CHROMIUM) $(CURL) vet lint
-	$(GO) test -race -count=1 -timeout 14m ./...
+	$(GO) test -race -count=1 -timeout 14m $(PACKAGES)
 	$(MAKE) --no-print-directory fuzz
 
 # A variable used but never defined expands to nothing and silently turns a
@@ -134,11 +140,11 @@ APICLIENT ?= api/apiclient/apiclient.gen.go
 
 ## generate: api/apiclient, the Go client of api/openapi.yaml, with oapi-codegen (pinned in tools/go.mod)
 generate:
-	cd tools && $(GO) tool oapi-codegen -config ../api/apiclient/oapi-codegen.yaml -o $(abspath $(APICLIENT)) ../api/openapi.yaml
+	cd tools && GOWORK=off $(GO) tool oapi-codegen -config ../api/apiclient/oapi-codegen.yaml -o $(abspath $(APICLIENT)) ../api/openapi.yaml
 
 ## run: the whole service on loopback (see the README); Ctrl-C stops it
 run: tools build
-	$(GO) build -o $(LOCAL) ./cmd/kandy-local
+	$(GO) build -o $(LOCAL) ./local/cmd/kandy-local
 	exec $(LOCAL)
 
 ## signup USER=name: sign name@example.com up in the local pool and confirm it, which fires the post-confirmation trigger
@@ -149,7 +155,7 @@ run: tools build
 signup token leave: export KANDY_LOCAL_USER = $(value USER)
 signup token leave:
 	$(if $(filter command line,$(origin USER)),,$(error give a name: make $@ USER=name))
-	@$(GO) build -o $(LOCAL) ./cmd/kandy-local
+	@$(GO) build -o $(LOCAL) ./local/cmd/kandy-local
 	@AUTH_PORT=$(AUTH_PORT) $(LOCAL) $@ "$$KANDY_LOCAL_USER"
 
 ## kandy-down: make the local Kandy simulator fail every call (HTTP 500) until kandy-up
@@ -160,19 +166,19 @@ kandy-down:
 kandy-up:
 	@curl -sS -X DELETE http://127.0.0.1:$(KANDY_PORT)/_sim/outage
 
-## bench: measure sizes, cold start, warm latency, RSS and upstream calls; writes bench/results.{md,json}; then the storm
+## bench: measure sizes, cold start, warm latency, RSS and upstream calls; writes local/bench/results.{md,json}; then the storm
 bench: tools build
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/provision ./pkg/httpapi | tee bench/gobench.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/provision ./pkg/httpapi | tee local/bench/gobench.txt
 	@# A missed budget fails make bench, but only after the storm has run.
-	@bench=0; $(GO) run ./bench || bench=$$?; \
-	$(GO) run ./bench/storm $(STORM_FLAGS) || exit $$?; \
+	@bench=0; $(GO) run ./local/bench || bench=$$?; \
+	$(GO) run ./local/bench/storm $(STORM_FLAGS) || exit $$?; \
 	exit $$bench
 
-## storm: 60 sign-ups through make run's stack with Kandy down 4 s, then 60 s; writes bench/storm-results.{md,json} and bench/recovery.svg
+## storm: 60 sign-ups through make run's stack with Kandy down 4 s, then 60 s; writes local/bench/storm-results.{md,json} and local/bench/recovery.svg
 # STORM_FLAGS passes options, e.g. STORM_FLAGS="-n 100 -outages 10s".
 STORM_FLAGS ?=
 storm: tools build
-	$(GO) run ./bench/storm $(STORM_FLAGS)
+	$(GO) run ./local/bench/storm $(STORM_FLAGS)
 
 clean:
 	rm -rf bin .tools tools/node_modules

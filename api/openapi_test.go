@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/kandy-provisioner/kandy-provisioner/api"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/local/samtemplate"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
@@ -60,61 +58,6 @@ func TestDescriptionIsValid(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-// TestOperationsAreTheTemplates: the description's operations are
-// exactly the HttpApi routes of template.yaml as the SAM transform
-// deploys them, each with the same security requirement: the Cognito
-// authorizer with the routes' AuthorizationScopes.
-func TestOperationsAreTheTemplates(t *testing.T) {
-	stack, err := samtemplate.Transform(map[string]string{
-		"KandySecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:kandy-project-AbCdEf"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	apis := stack.OfType("AWS::ApiGatewayV2::Api")
-	if len(apis) != 1 {
-		t.Fatalf("HTTP APIs in the stack: %v, want one", apis)
-	}
-	props, _ := stack.Resolve(stack.Resources[apis[0]].Properties).(map[string]any)
-	body, _ := props["Body"].(map[string]any)
-	paths, _ := body["paths"].(map[string]any)
-	deployed := map[string]string{} // route → its security, as JSON
-	for path, item := range paths {
-		methods, _ := item.(map[string]any)
-		for method, op := range methods {
-			security, _ := op.(map[string]any)["security"]
-			raw, _ := json.Marshal(security)
-			deployed[strings.ToUpper(method)+" "+path] = string(raw)
-		}
-	}
-	doc := description(t)
-	described := map[string]string{}
-	for route, op := range operations(doc) {
-		security := doc.Security
-		if op.Security != nil {
-			security = *op.Security
-		}
-		raw, _ := json.Marshal(security)
-		described[route] = string(raw)
-	}
-	for route, sec := range deployed {
-		got, ok := described[route]
-		switch {
-		case !ok:
-			t.Errorf("%s is deployed, and api/openapi.yaml lacks it", route)
-		case got != sec:
-			t.Errorf("%s: api/openapi.yaml requires %s, the deployed route %s", route, got, sec)
-		}
-	}
-	for route := range described {
-		if _, ok := deployed[route]; !ok {
-			t.Errorf("%s is in api/openapi.yaml, and template.yaml has no such route", route)
-		}
-	}
-	if len(deployed) == 0 {
-		t.Error("the deployed HTTP API has no routes")
 	}
 }
 

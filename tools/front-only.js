@@ -1,5 +1,5 @@
 // Preloaded (NODE_OPTIONS=--require) into a Node server that the local run
-// puts behind a Go front of ours (internal/local/guard): the server answers
+// puts behind a Go front of ours (local/guard): the server answers
 // only requests carrying the front's token, so a web page that finds this
 // port, or reaches it by a rebound DNS name, gets a 403 and nothing else.
 const http = require("http");

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kandy-provisioner/kandy-provisioner/internal/local/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )

@@ -8,6 +8,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -50,30 +51,67 @@ func TestDomainDependsOnNoAdapter(t *testing.T) {
 	}
 }
 
-// The service (pkg/, functions/, the operators' tool) never depends on
-// internal/: the local run and the test support stand around it, and the
-// local run never depends on the test support.
+// goList runs go list in the repository with args, in workspace mode
+// unless env says otherwise, and returns the packages it names.
+func goList(t *testing.T, env []string, args ...string) []string {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list"}, args...)...)
+	cmd.Dir = root(t)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list %v: %v", args, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// The service is a module of its own: the root go.mod builds and tests it
+// with no workspace, and no package of it, tests included, depends on the
+// local module (local/: the local stack, the benchmarks, the end-to-end
+// suite). Its code (not its tests) depends on no test support either.
 func TestTheServiceStandsAlone(t *testing.T) {
-	for pattern, forbidden := range map[string]string{
-		"./pkg/...": "internal/", "./functions/...": "internal/", "./cmd/kandy-provisioner": "internal/",
-		"./internal/local/...": "internal/testing/", "./cmd/kandy-local": "internal/testing/",
-	} {
-		cmd := exec.Command("go", "list", "-deps", pattern)
-		cmd.Dir = root(t)
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("go list -deps %s: %v", pattern, err)
+	alone := []string{"GOWORK=off"}
+	deps := goList(t, alone, "-deps", "-test", "./...")
+	own := 0
+	for _, d := range deps {
+		own += map[bool]int{true: 1}[strings.HasPrefix(d, module)]
+		if strings.HasPrefix(d, module+"local/") {
+			t.Errorf("the service depends on %s", d)
 		}
-		own := 0
-		for _, d := range strings.Fields(string(out)) {
-			own += map[bool]int{true: 1}[strings.HasPrefix(d, module)]
-			if strings.HasPrefix(d, module+forbidden) {
-				t.Errorf("%s depends on %s", pattern, d)
-			}
+	}
+	if own < 20 {
+		t.Fatalf("go list -deps -test ./... named %d of the module's packages; the check would prove nothing", own)
+	}
+	for _, d := range goList(t, alone, "-deps", "./pkg/...", "./functions/...", "./cmd/...", "./api/...") {
+		if strings.HasPrefix(d, module+"internal/") {
+			t.Errorf("the service's code depends on %s", d)
 		}
-		if own == 0 {
-			t.Fatalf("go list -deps %s listed none of the module's packages; the check would prove nothing", pattern)
+	}
+}
+
+// The service's go.mod requires what its packages and their tests link,
+// and nothing more: go mod tidy would change nothing.
+func TestTheServiceRequiresOnlyWhatItLinks(t *testing.T) {
+	cmd := exec.Command("go", "mod", "tidy", "-diff")
+	cmd.Dir = root(t)
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("go.mod is not what the service links (go mod tidy -diff: %v):\n%s", err, out)
+	}
+}
+
+// The local run's code uses of the test support only the Kandy simulator,
+// which stands in for Kandy as the local run's Kandy.
+func TestTheLocalRunUsesNoTestSupport(t *testing.T) {
+	checked := 0
+	for _, d := range goList(t, nil, "-deps", "./local/cmd/...", "./local/localrun") {
+		checked++
+		if strings.HasPrefix(d, module+"internal/testing/") && d != module+"internal/testing/kandysim" {
+			t.Errorf("the local run depends on %s", d)
 		}
+	}
+	if checked < 50 {
+		t.Fatalf("go list named %d packages; the check would prove nothing", checked)
 	}
 }
 
@@ -185,4 +223,44 @@ func serviceClients(deps []string) []string {
 	}
 	slices.Sort(names)
 	return slices.Compact(names)
+}
+
+// Every package says what it is in a comment that names it: "Package x"
+// over package x, "Command x" over a main package, so go doc never shows
+// a name a rename left behind.
+func TestPackageCommentsNameTheirPackage(t *testing.T) {
+	fset := token.NewFileSet()
+	named := map[string]bool{} // directory → it has a package comment
+	for _, rel := range projectFiles(t, ".go") {
+		if strings.HasSuffix(rel, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join(root(t), rel), nil, parser.ParseComments|parser.PackageClauseOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Dir(rel)
+		named[dir] = named[dir] || false
+		if f.Doc == nil {
+			continue
+		}
+		first, _, _ := strings.Cut(f.Doc.Text(), "\n")
+		words := strings.Fields(first)
+		want := []string{"Package", f.Name.Name}
+		if f.Name.Name == "main" {
+			want = []string{"Command", filepath.Base(dir)}
+		}
+		if len(words) < 2 || words[0] != want[0] || words[1] != want[1] {
+			t.Errorf("%s: the package comment begins %q, want %q", rel, first, strings.Join(want, " ")+" …")
+		}
+		named[dir] = true
+	}
+	if len(named) < 30 {
+		t.Fatalf("read %d packages; the check would prove nothing", len(named))
+	}
+	for dir, ok := range named {
+		if !ok {
+			t.Errorf("%s: no file has a package comment", dir)
+		}
+	}
 }

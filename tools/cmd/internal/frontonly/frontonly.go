@@ -1,5 +1,5 @@
 // Package frontonly makes a server of ours answer only its Go front in the
-// local run (kandy-provisioner's internal/local/guard): with
+// local run (kandy-provisioner's local/guard): with
 // KANDY_FRONT_TOKEN set, a request without that token in X-Kandy-Front is
 // refused, so a web page that finds the server's port, or reaches it by a
 // rebound DNS name, gets nothing. Without the variable, as in a package's

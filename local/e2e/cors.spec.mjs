@@ -1,0 +1,29 @@
+// Opens pages in headless Chromium; each makes calls from its own origin
+// (planPage in makerun_host_test.go) and says what each call got. Prints
+// one JSON line per page: {"page": its origin, "saw": {call: what it got}}.
+// Usage: node e2e/cors.spec.mjs <page URL>...
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(path.join(here, "..", "..", "tools", "package.json"));
+const { chromium } = require("playwright-core");
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  for (const url of process.argv.slice(2)) {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(30000);
+    await page.goto(url);
+    await page.waitForFunction(() => document.title === "done");
+    console.log(JSON.stringify({ page: new URL(url).origin, saw: await page.evaluate(() => window.results) }));
+    await page.close();
+  }
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,304 @@
+// Package processes starts the real local servers that the tests and the
+// local run need, each on loopback: dynalite, local-kms, goaws,
+// cognito-local, and built functions under aws-lambda-rie, one at a time
+// or as a pool behind a Lambda Invoke endpoint. It fails loudly, never
+// skips, when one cannot start.
+package processes
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/local/guard"
+	"github.com/kandy-provisioner/kandy-provisioner/local/samtemplate"
+)
+
+// RepoRoot is the repository's top directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// portOrFree is port, or a free one for 0.
+func portOrFree(port int) (int, error) {
+	if port != 0 {
+		return port, nil
+	}
+	return FreePort()
+}
+
+// Process is a child server.
+type Process struct {
+	Name   string
+	Addr   string // host:port it listens on
+	cmd    *exec.Cmd
+	output *syncBuffer
+	done   chan struct{}
+}
+
+// Output is what the process wrote so far (its last 1 MB for a pool's
+// emulators).
+func (p *Process) Output() string { return p.output.String() }
+
+// Tail is the last n lines the process wrote.
+func (p *Process) Tail(n int) []string {
+	lines := strings.Split(strings.TrimRight(p.Output(), "\n"), "\n")
+	return lines[max(0, len(lines)-n):]
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Exited reports whether the process has exited.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Follow copies everything the process writes from now on to w as well.
+// Writes to w are serialised.
+func (p *Process) Follow(w io.Writer) {
+	p.output.mu.Lock()
+	p.output.follow = w
+	p.output.mu.Unlock()
+}
+
+// installed checks that `make tools` put path in place.
+func installed(path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("%s is not installed: run `make tools` (make test does)", path)
+	}
+	return nil
+}
+
+// Stop ends the process and its children and waits for it.
+func (p *Process) Stop() {
+	if p == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(3 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// Start runs a command in its own process group, with env added to this
+// process's environment, and waits until addr accepts connections.
+func Start(name, addr string, env []string, dir string, argv ...string) (*Process, error) {
+	return start(name, addr, append(os.Environ(), env...), dir, 0, argv...)
+}
+
+// start runs argv with exactly env; keep > 0 bounds the output kept.
+func start(name, addr string, env []string, dir string, keep int, argv ...string) (*Process, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = env
+	out := &syncBuffer{keep: keep}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &Process{Name: name, Addr: addr, cmd: cmd, output: out, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("%s exited before listening on %s; output:\n%s", name, addr, out.String())
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return p, nil
+		}
+		if time.Now().After(deadline) {
+			p.Stop()
+			return nil, fmt.Errorf("%s did not listen on %s within 20s; output:\n%s", name, addr, out.String())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// DynaliteScript is where `make tools` installs dynalite.
+func DynaliteScript() string {
+	return filepath.Join(RepoRoot(), "tools", "node_modules", "dynalite", "cli.js")
+}
+
+// StartDynalite starts dynalite on a loopback port (0: a free one), in
+// memory, or keeping its data under dir when dir is not empty.
+func StartDynalite(port int, dir string) (*Process, error) {
+	return startDynalite(port, dir, "")
+}
+
+// StartDynaliteForFront starts dynalite as StartDynalite does, on a free
+// port, answering only requests with token (see guard.Backend).
+func StartDynaliteForFront(dir, token string) (*Process, error) {
+	return startDynalite(0, dir, token)
+}
+
+func startDynalite(port int, dir, token string) (*Process, error) {
+	return startNode("dynalite", DynaliteScript(), "", port, func(port string) ([]string, []string) {
+		args := []string{"--host", "127.0.0.1", "--port", port, "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"}
+		if dir != "" {
+			args = append(args, "--path", dir)
+		}
+		return frontOnly(token), args
+	})
+}
+
+// frontOnly is the environment that makes a Node server answer only its
+// front, with token; none without a token.
+func frontOnly(token string, preload ...string) []string {
+	if token != "" {
+		preload = append(preload, filepath.Join(RepoRoot(), "tools", "front-only.js"))
+	}
+	if len(preload) == 0 {
+		return nil
+	}
+	opts := make([]string, len(preload))
+	for i, p := range preload {
+		opts[i] = fmt.Sprintf("--require %q", p)
+	}
+	env := []string{"NODE_OPTIONS=" + strings.Join(opts, " ")}
+	if token != "" {
+		env = append(env, guard.TokenEnv+"="+token)
+	}
+	return env
+}
+
+// startNode runs a Node.js server that `make tools` installed, on a
+// loopback port (0: a free one); setup gives its environment and arguments
+// for that port.
+func startNode(name, script, dir string, port int, setup func(port string) (env, args []string)) (*Process, error) {
+	if err := installed(script); err != nil {
+		return nil, err
+	}
+	port, err := portOrFree(port)
+	if err != nil {
+		return nil, err
+	}
+	p := strconv.Itoa(port)
+	env, args := setup(p)
+	return Start(name, "127.0.0.1:"+p, env, dir, append([]string{"node", script}, args...)...)
+}
+
+// DynamoDB returns a client for a local endpoint such as dynalite, with
+// the SDK's standard retries, as the functions have: a transient transport
+// error, such as a kept-alive connection closed as it is reused, is
+// retried rather than failing a test.
+func DynamoDB(endpoint string) *dynamodb.Client {
+	return dynamodb.New(dynamodb.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+	})
+}
+
+// CreateTable creates the accounts table from template.yaml's definition
+// and waits until it is ACTIVE: even with --createTableMs 0, dynalite
+// flips the status on its next tick, and writes before that fail.
+func CreateTable(ctx context.Context, db *dynamodb.Client, name string) error {
+	if err := createTable(ctx, db, name); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+		if err == nil && out.Table.TableStatus == types.TableStatusActive {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("table %s did not become ACTIVE within 10s (last error: %v)", name, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func createTable(ctx context.Context, db *dynamodb.Client, name string) error {
+	t, err := samtemplate.Load(samtemplate.Path())
+	if err != nil {
+		return err
+	}
+	in, err := t.CreateTableInput(name)
+	if err != nil {
+		return err
+	}
+	_, err = db.CreateTable(ctx, in)
+	return err
+}
+
+type syncBuffer struct {
+	mu     sync.Mutex
+	b      bytes.Buffer
+	keep   int // > 0: keep about this many of the last bytes
+	follow io.Writer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.follow != nil {
+		_, _ = s.follow.Write(p)
+	}
+	if s.keep > 0 && s.b.Len()+len(p) > 2*s.keep {
+		s.b.Next(s.b.Len() - s.keep)
+	}
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// PID is the process id of the started command.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// LockedWriter lets the output of many processes share one writer, a
+// write at a time.
+type LockedWriter struct {
+	mu sync.Mutex
+	W  io.Writer
+}
+
+func (l *LockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.W.Write(p)
+}
