@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/local/guard"
 	"github.com/kandy-provisioner/kandy-provisioner/local/localrun"
 	"github.com/kandy-provisioner/kandy-provisioner/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/local/samtemplate"
@@ -431,11 +432,11 @@ func warm(fn, ref *processes.Function, ev []byte) (ours, refs []float64, err err
 // cold starts the emulator with a bootstrap and times until its first
 // invocation is answered.
 func cold(bootstrap string, env []string, ev []byte) (float64, error) {
-	port, err := processes.FreePort()
+	port, err := guard.FreePort()
 	if err != nil {
 		return 0, err
 	}
-	rport, err := processes.FreePort()
+	rport, err := guard.FreePort()
 	if err != nil {
 		return 0, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/kandysim"
+	"github.com/kandy-provisioner/kandy-provisioner/local/guard"
 	"github.com/kandy-provisioner/kandy-provisioner/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/trigger"
 )
@@ -45,7 +46,12 @@ func newRetryRig(t *testing.T) *retryRig {
 // (s) and maxReceiveCount.
 func newRetryRigWith(t *testing.T, visibility, maxReceives int) *retryRig {
 	t.Helper()
-	srv, err := processes.StartSQS(t.TempDir())
+	sockets, err := guard.SocketDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockets) })
+	srv, err := processes.StartSQS(t.TempDir(), sockets, guard.Guard{Name: "sqs", Audience: guard.Programs}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,45 +7,69 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
 
-// A server behind a Front answers only requests that carry its token in
-// TokenHeader: the token reaches the server in TokenEnv, and only the
-// front knows it. A page that finds the server's own port, or reaches it
-// by a rebound name, gets nothing. tools/front-only.js does this in Node
-// servers, and our mains of local-kms and goaws in Go.
+// A backend learns from its environment where to listen and what token to
+// want: tools/front-only.js does this in Node servers, and our mains of
+// local-kms and goaws in Go.
 const (
-	TokenHeader = "X-Kandy-Front"
-	TokenEnv    = "KANDY_FRONT_TOKEN"
+	SocketEnv = "KANDY_BACKEND_SOCKET"
+	TokenEnv  = "KANDY_FRONT_TOKEN"
 )
 
-// NewToken is a fresh token for one backend.
-func NewToken() string {
+// Backend is a server only its front calls. It listens on a Unix socket,
+// in a folder only this user may enter, never on a TCP port a page could
+// find; and it answers only requests that carry its token.
+type Backend struct {
+	Socket string
+	Token  string
+}
+
+// NewBackend is a backend called name, its socket in dir.
+func NewBackend(dir, name string) Backend {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	return Backend{Socket: filepath.Join(dir, name+".sock"), Token: hex.EncodeToString(b)}
 }
 
-// Backend is a server that only its front may call.
-type Backend struct {
-	URL   string // http://127.0.0.1:port
-	Token string
+// SocketDir is a new folder for backends' sockets, which only this user
+// may enter; the caller removes it.
+func SocketDir() (string, error) {
+	// Short: a socket's path may not exceed 107 bytes.
+	return os.MkdirTemp("", "kl-")
 }
 
-// Client calls the backend as its front does, token and all.
+// Env is the backend's environment: where to listen, what to want.
+func (b Backend) Env() []string {
+	return []string{SocketEnv + "=" + b.Socket, TokenEnv + "=" + b.Token}
+}
+
+// Client calls the backend as its front does, over its socket, token
+// and all. URLs name any host: the socket is the only place it dials.
 func (b Backend) Client() *http.Client { return &http.Client{Transport: b.transport()} }
 
-// transport adds the token. Its idle connections close before Node's
-// (5 s), so none is reused as the server closes it.
+// URL is a base URL for Client.
+func (b Backend) URL() string { return "http://backend" }
+
+// transport dials the socket and adds the token. Its idle connections
+// close before Node's (5 s), so none is reused as the server closes it.
 func (b Backend) transport() http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.IdleConnTimeout = 4 * time.Second
-	t.MaxIdleConnsPerHost = 32
+	var d net.Dialer
+	t := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", b.Socket)
+		},
+		IdleConnTimeout:     4 * time.Second,
+		MaxIdleConnsPerHost: 32,
+	}
 	return tokenTransport{token: b.Token, next: t}
 }
 
@@ -60,24 +84,20 @@ func (t tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(r)
 }
 
-// Front is the public face of a backend: it refuses what the policy
-// refuses, answers CORS itself for the allowed origins (never "*", and
-// never the backend's own headers), and proxies the rest with the token.
+// Front is the public face of a backend: its guard's checks, CORS answered
+// here for a Pages front (never "*", never the backend's own headers),
+// whole bodies only, then the backend.
 type Front struct {
-	Name    string // for the log: "dynalite", "cognito-local", …
-	Policy  Policy
+	Guard   Guard
 	Backend Backend
 	// Wrap, if set, wraps the proxy: it sees each request that passed the
-	// checks, after CORS, and may answer it or pass it on.
+	// checks, with its whole body, and may answer it or pass it on.
 	Wrap func(proxy http.Handler) http.Handler
 }
 
 // Handler serves the front.
 func (f *Front) Handler() http.Handler {
-	target, err := url.Parse(f.Backend.URL)
-	if err != nil || target.Host == "" {
-		panic("guard: backend URL " + f.Backend.URL + " is not a URL")
-	}
+	target, _ := url.Parse(f.Backend.URL())
 	var h http.Handler = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -97,17 +117,20 @@ func (f *Front) Handler() http.Handler {
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if f.Policy.Log != nil {
-				f.Policy.Log.Error("front: proxying failed", "server", f.Name, "path", r.URL.Path, "err", err.Error())
+			if f.Guard.Log != nil {
+				f.Guard.Log.Error("front: proxying failed", "server", f.Guard.Name, "path", r.URL.Path, "err", err.Error())
 			}
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
-	h = f.whole(h)
 	if f.Wrap != nil {
 		h = f.Wrap(h)
 	}
-	return f.Policy.GuardWithCORS(f.Name, h)
+	h = f.whole(h)
+	if f.Guard.Audience == Pages {
+		h = cors(h)
+	}
+	return f.Guard.Handler(h)
 }
 
 // maxBody is the largest request body a front passes on: DynamoDB's
@@ -126,8 +149,8 @@ func (f *Front) whole(next http.Handler) http.Handler {
 			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 			return
 		case err != nil:
-			if f.Policy.Log != nil {
-				f.Policy.Log.Warn("front: a request body did not arrive whole; nothing was passed on", "server", f.Name, "path", r.URL.Path, "err", err.Error())
+			if f.Guard.Log != nil {
+				f.Guard.Log.Warn("front: a request body did not arrive whole; nothing was passed on", "server", f.Guard.Name, "path", r.URL.Path, "err", err.Error())
 			}
 			http.Error(w, "the request body did not arrive in time", http.StatusRequestTimeout)
 			return
@@ -135,13 +158,6 @@ func (f *Front) whole(next http.Handler) http.Handler {
 		r.Body, r.ContentLength, r.TransferEncoding = io.NopCloser(bytes.NewReader(body)), int64(len(body)), nil
 		next.ServeHTTP(w, r)
 	})
-}
-
-// GuardWithCORS is Guard, then CORS answered here for the origins let in:
-// what a front does before its backend, for a server of ours that stands
-// in for one (the SQS translation in front of goaws).
-func (p Policy) GuardWithCORS(name string, next http.Handler) http.Handler {
-	return p.Guard(name, cors(next))
 }
 
 // exposedHeaders are those an AWS API's browser clients read.

@@ -4,22 +4,30 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/kandy-provisioner/kandy-provisioner/local/guard"
 	"github.com/kandy-provisioner/kandy-provisioner/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
 func TestSealAndOpenAgainstLocalKMS(t *testing.T) {
-	p, err := processes.StartKMS(t.TempDir(), 0)
+	sockets, err := guard.SocketDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(sockets)
+	b := guard.NewBackend(sockets, "local-kms")
+	p, err := processes.StartKMS(b, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Stop()
 	ctx := context.Background()
-	client := processes.KMS("http://" + p.Addr)
+	client := processes.KMSVia(b.URL(), b.Client())
 	key, err := processes.CreateKey(ctx, client)
 	if err != nil {
 		t.Fatal(err)

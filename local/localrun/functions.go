@@ -12,6 +12,7 @@ import (
 
 	"github.com/kandy-provisioner/kandy-provisioner/local/guard"
 	"github.com/kandy-provisioner/kandy-provisioner/local/processes"
+	"github.com/kandy-provisioner/kandy-provisioner/local/runtimeapi"
 	"github.com/kandy-provisioner/kandy-provisioner/local/samtemplate"
 )
 
@@ -26,8 +27,9 @@ type FunctionsOptions struct {
 	// Output, if set, gives each emulator of function id a writer for its
 	// output.
 	Output func(id string) io.Writer
-	// Replaced, if set, hears of an emulator that exited or timed out.
-	Replaced func(fn *processes.Function, why string)
+	// Replaced, if set, hears of an execution environment that exited or
+	// timed out.
+	Replaced func(p *processes.Process, why string)
 	Log      *slog.Logger
 	// EventBackoff are the waits of the EventBus between the tries of an
 	// asynchronous invocation; default 1 s, then 2 s.
@@ -47,8 +49,9 @@ type Functions struct {
 }
 
 // StartFunctions starts every function a deploy with the parameters' local
-// values would create (not the scheduled reconcile, off by default) with FunctionEnv,
-// the Invoke API and the event source mappings. They stop with the stack.
+// values would create (not the scheduled reconcile, off by default) with
+// FunctionEnv, each a pool of execution environments served by the run's
+// Runtime API, the Invoke API and the event source mappings. They stop with the stack.
 // The Invoke API applies the functions' AWS::Lambda::Permission resources
 // to the services that invoke them (see permits).
 func (s *Stack) StartFunctions(o FunctionsOptions) (*Functions, error) {
@@ -63,13 +66,18 @@ func (s *Stack) StartFunctions(o FunctionsOptions) (*Functions, error) {
 	if err != nil {
 		return nil, err
 	}
+	rt, err := runtimeapi.Start(Region, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	s.stops = append(s.stops, rt.Close)
 	f := &Functions{Pools: map[string]*processes.Pool{}}
 	invokers := map[string]processes.Invoker{}
 	for _, id := range tpl.Functions() {
 		if !tpl.Deployed(id, refs) {
 			continue // as a deploy with these parameters
 		}
-		p, err := s.startPool(id, o)
+		p, err := s.startPool(id, o, rt)
 		if err != nil {
 			return nil, err
 		}
@@ -81,7 +89,9 @@ func (s *Stack) StartFunctions(o FunctionsOptions) (*Functions, error) {
 	}
 	api := &processes.InvokeAPI{Functions: invokers, Region: Region, Log: o.Log,
 		Authorize: func(fn string, c processes.Caller, event []byte) bool { return s.permits(tpl, perms, fn, c, event) }}
-	if f.URL, err = s.serve("lambda", o.Port, api.Handler(), guard.Lambda); err != nil {
+	g := s.programs("lambda")
+	g.Timeouts = guard.Lambda
+	if f.URL, err = s.serve(g, o.Port, api.Handler()); err != nil {
 		return nil, err
 	}
 	if f.Sources, err = s.eventSources(tpl, f, o.Log); err != nil {
@@ -105,7 +115,7 @@ func (s *Stack) StartFunctions(o FunctionsOptions) (*Functions, error) {
 	return f, nil
 }
 
-func (s *Stack) startPool(id string, o FunctionsOptions) (*processes.Pool, error) {
+func (s *Stack) startPool(id string, o FunctionsOptions, rt *runtimeapi.Server) (*processes.Pool, error) {
 	env, err := s.FunctionEnv(id)
 	if err != nil {
 		return nil, err
@@ -113,7 +123,7 @@ func (s *Stack) startPool(id string, o FunctionsOptions) (*processes.Pool, error
 	if env, err = LambdaEnv(id, env); err != nil {
 		return nil, err
 	}
-	po := processes.PoolOptions{Concurrency: o.Concurrency, Wait: o.Wait, Replaced: o.Replaced}
+	po := processes.PoolOptions{Concurrency: o.Concurrency, Wait: o.Wait, Replaced: o.Replaced, Runtime: rt}
 	if o.Output != nil {
 		po.Output = func() io.Writer { return o.Output(id) }
 	}

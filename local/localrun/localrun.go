@@ -2,11 +2,13 @@
 // to: dynalite with the accounts table, local-kms with a key, the Kandy
 // simulator (or a real Kandy), a GetSecretValue endpoint and, if asked,
 // goaws with the template's queues and cognito-local (bare, or with the
-// template's user pool and client). It runs the built functions under
-// aws-lambda-rie against them, one emulator each or as pools behind a
+// template's user pool and client). It runs the built functions against
+// them: one under aws-lambda-rie, or all as pools of execution
+// environments served by the run's own Lambda Runtime API, behind a
 // Lambda Invoke endpoint with the template's event source mappings. make
 // run, the end-to-end suite, the CLI tests and make bench all start the
-// service this one way.
+// service this one way. Every TCP port it opens is a guard's (package
+// guard); the servers that are not ours listen on Unix sockets.
 package localrun
 
 import (
@@ -16,13 +18,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -73,9 +73,9 @@ type Options struct {
 	// SQSPort (0: a free one).
 	SQS     bool
 	SQSPort int
-	// Origins are the browser origins every server lets in (the console's,
-	// CORS_ALLOWED_ORIGINS); a request with any other Origin, or whose
-	// Host is not a loopback name, is refused (see package guard).
+	// Origins are the browser origins whose pages the servers pages call
+	// (the HTTP API, Cognito) answer: the console's, CORS_ALLOWED_ORIGINS.
+	// Every other server refuses every page (see package guard).
 	Origins []string
 	// Log, if set, hears of each request refused so.
 	Log *slog.Logger
@@ -101,7 +101,7 @@ type Stack struct {
 	Queues map[string]Queue
 
 	opts    Options
-	policy  guard.Policy
+	sockets string // the backends' socket folder
 	stops   []func()
 	servers []*processes.Process // the backing servers, for Exited
 
@@ -112,13 +112,16 @@ type Stack struct {
 // Start brings the stack up. On error, what was started is stopped.
 func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	o = o.withDefaults()
-	s := &Stack{Table: o.Table, SecretID: o.SecretID, opts: o,
-		policy: guard.Policy{Origins: o.Origins, Log: o.Log}, userPools: map[string]string{}}
+	s := &Stack{Table: o.Table, SecretID: o.SecretID, opts: o, userPools: map[string]string{}}
 	defer func() {
 		if err != nil {
 			s.Stop()
 		}
 	}()
+	if s.sockets, err = guard.SocketDir(); err != nil {
+		return nil, err
+	}
+	s.stops = append(s.stops, func() { os.RemoveAll(s.sockets) })
 	if err := s.startDynamo(ctx, o); err != nil {
 		return nil, err
 	}
@@ -131,16 +134,19 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.Secrets = fakesecrets.New(map[string]string{o.SecretID: secret})
-	if s.SecretsURL, err = s.serve("secrets-manager", o.SecretsPort, s.Secrets, guard.Service); err != nil {
+	if s.SecretsURL, err = s.serve(s.programs("secrets-manager"), o.SecretsPort, s.Secrets); err != nil {
 		return nil, err
 	}
 	if o.Cognito {
-		p, err := processes.StartCognitoLocal(s.dataDir(o, "cognito"))
+		b := guard.NewBackend(s.sockets, "cognito-local")
+		p, err := processes.StartCognitoLocal(b, s.dataDir(o, "cognito"), nil)
 		if err != nil {
 			return nil, err
 		}
 		s.started(p)
-		s.CognitoURL = "http://" + p.Addr
+		if s.CognitoURL, err = s.front(s.pages("cognito-local"), 0, b, nil); err != nil {
+			return nil, err
+		}
 	}
 	if o.SQS {
 		if err := s.startSQS(ctx, o); err != nil {
@@ -184,13 +190,13 @@ func (s *Stack) startDynamo(ctx context.Context, o Options) error {
 	if o.DataDir != "" {
 		dir = s.dataDir(o, "dynalite")
 	}
-	token := guard.NewToken()
-	p, err := processes.StartDynaliteForFront(dir, token)
+	b := guard.NewBackend(s.sockets, "dynalite")
+	p, err := processes.StartDynalite(b, dir)
 	if err != nil {
 		return err
 	}
 	s.started(p)
-	if s.DynamoURL, err = s.front("dynalite", o.DynamoPort, p, token, nil); err != nil {
+	if s.DynamoURL, err = s.front(s.programs("dynalite"), o.DynamoPort, b, nil); err != nil {
 		return err
 	}
 	s.DB = processes.DynamoDB(s.DynamoURL)
@@ -208,13 +214,13 @@ func (s *Stack) CreateTable(ctx context.Context, name string) error {
 }
 
 func (s *Stack) startKMS(ctx context.Context, o Options) error {
-	token := guard.NewToken()
-	p, err := processes.StartKMSForFront(s.dataDir(o, "kms"), token)
+	b := guard.NewBackend(s.sockets, "local-kms")
+	p, err := processes.StartKMS(b, s.dataDir(o, "kms"))
 	if err != nil {
 		return err
 	}
 	s.started(p)
-	if s.KMSURL, err = s.front("local-kms", o.KMSPort, p, token, nil); err != nil {
+	if s.KMSURL, err = s.front(s.programs("local-kms"), o.KMSPort, b, nil); err != nil {
 		return err
 	}
 	s.KMS = processes.KMS(s.KMSURL)
@@ -275,7 +281,7 @@ func (s *Stack) newKandy(port, quota int, wrap func(http.Handler) http.Handler, 
 	if wrap != nil {
 		h = wrap(sim)
 	}
-	url, err := s.serve("kandy-simulator", port, h, guard.Service)
+	url, err := s.serve(s.programs("kandy-simulator"), port, h)
 	if err != nil {
 		return nil, err
 	}
@@ -284,50 +290,51 @@ func (s *Stack) newKandy(port, quota int, wrap func(http.Handler) http.Handler, 
 	return &Kandy{Sim: sim, URL: url + "/v1.2", Secret: string(v)}, nil
 }
 
-// serve serves h, a server of ours, behind the stack's checks on a
-// loopback port (0: a free one), listening now so that a busy port fails
-// the start. It returns the base URL.
-func (s *Stack) serve(name string, port int, h http.Handler, t guard.Timeouts) (string, error) {
-	l, err := guard.Listen(port)
+// programs is the guard of a server only programs call, by name.
+func (s *Stack) programs(name string) guard.Guard {
+	return guard.Guard{Name: name, Audience: guard.Programs, Timeouts: guard.Service, Log: s.opts.Log}
+}
+
+// pages is the guard of a server the allowed origins' pages call.
+func (s *Stack) pages(name string) guard.Guard {
+	return guard.Guard{Name: name, Audience: guard.Pages, Origins: s.opts.Origins, Timeouts: guard.Service, Log: s.opts.Log}
+}
+
+// serve serves h behind g on a loopback port (0: a free one), listening
+// now so that a busy port fails the start, until Stop. It returns the
+// base URL.
+func (s *Stack) serve(g guard.Guard, port int, h http.Handler) (string, error) {
+	srv, err := g.Serve(port, h)
 	if err != nil {
 		return "", err
 	}
-	return s.serveOn(l, s.policy.Guard(name, h), t), nil
+	s.stops = append(s.stops, srv.Close)
+	return srv.URL, nil
 }
 
-// front serves, on a loopback port (0: a free one), the front of p, a
-// server the stack started on a port of its own to answer only token.
-func (s *Stack) front(name string, port int, p *processes.Process, token string, wrap func(http.Handler) http.Handler) (string, error) {
-	l, err := guard.Listen(port)
-	if err != nil {
-		return "", err
-	}
-	f := &guard.Front{Name: name, Policy: s.policy, Backend: guard.Backend{URL: "http://" + p.Addr, Token: token}, Wrap: wrap}
-	return s.serveOn(l, f.Handler(), guard.Service), nil
+// front serves backend b behind g on a loopback port (0: a free one);
+// wrap, if set, sees each request before b does.
+func (s *Stack) front(g guard.Guard, port int, b guard.Backend, wrap func(http.Handler) http.Handler) (string, error) {
+	f := &guard.Front{Guard: g, Backend: b, Wrap: wrap}
+	return s.serve(g, port, f.Handler())
 }
 
-// serveOn serves h on l with t until Stop, and returns l's base URL.
-func (s *Stack) serveOn(l net.Listener, h http.Handler, t guard.Timeouts) string {
-	srv := t.Server(h)
-	go func() { _ = srv.Serve(l) }()
-	s.stops = append(s.stops, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return "http://" + l.Addr().String()
-}
-
-// Serve serves h on a loopback port of the stack (0: a free one), behind
-// its checks, with an AWS service's timeouts; it stops with the stack.
+// Serve serves h, a stand-in for a service only programs call, on a
+// loopback port of the stack (0: a free one) behind its guard; it stops
+// with the stack.
 func (s *Stack) Serve(port int, h http.Handler) (string, error) {
-	return s.serve("local server", port, h, guard.Service)
+	return s.serve(s.programs("local server"), port, h)
 }
 
-// ServeHTTPAPI serves h as the stack's HTTP API on a loopback port (0: a
-// free one), behind its checks, with API Gateway's timeouts.
-func (s *Stack) ServeHTTPAPI(port int, h http.Handler) (string, error) {
-	return s.serve("http-api", port, h, guard.HTTPAPI)
+// ServeHTTPAPI serves h as the stack's HTTP API on srv, a port the caller
+// bound first (its origin is the console's), behind the guard of a server
+// pages call, with API Gateway's timeouts and payload limit. It stops
+// with the stack.
+func (s *Stack) ServeHTTPAPI(srv *guard.Server, h http.Handler) error {
+	g := s.pages("http-api")
+	g.Timeouts, g.MaxBody = guard.HTTPAPI, 10<<20
+	s.stops = append(s.stops, srv.Close)
+	return srv.Serve(g, h)
 }
 
 // started keeps a backing server, to stop and to watch.

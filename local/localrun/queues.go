@@ -21,7 +21,7 @@ type Queue struct {
 }
 
 func (s *Stack) startSQS(ctx context.Context, o Options) error {
-	srv, err := processes.StartSQSOn(s.dataDir(o, "sqs"), o.SQSPort, s.policy)
+	srv, err := processes.StartSQS(s.dataDir(o, "sqs"), s.sockets, s.programs("goaws"), o.SQSPort)
 	if err != nil {
 		return err
 	}

@@ -90,15 +90,15 @@ func (s *Stack) StartUserPool(ctx context.Context, o UserPoolOptions) (*UserPool
 	return up, nil
 }
 
-// startCognitoFront runs cognito-local on a port of its own with its
-// pools in dir, answering only its front, and the front on o.Port, with
-// the pool's properties.
+// startCognitoFront runs cognito-local with its pools in dir, on a Unix
+// socket that only its front calls, and the front on o.Port, with the
+// pool's properties.
 func (s *Stack) startCognitoFront(o UserPoolOptions, dir string, props map[string]any) (*UserPool, error) {
-	l, err := guard.Listen(o.Port)
+	g := s.pages("cognito-local")
+	srv, err := guard.Listen(o.Port)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cognito-local: %w", err)
 	}
-	url := "http://" + l.Addr().String()
 	config := map[string]any{
 		"LambdaClient": map[string]any{
 			"endpoint": o.LambdaURL, "region": Region, "maxRetries": 2,
@@ -109,23 +109,23 @@ func (s *Stack) startCognitoFront(o UserPoolOptions, dir string, props map[strin
 		},
 		"TriggerFunctions": triggers(props),
 		// The tokens' iss is the front's address, not cognito-local's.
-		"TokenConfig": map[string]string{"IssuerDomain": url},
+		"TokenConfig": map[string]string{"IssuerDomain": srv.URL},
 	}
-	token := guard.NewToken()
-	p, err := processes.StartCognitoLocalForFront(dir, config, token)
+	b := guard.NewBackend(s.sockets, "cognito-local")
+	p, err := processes.StartCognitoLocal(b, dir, config)
 	if err != nil {
-		l.Close()
+		srv.Close()
 		return nil, err
 	}
 	s.started(p)
-	backend := guard.Backend{URL: "http://" + p.Addr, Token: token}
-	watch := &cognitofront.Interceptor{Users: processes.CognitoVia(backend.URL, backend.Client()), Schema: cognitofront.NewSchema(schema(props)),
+	watch := &cognitofront.Interceptor{Users: processes.CognitoVia(b.URL(), b.Client()), Schema: cognitofront.NewSchema(schema(props)),
 		OnUserDeleted: o.OnUserDeleted, Log: s.opts.Log}
-	f := &guard.Front{Name: "cognito-local", Policy: s.policy, Backend: backend,
-		Wrap: func(proxy http.Handler) http.Handler { watch.Next = proxy; return watch }}
-	s.stops = append(s.stops, watch.Wait)
-	s.serveOn(l, f.Handler(), guard.Service)
-	return &UserPool{URL: url, Client: processes.Cognito(url)}, nil
+	f := &guard.Front{Guard: g, Backend: b, Wrap: func(proxy http.Handler) http.Handler { watch.Next = proxy; return watch }}
+	s.stops = append(s.stops, watch.Wait, srv.Close)
+	if err := srv.Serve(g, f.Handler()); err != nil {
+		return nil, err
+	}
+	return &UserPool{URL: srv.URL, Client: processes.Cognito(srv.URL)}, nil
 }
 
 // schema is a pool's Schema property.

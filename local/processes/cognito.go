@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+
+	"github.com/kandy-provisioner/kandy-provisioner/local/guard"
 )
 
 // CognitoLocalScript is cognito-local's entry point, installed by `make tools`.
@@ -25,28 +27,11 @@ func cognitoStorePatch() string {
 	return filepath.Join(RepoRoot(), "tools", "cognito-local-store.js")
 }
 
-// StartCognitoLocal runs cognito-local on a free loopback port. It keeps
-// its pools under dir.
-func StartCognitoLocal(dir string) (*Process, error) {
-	return StartCognitoLocalWith(dir, 0, nil)
-}
-
-// StartCognitoLocalWith runs cognito-local on a loopback port (0: a free
-// one), its pools under dir/.cognito (it always uses ./.cognito), and
-// config, if not nil, as its .cognito/config.json: Lambda client,
-// trigger functions, token settings.
-func StartCognitoLocalWith(dir string, port int, config any) (*Process, error) {
-	return startCognitoLocal(dir, port, config, "")
-}
-
-// StartCognitoLocalForFront starts cognito-local as StartCognitoLocalWith
-// does, on a free port, answering only requests with token (see
-// guard.Backend).
-func StartCognitoLocalForFront(dir string, config any, token string) (*Process, error) {
-	return startCognitoLocal(dir, 0, config, token)
-}
-
-func startCognitoLocal(dir string, port int, config any, token string) (*Process, error) {
+// StartCognitoLocal runs cognito-local as backend b, its pools under
+// dir/.cognito (it always uses ./.cognito), and config, if not nil, as
+// its .cognito/config.json: Lambda client, trigger functions, token
+// settings.
+func StartCognitoLocal(b guard.Backend, dir string, config any) (*Process, error) {
 	if config != nil {
 		raw, err := json.MarshalIndent(config, "", "  ")
 		if err != nil {
@@ -59,9 +44,7 @@ func startCognitoLocal(dir string, port int, config any, token string) (*Process
 			return nil, fmt.Errorf("writing cognito-local's configuration: %w", err)
 		}
 	}
-	return startNode("cognito-local", CognitoLocalScript(), dir, port, func(port string) ([]string, []string) {
-		return append([]string{"HOST=127.0.0.1", "PORT=" + port}, frontOnly(token, cognitoStorePatch())...), nil
-	})
+	return startNode("cognito-local", CognitoLocalScript(), dir, b, []string{cognitoStorePatch()})
 }
 
 // Cognito returns a Cognito user pools client for a local endpoint.

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/local/guard"
 )
 
 func TestWatchConfirmationCodesReadsThePoolsStore(t *testing.T) {
@@ -55,14 +57,15 @@ func TestWatchConfirmationCodesReadsThePoolsStore(t *testing.T) {
 // and current: each user's code can be read from it in time. Unpatched,
 // overlapping saves leave it stale or not JSON.
 func TestCognitoLocalStoreSurvivesABurstOfSignUps(t *testing.T) {
-	dir := t.TempDir()
-	p, err := StartCognitoLocalWith(dir, 0, nil)
+	dir, sockets := t.TempDir(), socketDir(t)
+	b := guard.NewBackend(sockets, "cognito-local")
+	p, err := StartCognitoLocal(b, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Stop()
 	ctx := context.Background()
-	c := Cognito("http://" + p.Addr)
+	c := CognitoVia(b.URL(), b.Client())
 	pool, err := c.CreateUserPool(ctx, &cip.CreateUserPoolInput{PoolName: aws.String("burst")})
 	if err != nil {
 		t.Fatal(err)
@@ -106,4 +109,16 @@ func TestCognitoLocalStoreSurvivesABurstOfSignUps(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// socketDir is a folder for backends' sockets, removed with the test:
+// t.TempDir's paths are too long for a socket.
+func socketDir(t *testing.T) string {
+	t.Helper()
+	dir, err := guard.SocketDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }

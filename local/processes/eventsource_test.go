@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/kandy-provisioner/kandy-provisioner/local/guard"
 )
 
 func TestSucceededReadsTheFunctionsAnswerAsLambda(t *testing.T) {
@@ -83,7 +85,7 @@ func (f *recordingFunction) deliveries() (batches int, perBody map[string][]stri
 // retryQueues starts goaws with a retry queue and its dead-letter queue.
 func retryQueues(t *testing.T, name string, visibility, maxReceives int) (*sqs.Client, Queues) {
 	t.Helper()
-	srv, err := StartSQS(t.TempDir())
+	srv, err := StartSQS(t.TempDir(), socketDir(t), guard.Guard{Name: "sqs", Audience: guard.Programs}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
-	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -15,41 +15,32 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/local/guard"
 )
 
-// StartKMS starts local-kms on a loopback port (0: a free one), keeping
-// its keys in dataDir. `make tools` builds it from tools/cmd/local-kms,
-// which serves on 127.0.0.1 only.
-func StartKMS(dataDir string, port int) (*Process, error) {
-	return startKMS(dataDir, port, "")
-}
-
-// StartKMSForFront starts local-kms as StartKMS does, on a free port,
-// answering only requests with token (see guard.Backend).
-func StartKMSForFront(dataDir, token string) (*Process, error) {
-	return startKMS(dataDir, 0, token)
-}
-
-func startKMS(dataDir string, port int, token string) (*Process, error) {
+// StartKMS starts local-kms as backend b, keeping its keys in dataDir.
+// `make tools` builds it from tools/cmd/local-kms.
+func StartKMS(b guard.Backend, dataDir string) (*Process, error) {
 	bin := filepath.Join(RepoRoot(), ".tools", "bin", "local-kms")
 	if err := installed(bin); err != nil {
 		return nil, err
 	}
-	port, err := portOrFree(port)
-	if err != nil {
-		return nil, err
-	}
-	env := []string{"PORT=" + strconv.Itoa(port), "KMS_DATA_PATH=" + dataDir, "KMS_REGION=us-east-1", "KMS_ACCOUNT_ID=111122223333"}
-	if token != "" {
-		env = append(env, guard.TokenEnv+"="+token)
-	}
-	return Start("local-kms", "127.0.0.1:"+strconv.Itoa(port), env, "", bin)
+	env := append([]string{"KMS_DATA_PATH=" + dataDir, "KMS_REGION=us-east-1", "KMS_ACCOUNT_ID=111122223333"}, b.Env()...)
+	return Start("local-kms", b.Socket, env, "", bin)
 }
 
 // KMS returns a client for a local KMS endpoint.
-func KMS(endpoint string) *kms.Client {
-	return kms.New(kms.Options{
+func KMS(endpoint string) *kms.Client { return KMSVia(endpoint, nil) }
+
+// KMSVia returns a client for a local KMS endpoint that sends its
+// requests with hc (nil: the SDK's own): a backend's client reaches it
+// over its socket.
+func KMSVia(endpoint string, hc *http.Client) *kms.Client {
+	o := kms.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(endpoint), RetryMaxAttempts: 1,
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-	})
+	}
+	if hc != nil {
+		o.HTTPClient = hc
+	}
+	return kms.New(o)
 }
 
 // CreateKey creates a symmetric key and returns its ARN.

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/local/guard"
 )
 
 // RIEPath is where `make tools` builds the Lambda Runtime Interface Emulator.
@@ -25,8 +27,10 @@ func BootstrapPath(logicalID string) string {
 	return filepath.Join(RepoRoot(), "bin", logicalID, "bootstrap")
 }
 
-// Function is one built bootstrap running under aws-lambda-rie, as Lambda
-// and `sam local invoke` run it. The emulator serves one invocation at a
+// Function is one built bootstrap running under aws-lambda-rie, AWS's own
+// emulator, as `sam local invoke` runs it; the end-to-end suite and the
+// benchmarks run functions so. Its ports take no guard, so make run runs
+// Sandboxes instead. The emulator serves one invocation at a
 // time: a second, overlapping one makes it panic. Pool keeps to that.
 type Function struct {
 	*Process
@@ -79,11 +83,11 @@ func startFunction(logicalID, bootstrap string, env []string, keep int) (*Functi
 	if _, err := os.Stat(bootstrap); err != nil {
 		return nil, fmt.Errorf("%s is missing: run `make build` (make test does)", bootstrap)
 	}
-	invokePort, err := FreePort()
+	invokePort, err := guard.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	runtimePort, err := FreePort()
+	runtimePort, err := guard.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -96,13 +100,11 @@ func startFunction(logicalID, bootstrap string, env []string, keep int) (*Functi
 	if err != nil {
 		return nil, err
 	}
-	return &Function{Process: p, client: &http.Client{}, limit: invocationLimit(env)}, nil
+	return &Function{Process: p, client: &http.Client{}, limit: emulatorLimit(env)}, nil
 }
 
-// invocationLimit is the function's time-out (the emulator's default
-// when unset) and a margin for the emulator to answer.
-func invocationLimit(env []string) time.Duration {
-	seconds := 300
+// invocationLimit is the function's time-out (seconds when unset).
+func invocationLimit(env []string, seconds int) time.Duration {
 	for _, e := range env {
 		if v, ok := strings.CutPrefix(e, "AWS_LAMBDA_FUNCTION_TIMEOUT="); ok {
 			if n, err := strconv.Atoi(v); err == nil && n > 0 {
@@ -110,8 +112,12 @@ func invocationLimit(env []string) time.Duration {
 			}
 		}
 	}
-	return time.Duration(seconds)*time.Second + 5*time.Second
+	return time.Duration(seconds) * time.Second
 }
+
+// emulatorLimit is the function's time-out (the emulator's default when
+// unset) and a margin for the emulator to answer.
+func emulatorLimit(env []string) time.Duration { return invocationLimit(env, 300) + 5*time.Second }
 
 // MergeEnv returns base with each NAME=value of extra set, replacing an
 // entry of the same name.

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/local/runtimeapi"
 )
 
 // ErrThrottled is an invocation that found every emulator of its function
@@ -27,18 +29,33 @@ type PoolOptions struct {
 	Wait time.Duration
 	// Output, if set, gives each new emulator a writer for its output.
 	Output func() io.Writer
-	// Replaced, if set, hears of an emulator that left the pool unasked:
-	// it exited, or its invocation timed out. Its Tail says why.
-	Replaced func(fn *Function, why string)
+	// Replaced, if set, hears of an environment that left the pool
+	// unasked: it exited, or its invocation timed out. Its Tail says why.
+	Replaced func(p *Process, why string)
 	// Bootstrap is the binary to run; default BootstrapPath(id).
 	Bootstrap string
+	// Runtime, if set, serves each environment the Runtime API: the pool
+	// runs Sandboxes. Otherwise it runs each under aws-lambda-rie.
+	Runtime *runtimeapi.Server
 }
 
+// environment is one execution environment: a Sandbox or a Function under
+// the emulator.
+type environment interface {
+	Call(ctx context.Context, event []byte) ([]byte, error)
+	Done() <-chan struct{}
+	Exited() bool
+	Follow(w io.Writer)
+	Stop()
+	process() *Process
+}
+
+func (p *Process) process() *Process { return p }
+
 // Pool runs a function as Lambda scales it: an invocation takes an idle
-// emulator or starts one, up to the concurrency limit; each emulator
-// serves one invocation at a time, as aws-lambda-rie must. An emulator
-// that dies or times out is dropped, and the next invocation starts
-// another.
+// execution environment or starts one, up to the concurrency limit; each
+// serves one invocation at a time, as Lambda's do. One that dies or times
+// out is dropped, and the next invocation starts another.
 type Pool struct {
 	ID    string
 	env   []string
@@ -46,8 +63,8 @@ type Pool struct {
 	slots chan struct{}
 
 	mu     sync.Mutex
-	idle   []*Function
-	all    map[*Function]bool
+	idle   []environment
+	all    map[environment]bool
 	closed bool
 }
 
@@ -63,7 +80,7 @@ func StartPool(id string, env []string, o PoolOptions) (*Pool, error) {
 	if o.Bootstrap == "" {
 		o.Bootstrap = BootstrapPath(id)
 	}
-	p := &Pool{ID: id, env: env, o: o, slots: make(chan struct{}, o.Concurrency), all: map[*Function]bool{}}
+	p := &Pool{ID: id, env: env, o: o, slots: make(chan struct{}, o.Concurrency), all: map[environment]bool{}}
 	fn, err := p.start()
 	if err != nil {
 		return nil, err
@@ -107,8 +124,15 @@ func (p *Pool) reserve(ctx context.Context) error {
 	}
 }
 
-// take returns an idle emulator, or starts one.
-func (p *Pool) take() (*Function, error) {
+// take returns an idle environment, or starts one.
+func (p *Pool) take() (environment, error) {
+	var exited []environment
+	defer func() {
+		// Ended while idle, before watch saw it.
+		for _, fn := range exited {
+			p.retire(fn, "exited")
+		}
+	}()
 	p.mu.Lock()
 	for len(p.idle) > 0 {
 		fn := p.idle[len(p.idle)-1]
@@ -117,6 +141,7 @@ func (p *Pool) take() (*Function, error) {
 			p.mu.Unlock()
 			return fn, nil
 		}
+		exited = append(exited, fn)
 	}
 	closed := p.closed
 	p.mu.Unlock()
@@ -126,10 +151,11 @@ func (p *Pool) take() (*Function, error) {
 	return p.start()
 }
 
-// release puts an emulator back, unless it cannot serve again: it exited
-// (watch reports it), timed out, or its caller left mid-invocation, so it
-// may still be busy and a second invocation would overlap.
-func (p *Pool) release(ctx context.Context, fn *Function, err error) {
+// release puts an environment back, unless it cannot serve again: it
+// exited, timed out, or its caller left mid-invocation, so it may still
+// be busy and a second invocation would overlap. One that ended while it
+// served is reported here; watch reports one that ends while idle.
+func (p *Pool) release(ctx context.Context, fn environment, err error) {
 	var fe *FunctionError
 	switch {
 	case ctx.Err() != nil:
@@ -140,32 +166,41 @@ func (p *Pool) release(ctx context.Context, fn *Function, err error) {
 		// Unreachable: most likely it died; give its exit a moment to show.
 		select {
 		case <-fn.Done():
+			p.retire(fn, "exited")
 		case <-time.After(time.Second):
 			p.retire(fn, "unreachable")
 		}
+	case fn.Exited():
+		p.retire(fn, "exited")
 	default:
 		p.mu.Lock()
-		if !p.closed && !fn.Exited() {
+		if !p.closed {
 			p.idle = append(p.idle, fn)
 		}
 		p.mu.Unlock()
 	}
 }
 
-// retire stops an emulator; why, if set, is reported.
-func (p *Pool) retire(fn *Function, why string) {
+// retire stops an environment; why, if set, is reported.
+func (p *Pool) retire(fn environment, why string) {
 	p.mu.Lock()
 	known := p.all[fn]
 	delete(p.all, fn)
 	p.mu.Unlock()
 	if known && why != "" && p.o.Replaced != nil {
-		p.o.Replaced(fn, why)
+		p.o.Replaced(fn.process(), why)
 	}
 	fn.Stop()
 }
 
-func (p *Pool) start() (*Function, error) {
-	fn, err := startFunction(p.ID, p.o.Bootstrap, p.env, 1<<20)
+func (p *Pool) start() (environment, error) {
+	var fn environment
+	var err error
+	if p.o.Runtime != nil {
+		fn, err = StartSandbox(p.o.Runtime, p.ID, p.o.Bootstrap, p.env, 1<<20)
+	} else {
+		fn, err = startFunction(p.ID, p.o.Bootstrap, p.env, 1<<20)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -186,18 +221,24 @@ func (p *Pool) start() (*Function, error) {
 	return fn, nil
 }
 
-// watch reports an emulator that exits while the pool still counts it.
-func (p *Pool) watch(fn *Function) {
+// watch reports an environment that exits while idle in the pool, and
+// drops it; release deals with one that exits while it serves.
+func (p *Pool) watch(fn environment) {
 	<-fn.Done()
 	p.mu.Lock()
-	unexpected := p.all[fn] && !p.closed
-	delete(p.all, fn)
-	p.idle = slices.DeleteFunc(p.idle, func(f *Function) bool { return f == fn })
+	idle := slices.Contains(p.idle, fn)
+	unexpected := idle && p.all[fn] && !p.closed
+	if idle {
+		delete(p.all, fn)
+		p.idle = slices.DeleteFunc(p.idle, func(f environment) bool { return f == fn })
+	}
 	p.mu.Unlock()
 	if unexpected && p.o.Replaced != nil {
-		p.o.Replaced(fn, "exited")
+		p.o.Replaced(fn.process(), "exited")
 	}
-	fn.Stop() // what it left running in its process group
+	if idle {
+		fn.Stop() // what it left running in its process group
+	}
 }
 
 // Size is how many emulators run now.
@@ -211,11 +252,11 @@ func (p *Pool) Size() int {
 func (p *Pool) Stop() {
 	p.mu.Lock()
 	p.closed = true
-	fns := make([]*Function, 0, len(p.all))
+	fns := make([]environment, 0, len(p.all))
 	for fn := range p.all {
 		fns = append(fns, fn)
 	}
-	p.all, p.idle = map[*Function]bool{}, nil
+	p.all, p.idle = map[environment]bool{}, nil
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, fn := range fns {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kandy-provisioner/kandy-provisioner/local/runtimeapi"
 )
 
 // testBootstrap builds testdata/fn, a function that sleeps, fails, exits
@@ -34,11 +36,10 @@ type testPool struct {
 	replaced []string
 }
 
-func startTestPool(t *testing.T, bootstrap string, o PoolOptions, env ...string) *testPool {
+func startTestPool(t *testing.T, o PoolOptions, env ...string) *testPool {
 	t.Helper()
 	tp := &testPool{}
-	o.Bootstrap = bootstrap
-	o.Replaced = func(fn *Function, why string) {
+	o.Replaced = func(fn *Process, why string) {
 		tp.mu.Lock()
 		tp.replaced = append(tp.replaced, why+": "+strings.Join(fn.Tail(3), " / "))
 		tp.mu.Unlock()
@@ -58,18 +59,32 @@ func (tp *testPool) reports() []string {
 	return append([]string(nil), tp.replaced...)
 }
 
+// TestPool runs each check on both kinds of execution environment: the
+// bootstrap under aws-lambda-rie, and the bootstrap alone against the
+// run's own Runtime API, which must behave as AWS's emulator does.
 func TestPool(t *testing.T) {
 	bootstrap := testBootstrap(t)
-	t.Run("one invocation per emulator, up to the limit", func(t *testing.T) { poolLimit(t, bootstrap) })
-	t.Run("throttles after the wait", func(t *testing.T) { poolThrottle(t, bootstrap) })
-	t.Run("replaces what dies or times out", func(t *testing.T) { poolReplace(t, bootstrap) })
-	t.Run("clean environment", func(t *testing.T) { poolEnv(t, bootstrap) })
+	rt, err := runtimeapi.Start("us-east-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	for kind, runtime := range map[string]*runtimeapi.Server{"aws-lambda-rie": nil, "runtime API": rt} {
+		o := PoolOptions{Bootstrap: bootstrap, Runtime: runtime}
+		t.Run(kind, func(t *testing.T) {
+			t.Run("one invocation per environment, up to the limit", func(t *testing.T) { poolLimit(t, o) })
+			t.Run("throttles after the wait", func(t *testing.T) { poolThrottle(t, o) })
+			t.Run("replaces what dies or times out", func(t *testing.T) { poolReplace(t, o) })
+			t.Run("clean environment", func(t *testing.T) { poolEnv(t, o) })
+		})
+	}
 }
 
 // poolLimit: twelve overlapping invocations on two emulators all succeed;
 // a second invocation on a busy emulator would make it panic.
-func poolLimit(t *testing.T, bootstrap string) {
-	tp := startTestPool(t, bootstrap, PoolOptions{Concurrency: 2, Wait: 30 * time.Second})
+func poolLimit(t *testing.T, o PoolOptions) {
+	o.Concurrency, o.Wait = 2, 30*time.Second
+	tp := startTestPool(t, o)
 	var wg sync.WaitGroup
 	errs := make(chan error, 12)
 	peak := 0
@@ -102,8 +117,9 @@ func poolLimit(t *testing.T, bootstrap string) {
 	}
 }
 
-func poolThrottle(t *testing.T, bootstrap string) {
-	tp := startTestPool(t, bootstrap, PoolOptions{Concurrency: 1, Wait: 200 * time.Millisecond})
+func poolThrottle(t *testing.T, o PoolOptions) {
+	o.Concurrency, o.Wait = 1, 200*time.Millisecond
+	tp := startTestPool(t, o)
 	done := make(chan error)
 	go func() {
 		_, err := tp.Invoke(context.Background(), []byte(`{"sleep_ms":1500}`))
@@ -125,8 +141,9 @@ func poolThrottle(t *testing.T, bootstrap string) {
 	}
 }
 
-func poolReplace(t *testing.T, bootstrap string) {
-	tp := startTestPool(t, bootstrap, PoolOptions{Concurrency: 1}, "AWS_LAMBDA_FUNCTION_TIMEOUT=1")
+func poolReplace(t *testing.T, o PoolOptions) {
+	o.Concurrency = 1
+	tp := startTestPool(t, o, "AWS_LAMBDA_FUNCTION_TIMEOUT=1")
 	var fe *FunctionError
 	if _, err := tp.Invoke(context.Background(), []byte(`{"fail":true}`)); !errors.As(err, &fe) {
 		t.Fatalf("a function error: %v, want a FunctionError", err)
@@ -153,12 +170,12 @@ func poolReplace(t *testing.T, bootstrap string) {
 		t.Fatal(err)
 	}
 	tp.Pool.mu.Lock()
-	var victim *Function
+	var victim environment
 	for fn := range tp.all {
 		victim = fn
 	}
 	tp.Pool.mu.Unlock()
-	_ = syscall.Kill(victim.PID(), syscall.SIGKILL)
+	_ = syscall.Kill(victim.process().PID(), syscall.SIGKILL)
 	<-victim.Done()
 	time.Sleep(100 * time.Millisecond)
 	if _, err := tp.Invoke(context.Background(), []byte(`{}`)); err != nil {
@@ -174,9 +191,9 @@ func poolReplace(t *testing.T, bootstrap string) {
 
 // poolEnv: the function sees the pool's variables and Lambda's, and
 // nothing of this process's environment.
-func poolEnv(t *testing.T, bootstrap string) {
+func poolEnv(t *testing.T, o PoolOptions) {
 	t.Setenv("SHELL_ONLY_SECRET", "leaked")
-	tp := startTestPool(t, bootstrap, PoolOptions{}, "GIVEN=yes")
+	tp := startTestPool(t, o, "GIVEN=yes")
 	out, err := tp.Invoke(context.Background(), []byte(`{"env":["SHELL_ONLY_SECRET","GIVEN","AWS_LAMBDA_FUNCTION_NAME","LOG_LEVEL","HOME"]}`))
 	if err != nil {
 		t.Fatal(err)

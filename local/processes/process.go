@@ -1,8 +1,10 @@
 // Package processes starts the real local servers that the tests and the
-// local run need, each on loopback: dynalite, local-kms, goaws,
-// cognito-local, and built functions under aws-lambda-rie, one at a time
-// or as a pool behind a Lambda Invoke endpoint. It fails loudly, never
-// skips, when one cannot start.
+// local run need: dynalite, local-kms, goaws and cognito-local, each as a
+// backend on a Unix socket for a front of package guard to serve; and
+// built functions, each execution environment a process, under AWS's
+// aws-lambda-rie or against the run's own Lambda Runtime API (package
+// runtimeapi), one at a time or as a pool. It fails loudly, never skips,
+// when one cannot start.
 package processes
 
 import (
@@ -15,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,28 +37,12 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// FreePort returns a loopback port that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// portOrFree is port, or a free one for 0.
-func portOrFree(port int) (int, error) {
-	if port != 0 {
-		return port, nil
-	}
-	return FreePort()
-}
-
 // Process is a child server.
 type Process struct {
-	Name   string
-	Addr   string // host:port it listens on
+	Name string
+	// Addr is where it listens: host:port, or a Unix socket's path; empty
+	// for a process that listens nowhere.
+	Addr   string
 	cmd    *exec.Cmd
 	output *syncBuffer
 	done   chan struct{}
@@ -117,13 +102,15 @@ func (p *Process) Stop() {
 }
 
 // Start runs a command in its own process group, with env added to this
-// process's environment, and waits until addr accepts connections.
+// process's environment, and waits until addr (host:port, or a Unix
+// socket's path) accepts connections.
 func Start(name, addr string, env []string, dir string, argv ...string) (*Process, error) {
 	return start(name, addr, append(os.Environ(), env...), dir, 0, argv...)
 }
 
-// start runs argv with exactly env; keep > 0 bounds the output kept.
-func start(name, addr string, env []string, dir string, keep int, argv ...string) (*Process, error) {
+// spawn runs argv with exactly env, in its own process group, killed
+// with this process; keep > 0 bounds the output kept.
+func spawn(name string, env []string, dir string, keep int, argv ...string) (*Process, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = env
@@ -133,8 +120,23 @@ func start(name, addr string, env []string, dir string, keep int, argv ...string
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &Process{Name: name, Addr: addr, cmd: cmd, output: out, done: make(chan struct{})}
+	p := &Process{Name: name, cmd: cmd, output: out, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+// start is spawn, then waits until addr accepts connections.
+func start(name, addr string, env []string, dir string, keep int, argv ...string) (*Process, error) {
+	p, err := spawn(name, env, dir, keep, argv...)
+	if err != nil {
+		return nil, err
+	}
+	p.Addr = addr
+	network := "tcp"
+	if filepath.IsAbs(addr) {
+		network = "unix"
+	}
+	out := p.output
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
@@ -142,7 +144,7 @@ func start(name, addr string, env []string, dir string, keep int, argv ...string
 			return nil, fmt.Errorf("%s exited before listening on %s; output:\n%s", name, addr, out.String())
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+		if c, err := net.DialTimeout(network, addr, 200*time.Millisecond); err == nil {
 			c.Close()
 			return p, nil
 		}
@@ -159,68 +161,35 @@ func DynaliteScript() string {
 	return filepath.Join(RepoRoot(), "tools", "node_modules", "dynalite", "cli.js")
 }
 
-// StartDynalite starts dynalite on a loopback port (0: a free one), in
-// memory, or keeping its data under dir when dir is not empty.
-func StartDynalite(port int, dir string) (*Process, error) {
-	return startDynalite(port, dir, "")
+// StartDynalite starts dynalite as backend b, in memory, or keeping its
+// data under dir when dir is not empty.
+func StartDynalite(b guard.Backend, dir string) (*Process, error) {
+	args := []string{"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"}
+	if dir != "" {
+		args = append(args, "--path", dir)
+	}
+	return startNode("dynalite", DynaliteScript(), "", b, nil, args...)
 }
 
-// StartDynaliteForFront starts dynalite as StartDynalite does, on a free
-// port, answering only requests with token (see guard.Backend).
-func StartDynaliteForFront(dir, token string) (*Process, error) {
-	return startDynalite(0, dir, token)
-}
-
-func startDynalite(port int, dir, token string) (*Process, error) {
-	return startNode("dynalite", DynaliteScript(), "", port, func(port string) ([]string, []string) {
-		args := []string{"--host", "127.0.0.1", "--port", port, "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"}
-		if dir != "" {
-			args = append(args, "--path", dir)
-		}
-		return frontOnly(token), args
-	})
-}
-
-// frontOnly is the environment that makes a Node server answer only its
-// front, with token; none without a token.
-func frontOnly(token string, preload ...string) []string {
-	if token != "" {
-		preload = append(preload, filepath.Join(RepoRoot(), "tools", "front-only.js"))
-	}
-	if len(preload) == 0 {
-		return nil
-	}
-	opts := make([]string, len(preload))
-	for i, p := range preload {
-		opts[i] = fmt.Sprintf("--require %q", p)
-	}
-	env := []string{"NODE_OPTIONS=" + strings.Join(opts, " ")}
-	if token != "" {
-		env = append(env, guard.TokenEnv+"="+token)
-	}
-	return env
-}
-
-// startNode runs a Node.js server that `make tools` installed, on a
-// loopback port (0: a free one); setup gives its environment and arguments
-// for that port.
-func startNode(name, script, dir string, port int, setup func(port string) (env, args []string)) (*Process, error) {
+// startNode runs a Node.js server that `make tools` installed as backend
+// b: tools/front-only.js, preloaded, moves its listener to b's socket and
+// refuses requests without b's token. preload are more modules to preload.
+func startNode(name, script, dir string, b guard.Backend, preload []string, args ...string) (*Process, error) {
 	if err := installed(script); err != nil {
 		return nil, err
 	}
-	port, err := portOrFree(port)
-	if err != nil {
-		return nil, err
+	opts := []string{fmt.Sprintf("--require %q", filepath.Join(RepoRoot(), "tools", "front-only.js"))}
+	for _, p := range preload {
+		opts = append(opts, fmt.Sprintf("--require %q", p))
 	}
-	p := strconv.Itoa(port)
-	env, args := setup(p)
-	return Start(name, "127.0.0.1:"+p, env, dir, append([]string{"node", script}, args...)...)
+	env := append([]string{"NODE_OPTIONS=" + strings.Join(opts, " ")}, b.Env()...)
+	return Start(name, b.Socket, env, dir, append([]string{"node", script}, args...)...)
 }
 
-// DynamoDB returns a client for a local endpoint such as dynalite, with
-// the SDK's standard retries, as the functions have: a transient transport
-// error, such as a kept-alive connection closed as it is reused, is
-// retried rather than failing a test.
+// DynamoDB returns a client for a local endpoint such as dynalite's front,
+// with the SDK's standard retries, as the functions have: a transient
+// transport error, such as a kept-alive connection closed as it is
+// reused, is retried rather than failing a test.
 func DynamoDB(endpoint string) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{
 		Region:       "us-east-1",

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,11 +18,12 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/local/sqsjson"
 )
 
-// SQSServer is goaws, a real SQS-compatible server, behind the JSON
-// protocol translation today's SDK needs; both on loopback.
+// SQSServer is goaws, a real SQS-compatible server, on a Unix socket,
+// behind the JSON protocol translation today's SDK needs, served on a
+// loopback port by a guard.
 type SQSServer struct {
 	goaws *Process
-	shim  *http.Server
+	front *guard.Server
 	URL   string // the endpoint for AWS_ENDPOINT_URL_SQS
 }
 
@@ -33,49 +32,38 @@ func (s *SQSServer) Process() *Process { return s.goaws }
 
 // Stop ends both.
 func (s *SQSServer) Stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = s.shim.Shutdown(ctx)
+	s.front.Close()
 	s.goaws.Stop()
 }
 
-// StartSQS starts goaws on a free port with its config in dir.
-func StartSQS(dir string) (*SQSServer, error) { return StartSQSOn(dir, 0, guard.Policy{}) }
-
-// StartSQSOn starts goaws with its config in dir, and its JSON endpoint on
-// a loopback port (0: a free one) as goaws's front: the policy's checks,
-// CORS, the service timeouts, then the translation. goaws itself, on a
-// free port, answers only the front. `make tools` builds goaws from
-// tools/cmd/goaws, which serves on 127.0.0.1 only.
-func StartSQSOn(dir string, port int, policy guard.Policy) (*SQSServer, error) {
+// StartSQS starts goaws with its config in dir, its socket in sockets,
+// and its JSON endpoint on a loopback port (0: a free one) behind g (the
+// service timeouts, whatever g says). `make tools` builds goaws from
+// tools/cmd/goaws.
+func StartSQS(dir, sockets string, g guard.Guard, port int) (*SQSServer, error) {
 	bin := filepath.Join(RepoRoot(), ".tools", "bin", "goaws")
 	if err := installed(bin); err != nil {
 		return nil, err
 	}
-	l, err := guard.Listen(port)
+	backend := guard.NewBackend(sockets, "goaws")
+	g.Timeouts = guard.Service
+	front, err := g.Serve(port, &sqsjson.Proxy{Target: backend.URL() + "/", Client: backend.Client()})
 	if err != nil {
 		return nil, err
 	}
-	internal, err := FreePort()
-	if err != nil {
-		l.Close()
-		return nil, err
-	}
+	// goaws makes its queue URLs from this host and port: the front's.
 	conf := filepath.Join(dir, "goaws.yaml")
-	yaml := fmt.Sprintf("Local:\n  Host: 127.0.0.1\n  Port: %d\n  Region: us-east-1\n  AccountId: \"100010001000\"\n  LogToFile: false\n", internal)
+	yaml := fmt.Sprintf("Local:\n  Host: 127.0.0.1\n  Port: %d\n  Region: us-east-1\n  AccountId: \"100010001000\"\n  LogToFile: false\n", front.Port())
 	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
-		l.Close()
+		front.Close()
 		return nil, err
 	}
-	backend := guard.Backend{URL: "http://127.0.0.1:" + strconv.Itoa(internal), Token: guard.NewToken()}
-	p, err := Start("goaws", "127.0.0.1:"+strconv.Itoa(internal), []string{guard.TokenEnv + "=" + backend.Token}, dir, bin, "-config", conf, "Local")
+	p, err := Start("goaws", backend.Socket, backend.Env(), dir, bin, "-config", conf, "Local")
 	if err != nil {
-		l.Close()
+		front.Close()
 		return nil, err
 	}
-	shim := guard.Service.Server(policy.GuardWithCORS("goaws", &sqsjson.Proxy{Target: backend.URL + "/", Client: backend.Client()}))
-	go func() { _ = shim.Serve(l) }()
-	return &SQSServer{goaws: p, shim: shim, URL: "http://" + l.Addr().String()}, nil
+	return &SQSServer{goaws: p, front: front, URL: front.URL}, nil
 }
 
 // SQS returns a client for a local SQS endpoint.

@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/kandy-provisioner/kandy-provisioner/api"
 	"github.com/kandy-provisioner/kandy-provisioner/local/authorizer"
 	"github.com/kandy-provisioner/kandy-provisioner/local/gateway"
+	"github.com/kandy-provisioner/kandy-provisioner/local/guard"
 	"github.com/kandy-provisioner/kandy-provisioner/local/localrun"
 	"github.com/kandy-provisioner/kandy-provisioner/local/openapicheck"
 	"github.com/kandy-provisioner/kandy-provisioner/local/processes"
@@ -37,7 +39,7 @@ func cognitoBundle() ([]byte, error) {
 // serveAPI serves the emulated HTTP API of ApiFunction, as the template
 // declares it, checking every exchange against api/openapi.yaml; and,
 // beside it, the console page with its Cognito client and the description.
-func serveAPI(st *localrun.Stack, s settings, fns *localrun.Functions, pool *localrun.UserPool, verifier *authorizer.Verifier, log *slog.Logger) (gateway.API, error) {
+func serveAPI(st *localrun.Stack, srv *guard.Server, s settings, fns *localrun.Functions, pool *localrun.UserPool, verifier *authorizer.Verifier, log *slog.Logger) (gateway.API, error) {
 	tpl, err := samtemplate.Load(samtemplate.Path())
 	if err != nil {
 		return gateway.API{}, err
@@ -46,9 +48,8 @@ func serveAPI(st *localrun.Stack, s settings, fns *localrun.Functions, pool *loc
 	if err != nil {
 		return gateway.API{}, err
 	}
-	if s.corsOrigins != "" {
-		params["CorsAllowedOrigins"] = s.corsOrigins
-	}
+	// Exactly the origins in use, never the template's default.
+	params["CorsAllowedOrigins"] = strings.Join(s.origins, ",")
 	httpAPI, err := gateway.FromTemplate(tpl, "ApiFunction", params)
 	if err != nil {
 		return gateway.API{}, err
@@ -64,7 +65,7 @@ func serveAPI(st *localrun.Stack, s settings, fns *localrun.Functions, pool *loc
 	config, _ := json.Marshal(map[string]string{
 		"region": localrun.Region, "userPoolId": pool.ID, "clientId": pool.ClientID, "endpoint": pool.URL + "/",
 	})
-	_, err = st.ServeHTTPAPI(s.apiPort, site{
+	err = st.ServeHTTPAPI(srv, site{
 		gateway: &gateway.Gateway{API: httpAPI, Verifier: verifier, Function: fns.Pools["ApiFunction"], Log: log, Contract: contract},
 		assets: map[string]http.HandlerFunc{
 			"/":                    asset("text/html; charset=utf-8", consolePage),

@@ -1,9 +1,11 @@
 // Command kandy-local runs the whole service on one machine, with no AWS
-// account and no Docker, every listener on 127.0.0.1: dynalite, local-kms,
-// goaws with the retry queues, the Kandy simulator, a GetSecretValue
-// endpoint, cognito-local with the template's user pool, and the built
-// functions as pools of aws-lambda-rie emulators behind an emulated HTTP
-// API and a Lambda Invoke endpoint. `make run` starts it.
+// account and no Docker, every TCP listener on 127.0.0.1 behind one guard:
+// dynalite, local-kms, goaws with the retry queues and cognito-local with
+// the template's user pool (each on a Unix socket behind a front), the
+// Kandy simulator, a GetSecretValue endpoint, and the built functions as
+// pools of execution environments served by the run's own Lambda Runtime
+// API, behind an emulated HTTP API and a Lambda Invoke endpoint. `make
+// run` starts it.
 //
 // `kandy-local signup NAME`, `kandy-local token NAME` and `kandy-local
 // leave NAME` sign a user up, print an access token and delete the user
@@ -26,6 +28,7 @@ import (
 	"time"
 
 	"github.com/kandy-provisioner/kandy-provisioner/local/authorizer"
+	"github.com/kandy-provisioner/kandy-provisioner/local/guard"
 	"github.com/kandy-provisioner/kandy-provisioner/local/localrun"
 	"github.com/kandy-provisioner/kandy-provisioner/local/processes"
 )
@@ -95,8 +98,7 @@ func load() (settings, error) {
 	if (s.kandyURL == "") != (s.secretFile == "") {
 		return s, errors.New("to use a real Kandy, set both KANDY_API_URL and KANDY_SECRET_FILE")
 	}
-	s.origins, s.wildcards, err = browserOrigins(s)
-	return s, err
+	return s, nil
 }
 
 func run(log *slog.Logger) error {
@@ -108,6 +110,14 @@ func run(log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The API's port first: its origin, the console's, is one the servers
+	// pages call let in.
+	apiSrv, err := guard.Listen(s.apiPort)
+	if err != nil {
+		return fmt.Errorf("API_PORT: %w", err)
+	}
+	s.apiPort = apiSrv.Port()
+	s.origins, s.wildcards = browserOrigins(s.apiPort, s.corsOrigins)
 	st, err := startStack(ctx, s, log)
 	if err != nil {
 		return err
@@ -116,7 +126,7 @@ func run(log *slog.Logger) error {
 	fns, err := st.StartFunctions(localrun.FunctionsOptions{
 		Port: s.lambdaPort, Concurrency: s.concurrency, Log: log,
 		Output:   func(id string) io.Writer { return &jsonLines{name: id, out: stdout} },
-		Replaced: func(fn *processes.Function, why string) { replaced(log, fn, why) },
+		Replaced: func(p *processes.Process, why string) { replaced(log, p, why) },
 	})
 	if err != nil {
 		return err
@@ -135,7 +145,7 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	api, err := serveAPI(st, s, fns, pool, verifier, log)
+	api, err := serveAPI(st, apiSrv, s, fns, pool, verifier, log)
 	if err != nil {
 		return err
 	}
@@ -172,14 +182,14 @@ func startStack(ctx context.Context, s settings, log *slog.Logger) (*localrun.St
 	return localrun.Start(ctx, o)
 }
 
-// replaced reports an emulator that left its pool, with its last lines
-// when it exited unasked.
-func replaced(log *slog.Logger, fn *processes.Function, why string) {
+// replaced reports an execution environment that left its pool, with its
+// last lines when it exited unasked.
+func replaced(log *slog.Logger, fn *processes.Process, why string) {
 	if why != "exited" {
-		log.Warn("lambda: emulator replaced", "function", fn.Name, "reason", why)
+		log.Warn("lambda: execution environment replaced", "function", fn.Name, "reason", why)
 		return
 	}
-	log.Error("lambda: emulator exited; the next invocation starts another. Its last lines:", "function", fn.Name)
+	log.Error("lambda: execution environment exited; the next invocation starts another. Its last lines:", "function", fn.Name)
 	for _, line := range fn.Tail(15) {
 		fmt.Fprintf(stdout, "%s ! %s\n", fn.Name, strings.TrimRight(line, "\r"))
 	}

@@ -3,24 +3,16 @@ package main
 import (
 	"strconv"
 	"strings"
-
-	"github.com/kandy-provisioner/kandy-provisioner/local/samtemplate"
 )
 
-// browserOrigins are the origins whose pages make run's servers answer:
-// the console's own, and the API's CORS origins (CORS_ALLOWED_ORIGINS, or
-// the template's default). A wildcard is left out, and returned apart:
-// it would open every local server to every page.
-func browserOrigins(s settings) (origins, wildcards []string, err error) {
-	cors := s.corsOrigins
-	if cors == "" {
-		params, err := samtemplate.ParameterDefaults(samtemplate.Path())
-		if err != nil {
-			return nil, nil, err
-		}
-		cors = params["CorsAllowedOrigins"]
-	}
-	api := strconv.Itoa(s.apiPort)
+// browserOrigins are the origins whose pages make run's servers that pages
+// call (the HTTP API and Cognito) answer: the console's own, on the port
+// the API listens on, and CORS_ALLOWED_ORIGINS; never the template's
+// default, which a moved API_PORT would leave to whatever else listens
+// there. A wildcard is left out, and returned apart: it would open those
+// servers to every page.
+func browserOrigins(apiPort int, cors string) (origins, wildcards []string) {
+	api := strconv.Itoa(apiPort)
 	origins = []string{"http://127.0.0.1:" + api, "http://localhost:" + api, "http://[::1]:" + api}
 	for _, o := range strings.Split(cors, ",") {
 		switch o = strings.TrimSuffix(strings.TrimSpace(o), "/"); {
@@ -31,5 +23,5 @@ func browserOrigins(s settings) (origins, wildcards []string, err error) {
 			origins = append(origins, o)
 		}
 	}
-	return origins, wildcards, nil
+	return origins, wildcards
 }

@@ -1,8 +1,8 @@
-// Command goaws serves Admiral-Piett/goaws's SQS (and SNS) API on 127.0.0.1
-// only; its own main listens on every interface whatever its Host says.
-// Usage: goaws -config goaws.yaml [environment], as goaws's own command;
-// with KANDY_FRONT_TOKEN, it answers only the local run's front (see
-// package frontonly).
+// Command goaws serves Admiral-Piett/goaws's SQS (and SNS) API to the local
+// run's front only, on a Unix socket (see package frontonly); its own main
+// listens on every interface whatever its Host says. Usage: goaws -config
+// goaws.yaml [environment], as goaws's own command; the configuration's
+// Host and Port make its queue URLs, the front's address.
 package main
 
 import (
@@ -38,7 +38,11 @@ func main() {
 	// Moves expired in-flight messages back, and over-received ones to
 	// their dead-letter queue.
 	go gosqs.PeriodicTasks(time.Second, make(chan struct{}))
-	srv := &http.Server{Addr: "127.0.0.1:" + ports[0], Handler: frontonly.Handler(router.New()), ReadHeaderTimeout: 5 * time.Second}
-	log.Printf("goaws on %s", srv.Addr)
-	log.Fatal(srv.ListenAndServe())
+	l, h, err := frontonly.Listen(router.New())
+	if err != nil {
+		log.Fatal("goaws: ", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	log.Printf("goaws on %s", l.Addr())
+	log.Fatal(srv.Serve(l))
 }

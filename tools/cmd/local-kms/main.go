@@ -1,8 +1,8 @@
-// Command local-kms serves nsmithuk/local-kms's KMS API on 127.0.0.1 only.
-// Its own main listens on every interface, with no authentication, and
-// cannot be told otherwise. Settings are local-kms's: PORT, KMS_DATA_PATH,
-// KMS_REGION, KMS_ACCOUNT_ID; and KANDY_FRONT_TOKEN, behind the local
-// run's front (see package frontonly).
+// Command local-kms serves nsmithuk/local-kms's KMS API to the local run's
+// front only, on a Unix socket (see package frontonly). Its own main
+// listens on every interface, with no authentication, and cannot be told
+// otherwise. Settings are local-kms's: KMS_DATA_PATH, KMS_REGION,
+// KMS_ACCOUNT_ID; and frontonly's.
 package main
 
 import (
@@ -24,10 +24,6 @@ import (
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		log.Fatal("local-kms: set PORT")
-	}
 	config.AWSAccountId = getenv("KMS_ACCOUNT_ID", "111122223333")
 	config.AWSRegion = getenv("KMS_REGION", "us-east-1")
 	path, err := filepath.Abs(getenv("KMS_DATA_PATH", "local-kms-data"))
@@ -40,11 +36,11 @@ func main() {
 	db := data.NewDatabase(path)
 	defer db.Close()
 
-	srv := &http.Server{
-		Addr:              "127.0.0.1:" + port,
-		Handler:           frontonly.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { kms.HandleRequest(w, r, db) })),
-		ReadHeaderTimeout: 5 * time.Second,
+	l, h, err := frontonly.Listen(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { kms.HandleRequest(w, r, db) }))
+	if err != nil {
+		log.Fatal("local-kms: ", err)
 	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -53,8 +49,8 @@ func main() {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	log.Printf("local-kms on %s, keys in %s", srv.Addr, path)
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+	log.Printf("local-kms on %s, keys in %s", l.Addr(), path)
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		log.Print(err)
 	}
 }
