@@ -124,7 +124,8 @@ check-makefile:
 # fixed in go1.27). 100000 executions take 10 to 15 s a target here.
 FUZZTIME ?= 100000x
 FUZZ_TARGETS := FuzzDecodeCreate:./pkg/httpapi FuzzHandle:./pkg/httpapi FuzzHandle:./pkg/trigger \
-	FuzzDecode:./pkg/kandy FuzzParse:./pkg/secrets FuzzHandle:./pkg/deprovision
+	FuzzDecode:./pkg/kandy FuzzParse:./pkg/secrets FuzzHandle:./pkg/deprovision \
+	FuzzCognitoFront:./local/cognitofront
 
 ## fuzz: run every fuzz target for FUZZTIME
 fuzz:

@@ -1,69 +1,43 @@
-// Package authorizer verifies access tokens as API Gateway's JWT authorizer
-// does, against a user pool's JWKS: the local HTTP API's authorizer.
+// Package authorizer verifies access tokens as API Gateway's JWT
+// authorizer does, against a user pool's JWKS: the local HTTP API's
+// authorizer. The signature and the JWKS are the maintained libraries'
+// work (golang-jwt/jwt and MicahParks/keyfunc); this package holds API
+// Gateway's rules on top of them.
 package authorizer
 
 import (
 	"context"
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
 )
 
-var b64 = base64.RawURLEncoding
-
-// JWK is one public key of a JWKS document.
-type JWK struct {
-	Kty string `json:"kty"`
-	Alg string `json:"alg"`
-	Use string `json:"use"`
-	Kid string `json:"kid"`
-	N   string `json:"n"`
-	E   string `json:"e"`
-}
-
-// JWKS is a JSON Web Key Set.
-type JWKS struct {
-	Keys []JWK `json:"keys"`
-}
-
-// Verifier checks tokens like API Gateway's JWT authorizer: the signature
-// by the key of the JWKS its kid names, the issuer, the audience (aud if
-// the token has one, else client_id), and exp, nbf and iat against now.
-// Scopes are the route's business: see HasScope.
+// Verifier checks tokens like API Gateway's JWT authorizer: an RS256
+// signature by the key of the JWKS its kid names, the issuer, the
+// audience (aud if the token has one, else client_id), and exp (required),
+// nbf and iat against now, with no leeway. Scopes are the route's
+// business: see HasScope.
 type Verifier struct {
 	Issuer   string
 	Audience []string
-	Keys     map[string]*rsa.PublicKey
 	Now      func() time.Time
+	keys     keyfunc.Keyfunc
 }
 
-// NewVerifier builds a Verifier from a JWKS.
-func NewVerifier(issuer string, audience []string, set JWKS) (*Verifier, error) {
-	v := &Verifier{Issuer: issuer, Audience: audience, Keys: map[string]*rsa.PublicKey{}, Now: time.Now}
-	for _, k := range set.Keys {
-		if k.Kty != "RSA" {
-			continue
-		}
-		n, err1 := b64.DecodeString(k.N)
-		e, err2 := b64.DecodeString(k.E)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("JWKS key %s is malformed", k.Kid)
-		}
-		v.Keys[k.Kid] = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+// NewVerifier builds a Verifier from a JWKS document.
+func NewVerifier(issuer string, audience []string, jwks []byte) (*Verifier, error) {
+	keys, err := keyfunc.NewJWKSetJSON(jwks)
+	if err != nil {
+		return nil, fmt.Errorf("reading the JWKS: %w", err)
 	}
-	if len(v.Keys) == 0 {
-		return nil, errors.New("JWKS has no RSA key")
-	}
-	return v, nil
+	return &Verifier{Issuer: issuer, Audience: audience, Now: time.Now, keys: keys}, nil
 }
 
 // FetchVerifier reads the issuer's JWKS at <issuer>/.well-known/jwks.json,
@@ -81,11 +55,11 @@ func FetchVerifier(ctx context.Context, client *http.Client, issuer string, audi
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetching the JWKS: HTTP %d", resp.StatusCode)
 	}
-	var set JWKS
-	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
-		return nil, fmt.Errorf("decoding the JWKS: %w", err)
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("fetching the JWKS: %w", err)
 	}
-	return NewVerifier(issuer, audience, set)
+	return NewVerifier(issuer, audience, raw)
 }
 
 // ErrInvalidToken is every verification failure; the reason is wrapped.
@@ -93,81 +67,48 @@ var ErrInvalidToken = errors.New("invalid token")
 
 // Verify returns the token's claims if it is valid now.
 func (v *Verifier) Verify(token string) (map[string]any, error) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return nil, fmt.Errorf("%w: not a compact JWS", ErrInvalidToken)
-	}
-	var header struct{ Alg, Kid string }
-	if err := decodePart(parts[0], &header); err != nil || header.Alg != "RS256" {
-		return nil, fmt.Errorf("%w: bad header", ErrInvalidToken)
-	}
-	key, ok := v.Keys[header.Kid]
-	if !ok {
-		return nil, fmt.Errorf("%w: unknown key", ErrInvalidToken)
-	}
-	sig, err := b64.DecodeString(parts[2])
-	if err != nil {
-		return nil, fmt.Errorf("%w: bad signature encoding", ErrInvalidToken)
-	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, sum[:], sig); err != nil {
-		return nil, fmt.Errorf("%w: bad signature", ErrInvalidToken)
-	}
-	var claims map[string]any
-	if err := decodePart(parts[1], &claims); err != nil {
-		return nil, fmt.Errorf("%w: bad payload", ErrInvalidToken)
-	}
-	if iss, _ := claims["iss"].(string); iss != v.Issuer {
-		return nil, fmt.Errorf("%w: the token does not have a valid issuer", ErrInvalidToken)
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithIssuer(v.Issuer),
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(v.Now))
+	claims := jwt.MapClaims{}
+	if _, err := parser.ParseWithClaims(token, claims, v.keys.Keyfunc); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidToken, reason(err))
 	}
 	if !v.audienceOK(claims) {
 		return nil, fmt.Errorf("%w: the token does not have a valid audience", ErrInvalidToken)
 	}
-	if err := v.timesOK(claims); err != nil {
-		return nil, err
-	}
 	return claims, nil
 }
 
-// timesOK checks exp (required), nbf and iat (if present).
-func (v *Verifier) timesOK(claims map[string]any) error {
-	now := v.Now().Unix()
-	exp, ok := claims["exp"].(float64)
-	if !ok || int64(exp) <= now {
-		return fmt.Errorf("%w: the token has expired", ErrInvalidToken)
+// reason says in API Gateway's words why a token was refused.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired), errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "the token has expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "the token is not valid yet"
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "the token was issued in the future"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return "the token does not have a valid issuer"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "bad signature"
+	default:
+		return "malformed"
 	}
-	if nbf, ok := claims["nbf"].(float64); ok && int64(nbf) > now {
-		return fmt.Errorf("%w: the token is not valid yet", ErrInvalidToken)
-	}
-	if iat, ok := claims["iat"].(float64); ok && int64(iat) > now {
-		return fmt.Errorf("%w: the token was issued in the future", ErrInvalidToken)
-	}
-	return nil
 }
 
 // audienceOK: aud decides when present; client_id only when aud is absent.
-func (v *Verifier) audienceOK(claims map[string]any) bool {
-	var auds []string
-	switch a := claims["aud"].(type) {
-	case string:
-		auds = append(auds, a)
-	case []any:
-		for _, x := range a {
-			if s, ok := x.(string); ok {
-				auds = append(auds, s)
-			}
-		}
-	case nil:
+func (v *Verifier) audienceOK(claims jwt.MapClaims) bool {
+	auds, err := claims.GetAudience()
+	if err != nil {
+		return false
+	}
+	if _, has := claims["aud"]; !has {
 		if cid, ok := claims["client_id"].(string); ok {
-			auds = append(auds, cid)
+			auds = jwt.ClaimStrings{cid}
 		}
 	}
-	for _, a := range auds {
-		if slices.Contains(v.Audience, a) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(auds, func(a string) bool { return slices.Contains(v.Audience, a) })
 }
 
 // HasScope reports whether the claims' scope (or scp) holds at least one of
@@ -190,18 +131,5 @@ func HasScope(claims map[string]any, required []string) bool {
 			}
 		}
 	}
-	for _, r := range required {
-		if slices.Contains(have, r) {
-			return true
-		}
-	}
-	return false
-}
-
-func decodePart(s string, v any) error {
-	raw, err := b64.DecodeString(s)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, v)
+	return slices.ContainsFunc(required, func(r string) bool { return slices.Contains(have, r) })
 }

@@ -2,18 +2,19 @@ package authorizer
 
 import (
 	"context"
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // testKey signs tokens as a user pool would.
@@ -33,27 +34,34 @@ func newTestKey(t *testing.T, id string) *testKey {
 
 func (k *testKey) sign(t *testing.T, claims map[string]any) string {
 	t.Helper()
-	header, _ := json.Marshal(map[string]string{"alg": "RS256", "kid": k.id, "typ": "JWT"})
-	payload, _ := json.Marshal(claims)
-	signing := b64.EncodeToString(header) + "." + b64.EncodeToString(payload)
-	sum := sha256.Sum256([]byte(signing))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, k.private, crypto.SHA256, sum[:])
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims(claims))
+	tok.Header["kid"] = k.id
+	s, err := tok.SignedString(k.private)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return signing + "." + b64.EncodeToString(sig)
+	return s
 }
 
-func (k *testKey) jwks() JWKS {
-	pub := k.private.PublicKey
-	return JWKS{Keys: []JWK{{Kty: "RSA", Alg: "RS256", Use: "sig", Kid: k.id,
-		N: b64.EncodeToString(pub.N.Bytes()), E: b64.EncodeToString(big.NewInt(int64(pub.E)).Bytes())}}}
+// jwks is the key's JWKS document, as cognito-local serves it.
+func (k *testKey) jwks(t *testing.T) []byte {
+	t.Helper()
+	jwk, err := jwkset.NewJWKFromKey(&k.private.PublicKey, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{
+		KID: k.id, ALG: jwkset.AlgRS256, USE: jwkset.UseSig}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
 
 func TestVerify(t *testing.T) {
 	k := newTestKey(t, "CognitoLocal")
 	other := newTestKey(t, "CognitoLocal")
-	v, err := NewVerifier("iss", []string{"client"}, k.jwks())
+	v, err := NewVerifier("iss", []string{"client"}, k.jwks(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +80,7 @@ func TestVerify(t *testing.T) {
 		t.Errorf("Verify(good): sub %v, want s1", got["sub"])
 	}
 	tampered := strings.Split(good, ".")
-	tampered[1] = b64.EncodeToString([]byte(`{"sub":"admin","iss":"iss","client_id":"client","exp":9999999999}`))
+	tampered[1] = base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"admin","iss":"iss","client_id":"client","exp":9999999999}`))
 	bad := map[string]string{
 		"expired":        k.sign(t, claims(func(c map[string]any) { c["exp"] = now - 1 })),
 		"no exp":         k.sign(t, claims(func(c map[string]any) { delete(c, "exp") })),
@@ -86,6 +94,8 @@ func TestVerify(t *testing.T) {
 		"garbage":        "abc",
 		"empty":          "",
 		"unknown key id": newTestKey(t, "elsewhere").sign(t, claims(nil)),
+		"alg none":       unsigned(t, claims(nil)),
+		"alg HS256":      hmacSigned(t, k, claims(nil)),
 	}
 	for name, tok := range bad {
 		if _, err := v.Verify(tok); !errors.Is(err, ErrInvalidToken) {
@@ -96,6 +106,29 @@ func TestVerify(t *testing.T) {
 	if _, err := v.Verify(id); err != nil {
 		t.Errorf("ID token with aud: %v", err)
 	}
+}
+
+// unsigned is a token with alg none.
+func unsigned(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims(claims)).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// hmacSigned is a token signed with HS256 and the public key's modulus as
+// the secret: the algorithm confusion a verifier must refuse.
+func hmacSigned(t *testing.T, k *testKey, claims map[string]any) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims(claims))
+	tok.Header["kid"] = k.id
+	s, err := tok.SignedString(k.private.PublicKey.N.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func TestHasScope(t *testing.T) {
@@ -126,7 +159,7 @@ func TestFetchVerifierReadsTheIssuersJWKS(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(k.jwks())
+		_, _ = w.Write(k.jwks(t))
 	}))
 	defer srv.Close()
 	issuer := srv.URL + "/local_pool"

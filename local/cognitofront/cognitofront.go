@@ -1,9 +1,11 @@
 // Package cognitofront stands between cognito-local and its callers in the
-// local run, to do two things Cognito does and cognito-local does not: it
-// refuses the user attributes Cognito refuses (sub above all: whoever
-// chooses their sub becomes that user), and it tells of each user deleted
-// from a pool, as CloudTrail records AdminDeleteUser and DeleteUser for
-// EventBridge.
+// local run. It reads every call strictly, as the input of an operation
+// of Cognito's API, and passes on only its own encoding of what it read,
+// so cognito-local never reads a request differently from the front. It
+// does two things Cognito does and cognito-local does not: it refuses the
+// user attributes Cognito refuses (sub above all: whoever chooses their
+// sub becomes that user), and it tells of each user deleted from a pool,
+// as CloudTrail records AdminDeleteUser and DeleteUser for EventBridge.
 package cognitofront
 
 import (
@@ -13,10 +15,13 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -56,32 +61,25 @@ type Interceptor struct {
 	hooks sync.WaitGroup
 }
 
-// targetPrefix starts the X-Amz-Target of every Cognito user pools call.
-const targetPrefix = "AWSCognitoIdentityProviderService."
-
 // maxBody bounds the body of a call this handler reads.
 const maxBody = 1 << 20
 
-// request holds the fields of the calls this handler reads.
-type request struct {
-	UserPoolId, Username, AccessToken string
-	UserAttributes                    []struct{ Name string }
-}
+// errUnknownOperation is a target the front does not serve.
+var errUnknownOperation = errors.New("unknown operation")
 
+// ServeHTTP reads a call strictly, refuses what Cognito refuses, and
+// passes on its own encoding of what it read, never the bytes it was
+// given: what cognito-local reads is what this front checked. Only the
+// exact X-Amz-Target of an operation of Cognito's API is served; the
+// well-known documents of a pool are the only GETs.
 func (h *Interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
-	var write write
-	switch {
-	case !ok || r.Method != http.MethodPost:
-		h.Next.ServeHTTP(w, r)
+	if r.Method == http.MethodGet && wellKnown.MatchString(r.URL.Path) {
+		h.Next.ServeHTTP(w, passOn(r, nil))
 		return
-	case op == "SignUp" || op == "AdminCreateUser":
-		write = create
-	case op == "UpdateUserAttributes" || op == "AdminUpdateUserAttributes":
-		write = update
-	case op == "AdminDeleteUser" || op == "DeleteUser":
-	default:
-		h.Next.ServeHTTP(w, r)
+	}
+	target := r.Header.Get("X-Amz-Target")
+	if r.Method != http.MethodPost || r.URL.Path != "/" {
+		(&apiError{http.StatusNotFound, "UnknownOperationException", "the Cognito API is POST / with an X-Amz-Target"}).write(w)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -89,40 +87,66 @@ func (h *Interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		(&apiError{http.StatusBadRequest, "SerializationException", "the request body could not be read"}).write(w)
 		return
 	}
-	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-	var in request
-	if json.Unmarshal(body, &in) != nil {
-		h.Next.ServeHTTP(w, r) // cognito-local answers a malformed call itself
+	in, err := decode(target, body)
+	switch {
+	case errors.Is(err, errUnknownOperation):
+		h.log().Info("cognito: refused", "target", target, "error", "UnknownOperationException")
+		(&apiError{http.StatusBadRequest, "UnknownOperationException", "unknown operation " + strconv.Quote(target)}).write(w)
+		return
+	case err != nil:
+		h.log().Info("cognito: refused", "target", target, "error", "SerializationException", "message", err.Error())
+		(&apiError{http.StatusBadRequest, "SerializationException", err.Error()}).write(w)
 		return
 	}
-	if op == "AdminDeleteUser" || op == "DeleteUser" {
-		h.deleteUser(w, r, op, in)
-		return
-	}
-	names := make([]string, len(in.UserAttributes))
-	for i, a := range in.UserAttributes {
-		names[i] = a.Name
-	}
-	if e := h.Schema.check(write, names); e != nil {
-		h.log().Info("cognito: refused", "operation", op, "error", e.typ, "message", strings.TrimSpace(e.message))
+	if e := h.Schema.checkInput(in); e != nil {
+		h.log().Info("cognito: refused", "target", target, "error", e.typ, "message", strings.TrimSpace(e.message))
 		e.write(w)
 		return
 	}
-	h.Next.ServeHTTP(w, r)
+	canon, err := encode(in)
+	if err != nil {
+		(&apiError{http.StatusInternalServerError, "InternalErrorException", "the request could not be encoded again"}).write(w)
+		return
+	}
+	out := passOn(r, canon)
+	out.Header.Set("X-Amz-Target", target)
+	out.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	switch in := in.(type) {
+	case *cip.AdminDeleteUserInput:
+		h.deleteUser(w, r, out, "AdminDeleteUser", in.UserPoolId, in.Username, nil)
+	case *cip.DeleteUserInput:
+		h.deleteUser(w, r, out, "DeleteUser", nil, nil, in.AccessToken)
+	default:
+		h.Next.ServeHTTP(w, out)
+	}
 }
 
-// deleteUser learns whom a delete is about, passes it on, and tells of
-// the deletion if the pool answers 2xx.
-func (h *Interceptor) deleteUser(w http.ResponseWriter, r *http.Request, op string, in request) {
+// wellKnown are the pool documents a token's verifier reads.
+var wellKnown = regexp.MustCompile(`^/[A-Za-z0-9_-]+/\.well-known/(jwks\.json|openid-configuration)$`)
+
+// passOn is r as the front sends it on: body, nothing else of what the
+// caller sent but its method, path and the headers set after.
+func passOn(r *http.Request, body []byte) *http.Request {
+	out := r.Clone(r.Context())
+	out.Header = http.Header{}
+	out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	out.URL.RawQuery = ""
+	return out
+}
+
+// deleteUser learns whom a delete is about, passes it on as out, and
+// tells of the deletion if the pool answers 2xx, with what CloudTrail
+// records of the caller's request r.
+func (h *Interceptor) deleteUser(w http.ResponseWriter, r, out *http.Request, op string, poolID, username, accessToken *string) {
 	if h.OnUserDeleted == nil {
-		h.Next.ServeHTTP(w, r)
+		h.Next.ServeHTTP(w, out)
 		return
 	}
 	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
 	d := UserDeleted{EventName: op, SourceIP: ip, UserAgent: r.UserAgent()}
-	d.PoolID, d.Sub = h.whom(r.Context(), op, in)
+	d.PoolID, d.Sub = h.whom(r.Context(), poolID, username, accessToken)
 	rec := &statusRecorder{ResponseWriter: w}
-	h.Next.ServeHTTP(rec, r)
+	h.Next.ServeHTTP(rec, out)
 	if rec.status/100 != 2 {
 		return
 	}
@@ -139,21 +163,22 @@ func (h *Interceptor) deleteUser(w http.ResponseWriter, r *http.Request, op stri
 	}()
 }
 
-// whom is the pool and sub of the user a delete is about; empty when the
-// pool does not know them (the delete then fails too).
-func (h *Interceptor) whom(ctx context.Context, op string, in request) (poolID, sub string) {
-	if op == "AdminDeleteUser" {
-		out, err := h.Users.AdminGetUser(ctx, &cip.AdminGetUserInput{UserPoolId: aws.String(in.UserPoolId), Username: aws.String(in.Username)})
+// whom is the pool and sub of the user a delete is about, named by pool
+// and user name (AdminDeleteUser) or by an access token (DeleteUser);
+// empty when the pool does not know them (the delete then fails too).
+func (h *Interceptor) whom(ctx context.Context, poolID, username, accessToken *string) (pool, sub string) {
+	if accessToken == nil {
+		out, err := h.Users.AdminGetUser(ctx, &cip.AdminGetUserInput{UserPoolId: poolID, Username: username})
 		if err != nil {
 			return "", ""
 		}
-		return in.UserPoolId, subOf(out.UserAttributes)
+		return aws.ToString(poolID), subOf(out.UserAttributes)
 	}
-	out, err := h.Users.GetUser(ctx, &cip.GetUserInput{AccessToken: aws.String(in.AccessToken)})
+	out, err := h.Users.GetUser(ctx, &cip.GetUserInput{AccessToken: accessToken})
 	if err != nil {
 		return "", ""
 	}
-	return poolOf(in.AccessToken), subOf(out.UserAttributes)
+	return poolOf(aws.ToString(accessToken)), subOf(out.UserAttributes)
 }
 
 func (h *Interceptor) log() *slog.Logger {

@@ -29,7 +29,7 @@ type fakePool struct {
 
 func (p *fakePool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
-	var in request
+	var in struct{ Username, AccessToken string }
 	_ = json.NewDecoder(r.Body).Decode(&in)
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 )
 
 // standardAttributes are the user pool attributes every pool has, which
@@ -57,6 +61,34 @@ const (
 	create write = iota
 	update
 )
+
+// checkInput is nil when a decoded input writes or deletes only
+// attributes the pool lets it (see check), or the error Cognito answers.
+func (s Schema) checkInput(in any) *apiError {
+	var op write
+	var attrs []types.AttributeType
+	switch in := in.(type) {
+	case *cip.SignUpInput:
+		op, attrs = create, in.UserAttributes
+	case *cip.AdminCreateUserInput:
+		op, attrs = create, in.UserAttributes
+	case *cip.UpdateUserAttributesInput:
+		op, attrs = update, in.UserAttributes
+	case *cip.AdminUpdateUserAttributesInput:
+		op, attrs = update, in.UserAttributes
+	case *cip.DeleteUserAttributesInput:
+		return s.check(update, in.UserAttributeNames)
+	case *cip.AdminDeleteUserAttributesInput:
+		return s.check(update, in.UserAttributeNames)
+	default:
+		return nil
+	}
+	names := make([]string, len(attrs))
+	for i, a := range attrs {
+		names[i] = aws.ToString(a.Name)
+	}
+	return s.check(op, names)
+}
 
 // check is nil when the operation may write these attributes, or the
 // InvalidParameterException Cognito answers: a managed attribute (sub),

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -115,8 +116,8 @@ func newGateway(t *testing.T, fn *fakeFunction, api API) (*httptest.Server, sign
 		t.Fatal(err)
 	}
 	enc := base64.RawURLEncoding
-	v, err := authorizer.NewVerifier("https://issuer", []string{"client"}, authorizer.JWKS{Keys: []authorizer.JWK{{Kty: "RSA", Kid: "k1",
-		N: enc.EncodeToString(key.N.Bytes()), E: enc.EncodeToString([]byte{1, 0, 1})}}})
+	jwks := fmt.Sprintf(`{"keys":[{"kty":"RSA","kid":"k1","n":%q,"e":%q}]}`, enc.EncodeToString(key.N.Bytes()), enc.EncodeToString([]byte{1, 0, 1}))
+	v, err := authorizer.NewVerifier("https://issuer", []string{"client"}, []byte(jwks))
 	if err != nil {
 		t.Fatal(err)
 	}
