@@ -1,19 +1,18 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -21,22 +20,44 @@ import (
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/kandy-provisioner/kandy-provisioner/local/internal/listeners"
 	"github.com/kandy-provisioner/kandy-provisioner/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/local/samtemplate"
 )
 
 // planPage makes, from its own origin, the calls its fragment lists (a
-// JSON list of pageCall), one after the other, and sets window.results to
-// what each got: "status N body", "opaque" (a no-cors answer, which a page
-// cannot read) or "error …" (the browser refused it); then its title to
-// "done".
-const planPage = `<!doctype html><title>loading</title><script>
+// JSON list of pageCall), one after the other, each given 5 s, and sets
+// window.results to what each got: "status N body", "opaque" (a no-cors
+// answer, which a page cannot read), "error …" (the browser refused it,
+// or it ran out of time) or "form sent" (a form posted into a frame,
+// whose answer a page cannot read either); then its title to "done".
+const planPage = `<!doctype html><title>loading</title><body><script>
 const plan = JSON.parse(decodeURIComponent(location.hash.slice(1)));
+const post = (c) => new Promise((done) => {
+  const frame = document.createElement("iframe");
+  frame.name = "f" + Math.random().toString(36).slice(2);
+  const form = document.createElement("form");
+  Object.assign(form, { method: "POST", action: c.url, target: frame.name });
+  for (const [k, v] of Object.entries(c.form)) {
+    const input = document.createElement("input");
+    Object.assign(input, { type: "hidden", name: k, value: v });
+    form.appendChild(input);
+  }
+  frame.onload = () => done("form sent");
+  setTimeout(() => done("form sent"), 5000);
+  document.body.append(frame, form);
+  form.submit();
+});
 (async () => {
   const results = {};
   for (const c of plan) {
     try {
-      const r = await fetch(c.url, { method: c.method, mode: c.mode || "cors", headers: c.headers || {}, body: c.body });
+      if (c.form) {
+        results[c.name] = await post(c);
+        continue;
+      }
+      const r = await fetch(c.url, { method: c.method, mode: c.mode || "cors", headers: c.headers || {}, body: c.body,
+        signal: AbortSignal.timeout(5000) });
       results[c.name] = r.type === "opaque" ? "opaque" : "status " + r.status + " " + await r.text();
     } catch (e) {
       results[c.name] = "error " + e.message;
@@ -55,6 +76,8 @@ type pageCall struct {
 	Mode    string            `json:"mode,omitempty"` // "cors" (the default) or "no-cors"
 	Headers map[string]string `json:"headers,omitempty"`
 	Body    string            `json:"body,omitempty"`
+	// Form, if set, is posted by a form into a frame instead.
+	Form map[string]string `json:"form,omitempty"`
 }
 
 // corsPages are two planPages on two local origins, one of them allowed.
@@ -73,14 +96,22 @@ func startCORSPages(t *testing.T) corsPages {
 }
 
 // browse opens each page in headless Chromium with its plan, and returns
-// what each call got, by page URL and call name.
+// what each call got, by page origin and call name.
 func browse(t *testing.T, plans map[string][]pageCall) map[string]map[string]string {
+	t.Helper()
+	return browseWith(t, nil, plans)
+}
+
+// browseWith is browse with more Chromium flags.
+func browseWith(t *testing.T, flags []string, plans map[string][]pageCall) map[string]map[string]string {
 	t.Helper()
 	var urls []string
 	for page, plan := range plans {
 		urls = append(urls, page+"/#"+url.PathEscape(string(mustJSON(t, plan))))
 	}
-	out, err := exec.Command("node", append([]string{filepath.Join(processes.RepoRoot(), "local", "e2e", "cors.spec.mjs")}, urls...)...).CombinedOutput()
+	cmd := exec.Command("node", append([]string{filepath.Join(processes.RepoRoot(), "local", "e2e", "cors.spec.mjs")}, urls...)...)
+	cmd.Env = append(os.Environ(), "CHROMIUM_FLAGS="+string(mustJSON(t, flags)))
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("browser: %v\n%s", err, out)
 	}
@@ -178,85 +209,19 @@ func checkPreflight(t *testing.T, run *localRun, pages corsPages) {
 	}
 }
 
-// descendants are the processes under pid, pid included.
-func descendants(t *testing.T, pid int) []int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	parent := map[int]int{}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces, so cut at ")".
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(fields) > 1 {
-			parent[p], _ = strconv.Atoi(fields[1])
-		}
-	}
-	out := []int{pid}
-	for i := 0; i < len(out); i++ {
-		for p, pp := range parent {
-			if pp == out[i] {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
-
-// listeners are the listening TCP sockets (IPv4 and IPv6) of pids, as
-// "address:port" in /proc/net's hex, by owning pid.
-func listeners(t *testing.T, pids []int) map[string]int {
-	t.Helper()
-	owner := map[string]int{}
-	for _, pid := range pids {
-		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-		for _, fd := range fds {
-			link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
-			if inode, ok := strings.CutPrefix(link, "socket:["); ok {
-				owner[strings.TrimSuffix(inode, "]")] = pid
-			}
-		}
-	}
-	out := map[string]int{}
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		f, err := os.Open(table)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-			fields := strings.Fields(sc.Text())
-			if len(fields) > 9 && fields[3] == "0A" && owner[fields[9]] != 0 {
-				out[fields[1]] = owner[fields[9]]
-			}
-		}
-		f.Close()
-	}
-	return out
-}
-
 // loopbackOnly: every listening socket of make run's processes is on
 // 127.0.0.1, and each configured port is one of them.
 func loopbackOnly(t *testing.T, run *localRun) {
-	socks := listeners(t, descendants(t, run.cmd.Process.Pid))
+	socks, err := listeners.Listening(processTree(t, run.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
 	listening := map[int]bool{}
-	for addr, pid := range socks {
-		ip, portHex, _ := strings.Cut(addr, ":")
-		port, _ := strconv.ParseInt(portHex, 16, 32)
-		listening[int(port)] = true
-		if ip != "0100007F" { // 127.0.0.1 in /proc/net/tcp's byte order
-			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-			t.Errorf("%s (pid %d) listens on %s port %d, not 127.0.0.1", strings.TrimSpace(string(comm)), pid, ip, port)
+	for _, s := range socks {
+		listening[int(s.Addr.Port())] = true
+		if s.Addr.Addr() != netip.MustParseAddr("127.0.0.1") {
+			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", s.PID))
+			t.Errorf("%s (pid %d) listens on %s, not 127.0.0.1", strings.TrimSpace(string(comm)), s.PID, s.Addr)
 		}
 	}
 	for name, p := range run.ports {
@@ -284,7 +249,7 @@ func cleanEnvironment(t *testing.T, run *localRun) {
 		t.Fatal(err)
 	}
 	seen := map[string]int{}
-	for _, pid := range descendants(t, run.cmd.Process.Pid) {
+	for _, pid := range processTree(t, run.cmd.Process.Pid) {
 		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 		if filepath.Base(exe) != "bootstrap" || err != nil {

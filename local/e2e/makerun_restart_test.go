@@ -81,12 +81,12 @@ func serverDeathStopsTheRun(t *testing.T, run *localRun) {
 }
 
 // processUnder is the one process under root whose command line holds
-// part. dynalite listens on a port of its own behind its front, so its
-// port does not find it.
+// part. dynalite listens on a socket behind its front, so no port finds
+// it.
 func processUnder(t *testing.T, root int, part string) int {
 	t.Helper()
 	var found []int
-	for _, pid := range descendants(t, root) {
+	for _, pid := range processTree(t, root) {
 		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if err == nil && strings.Contains(string(cmdline), part) {
 			found = append(found, pid)

@@ -100,7 +100,7 @@ func (g Guard) refusal(r *http.Request) string {
 	origin, hasOrigin := r.Header["Origin"]
 	if g.Audience == Programs {
 		if browser := fromBrowser(r); browser != "" {
-			return browser + ": only programs call this server, never a web page"
+			return "a web page's request (" + browser + "): only programs call this server"
 		}
 		return ""
 	}
@@ -139,14 +139,15 @@ func topLevelNavigation(r *http.Request) bool {
 	return r.Method == http.MethodGet && r.Header.Get("Sec-Fetch-Mode") == "navigate" && r.Header.Get("Sec-Fetch-Dest") == "document"
 }
 
-// fromBrowser names the header that shows a browser sent r, or "".
+// fromBrowser names the header that shows a browser sent r, with its
+// value, or "".
 func fromBrowser(r *http.Request) string {
-	if _, ok := r.Header["Origin"]; ok {
-		return "an Origin header"
+	if origin, ok := r.Header["Origin"]; ok {
+		return fmt.Sprintf("Origin %q", strings.Join(origin, ","))
 	}
-	for name := range r.Header {
+	for name, v := range r.Header {
 		if strings.HasPrefix(name, "Sec-Fetch-") {
-			return "a " + name + " header"
+			return fmt.Sprintf("%s %q", name, strings.Join(v, ","))
 		}
 	}
 	return ""

@@ -5,7 +5,9 @@ package listeners
 
 import (
 	"bufio"
+	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,43 +44,62 @@ func Tree(pid int) ([]int, error) {
 	return tree, nil
 }
 
-// TCPPorts are the TCP ports on which any of pids listens, sorted.
-func TCPPorts(pids []int) ([]int, error) {
-	owned := map[string]bool{} // socket inodes
+// Socket is a listening TCP socket and the process that holds it.
+type Socket struct {
+	Addr netip.AddrPort
+	PID  int
+}
+
+// Listening are the listening TCP sockets, IPv4 and IPv6, that pids hold.
+func Listening(pids []int) ([]Socket, error) {
+	owner := map[string]int{} // socket inode → pid
 	for _, pid := range pids {
 		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 		for _, fd := range fds {
 			target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
 			if inode, ok := strings.CutPrefix(target, "socket:["); ok && err == nil {
-				owned[strings.TrimSuffix(inode, "]")] = true
+				owner[strings.TrimSuffix(inode, "]")] = pid
 			}
 		}
 	}
-	var ports []int
+	var out []Socket
 	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		listening, err := listeningInodes(table)
 		if err != nil {
 			return nil, err
 		}
-		for inode, port := range listening {
-			if owned[inode] {
-				ports = append(ports, port)
+		for inode, addr := range listening {
+			if pid, ok := owner[inode]; ok {
+				out = append(out, Socket{Addr: addr, PID: pid})
 			}
 		}
+	}
+	return out, nil
+}
+
+// TCPPorts are the TCP ports on which any of pids listens, sorted.
+func TCPPorts(pids []int) ([]int, error) {
+	socks, err := Listening(pids)
+	if err != nil {
+		return nil, err
+	}
+	var ports []int
+	for _, s := range socks {
+		ports = append(ports, int(s.Addr.Port()))
 	}
 	slices.Sort(ports)
 	return slices.Compact(ports), nil
 }
 
 // listeningInodes maps the inode of each listening socket in a
-// /proc/net/tcp table to its port.
-func listeningInodes(table string) (map[string]int, error) {
+// /proc/net/tcp table to its address.
+func listeningInodes(table string) (map[string]netip.AddrPort, error) {
 	f, err := os.Open(table)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	out := map[string]int{}
+	out := map[string]netip.AddrPort{}
 	lines := bufio.NewScanner(f)
 	lines.Scan() // the header
 	for lines.Scan() {
@@ -87,12 +108,27 @@ func listeningInodes(table string) (map[string]int, error) {
 		if len(fields) < 10 || fields[3] != "0A" { // 0A: LISTEN
 			continue
 		}
-		_, hexPort, _ := strings.Cut(fields[1], ":")
-		port, err := strconv.ParseUint(hexPort, 16, 16)
+		addr, err := parseAddr(fields[1])
 		if err != nil {
-			return nil, fmt.Errorf("%s: local address %q", table, fields[1])
+			return nil, fmt.Errorf("%s: %w", table, err)
 		}
-		out[fields[9]] = int(port)
+		out[fields[9]] = addr
 	}
 	return out, lines.Err()
+}
+
+// parseAddr reads /proc/net/tcp's address:port: the address in hex, each
+// 32-bit word in the machine's (little-endian) order, the port in hex.
+func parseAddr(s string) (netip.AddrPort, error) {
+	hexIP, hexPort, _ := strings.Cut(s, ":")
+	port, err1 := strconv.ParseUint(hexPort, 16, 16)
+	raw, err2 := hex.DecodeString(hexIP)
+	if err1 != nil || err2 != nil || (len(raw) != 4 && len(raw) != 16) {
+		return netip.AddrPort{}, fmt.Errorf("local address %q", s)
+	}
+	for i := 0; i < len(raw); i += 4 {
+		raw[i], raw[i+1], raw[i+2], raw[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
+	}
+	ip, _ := netip.AddrFromSlice(raw)
+	return netip.AddrPortFrom(ip.Unmap(), uint16(port)), nil
 }

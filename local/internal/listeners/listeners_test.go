@@ -77,3 +77,19 @@ func TestTCPPortsOfATree(t *testing.T) {
 		t.Errorf("after closing: ports %v still hold %d", ports, mine)
 	}
 }
+
+func TestParseAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"0100007F:0BB8":                         "127.0.0.1:3000",
+		"00000000:1F90":                         "0.0.0.0:8080",
+		"00000000000000000000000001000000:0050": "[::1]:80",
+	} {
+		got, err := parseAddr(in)
+		if err != nil || got.String() != want {
+			t.Errorf("parseAddr(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	if _, err := parseAddr("zz:1"); err == nil {
+		t.Error("parseAddr accepted garbage")
+	}
+}
