@@ -69,27 +69,18 @@ func TestTCPPortsOfATree(t *testing.T) {
 	if !slices.Contains(ports, childs) {
 		t.Errorf("ports %v lack %d, the child's", ports, childs)
 	}
+	socks, err := Listening(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(socks, func(s Socket) bool { return s.Addr.String() == l.Addr().String() && s.PID == os.Getpid() }) {
+		t.Errorf("sockets %v lack %s, held by this process", socks, l.Addr())
+	}
 	if slices.Contains(ports, gone) {
 		t.Errorf("ports %v hold %d, closed", ports, gone)
 	}
 	l.Close()
 	if ports, _ = TCPPorts(tree); slices.Contains(ports, mine) {
 		t.Errorf("after closing: ports %v still hold %d", ports, mine)
-	}
-}
-
-func TestParseAddr(t *testing.T) {
-	for in, want := range map[string]string{
-		"0100007F:0BB8":                         "127.0.0.1:3000",
-		"00000000:1F90":                         "0.0.0.0:8080",
-		"00000000000000000000000001000000:0050": "[::1]:80",
-	} {
-		got, err := parseAddr(in)
-		if err != nil || got.String() != want {
-			t.Errorf("parseAddr(%q) = %v, %v; want %s", in, got, err, want)
-		}
-	}
-	if _, err := parseAddr("zz:1"); err == nil {
-		t.Error("parseAddr accepted garbage")
 	}
 }
