@@ -45,13 +45,15 @@ const (
 	warmUps = 20
 
 	sizeLimit       = 10_000_000 // bytes: "10 MB", read strictly
-	coldRatioLimit  = 1.5        // cold start against the hello-world
+	coldRatioLimit  = 1.5        // cold start against the floor
 	floorRatioLimit = 1.2        // warm p50 and p99 against the floor
 
-	// Goals are reported beside the budgets; docs/performance.md says
-	// what meeting them would take.
-	sizeGoal      = 8_000_000
-	coldRatioGoal = 1.15
+	// Goals are reported beside the budgets, on what a user feels: the
+	// time to a first and to a warm answer, each against the floor, the
+	// least a function that must call DynamoDB can take. A binary's size
+	// is reported beside the floor's, with a budget and no goal.
+	coldRatioGoal = 1.05
+	warmRatioGoal = 1.1
 )
 
 // The reference functions, built and run like ours.
@@ -184,7 +186,8 @@ func measureSizes(tmp string) error {
 		fns = append(fns, fnDir{id, samtemplate.FunctionDir(id)})
 	}
 	refs := map[string]bool{helloName: true, floorName: true}
-	for _, fn := range append(fns, fnDir{helloName, helloDir}, fnDir{floorName, floorDir}) {
+	floorSize := 0.0
+	for _, fn := range append([]fnDir{{floorName, floorDir}, {helloName, helloDir}}, fns...) {
 		out := filepath.Join(tmp, "arm64", fn.id)
 		if err := gobuild(processes.RepoRoot(), "arm64", fn.dir, out); err != nil {
 			return err
@@ -193,12 +196,16 @@ func measureSizes(tmp string) error {
 		if err != nil {
 			return err
 		}
-		if refs[fn.id] {
-			record("bootstrap size, arm64: "+fn.id, float64(st.Size())/1e6, "MB", "", nil, "")
-		} else {
-			recordGoal("bootstrap size, arm64: "+fn.id, float64(st.Size())/1e6, "MB",
-				fmt.Sprintf("<= %.1f MB", float64(sizeLimit)/1e6), st.Size() <= sizeLimit,
-				fmt.Sprintf("<= %.1f MB", float64(sizeGoal)/1e6), st.Size() <= sizeGoal)
+		mb := float64(st.Size()) / 1e6
+		switch {
+		case fn.id == floorName:
+			floorSize = mb
+			record("bootstrap size, arm64: "+fn.id, mb, "MB", "", nil, "")
+		case refs[fn.id]:
+			record("bootstrap size, arm64: "+fn.id, mb, "MB", "", nil, "")
+		default:
+			record("bootstrap size, arm64: "+fn.id, mb, "MB", fmt.Sprintf("<= %.1f MB", float64(sizeLimit)/1e6),
+				measure.Check(st.Size() <= sizeLimit), fmt.Sprintf("the floor: %.2f MB (%.2fx)", floorSize, mb/floorSize))
 		}
 	}
 	return nil
@@ -307,7 +314,8 @@ func warmAgainstFloor(name string, fn, floor *processes.Function, ev []byte, bud
 		record("warm "+label+": "+name, o, "ms", "", nil, "")
 		record("warm "+label+": floor, beside "+name, f, "ms", "", nil, "")
 		if budget {
-			record("warm "+label+" ratio to the floor: "+name, o/f, "x", fmt.Sprintf("<= %.2g", floorRatioLimit), measure.Check(o/f <= floorRatioLimit), "")
+			recordGoal("warm "+label+" ratio to the floor: "+name, o/f, "x", fmt.Sprintf("<= %.2g", floorRatioLimit), o/f <= floorRatioLimit,
+				fmt.Sprintf("<= %.3g", warmRatioGoal), o/f <= warmRatioGoal)
 		} else {
 			record("warm "+label+" ratio to the floor: "+name, o/f, "x", "", nil, "")
 		}
@@ -343,9 +351,9 @@ func measureColdStart(hello, floor string, env []string, events map[string][]byt
 	record("cold start median: ApiFunction (GET /users/me)", mo, "ms", "", nil, runs)
 	record("cold start median: floor reference", mf, "ms", "", nil, runs)
 	record("cold start median: hello-world reference", mh, "ms", "", nil, runs)
-	recordGoal("cold start ratio against hello-world", mo/mh, "x",
-		fmt.Sprintf("<= %.3g", coldRatioLimit), mo/mh <= coldRatioLimit,
-		fmt.Sprintf("<= %.3g", coldRatioGoal), mo/mh <= coldRatioGoal)
+	recordGoal("cold start ratio to the floor: ApiFunction", mo/mf, "x",
+		fmt.Sprintf("<= %.3g", coldRatioLimit), mo/mf <= coldRatioLimit,
+		fmt.Sprintf("<= %.3g", coldRatioGoal), mo/mf <= coldRatioGoal)
 	record("cold start ratio, floor against hello-world", mf/mh, "x", "", nil, "what the DynamoDB client and the store cost alone")
 	return nil
 }
