@@ -227,7 +227,7 @@ func (c cli) printReport(f reconcileFlags, out reconcileOutput) {
 		for _, fl := range s.Failures {
 			fmt.Fprintf(w, "  failed %-8s sub=%s user_id=%s  %s\n", fl.Class, fl.Sub, fl.UserID, fl.Reason)
 		}
-		if s.Stopped != "" {
+		if s.Stopped != nil {
 			fmt.Fprintln(w, s.Stopped)
 		}
 	}

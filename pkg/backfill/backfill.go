@@ -9,21 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
-
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/bulk"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userpool"
 )
-
-// PageSize is Cognito's largest ListUsers page.
-const PageSize = userpool.PageSize
-
-// ListUsersAPI is the one Cognito operation a backfill needs.
-type ListUsersAPI = userpool.ListUsersAPI
 
 // Provisioner is the provisioning service, as a backfill uses it.
 type Provisioner interface {
@@ -34,7 +25,8 @@ type Provisioner interface {
 // Options configures a Run.
 type Options struct {
 	UserPoolID string
-	// Concurrency is how many users are provisioned at once. Default 4.
+	// Concurrency is how many users are provisioned at once; default
+	// bulk.DefaultConcurrency.
 	Concurrency int
 	// Rate bounds the provisioning calls that may reach Kandy, per second;
 	// users that already have an account do not count. 0 means no limit.
@@ -76,11 +68,8 @@ type Summary struct {
 	Failures []Failure
 	// Stopped says why the run ended early, with users not attempted:
 	// a refusal every further call would meet too (quota, credentials).
-	Stopped error
+	Stopped *bulk.Stop
 }
-
-// stopKinds end a run: every later create would fail the same way.
-var stopKinds = []error{provision.ErrQuotaExceeded, provision.ErrKandyCredentialsRefused}
 
 type outcome int
 
@@ -96,32 +85,27 @@ const (
 // Run walks the pool, page by page, and returns what it did. Its error is
 // for the walk itself (listing users, a cancelled context, a checkpoint
 // that cannot be written); users that fail are in the Summary.
-func Run(ctx context.Context, users ListUsersAPI, accounts Provisioner, o Options) (Summary, error) {
+func Run(ctx context.Context, users userpool.ListUsersAPI, accounts Provisioner, o Options) (Summary, error) {
 	if o.UserPoolID == "" {
 		return Summary{}, errors.New("backfill: no user pool id")
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 4
 	}
 	if o.UserTimeout <= 0 {
 		o.UserTimeout = 30 * time.Second
 	}
-	// Burst 1 spaces calls evenly: Kandy's limits are not documented.
-	limit := rate.NewLimiter(rate.Limit(o.Rate), 1)
-	if o.Rate <= 0 {
-		limit.SetLimit(rate.Inf)
-	}
-	r := &run{o: o, accounts: accounts, limit: limit}
-	ctx, r.stop = context.WithCancelCause(ctx)
-	defer r.stop(nil)
+	r := &run{o: o, accounts: accounts, runner: bulk.Start(ctx, bulk.Options{Concurrency: o.Concurrency, Rate: o.Rate}),
+		tally: bulk.NewTally(Summary{}, snapshot, o.Progress)}
+	defer r.runner.Close()
 
 	// No status filter: users who never confirmed are listed too, so the
 	// summary can say how many were skipped.
 	var walkErr error // the walk's own failure, apart from the listing's
 	err := userpool.Pages(ctx, users, o.UserPoolID, "", o.StartToken, func(page []userpool.User, next string) error {
-		r.page(ctx, page)
+		for _, u := range page {
+			r.runner.Go(func(ctx context.Context) { r.user(ctx, u) })
+		}
+		r.runner.Wait()
 		switch {
-		case r.summary().Stopped != nil:
+		case r.runner.Stopped() != nil:
 			walkErr = errStopped
 		case ctx.Err() != nil:
 			walkErr = ctx.Err()
@@ -132,13 +116,15 @@ func Run(ctx context.Context, users ListUsersAPI, accounts Provisioner, o Option
 		}
 		return walkErr
 	})
+	sum := r.tally.Get()
+	sum.Stopped = r.runner.Stopped()
 	switch {
 	case errors.Is(err, errStopped):
-		return r.summary(), nil
+		return sum, nil
 	case err != nil && walkErr == nil:
-		return r.summary(), fmt.Errorf("listing users: %w", err)
+		return sum, fmt.Errorf("listing users: %w", err)
 	}
-	return r.summary(), err
+	return sum, err
 }
 
 // errStopped ends the walk when the run stopped on a refusal.
@@ -147,38 +133,13 @@ var errStopped = errors.New("stopped")
 type run struct {
 	o        Options
 	accounts Provisioner
-	limit    *rate.Limiter
-	stop     context.CancelCauseFunc
-
-	mu  sync.Mutex
-	sum Summary
-	// reporting makes Progress calls one at a time.
-	reporting sync.Mutex
+	runner   *bulk.Runner
+	tally    *bulk.Tally[Summary]
 }
 
-// summary is a snapshot. Failures is append-only, so the snapshot shares
-// it, capped at its length: a later append never writes into it, and a
-// progress report per user costs no copy.
-func (r *run) summary() Summary {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.sum
-	n := len(s.Failures)
-	s.Failures = s.Failures[:n:n]
+func snapshot(s Summary) Summary {
+	s.Failures = bulk.Shared(s.Failures)
 	return s
-}
-
-// page handles one page's users, o.Concurrency at a time.
-func (r *run) page(ctx context.Context, users []userpool.User) {
-	var g errgroup.Group
-	g.SetLimit(r.o.Concurrency)
-	for _, u := range users {
-		if ctx.Err() != nil {
-			break
-		}
-		g.Go(func() error { r.user(ctx, u); return nil })
-	}
-	_ = g.Wait() // users report their own failures
 }
 
 func (r *run) user(ctx context.Context, u userpool.User) {
@@ -191,10 +152,7 @@ func (r *run) user(ctx context.Context, u userpool.User) {
 		r.record(failed, Failure{Username: name, Reason: "the user has no sub attribute"})
 		return
 	}
-	// A user once started is finished even if the run is stopped or
-	// cancelled meanwhile: abandoning it halfway would leave a claim that
-	// blocks the next run until it expires.
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.UserTimeout)
+	uctx, cancel := context.WithTimeout(ctx, r.o.UserTimeout)
 	defer cancel()
 	// Reading first keeps a resumed run over a provisioned pool fast: only
 	// users without an account wait for the rate limit.
@@ -213,7 +171,7 @@ func (r *run) user(ctx context.Context, u userpool.User) {
 		r.record(failed, Failure{Username: name, Sub: sub, Reason: err.Error()})
 		return
 	}
-	if err := r.limit.Wait(ctx); err != nil {
+	if !r.runner.Pace() {
 		return // stopped while waiting: not attempted; a resumed run will see the user
 	}
 	_, isNew, err := r.accounts.Ensure(uctx, sub, provision.EnsureOptions{})
@@ -226,17 +184,7 @@ func (r *run) user(ctx context.Context, u userpool.User) {
 		r.deleted(ctx, sub)
 	default:
 		r.record(failed, Failure{Username: name, Sub: sub, Reason: err.Error()})
-		for _, k := range stopKinds {
-			if errors.Is(err, k) {
-				r.mu.Lock()
-				if r.sum.Stopped == nil {
-					r.sum.Stopped = fmt.Errorf("stopped: %w", err)
-				}
-				r.mu.Unlock()
-				r.stop(err)
-				break
-			}
-		}
+		r.runner.Check(err)
 	}
 }
 
@@ -249,26 +197,21 @@ func (r *run) deleted(ctx context.Context, sub string) {
 }
 
 func (r *run) record(o outcome, f Failure) {
-	r.mu.Lock()
-	r.sum.Seen++
-	switch o {
-	case created:
-		r.sum.Created++
-	case alreadyPresent:
-		r.sum.AlreadyPresent++
-	case wouldCreate:
-		r.sum.WouldCreate++
-	case notConfirmed:
-		r.sum.NotConfirmed++
-	case deleted:
-		r.sum.Deleted++
-	case failed:
-		r.sum.Failures = append(r.sum.Failures, f)
-	}
-	r.mu.Unlock()
-	if r.o.Progress != nil {
-		r.reporting.Lock()
-		r.o.Progress(r.summary())
-		r.reporting.Unlock()
-	}
+	r.tally.Add(func(s *Summary) {
+		s.Seen++
+		switch o {
+		case created:
+			s.Created++
+		case alreadyPresent:
+			s.AlreadyPresent++
+		case wouldCreate:
+			s.WouldCreate++
+		case notConfirmed:
+			s.NotConfirmed++
+		case deleted:
+			s.Deleted++
+		case failed:
+			s.Failures = append(s.Failures, f)
+		}
+	})
 }

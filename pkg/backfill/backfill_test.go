@@ -17,6 +17,7 @@ import (
 	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/userpool"
 )
 
 // pool pages its users as Cognito does, with opaque tokens.
@@ -42,7 +43,7 @@ func confirmed(int) ciptypes.UserStatusType { return ciptypes.UserStatusTypeConf
 func (p *pool) ListUsers(_ context.Context, in *cip.ListUsersInput, _ ...func(*cip.Options)) (*cip.ListUsersOutput, error) {
 	tok := aws.ToString(in.PaginationToken)
 	p.calls = append(p.calls, tok)
-	if in.Filter != nil || aws.ToInt32(in.Limit) != PageSize {
+	if in.Filter != nil || aws.ToInt32(in.Limit) != userpool.PageSize {
 		return nil, errors.New("unexpected request")
 	}
 	start := 0
@@ -53,7 +54,7 @@ func (p *pool) ListUsers(_ context.Context, in *cip.ListUsersInput, _ ...func(*c
 		}
 		start = n
 	}
-	end := min(start+PageSize, len(p.users))
+	end := min(start+userpool.PageSize, len(p.users))
 	out := &cip.ListUsersOutput{Users: p.users[start:end]}
 	if end < len(p.users) {
 		out.PaginationToken = aws.String(fmt.Sprintf("page-%d", end))

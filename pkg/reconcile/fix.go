@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+	"maps"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
-
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/bulk"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
@@ -24,7 +22,8 @@ type Repairs interface {
 // FixOptions say what to repair and how gently.
 type FixOptions struct {
 	Classes map[Class]bool
-	// Concurrency bounds the repairs under way at once; default 4.
+	// Concurrency bounds the repairs under way at once; default
+	// bulk.DefaultConcurrency.
 	Concurrency int
 	// Rate bounds the repairs started per second; 0 means no limit.
 	Rate float64
@@ -67,7 +66,7 @@ type FixSummary struct {
 	Failures []Failure `json:"failures"`
 	// Stopped says why the fix ended early: a refusal every further repair
 	// would meet too (the quota, the project's credentials).
-	Stopped string `json:"stopped,omitempty"`
+	Stopped *bulk.Stop `json:"stopped,omitempty"`
 }
 
 // Selected is the items of rep a fix with o would repair, deletions first:
@@ -120,44 +119,31 @@ func Fix(ctx context.Context, rep Report, r Repairs, o FixOptions) (FixSummary, 
 	if err := Check(rep, o); err != nil {
 		return FixSummary{}, err
 	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 4
-	}
-	limit := rate.NewLimiter(rate.Limit(o.Rate), 1)
-	if o.Rate <= 0 {
-		limit.SetLimit(rate.Inf)
-	}
-	f := &fixer{o: o, r: r, sum: FixSummary{Repaired: map[Class]int{}}}
-	ctx, f.stop = context.WithCancel(ctx)
-	defer f.stop()
-	var g errgroup.Group
-	g.SetLimit(o.Concurrency)
+	f := &fixer{o: o, r: r, runner: bulk.Start(ctx, bulk.Options{Concurrency: o.Concurrency, Rate: o.Rate}),
+		tally: bulk.NewTally(FixSummary{Repaired: map[Class]int{}}, snapshot, o.Progress)}
 	for _, it := range Selected(rep, o) {
-		if limit.Wait(ctx) != nil {
+		if !f.runner.Pace() {
 			break
 		}
-		g.Go(func() error {
-			if ctx.Err() != nil {
-				return nil // stopped while it waited for its turn: not started
-			}
-			// A repair once started is finished even if the fix is stopped:
-			// abandoning it half-way would leave a claim behind.
-			f.record(it, f.repair(context.WithoutCancel(ctx), it))
-			return nil
-		})
+		f.runner.Go(func(ctx context.Context) { f.record(it, f.repair(ctx, it)) })
 	}
-	_ = g.Wait() // repairs report their own failures
-	return f.summary(), nil
+	f.runner.Close()
+	sum := f.tally.Get()
+	sum.Stopped = f.runner.Stopped()
+	return sum, nil
 }
 
 type fixer struct {
-	o    FixOptions
-	r    Repairs
-	stop context.CancelFunc
-	mu   sync.Mutex
-	sum  FixSummary
-	// reporting makes Progress calls one at a time.
-	reporting sync.Mutex
+	o      FixOptions
+	r      Repairs
+	runner *bulk.Runner
+	tally  *bulk.Tally[FixSummary]
+}
+
+func snapshot(s FixSummary) FixSummary {
+	s.Repaired = maps.Clone(s.Repaired)
+	s.Failures = bulk.Shared(s.Failures)
+	return s
 }
 
 // errSkipped marks an item that changed since it was read.
@@ -196,40 +182,16 @@ func (f *fixer) repair(ctx context.Context, it Item) error {
 }
 
 func (f *fixer) record(it Item, err error) {
-	f.mu.Lock()
-	switch {
-	case err == nil:
-		f.sum.Repaired[it.Class]++
-	case errors.Is(err, errSkipped), errors.Is(err, provision.ErrClaimLost), errors.Is(err, provision.ErrInProgress),
-		errors.Is(err, provision.ErrAccountDeleted):
-		f.sum.Skipped++
-	default:
-		f.sum.Failures = append(f.sum.Failures, Failure{Item: it, Reason: err.Error()})
-		if errors.Is(err, provision.ErrQuotaExceeded) || errors.Is(err, provision.ErrKandyCredentialsRefused) {
-			if f.sum.Stopped == "" {
-				f.sum.Stopped = fmt.Sprintf("stopped: %v", err)
-			}
-			f.stop()
+	f.tally.Add(func(s *FixSummary) {
+		switch {
+		case err == nil:
+			s.Repaired[it.Class]++
+		case errors.Is(err, errSkipped), errors.Is(err, provision.ErrClaimLost), errors.Is(err, provision.ErrInProgress),
+			errors.Is(err, provision.ErrAccountDeleted):
+			s.Skipped++
+		default:
+			s.Failures = append(s.Failures, Failure{Item: it, Reason: err.Error()})
 		}
-	}
-	f.mu.Unlock()
-	if f.o.Progress != nil {
-		f.reporting.Lock()
-		f.o.Progress(f.summary())
-		f.reporting.Unlock()
-	}
-}
-
-func (f *fixer) summary() FixSummary {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := f.sum
-	s.Repaired = make(map[Class]int, len(f.sum.Repaired))
-	for k, v := range f.sum.Repaired {
-		s.Repaired[k] = v
-	}
-	// Failures only grow: the snapshot shares them, capped at their length.
-	n := len(s.Failures)
-	s.Failures = s.Failures[:n:n]
-	return s
+	})
+	f.runner.Check(err)
 }

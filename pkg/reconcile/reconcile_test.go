@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -411,8 +412,11 @@ func TestFixStopsOnQuotaAndHonoursItsBounds(t *testing.T) {
 	if n := sum.Repaired[reconcile.Missing]; n != 25 {
 		t.Errorf("repaired %d missing, want the quota's 25", n)
 	}
-	if !strings.Contains(sum.Stopped, "user limit") {
-		t.Errorf("stopped %q, want it to name the user limit", sum.Stopped)
+	if !errors.Is(sum.Stopped, provision.ErrQuotaExceeded) {
+		t.Errorf("stopped %v, want the user limit", sum.Stopped)
+	}
+	if raw, _ := json.Marshal(sum); !strings.Contains(string(raw), `"stopped":"stopped: create user: Kandy refused: the account's user limit is reached"`) {
+		t.Errorf("the report's JSON: %s, want the refusal's text under stopped", raw)
 	}
 	if len(sum.Failures) > 3 {
 		t.Errorf("%d failures %+v, want at most 3, one per worker", len(sum.Failures), sum.Failures)
