@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/emfcheck"
 	"github.com/kandy-provisioner/kandy-provisioner/local/localrun"
 	"github.com/kandy-provisioner/kandy-provisioner/local/processes"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/emfcheck"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 )
 

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/emfcheck"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/local/processes"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/emfcheck"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/metrics"
 )
 

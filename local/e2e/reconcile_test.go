@@ -9,8 +9,8 @@ import (
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 
-	"github.com/kandy-provisioner/kandy-provisioner/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/emfcheck"
+	"github.com/kandy-provisioner/kandy-provisioner/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/metrics"
 )
 

@@ -51,7 +51,7 @@ type Guard struct {
 	// not see): a server of ours that only the run's own processes call.
 	Token       string
 	TokenInPath bool
-	Timeouts Timeouts
+	Timeouts    Timeouts
 	// MaxBody bounds a request body; 0 leaves it to the handler.
 	MaxBody int64
 	// Log, if set, hears of each refusal.

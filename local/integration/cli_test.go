@@ -1,22 +1,22 @@
 package integration
 
 import (
-	"errors"
-	"maps"
-	"os/exec"
-	"path/filepath"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kandy-provisioner/kandy-provisioner/local/internal/fakecloudtrail"
 	"github.com/kandy-provisioner/kandy-provisioner/local/localrun"
 	"github.com/kandy-provisioner/kandy-provisioner/local/processes"
-	"github.com/kandy-provisioner/kandy-provisioner/local/internal/fakecloudtrail"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"

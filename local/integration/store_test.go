@@ -14,9 +14,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/accountstest"
 	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/local/processes"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/accountstest"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
@@ -24,7 +24,6 @@ import (
 )
 
 var db *dynamodb.Client
-
 
 var tables atomic.Int32
 

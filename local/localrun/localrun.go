@@ -29,9 +29,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/local/fakesecrets"
 	"github.com/kandy-provisioner/kandy-provisioner/local/guard"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/local/processes"
 	"github.com/kandy-provisioner/kandy-provisioner/local/samtemplate"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/app"

@@ -19,9 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/local/authorizer"
 	"github.com/kandy-provisioner/kandy-provisioner/local/gateway"
-	"github.com/kandy-provisioner/kandy-provisioner/internal/testing/kandysim"
 	"github.com/kandy-provisioner/kandy-provisioner/local/localrun"
 	"github.com/kandy-provisioner/kandy-provisioner/local/samtemplate"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
