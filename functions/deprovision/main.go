@@ -13,5 +13,5 @@ import (
 func main() {
 	// It stores no credentials, so it has no sealer and links no KMS client.
 	d := app.Setup(config.Deprovision, nil)
-	lambda.Start(deprovision.New(d.Service, d.Log, d.Metrics).Handle)
+	lambda.Start(deprovision.New(d.Service, d.Config.UserPoolID, d.Log, d.Metrics).Handle)
 }

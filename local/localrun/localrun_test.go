@@ -52,7 +52,7 @@ func TestFunctionEnvFollowsTheTemplate(t *testing.T) {
 		DynamoURL: "http://127.0.0.1:2", SQSURL: "http://127.0.0.1:3", Queues: map[string]Queue{
 			"RetryQueue":           {Name: "RetryQueue", URL: "http://q/RetryQueue", ARN: "arn:q"},
 			"RetryDeadLetterQueue": {Name: "RetryDeadLetterQueue", URL: "http://q/RetryDeadLetterQueue", ARN: "arn:dlq"},
-		}}
+		}, userPools: map[string]string{"UserPool": "us-east-1_local"}}
 	tpl, err := samtemplate.Load(samtemplate.Path())
 	if err != nil {
 		t.Fatal(err)

@@ -54,6 +54,10 @@ type EventBus struct {
 // rules reads the template's EventBridgeRule events of the functions
 // started.
 func (s *Stack) rules(tpl *samtemplate.Template, started map[string]*processes.Pool) ([]Rule, error) {
+	refs, err := s.refs(tpl)
+	if err != nil {
+		return nil, err
+	}
 	var out []Rule
 	for _, fn := range tpl.Functions() {
 		if started[fn] == nil {
@@ -67,7 +71,11 @@ func (s *Stack) rules(tpl *samtemplate.Template, started map[string]*processes.P
 				continue
 			}
 			p, _ := ev["Properties"].(map[string]any)
-			pattern, _ := p["Pattern"].(map[string]any)
+			resolved, err := resolve(p["Pattern"], refs)
+			if err != nil {
+				return nil, fmt.Errorf("%s: the rule's pattern: %w", fn, err)
+			}
+			pattern, _ := resolved.(map[string]any)
 			r := Rule{Name: fn + name, Function: fn, Pattern: pattern, Retries: 2}
 			cfg, _ := props["EventInvokeConfig"].(map[string]any)
 			if n, ok := cfg["MaximumRetryAttempts"].(int); ok {
@@ -94,6 +102,21 @@ func get(v any, path ...string) any {
 		v = m[k]
 	}
 	return v
+}
+
+// Match is how many rules event matches.
+func (b *EventBus) Match(event []byte) int {
+	var ev map[string]any
+	if json.Unmarshal(event, &ev) != nil {
+		return 0
+	}
+	n := 0
+	for _, r := range b.Rules {
+		if samtemplate.MatchEventPattern(r.Pattern, ev) {
+			n++
+		}
+	}
+	return n
 }
 
 // Publish delivers an event to every rule it matches, in the background,

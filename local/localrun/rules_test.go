@@ -50,6 +50,7 @@ func TestEventBusDeliversAsLambdaDoes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.userPools["UserPool"] = "us-east-1_local"
 	rules, err := st.rules(tpl, map[string]*processes.Pool{"DeprovisionFunction": {}})
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +83,12 @@ func TestEventBusDeliversAsLambdaDoes(t *testing.T) {
 		}
 		if n := bus.Publish([]byte(`{"source":"aws.s3"}`)); n != 0 {
 			t.Fatalf("another event matched %d rules", n)
+		}
+		for pool, want := range map[string]int{"us-east-1_local": 1, "us-east-1_other": 0} {
+			admin := CloudTrailEvent(UserDeleted{PoolID: pool, Sub: "7f1c2a9e-4b7d-4e2a-9c3f-1a2b3c4d5e6f", EventName: "AdminDeleteUser", Time: time.Now()})
+			if n := bus.Match(admin); n != want {
+				t.Fatalf("AdminDeleteUser in %s matched %d rules, want %d", pool, n, want)
+			}
 		}
 		bus.Wait()
 		if fn.count() != tt.calls {
@@ -157,7 +164,7 @@ func TestExpireItemsEmulatesTTL(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	bury := func(sub string, expires time.Time) {
 		c := provision.Claim{Sub: sub, UserID: "u" + sub, Token: "d" + sub, Now: now, ExpiresAt: now.Add(time.Minute)}
-		if err := acc.ClaimDelete(ctx, c, provision.Record{Sub: sub}); err != nil {
+		if err := acc.ClaimDelete(ctx, c, provision.Record{Sub: sub}, provision.Ending{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := acc.FinishDelete(ctx, c, provision.Ending{Tombstone: true, ExpiresAt: expires}); err != nil {

@@ -48,6 +48,9 @@ func (s *Stack) refs(tpl *samtemplate.Template) (map[string]string, error) {
 			r[id+".Arn"], r[id] = s.KeyARN, s.KeyARN
 		case "AWS::Serverless::Function":
 			r[id], r[id+".Arn"] = id, FunctionARN(id)
+		case "AWS::Cognito::UserPool":
+			// None until started: a stack without Cognito deletes no user.
+			r[id], r[id+".Arn"] = "", ""
 		}
 	}
 	for id, q := range s.Queues {

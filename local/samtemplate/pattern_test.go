@@ -24,6 +24,29 @@ func TestMatchEventPattern(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
 	}
+	// $or: one of the patterns must match as well, as the deprovision
+	// rule matches AdminDeleteUser in its own pool, or DeleteUser.
+	either := map[string]any{"source": []any{"aws.cognito-idp"}, "detail": map[string]any{"$or": []any{
+		map[string]any{"eventName": []any{"AdminDeleteUser"}, "requestParameters": map[string]any{"userPoolId": []any{"p1"}}},
+		map[string]any{"eventName": []any{"DeleteUser"}},
+	}}}
+	for _, tt := range []struct {
+		name   string
+		detail map[string]any
+		want   bool
+	}{
+		{"the first", map[string]any{"eventName": "AdminDeleteUser", "requestParameters": map[string]any{"userPoolId": "p1"}}, true},
+		{"the first, another pool", map[string]any{"eventName": "AdminDeleteUser", "requestParameters": map[string]any{"userPoolId": "p2"}}, false},
+		{"the second", map[string]any{"eventName": "DeleteUser"}, true},
+		{"neither", map[string]any{"eventName": "SignUp"}, false},
+	} {
+		if got := MatchEventPattern(either, map[string]any{"source": "aws.cognito-idp", "detail": tt.detail}); got != tt.want {
+			t.Errorf("$or, %s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if MatchEventPattern(map[string]any{"$or": "not a list"}, map[string]any{}) {
+		t.Error("a malformed $or matched")
+	}
 	if !MatchEventPattern(map[string]any{"a": []any{map[string]any{"exists": true}}}, map[string]any{"a": nil}) {
 		t.Error("exists: true does not match a present field")
 	}

@@ -249,8 +249,15 @@ func TestDeprovisionPath(t *testing.T) {
 	s := deployed(t, false)
 	rule := props(s, "DeprovisionFunctionUserDeleted")
 	pattern, _ := rule["EventPattern"].(map[string]any)
+	admin := eventFile(t, "user-deleted-admin.json")
+	if samtemplate.MatchEventPattern(pattern, admin) {
+		t.Errorf("the rule matches an AdminDeleteUser of another pool")
+	}
 	for _, name := range []string{"user-deleted-admin.json", "user-deleted-self.json"} {
 		ev := eventFile(t, name)
+		if params, ok := get(ev, "detail", "requestParameters").(map[string]any); ok && params["userPoolId"] != nil {
+			params["userPoolId"] = "{UserPool}" // this stack's pool
+		}
 		if !samtemplate.MatchEventPattern(pattern, ev) {
 			t.Errorf("the rule's pattern %v does not match events/%s", pattern, name)
 		}

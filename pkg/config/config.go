@@ -78,9 +78,10 @@ var (
 		Vars:     append(slices.Clip(common), EnvRetryQueueURL, EnvDeadLetterQueueURL),
 		Required: append(slices.Clip(commonRequired), EnvRetryQueueURL, EnvDeadLetterQueueURL)}
 	// Deprovision only deletes accounts: it never stores credentials, so it
-	// has no key to seal them with, and no default country.
+	// has no key to seal them with, and no default country. It skips the
+	// events of any pool but USER_POOL_ID, when set.
 	Deprovision = Spec{Function: "DeprovisionFunction",
-		Vars:     []string{EnvTableName, EnvKandySecretID, EnvKandyAPIURL, EnvMetricsNamespace},
+		Vars:     []string{EnvTableName, EnvKandySecretID, EnvKandyAPIURL, EnvUserPoolID, EnvMetricsNamespace},
 		Required: commonRequired}
 	// Reconcile only reads: the table, Kandy's user list and the pool.
 	Reconcile = Spec{Function: "ReconcileFunction",

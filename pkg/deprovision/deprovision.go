@@ -42,18 +42,21 @@ const (
 	SkipFailedCall = "failed_call"
 	SkipNoSub      = "no_sub"
 	SkipInvalidSub = "invalid_sub"
+	SkipOtherPool  = "other_pool"
 )
 
 // Handler deprovisions the users the events name.
 type Handler struct {
 	svc   Deprovisioner
+	pool  string
 	log   *slog.Logger
 	count Counter
 }
 
-// New builds the handler.
-func New(svc Deprovisioner, log *slog.Logger, count Counter) *Handler {
-	return &Handler{svc: svc, log: log, count: count}
+// New builds the handler for the users of pool; with pool empty it takes
+// the rule's word that an event is about its pool.
+func New(svc Deprovisioner, pool string, log *slog.Logger, count Counter) *Handler {
+	return &Handler{svc: svc, pool: pool, log: log, count: count}
 }
 
 // trailEvent is the part of a CloudTrail record, as EventBridge delivers
@@ -63,11 +66,15 @@ type trailEvent struct {
 	Source     string `json:"source"`
 	DetailType string `json:"detail-type"`
 	Detail     struct {
-		EventSource         string `json:"eventSource"`
-		EventName           string `json:"eventName"`
-		ErrorCode           string `json:"errorCode"`
+		EventSource       string `json:"eventSource"`
+		EventName         string `json:"eventName"`
+		ErrorCode         string `json:"errorCode"`
+		RequestParameters struct {
+			UserPoolID string `json:"userPoolId"`
+		} `json:"requestParameters"`
 		AdditionalEventData struct {
-			Sub string `json:"sub"`
+			Sub        string `json:"sub"`
+			UserPoolID string `json:"userPoolId"`
 		} `json:"additionalEventData"`
 	} `json:"detail"`
 }
@@ -89,6 +96,11 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) error {
 	if d.ErrorCode != "" {
 		return h.skip(ctx, SkipFailedCall, "deprovision: the call failed and deleted nobody; ignored", "event_name", d.EventName, "error_code", d.ErrorCode)
 	}
+	for _, pool := range []string{d.RequestParameters.UserPoolID, d.AdditionalEventData.UserPoolID} {
+		if h.pool != "" && pool != "" && pool != h.pool {
+			return h.skip(ctx, SkipOtherPool, "deprovision: a user of another pool; ignored", "event_name", d.EventName, "user_pool_id", pool)
+		}
+	}
 	sub := d.AdditionalEventData.Sub
 	if sub == "" {
 		return h.skip(ctx, SkipNoSub, "deprovision: the event names no sub; left to reconcile", "event_name", d.EventName)
@@ -108,7 +120,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) error {
 
 func (h *Handler) skip(ctx context.Context, reason, msg string, attrs ...any) error {
 	level := slog.LevelWarn
-	if reason == SkipOtherEvent || reason == SkipFailedCall {
+	if reason == SkipOtherEvent || reason == SkipFailedCall || reason == SkipOtherPool {
 		level = slog.LevelInfo
 	}
 	h.log.Log(ctx, level, msg, append(attrs, "reason", reason)...)

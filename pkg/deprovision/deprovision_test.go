@@ -19,6 +19,9 @@ import (
 
 const fileSub = "6f1c2a9e-4b7d-4e2a-9c3f-1a2b3c4d5e6f"
 
+// testPool is the pool of events/user-deleted-admin.json.
+const testPool = "us-east-1_Example1"
+
 type fakeService struct {
 	subs []string
 	err  error
@@ -64,10 +67,28 @@ func event(t testing.TB, name string, edit func(map[string]any)) []byte {
 
 func detail(ev map[string]any) map[string]any { return ev["detail"].(map[string]any) }
 
+// A handler told no pool takes the rule's word; one told its pool acts on
+// an event that names it, or names none (DeleteUser).
+func TestThePoolFilter(t *testing.T) {
+	for _, pool := range []string{"", testPool} {
+		for _, name := range []string{"user-deleted-admin.json", "user-deleted-self.json"} {
+			svc, c := &fakeService{}, &counts{}
+			if err := New(svc, pool, quiet, c).Handle(context.Background(), event(t, name, nil)); err != nil || len(svc.subs) != 1 {
+				t.Errorf("pool %q, %s: %v, deprovisioned %v", pool, name, err, svc.subs)
+			}
+		}
+	}
+	svc, c := &fakeService{}, &counts{}
+	_ = New(svc, "us-east-1_Other", quiet, c).Handle(context.Background(), event(t, "user-deleted-admin.json", nil))
+	if len(svc.subs) != 0 || c.skipped[SkipOtherPool] != 1 {
+		t.Errorf("a handler of another pool deprovisioned %v, skips %v", svc.subs, c.skipped)
+	}
+}
+
 func TestBothDeletionsDeprovisionTheSub(t *testing.T) {
 	for _, name := range []string{"user-deleted-admin.json", "user-deleted-self.json"} {
 		svc, c := &fakeService{}, &counts{}
-		if err := New(svc, quiet, c).Handle(context.Background(), event(t, name, nil)); err != nil {
+		if err := New(svc, testPool, quiet, c).Handle(context.Background(), event(t, name, nil)); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if want := []string{fileSub}; !slices.Equal(svc.subs, want) {
@@ -109,13 +130,19 @@ func TestEventsLeftToReconcile(t *testing.T) {
 		{"a sub that is no sub", event(t, "user-deleted-self.json", func(ev map[string]any) {
 			detail(ev)["additionalEventData"] = map[string]any{"sub": "not a sub\n"}
 		}), SkipInvalidSub},
+		{"another pool's AdminDeleteUser", event(t, "user-deleted-admin.json", func(ev map[string]any) {
+			detail(ev)["requestParameters"].(map[string]any)["userPoolId"] = "us-east-1_Other"
+		}), SkipOtherPool},
+		{"another pool named in the additional data", event(t, "user-deleted-self.json", func(ev map[string]any) {
+			detail(ev)["additionalEventData"].(map[string]any)["userPoolId"] = "us-east-1_Other"
+		}), SkipOtherPool},
 	} {
 		svc, c := &fakeService{}, &counts{}
 		var logs bytes.Buffer
-		if err := New(svc, slog.New(slog.NewJSONHandler(&logs, nil)), c).Handle(context.Background(), tt.raw); err != nil {
+		if err := New(svc, testPool, slog.New(slog.NewJSONHandler(&logs, nil)), c).Handle(context.Background(), tt.raw); err != nil {
 			t.Errorf("%s: %v, want success", tt.name, err)
 		}
-		wantLevel := map[bool]string{true: "INFO", false: "WARN"}[tt.reason == SkipOtherEvent || tt.reason == SkipFailedCall]
+		wantLevel := map[bool]string{true: "INFO", false: "WARN"}[tt.reason == SkipOtherEvent || tt.reason == SkipFailedCall || tt.reason == SkipOtherPool]
 		if got := logLevels(t, logs.Bytes()); !slices.Equal(got, []string{wantLevel}) {
 			t.Errorf("%s: logged at %v, want one line at %s", tt.name, got, wantLevel)
 		}
@@ -141,7 +168,7 @@ func TestFailuresAreRetried(t *testing.T) {
 	} {
 		var logs strings.Builder
 		svc, c := &fakeService{err: failure}, &counts{}
-		err := New(svc, slog.New(slog.NewJSONHandler(&logs, nil)), c).Handle(context.Background(), event(t, "user-deleted-admin.json", nil))
+		err := New(svc, testPool, slog.New(slog.NewJSONHandler(&logs, nil)), c).Handle(context.Background(), event(t, "user-deleted-admin.json", nil))
 		if !errors.Is(err, failure) {
 			t.Fatalf("err = %v, want %v", err, failure)
 		}
@@ -164,7 +191,7 @@ func FuzzHandle(f *testing.F) {
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		svc, c := &fakeService{}, &counts{}
-		if err := New(svc, quiet, c).Handle(context.Background(), raw); err != nil {
+		if err := New(svc, testPool, quiet, c).Handle(context.Background(), raw); err != nil {
 			t.Fatalf("err = %v for %q", err, raw)
 		}
 		skipped := 0
