@@ -30,6 +30,16 @@ type KeySource interface {
 	ProjectKey(ctx context.Context) (ProjectKey, error)
 }
 
+// KeyRefresher is a KeySource that caches: when Kandy refuses the key it
+// gave, the client asks it to read the key again, past its cache, and
+// retries once, as AWS's own secrets caching clients refresh on failure.
+type KeyRefresher interface {
+	KeySource
+	// RefreshProjectKey reads the key again unless it already differs
+	// from stale, the one Kandy refused.
+	RefreshProjectKey(ctx context.Context, stale ProjectKey) (ProjectKey, error)
+}
+
 // Options configures a Client.
 type Options struct {
 	BaseURL    string       // required: config.DefaultKandyAPIURL is Kandy's own
@@ -155,12 +165,10 @@ func (c *Client) DeleteUser(ctx context.Context, userID string) error {
 // UserAccessToken returns a token the frontend passes to loginSSO. Kandy
 // authenticates this call with the project key itself, not the domain token.
 func (c *Client) UserAccessToken(ctx context.Context, userID string) (string, error) {
-	key, err := c.keys.ProjectKey(ctx)
-	if err != nil {
-		return "", err
-	}
-	q := url.Values{"key": {key.APIKey}, "domain_api_secret": {key.APISecret}, "user_id": {userID}}
-	return c.accessToken(ctx, "user access token", "/domains/users/accesstokens", q, "user_access_token")
+	return c.withProjectKey(ctx, func(key ProjectKey) (string, error) {
+		q := url.Values{"key": {key.APIKey}, "domain_api_secret": {key.APISecret}, "user_id": {userID}}
+		return c.accessToken(ctx, "user access token", "/domains/users/accesstokens", q, "user_access_token")
+	})
 }
 
 // Ping asks Kandy for a fresh domain access token: it proves that the base
@@ -220,12 +228,34 @@ func (c *Client) domainToken(ctx context.Context, stale string) (string, error) 
 }
 
 func (c *Client) fetchDomainToken(ctx context.Context) (string, error) {
+	return c.withProjectKey(ctx, func(key ProjectKey) (string, error) {
+		q := url.Values{"key": {key.APIKey}, "domain_api_secret": {key.APISecret}}
+		return c.accessToken(ctx, "domain access token", "/domains/accesstokens", q, "domain_access_token")
+	})
+}
+
+// withProjectKey runs fn with the project's key. If Kandy refuses it and
+// the source caches, the key is read again and fn runs once more with it:
+// the secret was rotated since it was cached. A refusal of the fresh key
+// stands.
+func (c *Client) withProjectKey(ctx context.Context, fn func(ProjectKey) (string, error)) (string, error) {
 	key, err := c.keys.ProjectKey(ctx)
 	if err != nil {
 		return "", err
 	}
-	q := url.Values{"key": {key.APIKey}, "domain_api_secret": {key.APISecret}}
-	return c.accessToken(ctx, "domain access token", "/domains/accesstokens", q, "domain_access_token")
+	out, err := fn(key)
+	r, caches := c.keys.(KeyRefresher)
+	if !caches || !(errors.Is(err, ErrInvalidCredentials) || errors.Is(err, ErrProjectKeyRefused)) {
+		return out, err
+	}
+	fresh, rerr := r.RefreshProjectKey(ctx, key)
+	switch {
+	case rerr != nil:
+		return "", rerr
+	case fresh == key:
+		return "", err
+	}
+	return fn(fresh)
 }
 
 // accessToken asks Kandy for a token, which its answer carries in field;

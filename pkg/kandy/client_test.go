@@ -142,14 +142,85 @@ func TestInvalidProjectCredentials(t *testing.T) {
 	if err == nil {
 		t.Fatal("wrong keys accepted")
 	}
-	for _, want := range []error{kandy.ErrInvalidCredentials, provision.ErrKandyCredentialsRefused, provision.ErrKandyUnavailable} {
+	for _, want := range []error{kandy.ErrInvalidCredentials, provision.ErrKandyCredentialsRefused} {
 		if !errors.Is(err, want) {
 			t.Errorf("err = %v, want %v", err, want)
 		}
 	}
+	if errors.Is(err, provision.ErrKandyUnavailable) {
+		t.Errorf("err = %v names Kandy's availability, not our configuration", err)
+	}
 	for _, secret := range []string{"DAKwrong", "DASwrong"} {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("error leaks %s: %v", secret, err)
+		}
+	}
+}
+
+// rotatingKeys is a caching key source whose cache holds a stale key
+// until refreshed; fresh is what a refresh reads.
+type rotatingKeys struct {
+	mu        sync.Mutex
+	cached    kandy.ProjectKey
+	fresh     kandy.ProjectKey
+	refreshes int
+}
+
+func (k *rotatingKeys) ProjectKey(context.Context) (kandy.ProjectKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.cached, nil
+}
+
+func (k *rotatingKeys) RefreshProjectKey(_ context.Context, stale kandy.ProjectKey) (kandy.ProjectKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.refreshes++
+	if k.cached == stale {
+		k.cached = k.fresh
+	}
+	return k.cached, nil
+}
+
+// After a rotation, the first call that meets Kandy's refusal of the cached
+// key reads the key again and succeeds: for the domain token and for a
+// user's token alike. A fresh key that is refused too stands, once.
+func TestARotatedSecretIsReadAgain(t *testing.T) {
+	sim := kandysim.New(kandysim.Options{})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	key, secret := sim.ProjectKey()
+	right, wrong := kandy.ProjectKey{APIKey: key, APISecret: secret}, kandy.ProjectKey{APIKey: key, APISecret: "DASrotated000"}
+	for _, tt := range []struct {
+		name      string
+		fresh     kandy.ProjectKey
+		refreshes int
+		ok        bool
+	}{{"rotated", right, 2, true}, {"still wrong", wrong, 1, false}} {
+		keys := &rotatingKeys{cached: wrong, fresh: tt.fresh}
+		c, err := kandy.New(kandy.Options{BaseURL: srv.URL, Keys: keys, Backoff: []time.Duration{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.CreateUser(context.Background(), "rot-"+tt.name[:5], "US")
+		if (err == nil) != tt.ok {
+			t.Fatalf("%s: create = %v, want success %v", tt.name, err, tt.ok)
+		}
+		if !tt.ok {
+			if !errors.Is(err, provision.ErrKandyCredentialsRefused) {
+				t.Errorf("%s: err = %v, want the credentials refused", tt.name, err)
+			}
+			if keys.refreshes != tt.refreshes {
+				t.Errorf("%s: %d refreshes, want %d", tt.name, keys.refreshes, tt.refreshes)
+			}
+			continue
+		}
+		keys.cached = wrong // rotated again, for the user token's own check
+		if _, err := c.UserAccessToken(context.Background(), "rot-"+tt.name[:5]); err != nil {
+			t.Errorf("%s: user token = %v, want success after a refresh", tt.name, err)
+		}
+		if keys.refreshes != tt.refreshes {
+			t.Errorf("%s: %d refreshes, want %d", tt.name, keys.refreshes, tt.refreshes)
 		}
 	}
 }

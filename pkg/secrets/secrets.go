@@ -77,7 +77,7 @@ func NewCache(api GetSecretValueAPI, secretID string, ttl time.Duration) *Cache 
 	return &Cache{api: api, secretID: secretID, ttl: ttl, now: time.Now}
 }
 
-var _ kandy.KeySource = (*Cache)(nil)
+var _ kandy.KeyRefresher = (*Cache)(nil)
 
 // ProjectKey returns the cached key, reading the secret when the cache is
 // empty or older than the TTL.
@@ -87,6 +87,24 @@ func (c *Cache) ProjectKey(ctx context.Context) (kandy.ProjectKey, error) {
 	if !c.fetched.IsZero() && c.now().Sub(c.fetched) < c.ttl {
 		return c.key, nil
 	}
+	return c.read(ctx)
+}
+
+// RefreshProjectKey reads the secret again, bypassing the cache, because
+// Kandy refused stale: the secret was rotated. Callers that meet the
+// refusal together share one read: whoever comes after it finds the key
+// changed and takes it as it is.
+func (c *Cache) RefreshProjectKey(ctx context.Context, stale kandy.ProjectKey) (kandy.ProjectKey, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.fetched.IsZero() && c.key != stale {
+		return c.key, nil
+	}
+	return c.read(ctx)
+}
+
+// read reads the secret into the cache; c.mu is held.
+func (c *Cache) read(ctx context.Context) (kandy.ProjectKey, error) {
 	out, err := c.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(c.secretID)})
 	if err != nil {
 		return kandy.ProjectKey{}, fmt.Errorf("reading Kandy secret %q: %w", c.secretID, awsdep.Failure(awsdep.SecretsManager, err))

@@ -11,7 +11,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 )
+
+func kandyKey(key, secret string) kandy.ProjectKey {
+	return kandy.ProjectKey{APIKey: key, APISecret: secret}
+}
 
 type fakeSM struct {
 	value *string
@@ -102,6 +108,44 @@ func TestCacheReadsOncePerTTL(t *testing.T) {
 	_, _ = c.ProjectKey(context.Background())
 	if n := f.calls.Load(); n != 2 {
 		t.Fatalf("reads after TTL = %d, want 2", n)
+	}
+}
+
+// A rotated secret is read again at once, past the TTL, by one of the
+// callers that met the refusal; the others take what it read. A refresh
+// of a key that is no longer the cached one reads nothing.
+func TestRefreshReadsOnceForAllWhoMetTheRefusal(t *testing.T) {
+	f := &fakeSM{value: aws.String(`{"project_api_key":"DAKold","project_api_secret":"DASold"}`)}
+	c := NewCache(f, "kandy", time.Hour)
+	ctx := context.Background()
+	stale, err := c.ProjectKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.value = aws.String(`{"project_api_key":"DAKnew","project_api_secret":"DASnew"}`)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if k, err := c.RefreshProjectKey(ctx, stale); err != nil || k.APIKey != "DAKnew" {
+				t.Errorf("refresh = %+v, %v; want the new key", k, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := f.calls.Load(); n != 2 {
+		t.Fatalf("reads = %d, want 2: the first, and one refresh for all", n)
+	}
+	if k, _ := c.ProjectKey(ctx); k.APIKey != "DAKnew" {
+		t.Errorf("cached %s after the refresh, want DAKnew", k.APIKey)
+	}
+	f.err = errors.New("throttled")
+	if k, err := c.RefreshProjectKey(ctx, stale); err != nil || k.APIKey != "DAKnew" || f.calls.Load() != 2 {
+		t.Errorf("a refresh of a key already replaced = %+v, %v after %d reads; want the cached key, no read", k, err, f.calls.Load())
+	}
+	if _, err := c.RefreshProjectKey(ctx, kandyKey("DAKnew", "DASnew")); err == nil {
+		t.Error("a failed refresh answered no error")
 	}
 }
 
