@@ -19,6 +19,7 @@ import (
 
 // Defines values for ErrorCode.
 const (
+	ErrorCodeAccountClosed          ErrorCode = "account_closed"
 	ErrorCodeInternal               ErrorCode = "internal"
 	ErrorCodeInvalidRequest         ErrorCode = "invalid_request"
 	ErrorCodeKandyQuotaExceeded     ErrorCode = "kandy_quota_exceeded"
@@ -33,6 +34,8 @@ const (
 // Valid indicates whether the value is a known member of the ErrorCode enum.
 func (e ErrorCode) Valid() bool {
 	switch e {
+	case ErrorCodeAccountClosed:
+		return true
 	case ErrorCodeInternal:
 		return true
 	case ErrorCodeInvalidRequest:

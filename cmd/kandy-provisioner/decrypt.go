@@ -40,7 +40,7 @@ func (c cli) decrypt(ctx context.Context, args []string) int {
 	case err != nil:
 		fmt.Fprintln(c.stderr, "decrypt:", err)
 		return 1
-	case rec.Status != provision.StatusActive:
+	case !rec.Decryptable():
 		fmt.Fprintln(c.stderr, "decrypt: the account is still being provisioned")
 		return 1
 	}

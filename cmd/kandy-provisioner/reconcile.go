@@ -163,7 +163,7 @@ func repaired(s *reconcile.FixSummary) int {
 func classNames() string {
 	var names []string
 	for _, c := range reconcile.Classes {
-		if c.Drift() {
+		if c.IsDrift() {
 			names = append(names, string(c))
 		}
 	}
@@ -178,7 +178,7 @@ func parseClasses(s string) (map[reconcile.Class]bool, error) {
 	}
 	known := map[string]bool{}
 	for _, c := range reconcile.Classes {
-		known[string(c)] = c.Drift()
+		known[string(c)] = c.IsDrift()
 	}
 	for _, name := range strings.Split(s, ",") {
 		name = strings.TrimSpace(name)

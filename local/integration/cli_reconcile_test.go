@@ -177,7 +177,7 @@ func (w *driftWorld) seed(t *testing.T) map[string]int {
 	staleDelete := w.user(t, "stale1", true)
 	w.ensure(t, staleDelete)
 	seen, _ := acc.Get(ctx, staleDelete)
-	if err := acc.ClaimDelete(ctx, provision.Claim{Sub: staleDelete, UserID: uid(staleDelete), Token: "d", Now: now, ExpiresAt: now.Add(-time.Second)}, seen); err != nil {
+	if err := acc.ClaimDelete(ctx, provision.Claim{Sub: staleDelete, UserID: uid(staleDelete), Token: "d", Now: now, ExpiresAt: now.Add(-time.Second)}, seen, provision.Ending{}); err != nil {
 		t.Fatal(err)
 	}
 	for i, reissue := range []bool{false, true} {

@@ -143,7 +143,7 @@ func TestClaimOverATombstone(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := claim("del", now, now.Add(time.Minute))
-	if err := a.ClaimDelete(ctx, d, seen); err != nil {
+	if err := a.ClaimDelete(ctx, d, seen, provision.Ending{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.FinishDelete(ctx, d, provision.Ending{Tombstone: true, ExpiresAt: now.Add(provision.TombstoneTTL)}); err != nil {
@@ -179,14 +179,46 @@ func TestClaimOverATombstone(t *testing.T) {
 	if after := rawItem(t, name); !reflect.DeepEqual(before, after) {
 		t.Fatalf("the claim changed the tombstone:\n%v\n%v", before, after)
 	}
+	// The tombstone of a user who left the pool: their own claim is
+	// refused as cheaply, and changes nothing either.
 	mine := claim("mine", now, now.Add(time.Minute))
 	mine.ByUser = true
+	if _, ok, err := a.Claim(ctx, mine); ok || err != nil {
+		t.Fatalf("the user's claim over their departure's tombstone: granted %v, %v", ok, err)
+	}
+	if calls := api.take(); calls != "[UpdateItem]" {
+		t.Fatalf("calls %s, want one UpdateItem", calls)
+	}
+	if after := rawItem(t, name); !reflect.DeepEqual(before, after) {
+		t.Fatalf("the user's claim changed the tombstone:\n%v\n%v", before, after)
+	}
+	reviveKept(t, a, api, name, now)
+}
+
+// reviveKept: the tombstone of a user who stays, made in place of the
+// expiring one; their own request revives it, in a second write.
+func reviveKept(t *testing.T, a *store.Accounts, api *counting, name string, now time.Time) {
+	ctx := context.Background()
+	mine := claim("mine2", now, now.Add(time.Minute))
+	mine.ByUser = true
+	if err := a.Expire(ctx, provision.Record{Sub: sub}, now); err == nil {
+		t.Fatal("an expiry of an expiring tombstone was granted")
+	}
+	kept := claim("kept", now, now.Add(time.Minute))
+	if err := a.ClaimDelete(ctx, kept, provision.Record{Sub: sub, Status: provision.StatusDeleted, Generation: "del",
+		ExpiresAt: time.Unix(now.Add(provision.TombstoneTTL).Unix(), 0)}, provision.Ending{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.FinishDelete(ctx, kept, provision.Ending{Tombstone: true}); err != nil {
+		t.Fatal(err)
+	}
+	api.take()
 	accountstest.Claimed(t, a, mine)
 	if calls := api.take(); calls != "[UpdateItem PutItem]" {
 		t.Fatalf("revival calls %s", calls)
 	}
-	if _, ok := rawItem(t, name)[store.TTLAttribute]; ok {
-		t.Fatal("the revived record keeps the tombstone's expiry: DynamoDB would delete it")
+	if item := rawItem(t, name); item["deleted_at"] != nil || item[store.TTLAttribute] != nil {
+		t.Fatalf("the revived record keeps the tombstone's marks: %v", item)
 	}
 }
 

@@ -270,6 +270,10 @@ type answer struct {
 	message string
 }
 
+// misconfigured names our configuration, not Kandy's availability, when
+// Kandy refuses the project's credentials as read again.
+const misconfigured = "the service's Kandy credentials were refused; an operator must fix its configuration"
+
 const countryMessage = "user_country_code must be an ISO 3166 alpha-2 code or + and 1 to 3 digits"
 
 // answers is the one table from a failure's code to its HTTP status and
@@ -279,6 +283,7 @@ var answers = map[provision.Code]answer{
 	provision.CodeUnauthorized:     {http.StatusUnauthorized, "no caller identity"},
 	provision.CodeNotFound:         {http.StatusNotFound, "no such route"},
 	provision.CodeNotProvisioned:   {http.StatusNotFound, "the caller has no Kandy account"},
+	provision.CodeAccountClosed:    {http.StatusForbidden, "the caller has left the user pool; the account is closed"},
 	provision.CodeInProgress:       {http.StatusConflict, "provisioning is in progress for this user; retry shortly"},
 	provision.CodeQuotaExceeded:    {http.StatusForbidden, "Kandy refused: the account's user limit is reached"},
 	provision.CodeKandyUnavailable: {http.StatusBadGateway, "Kandy failed or timed out; retry later"},
@@ -295,8 +300,11 @@ func errorAnswer(err error) (int, errorBody) {
 		code, a = provision.CodeInternal, answers[provision.CodeInternal]
 	}
 	var bad badRequest
-	if errors.As(err, &bad) {
+	switch {
+	case errors.As(err, &bad):
 		a.message = string(bad)
+	case errors.Is(err, provision.ErrKandyCredentialsRefused):
+		a.message = misconfigured
 	}
 	var b errorBody
 	b.Error.Code, b.Error.Message = string(code), a.message

@@ -74,7 +74,9 @@ func TestErrorMapping(t *testing.T) {
 		{&provision.DependencyError{Dependency: "dynamodb", Err: context.DeadlineExceeded}, 503, "unavailable"},
 		{provision.ErrInvalidCountryCode, 400, "invalid_request"},
 		{provision.ErrInvalidSub, 401, "unauthorized"},
-		{fmt.Errorf("create user: %w", provision.ErrKandyCredentialsRefused), 502, "kandy_unavailable"},
+		{fmt.Errorf("create user: %w", provision.ErrKandyCredentialsRefused), 503, "unavailable"},
+		{provision.ErrAccountClosed, 403, "account_closed"},
+		{provision.ErrAccountDeleted, 404, "not_provisioned"},
 		{fmt.Errorf("orphan: %w", provision.ErrKandyUserExists), 502, "kandy_unavailable"},
 		{provision.ErrClaimLost, 500, "internal"},
 		{errors.New("dynamodb: ResourceNotFoundException table kandy-accounts"), 500, "internal"},
@@ -123,7 +125,7 @@ func TestEveryCodeHasAnAnswer(t *testing.T) {
 				t.Errorf("code %s: no message", c)
 			}
 		}
-		if prev, dup := statuses[a.status]; dup && a.status != http.StatusNotFound {
+		if prev, dup := statuses[a.status]; dup && a.status != http.StatusNotFound && a.status != http.StatusForbidden {
 			t.Errorf("codes %s and %s share status %d", prev, c, a.status)
 		}
 		statuses[a.status] = c

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
 // DefaultNamespace is used when the configuration names none.
@@ -39,6 +42,13 @@ const (
 	// DependencyErrors counts, by Dependency, the operations that failed
 	// because DynamoDB, KMS or Secrets Manager did (503 unavailable).
 	DependencyErrors = "DependencyErrors"
+	// AccountsRebuilt counts the accounts rebuilt because their Kandy user
+	// was gone: drift found by a request between reconciles.
+	AccountsRebuilt = "AccountsRebuilt"
+	// KandyCredentialsRefused counts the operations that failed because
+	// Kandy refused the project's credentials even as read again from
+	// Secrets Manager: the secret needs an operator. It has an alarm.
+	KandyCredentialsRefused = "KandyCredentialsRefused"
 )
 
 // Dimension names.
@@ -67,6 +77,12 @@ func New(w io.Writer, namespace string) *Recorder {
 	return &Recorder{w: w, namespace: namespace, now: time.Now}
 }
 
+// The ports the Recorder serves.
+var (
+	_ provision.Metrics = (*Recorder)(nil)
+	_ kandy.Observer    = (*Recorder)(nil)
+)
+
 // UserCreated counts a Kandy account this service created.
 func (r *Recorder) UserCreated(ctx context.Context) { r.count(ctx, UsersCreated) }
 
@@ -75,6 +91,13 @@ func (r *Recorder) UserAlreadyPresent(ctx context.Context) { r.count(ctx, UsersA
 
 // QuotaExceeded counts a sign-up Kandy refused for the account's user limit.
 func (r *Recorder) QuotaExceeded(ctx context.Context) { r.count(ctx, QuotaExceeded) }
+
+// AccountRebuilt counts an account rebuilt because its Kandy user was gone.
+func (r *Recorder) AccountRebuilt(ctx context.Context) { r.count(ctx, AccountsRebuilt) }
+
+// CredentialsRefused counts an operation refused for the project's
+// credentials, after they were read again.
+func (r *Recorder) CredentialsRefused(ctx context.Context) { r.count(ctx, KandyCredentialsRefused) }
 
 // KandyCall records one HTTP call to Kandy: its latency by operation and,
 // when errKind is not empty, an error in total and by kind.

@@ -14,7 +14,8 @@ type EnsureOptions struct {
 	CountryCode string // default: the service's default
 	// ByUser marks the user's own request (POST /users). Only it
 	// provisions a user whose account was deleted; every other caller
-	// gets ErrAccountDeleted.
+	// gets ErrAccountDeleted. No caller provisions a user who left the
+	// pool (ErrAccountClosed).
 	ByUser bool
 }
 
@@ -54,7 +55,8 @@ func (s *Service) ensure(ctx context.Context, sub string, o EnsureOptions) (Acco
 		return Account{}, false, fmt.Errorf("claiming: %w", err)
 	}
 	if !claimed && !c.Wrote(existing, StatusPending) {
-		return unclaimed(existing, s.now())
+		a, err := existing.Unclaimed(s.now())
+		return a, false, err
 	}
 	kctx, cancel := s.holding(ctx, c)
 	creds, err := s.create(kctx, uid, country)
@@ -68,20 +70,6 @@ func (s *Service) ensure(ctx context.Context, sub string, o EnsureOptions) (Acco
 		return Account{}, false, err
 	}
 	return rec.account(), true, nil
-}
-
-// unclaimed answers for a record Ensure could not claim.
-func unclaimed(existing Record, now time.Time) (Account, bool, error) {
-	switch {
-	case existing.Status == StatusActive:
-		return existing.account(), false, nil
-	case existing.Held(now):
-		return Account{}, false, ErrInProgress
-	case existing.Status == StatusDeleted, existing.Status == StatusDeleting:
-		return Account{}, false, ErrAccountDeleted
-	default: // taken over by another request since it was read
-		return Account{}, false, ErrInProgress
-	}
 }
 
 // giveUp ends the claim of a creation that failed. When Kandy surely

@@ -344,9 +344,12 @@ func TestEnsureOutcomesAreCounted(t *testing.T) {
 }
 
 type countingMetrics struct {
-	created, present, quota int
-	dependencies            []string
+	created, present, quota, rebuilt, refused int
+	dependencies                              []string
 }
+
+func (m *countingMetrics) AccountRebuilt(context.Context)     { m.rebuilt++ }
+func (m *countingMetrics) CredentialsRefused(context.Context) { m.refused++ }
 
 func (m *countingMetrics) UserCreated(context.Context)        { m.created++ }
 func (m *countingMetrics) UserAlreadyPresent(context.Context) { m.present++ }

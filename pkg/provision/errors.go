@@ -15,8 +15,12 @@ var (
 	// worker, backfill, reconcile) for a user who deleted their account or
 	// left the pool: only the user's own POST /users provisions them again.
 	ErrAccountDeleted = fmt.Errorf("%w: the account was deleted", ErrNotProvisioned)
-	ErrInProgress     = errors.New("provisioning already in progress for this user")
-	ErrInvalidSub     = userid.ErrInvalidSub
+	// ErrAccountClosed answers Ensure for a user who left the pool, the
+	// user's own request with a still-valid token included: it is final.
+	// Every automatic path sees it as ErrAccountDeleted.
+	ErrAccountClosed = fmt.Errorf("%w: the user left the pool", ErrAccountDeleted)
+	ErrInProgress    = errors.New("provisioning already in progress for this user")
+	ErrInvalidSub    = userid.ErrInvalidSub
 
 	// ErrInvalidRequest is wrapped by every refusal of a caller's input.
 	ErrInvalidRequest     = errors.New("invalid request")
@@ -27,9 +31,11 @@ var (
 	// Errors of the Kandy port.
 	ErrQuotaExceeded    = errors.New("Kandy refused: the account's user limit is reached")
 	ErrKandyUnavailable = errors.New("Kandy failed or timed out")
-	// ErrKandyCredentialsRefused means Kandy refused the project's key:
-	// every later call fails the same way until an operator fixes it.
-	ErrKandyCredentialsRefused = fmt.Errorf("%w: Kandy refused the project's credentials", ErrKandyUnavailable)
+	// ErrKandyCredentialsRefused means Kandy refused the project's key and
+	// secret, read again from Secrets Manager: every later call fails the
+	// same way until an operator fixes the secret. It is our configuration
+	// that failed, not Kandy.
+	ErrKandyCredentialsRefused = errors.New("Kandy refused the project's credentials: the Kandy secret needs an operator")
 	ErrKandyUserExists         = errors.New("the Kandy user already exists")
 	ErrKandyNoSuchUser         = errors.New("the Kandy user does not exist")
 
@@ -37,11 +43,6 @@ var (
 	// (DynamoDB, KMS, Secrets Manager) failed, throttled or timed out: the
 	// caller may retry. A *DependencyError names which.
 	ErrUnavailable = errors.New("a dependency of the service failed or timed out")
-
-	// ErrRecordBroken means an ACTIVE record names a Kandy user that Kandy
-	// does not have: a retry cannot help, so it is an internal error, for
-	// reconcile's "broken" class to repair.
-	ErrRecordBroken = errors.New("the account's Kandy user does not exist")
 
 	// ErrClaimLost is the accounts port's answer when a conditional write
 	// finds the record changed: the claim expired and was taken over, or
@@ -74,6 +75,7 @@ const (
 	CodeUnauthorized     Code = "unauthorized"
 	CodeNotFound         Code = "not_found"
 	CodeNotProvisioned   Code = "not_provisioned"
+	CodeAccountClosed    Code = "account_closed"
 	CodeInProgress       Code = "provisioning_in_progress"
 	CodeQuotaExceeded    Code = "kandy_quota_exceeded"
 	CodeKandyUnavailable Code = "kandy_unavailable"
@@ -83,7 +85,7 @@ const (
 
 // Codes lists every code.
 var Codes = []Code{
-	CodeInvalidRequest, CodeUnauthorized, CodeNotFound, CodeNotProvisioned,
+	CodeInvalidRequest, CodeUnauthorized, CodeNotFound, CodeNotProvisioned, CodeAccountClosed,
 	CodeInProgress, CodeQuotaExceeded, CodeKandyUnavailable, CodeUnavailable, CodeInternal,
 }
 
@@ -95,9 +97,11 @@ var codeOf = []struct {
 	{ErrInvalidRequest, CodeInvalidRequest},
 	{ErrUnauthorized, CodeUnauthorized},
 	{ErrInvalidSub, CodeUnauthorized},
+	{ErrAccountClosed, CodeAccountClosed},
 	{ErrNotProvisioned, CodeNotProvisioned},
 	{ErrInProgress, CodeInProgress},
 	{ErrQuotaExceeded, CodeQuotaExceeded},
+	{ErrKandyCredentialsRefused, CodeUnavailable},
 	{ErrKandyUnavailable, CodeKandyUnavailable},
 	{ErrKandyUserExists, CodeKandyUnavailable},
 	{ErrKandyNoSuchUser, CodeKandyUnavailable},

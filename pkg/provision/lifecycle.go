@@ -39,18 +39,42 @@ func (s *Service) userToken(ctx context.Context, sub string) (string, error) {
 		return tok, err
 	}
 	// A delete that began after the read took the Kandy user: answer as if
-	// this request came after it. If the same record is still ACTIVE, the
-	// record and Kandy disagree; that is not a race, and it is reported.
-	now, nerr := s.active(ctx, sub)
-	switch {
-	case nerr != nil:
-		return "", nerr
-	case now.Generation != rec.Generation:
-		return s.kandy.UserAccessToken(ctx, now.UserID)
-	default:
-		s.log.ErrorContext(ctx, "an ACTIVE record's Kandy user does not exist", "user_id", rec.UserID)
-		return "", ErrRecordBroken
+	// this request came after it. If the same record is still ACTIVE, Kandy
+	// lost the user: the user's own request proves they are in the pool,
+	// so the account is rebuilt, as reconcile's broken repair does.
+	now, err := s.active(ctx, sub)
+	if err != nil {
+		return "", err
 	}
+	if now.Generation == rec.Generation {
+		s.log.WarnContext(ctx, "an ACTIVE record's Kandy user does not exist; rebuilding it", "user_id", rec.UserID)
+		a, err := s.Rebuild(ctx, rec)
+		if err != nil {
+			return "", err
+		}
+		now.UserID = a.UserID
+	}
+	return s.kandy.UserAccessToken(ctx, now.UserID)
+}
+
+// Rebuild repairs an ACTIVE record seen whose Kandy user is gone or holds
+// other credentials: it deletes what is left under a delete claim, then
+// provisions the user again under a claim, as an automatic path, so a
+// delete or a departure that came between wins. ErrInProgress means
+// another request changed the record first.
+func (s *Service) Rebuild(ctx context.Context, seen Record) (Account, error) {
+	err := s.deleteSeen(ctx, seen, Ending{}, true)
+	if errors.Is(err, ErrClaimLost) {
+		err = ErrInProgress
+	}
+	if err != nil {
+		return Account{}, s.counted(ctx, err)
+	}
+	a, _, err := s.Ensure(ctx, seen.Sub, EnsureOptions{})
+	if err == nil && s.metrics != nil {
+		s.metrics.AccountRebuilt(ctx)
+	}
+	return a, err
 }
 
 // Delete deletes sub's account at the user's request. The Kandy user goes
@@ -63,7 +87,7 @@ func (s *Service) Delete(ctx context.Context, sub string) error {
 	if err != nil {
 		return s.counted(ctx, err)
 	}
-	if seen.Status == StatusActive || seen.Status == StatusDeleting {
+	if seen.HadAccount() {
 		return nil
 	}
 	return ErrNotProvisioned
@@ -104,23 +128,22 @@ func (s *Service) remove(ctx context.Context, sub string, end Ending) (Record, e
 	}
 }
 
-// removeSeen is remove for the record as read. A tombstone stays as it is,
-// but for an expiry the user leaving the pool adds; anything else is
-// deleted. Where there was no record there is no Kandy user to delete.
+// removeSeen is remove for the record as read (see Record.Removal).
 func (s *Service) removeSeen(ctx context.Context, seen Record, end Ending) error {
-	if seen.Status != StatusDeleted {
+	switch seen.Removal(end) {
+	case RemoveRecord:
 		return s.deleteSeen(ctx, seen, end, seen.Exists())
-	}
-	if end.ExpiresAt.IsZero() || !seen.ExpiresAt.IsZero() {
-		return nil
-	}
-	err := s.accounts.Expire(ctx, seen, end.ExpiresAt)
-	if errors.Is(err, ErrClaimLost) {
-		if now, gerr := s.read(ctx, seen.Sub); gerr == nil && now.Status == StatusDeleted && !now.ExpiresAt.IsZero() {
-			return nil
+	case RemoveExpire:
+		err := s.accounts.Expire(ctx, seen, end.ExpiresAt)
+		if errors.Is(err, ErrClaimLost) {
+			// Expired by another delivery of the same event since the read.
+			if now, gerr := s.read(ctx, seen.Sub); gerr == nil && now.Removal(end) == RemoveNothing {
+				return nil
+			}
 		}
+		return err
 	}
-	return err
+	return nil
 }
 
 // Purge deletes sub's Kandy user and record as an operator's repair, only
@@ -142,16 +165,18 @@ func (s *Service) Purge(ctx context.Context, seen Record, end Ending) error {
 
 // deleteSeen deletes the Kandy user, if kandyUser, and leaves end in place
 // of the record, under a delete claim taken on condition that the record
-// is still seen (see MayClaimDelete).
+// is still seen (see MayClaimDelete). The claim carries the ending's
+// expiry: a user leaving the pool is final from the claim on.
 func (s *Service) deleteSeen(ctx context.Context, seen Record, end Ending, kandyUser bool) error {
 	if seen.Held(s.now()) {
 		return ErrInProgress
 	}
+	end = seen.Keeping(end)
 	if seen.UserID == "" {
 		seen.UserID, _ = userid.FromSub(seen.Sub)
 	}
 	c := s.newClaim(ctx, seen.Sub, seen.UserID)
-	if err := s.accounts.ClaimDelete(ctx, c, seen); err != nil {
+	if err := s.accounts.ClaimDelete(ctx, c, seen, end); err != nil {
 		if !errors.Is(err, ErrClaimLost) {
 			return fmt.Errorf("claiming the delete: %w", err)
 		}
@@ -177,27 +202,16 @@ func (s *Service) deleteSeen(ctx context.Context, seen Record, end Ending, kandy
 	return nil
 }
 
-// active reads sub's ACTIVE record: a live creation is ErrInProgress; a
-// tombstone is ErrAccountDeleted; no record, a delete under way or a
-// creation given up is ErrNotProvisioned. The first two are
-// ErrNotProvisioned too.
+// active reads sub's ACTIVE record (see Record.Read).
 func (s *Service) active(ctx context.Context, sub string) (Record, error) {
 	if err := userid.Validate(sub); err != nil {
 		return Record{}, err
 	}
 	rec, err := s.read(ctx, sub)
-	switch {
-	case err != nil:
+	if err != nil {
 		return Record{}, err
-	case rec.Status == StatusActive:
-		return rec, nil
-	case rec.Status == StatusPending && rec.Held(s.now()):
-		return Record{}, ErrInProgress
-	case rec.Status == StatusDeleted:
-		return Record{}, ErrAccountDeleted
-	default:
-		return Record{}, ErrNotProvisioned
 	}
+	return rec.Read(s.now())
 }
 
 // wrote reads the record after a write answered ErrClaimLost, and reports

@@ -151,20 +151,54 @@ func TestUserTokenRacingADelete(t *testing.T) {
 	}
 }
 
-// An ACTIVE record whose Kandy user is gone, with no request racing it, is
-// a disagreement to report, not an answer of no account, nor a Kandy
-// failure a client would retry.
-func TestUserTokenOfABrokenRecord(t *testing.T) {
+// An ACTIVE record whose Kandy user is gone, with no request racing it,
+// is rebuilt: the user's own request proves they are in the pool. The
+// token is the new user's, the record holds its credentials, and the
+// rebuild is counted.
+func TestUserTokenRebuildsAVanishedKandyUser(t *testing.T) {
+	m := &countingMetrics{}
+	w := newWorld(t, func(o *provision.Options) { o.Metrics = m })
+	w.provisioned(t)
+	before, _ := w.record(t)
+	delete(w.kandy.users, uid)
+	tok, err := w.svc.UserToken(context.Background(), sub)
+	if err != nil {
+		t.Fatalf("token of a vanished Kandy user: %v", err)
+	}
+	if tok != "UAT"+uid {
+		t.Errorf("token %q, want %q", tok, "UAT"+uid)
+	}
+	after, _ := w.record(t)
+	if after.Generation == before.Generation || after.UserAPIKey != w.kandy.users[uid].UserAPIKey {
+		t.Errorf("record after the rebuild %+v, want a new generation with the new user's key %s", after, w.kandy.users[uid].UserAPIKey)
+	}
+	want := []string{"create " + uid + " US", "token " + uid, "delete " + uid, "create " + uid + " US", "token " + uid}
+	if calls := w.kandy.callList(); fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Errorf("calls %v, want %v", calls, want)
+	}
+	if m.rebuilt != 1 {
+		t.Errorf("rebuilds counted %d, want 1", m.rebuilt)
+	}
+}
+
+// A rebuild yields to what another request did since the read: a record
+// changed under it is ErrInProgress, and a user who deleted their account
+// meanwhile is not provisioned again.
+func TestRebuildYields(t *testing.T) {
+	ctx := context.Background()
 	w := newWorld(t)
 	w.provisioned(t)
-	delete(w.kandy.users, uid)
-	_, err := w.svc.UserToken(context.Background(), sub)
-	wantCode(t, "broken record", err, provision.CodeInternal)
-	if !errors.Is(err, provision.ErrRecordBroken) {
-		t.Fatalf("err = %v, want ErrRecordBroken", err)
+	seen, _ := w.record(t)
+	if err := w.svc.Delete(ctx, sub); err != nil {
+		t.Fatal(err)
 	}
-	if calls := w.kandy.callList(); len(calls) != 2 {
-		t.Fatalf("calls %v: want create, then one token request", calls)
+	_, err := w.svc.Rebuild(ctx, seen)
+	wantCode(t, "rebuild of a record deleted since", err, provision.CodeInProgress)
+	if rec, _ := w.record(t); rec.Status != provision.StatusDeleted {
+		t.Errorf("record %s after the rebuild yielded, want the tombstone", rec.Status)
+	}
+	if _, ok := w.kandy.users[uid]; ok {
+		t.Error("the rebuild created a Kandy user for a user who deleted their account")
 	}
 }
 
@@ -298,13 +332,13 @@ type changingStore struct {
 	claims  int
 }
 
-func (c *changingStore) ClaimDelete(ctx context.Context, cl provision.Claim, seen provision.Record) error {
+func (c *changingStore) ClaimDelete(ctx context.Context, cl provision.Claim, seen provision.Record, end provision.Ending) error {
 	c.claims++
 	if c.changes > 0 {
 		c.changes--
 		return fmt.Errorf("claiming: %w", provision.ErrClaimLost)
 	}
-	return c.Accounts.ClaimDelete(ctx, cl, seen)
+	return c.Accounts.ClaimDelete(ctx, cl, seen, end)
 }
 
 func TestDeleteReadsAgainWhenTheRecordChanged(t *testing.T) {
@@ -483,7 +517,7 @@ func TestDeprovision(t *testing.T) {
 // claimFailing fails the delete claim with an error of the store's own.
 type claimFailing struct{ *memstore.Accounts }
 
-func (claimFailing) ClaimDelete(context.Context, provision.Claim, provision.Record) error {
+func (claimFailing) ClaimDelete(context.Context, provision.Claim, provision.Record, provision.Ending) error {
 	return errors.New("dynamodb: InternalServerError")
 }
 
@@ -497,5 +531,68 @@ func TestDeleteClaimFailures(t *testing.T) {
 	wantCode(t, "store failure", err, provision.CodeInternal)
 	if !strings.Contains(err.Error(), "claiming the delete") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Leaving the pool is final for every path: after the deletion event, or
+// while its delete is left half-way, the user's own POST /users is refused
+// as closed and calls nothing at Kandy, as is every automatic path; reads
+// and the user's own DELETE answer as for any tombstone, and keep it
+// expiring.
+func TestLeavingThePoolIsFinal(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name  string
+		leave func(*world)
+	}{
+		{"left", func(w *world) {
+			if err := w.svc.Deprovision(ctx, sub); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"left after deleting the account", func(w *world) {
+			if err := w.svc.Delete(ctx, sub); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.svc.Deprovision(ctx, sub); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"leaving, the delete left half-way", func(w *world) {
+			w.kandy.deleteErr = fmt.Errorf("delete user: %w", provision.ErrKandyUnavailable)
+			wantCode(t, "Deprovision with Kandy down", w.svc.Deprovision(ctx, sub), provision.CodeKandyUnavailable)
+			w.kandy.deleteErr = nil
+			w.clock.Add(2 * time.Minute) // the delete's claim expires
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.provisioned(t)
+			tt.leave(w)
+			before := len(w.kandy.callList())
+			_, _, err := w.svc.Ensure(ctx, sub, provision.EnsureOptions{ByUser: true})
+			wantCode(t, "the user's own POST", err, provision.CodeAccountClosed)
+			_, _, err = w.svc.Ensure(ctx, sub, provision.EnsureOptions{})
+			if !errors.Is(err, provision.ErrAccountDeleted) {
+				t.Errorf("an automatic path = %v, want ErrAccountDeleted", err)
+			}
+			if calls := w.kandy.callList()[before:]; len(calls) != 0 {
+				t.Errorf("Kandy called %v for a user who left", calls)
+			}
+			_, err = w.svc.Get(ctx, sub)
+			wantCode(t, "GET", err, provision.CodeNotProvisioned)
+			_, err = w.svc.UserToken(ctx, sub)
+			wantCode(t, "token", err, provision.CodeNotProvisioned)
+			_ = w.svc.Delete(ctx, sub)
+			rec, _ := w.record(t)
+			if !rec.LeftPool() {
+				t.Errorf("after the user's DELETE: %+v, want the expiring tombstone of a user who left", rec)
+			}
+			_, _, err = w.svc.Ensure(ctx, sub, provision.EnsureOptions{ByUser: true})
+			wantCode(t, "the user's POST after their DELETE", err, provision.CodeAccountClosed)
+			if len(w.kandy.users) != 0 {
+				t.Errorf("Kandy holds %v", w.kandy.users)
+			}
+		})
 	}
 }

@@ -98,16 +98,17 @@ type Accounts interface {
 	// Claim makes the record PENDING under c if MayClaim holds; otherwise
 	// it returns the existing record and false.
 	Claim(ctx context.Context, c Claim) (existing Record, claimed bool, err error)
-	// Finalize stores the credentials and makes the record ACTIVE (MayFinalize).
+	// Finalize stores the credentials and makes the record ACTIVE (MayEndCreate).
 	Finalize(ctx context.Context, c Claim, creds Credentials) (Record, error)
-	// Release ends c's claim at c.Now and keeps the PENDING record (MayRelease).
+	// Release ends c's claim at c.Now and keeps the PENDING record (MayEndCreate).
 	Release(ctx context.Context, c Claim) error
-	// Drop deletes c's PENDING record (MayDrop).
+	// Drop deletes c's PENDING record (MayEndCreate).
 	Drop(ctx context.Context, c Claim) error
 	// Get reads a record consistently; ErrNotProvisioned if absent.
 	Get(ctx context.Context, sub string) (Record, error)
-	// ClaimDelete makes the record DELETING under c (MayClaimDelete).
-	ClaimDelete(ctx context.Context, c Claim, seen Record) error
+	// ClaimDelete makes the record DELETING under c (MayClaimDelete),
+	// with end's expiry if it has one, and no deletion time.
+	ClaimDelete(ctx context.Context, c Claim, seen Record, end Ending) error
 	// FinishDelete leaves what end says in place of c's DELETING record:
 	// a tombstone with no credentials, or nothing (MayFinishDelete).
 	FinishDelete(ctx context.Context, c Claim, end Ending) error
@@ -172,6 +173,12 @@ type Metrics interface {
 	UserCreated(ctx context.Context)
 	UserAlreadyPresent(ctx context.Context)
 	QuotaExceeded(ctx context.Context)
+	// AccountRebuilt counts an account rebuilt because its Kandy user was
+	// gone: drift found between reconciles.
+	AccountRebuilt(ctx context.Context)
+	// CredentialsRefused counts an operation Kandy refused for the
+	// project's credentials, read again: the secret needs an operator.
+	CredentialsRefused(ctx context.Context)
 	// DependencyFailed counts a failure of one of the service's own AWS
 	// dependencies, by DependencyError.Dependency.
 	DependencyFailed(ctx context.Context, dependency string)
@@ -199,11 +206,16 @@ func New(accounts Accounts, k Kandy, o Options) (*Service, error) {
 }
 
 // counted returns err, having told the metrics if it is the failure of an
-// AWS dependency: one count per operation, wherever it failed.
+// AWS dependency or of the project's credentials: one count per
+// operation, wherever it failed.
 func (s *Service) counted(ctx context.Context, err error) error {
 	var dep *DependencyError
-	if s.metrics != nil && errors.As(err, &dep) {
+	switch {
+	case s.metrics == nil:
+	case errors.As(err, &dep):
 		s.metrics.DependencyFailed(ctx, dep.Dependency)
+	case errors.Is(err, ErrKandyCredentialsRefused):
+		s.metrics.CredentialsRefused(ctx)
 	}
 	return err
 }

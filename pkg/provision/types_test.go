@@ -28,7 +28,9 @@ func TestCodeOf(t *testing.T) {
 		{provision.ErrInProgress, provision.CodeInProgress},
 		{provision.ErrQuotaExceeded, provision.CodeQuotaExceeded},
 		{provision.ErrKandyUnavailable, provision.CodeKandyUnavailable},
-		{provision.ErrKandyCredentialsRefused, provision.CodeKandyUnavailable},
+		{provision.ErrKandyCredentialsRefused, provision.CodeUnavailable},
+		{provision.ErrAccountClosed, provision.CodeAccountClosed},
+		{provision.ErrAccountDeleted, provision.CodeNotProvisioned},
 		{provision.ErrKandyUserExists, provision.CodeKandyUnavailable},
 		{provision.ErrKandyNoSuchUser, provision.CodeKandyUnavailable},
 		// A time-out is no one's until the dependency that timed out says so.

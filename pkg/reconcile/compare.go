@@ -15,42 +15,23 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userpool"
 )
 
-// Class is a kind of drift; each has one repair.
-type Class string
+// Class is a kind of drift; each has one repair. The classes, what they
+// mean and how each is repaired are the state machine's
+// (provision.Record.Judge).
+type Class = provision.Drift
 
 // The classes, in the order they are reported.
 const (
-	// Missing: a confirmed Cognito user with no record. Repair: provision.
-	Missing Class = "missing"
-	// Gone: a record or a Kandy user whose Cognito user no longer exists.
-	// Repair: delete the Kandy user, then the record.
-	Gone Class = "gone"
-	// Orphan: a Kandy user of our id scheme with no record, whose Cognito
-	// user never confirmed. Repair: delete it.
-	Orphan Class = "orphan"
-	// Stale: a PENDING or DELETING record whose claim expired. Repair: take
-	// it over as the state machine lets Ensure and Delete do: a confirmed
-	// user's creation is finished, a delete is finished into a tombstone,
-	// and an unconfirmed user's record is deleted.
-	Stale Class = "stale"
-	// Broken: an ACTIVE record whose Kandy user is missing, or holds other
-	// credentials. Repair: delete what is left, then provision again.
-	Broken Class = "broken"
-	// DeletedByUser: a user still in the pool who deleted their account (a
-	// tombstone). It records a choice: reported, never repaired, never
-	// counted as drift, and never provisioned as missing.
-	DeletedByUser Class = "deleted_by_user"
+	Missing       = provision.DriftMissing
+	Gone          = provision.DriftGone
+	Orphan        = provision.DriftOrphan
+	Stale         = provision.DriftStale
+	Broken        = provision.DriftBroken
+	DeletedByUser = provision.DeletedByUser
 )
 
 // Classes lists every class.
-var Classes = []Class{Missing, Gone, Orphan, Stale, Broken, DeletedByUser}
-
-// Deletes reports whether repairing c deletes a Kandy user that exists.
-func (c Class) Deletes() bool { return c == Gone || c == Orphan || c == Broken }
-
-// Drift reports whether c is a disagreement to repair, rather than a state
-// the account's life allows.
-func (c Class) Drift() bool { return c != DeletedByUser }
+var Classes = provision.Drifts
 
 // CognitoUser is what a reconcile needs of a Cognito user.
 type CognitoUser = userpool.User
@@ -77,9 +58,9 @@ type Item struct {
 	UserID string `json:"user_id"`
 	Why    string `json:"why"`
 	// seen is the record as it was read (no status: none), for the
-	// repair's condition; confirmed says whether its Cognito user is.
-	seen      provision.Record
-	confirmed bool
+	// repair's condition; repair is what fixing it does.
+	seen   provision.Record
+	repair provision.Repair
 }
 
 // Report is what a comparison found.
@@ -113,7 +94,7 @@ func (r Report) Count(c Class) int {
 func (r Report) Drift() int {
 	n := 0
 	for _, it := range r.Items {
-		if it.Class.Drift() {
+		if it.Class.IsDrift() {
 			n++
 		}
 	}
@@ -189,49 +170,26 @@ func (rep *Report) readKandy(ctx context.Context, src Sources, get func(string) 
 	return nil
 }
 
-// classify files one sub under a class, or counts it as in agreement or
-// in progress.
+// classify files one sub under the class the state machine gives it, or
+// counts it as in agreement or in progress.
 func (rep *Report) classify(v *view, now time.Time) {
-	it := Item{Sub: v.sub}
+	it := Item{Sub: v.sub, seen: provision.Record{Sub: v.sub}}
 	it.UserID, _ = userid.FromSub(v.sub)
 	if v.record != nil {
 		it.seen, it.UserID = *v.record, v.record.UserID
-	} else {
-		it.seen = provision.Record{Sub: v.sub}
 	}
-	it.confirmed = v.cognito != nil && v.cognito.Confirmed
-	rec, k := v.record, v.kandy
-	tomb := rec != nil && rec.Status == provision.StatusDeleted
+	o := provision.Observed{InPool: v.cognito != nil, Confirmed: v.cognito != nil && v.cognito.Confirmed, Kandy: v.kandy != nil}
+	o.SameKey = o.Kandy && v.record != nil && v.kandy.APIKey == v.record.UserAPIKey
+	j := it.seen.Judge(o, now)
 	switch {
-	case rec != nil && rec.Held(now):
+	case j.Busy:
 		rep.InProgress++
-		return
-	case tomb && k != nil:
-		it.Class, it.Why = Orphan, "a Kandy user under a tombstone"
-	case tomb && v.cognito != nil:
-		it.Class, it.Why = DeletedByUser, "the user deleted their account and stays in the pool"
-	case tomb:
-		rep.InAgreement++ // a user who left the pool: nothing anywhere
-		return
-	case v.cognito == nil && (rec != nil || k != nil):
-		it.Class, it.Why = Gone, "the Cognito user no longer exists"
-	case rec != nil && rec.Status != provision.StatusActive:
-		it.Class, it.Why = Stale, fmt.Sprintf("a %s record whose claim expired", rec.Status)
-	case rec != nil && k == nil:
-		it.Class, it.Why = Broken, "the ACTIVE record's Kandy user does not exist"
-	case rec != nil && k.APIKey != rec.UserAPIKey:
-		it.Class, it.Why = Broken, "the ACTIVE record holds other credentials than its Kandy user"
-	case rec != nil:
-		rep.InAgreement++
-		return
-	case it.confirmed && k != nil:
-		it.Class, it.Why = Missing, "a confirmed user with no record, and a Kandy user left behind"
-	case it.confirmed:
-		it.Class, it.Why = Missing, "a confirmed user with no account"
-	case k != nil:
-		it.Class, it.Why = Orphan, "a Kandy user with no record, of a user who never confirmed"
+	case j.Drift == "":
+		if it.seen.Exists() || o.Kandy {
+			rep.InAgreement++
+		}
 	default:
-		return // an unconfirmed user with no account: nothing to do yet
+		it.Class, it.Why, it.repair = j.Drift, j.Why, j.Repair
+		rep.Items = append(rep.Items, it)
 	}
-	rep.Items = append(rep.Items, it)
 }

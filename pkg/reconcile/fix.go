@@ -16,6 +16,7 @@ import (
 // as the API and the trigger.
 type Repairs interface {
 	Ensure(ctx context.Context, sub string, o provision.EnsureOptions) (provision.Account, bool, error)
+	Rebuild(ctx context.Context, seen provision.Record) (provision.Account, error)
 	Purge(ctx context.Context, seen provision.Record, end provision.Ending) error
 }
 
@@ -75,7 +76,7 @@ func Selected(rep Report, o FixOptions) []Item {
 	var first, then []Item
 	for _, it := range rep.Items {
 		switch {
-		case !o.Classes[it.Class] || !it.Class.Drift():
+		case !o.Classes[it.Class] || !it.Class.IsDrift():
 		case it.Class == Gone || it.Class == Orphan:
 			first = append(first, it)
 		default:
@@ -149,36 +150,22 @@ func snapshot(s FixSummary) FixSummary {
 // errSkipped marks an item that changed since it was read.
 var errSkipped = errors.New("changed since it was read")
 
-// repair does the one repair of it's class. A user who left the pool
-// keeps a tombstone that expires, as the pool's own deletion leaves; a
-// delete left half-way is finished into the tombstone the user asked for;
-// a Kandy user under a tombstone goes and the tombstone stays as it was;
-// any other clean-up leaves no record, so the user can be provisioned.
+// repair does the one repair the state machine gives it (see
+// provision.Record.Judge and provision.Record.Ending).
 func (f *fixer) repair(ctx context.Context, it Item) error {
-	ensure := func() error {
+	switch it.repair {
+	case provision.RepairProvision:
 		_, _, err := f.r.Ensure(ctx, it.Sub, provision.EnsureOptions{})
 		return err
-	}
-	switch {
-	case it.Class == Missing || it.Class == Stale && it.confirmed && it.seen.Status == provision.StatusPending:
-		return ensure()
-	case it.Class == Gone:
+	case provision.RepairRebuild:
+		_, err := f.r.Rebuild(ctx, it.seen)
+		return err
+	case provision.RepairLeave:
 		if gone, err := f.o.StillGone(ctx, it.Sub); err != nil || !gone {
 			return errors.Join(errSkipped, err)
 		}
-		return f.r.Purge(ctx, it.seen, provision.Ending{Tombstone: true, ExpiresAt: f.o.now().Add(provision.TombstoneTTL)})
-	case it.Class == Stale && it.seen.Status == provision.StatusDeleting:
-		return f.r.Purge(ctx, it.seen, provision.Ending{Tombstone: true})
-	case it.seen.Status == provision.StatusDeleted:
-		return f.r.Purge(ctx, it.seen, provision.Ending{Tombstone: true, ExpiresAt: it.seen.ExpiresAt})
-	case it.Class == Broken:
-		if err := f.r.Purge(ctx, it.seen, provision.Ending{}); err != nil {
-			return err
-		}
-		return ensure()
-	default: // orphans, and stale creations of users who never confirmed
-		return f.r.Purge(ctx, it.seen, provision.Ending{})
 	}
+	return f.r.Purge(ctx, it.seen, it.seen.Ending(it.repair, f.o.now()))
 }
 
 func (f *fixer) record(it Item, err error) {

@@ -269,7 +269,7 @@ func TestFixRepairsExactlyTheNamedClasses(t *testing.T) {
 		before := w.compare(t)
 		sum, err := reconcile.Fix(context.Background(), before, w.svc, reconcile.FixOptions{Classes: all(c), MaxDeletes: 10, StillGone: stillGone(w)})
 		repaired := before.Count(c)
-		if !c.Drift() {
+		if !c.IsDrift() {
 			repaired = 0
 		}
 		if err != nil {
@@ -288,7 +288,7 @@ func TestFixRepairsExactlyTheNamedClasses(t *testing.T) {
 		for _, other := range reconcile.Classes {
 			want := before.Count(other)
 			switch {
-			case other == c && c.Drift():
+			case other == c && c.IsDrift():
 				want = 0
 			case c == reconcile.Stale && other == reconcile.DeletedByUser:
 				want++ // sub 6's delete, finished

@@ -42,7 +42,7 @@ func (r *Reporter) Handle(ctx context.Context, _ events.EventBridgeEvent) error 
 	attrs := []any{"cognito_users", rep.CognitoUsers, "records", rep.Records, "kandy_users", rep.KandyUsers,
 		"in_agreement", rep.InAgreement, "in_progress", rep.InProgress, "foreign", len(rep.Foreign)}
 	for _, c := range Classes {
-		if c.Drift() {
+		if c.IsDrift() {
 			r.drift.Drift(ctx, string(c), rep.Count(c))
 		} else {
 			r.drift.Deleted(ctx, rep.Count(c))
@@ -52,7 +52,7 @@ func (r *Reporter) Handle(ctx context.Context, _ events.EventBridgeEvent) error 
 	r.log.InfoContext(ctx, "reconcile: report", attrs...)
 	logged := 0
 	for _, it := range rep.Items {
-		if !it.Class.Drift() {
+		if !it.Class.IsDrift() {
 			continue
 		}
 		if logged == maxLogged {

@@ -54,15 +54,17 @@ func NewAccounts(api API, table string) *Accounts { return &Accounts{api: api, t
 const (
 	// condAbsent: there is no record (MayClaimDelete of nothing seen).
 	condAbsent = "attribute_not_exists(#sub)"
-	// condHeldBy: in :status under the claim :token (MayFinalize,
-	// MayRelease, MayDrop, MayFinishDelete).
+	// condHeldBy: in :status under the claim :token (MayEndCreate,
+	// MayFinishDelete).
 	condHeldBy = "#status = :status AND claim_token = :token"
 	// condSeenExpired: still the PENDING or DELETING record seen, its claim
 	// not live at :now (MayClaim's and MayClaimDelete's take-over).
 	condSeenExpired = "#status = :seen AND claim_token = :generation AND claim_expires_at <= :now"
-	// condSeenUnclaimed: still the ACTIVE or DELETED record seen
-	// (MayClaimDelete; MayClaim of a tombstone by the user).
-	condSeenUnclaimed = "#status = :seen AND claim_token = :generation"
+	// condSeenUnclaimed: still the ACTIVE or DELETED record seen, with
+	// no expiry, as seen (MayClaimDelete; MayClaim of a tombstone by the
+	// user). condSeenExpiring: still the tombstone seen, with its expiry.
+	condSeenUnclaimed = "#status = :seen AND claim_token = :generation AND attribute_not_exists(" + TTLAttribute + ")"
+	condSeenExpiring  = "#status = :seen AND claim_token = :generation AND " + TTLAttribute + " = :seenttl"
 	// condSeenKept: still the tombstone seen, with no expiry (MayExpire).
 	condSeenKept = "#status = :deleted AND claim_token = :generation AND attribute_not_exists(" + TTLAttribute + ")"
 )
@@ -79,6 +81,11 @@ const (
 	updateRelease     = "SET claim_expires_at = :now, updated_at = :stamp"
 	updateClaimDelete = "SET #status = :deleting, claim_token = :token, claim_expires_at = :expires, updated_at = :stamp, " +
 		"user_id = if_not_exists(user_id, :uid), created_at = if_not_exists(created_at, :stamp) REMOVE deleted_at, " + TTLAttribute
+	// updateClaimLeave is updateClaimDelete for a user leaving the pool:
+	// the claim carries the tombstone's expiry, so it is final at once.
+	updateClaimLeave = "SET #status = :deleting, claim_token = :token, claim_expires_at = :expires, updated_at = :stamp, " +
+		"user_id = if_not_exists(user_id, :uid), created_at = if_not_exists(created_at, :stamp), " + TTLAttribute + " = :ttl " +
+		"REMOVE deleted_at"
 	// updateBury makes a tombstone: no credential attribute at all.
 	updateBury = "SET #status = :deleted, deleted_at = :stamp, updated_at = :stamp " +
 		"REMOVE full_user_id, domain_name, user_api_key, user_api_secret, user_password"
@@ -236,10 +243,13 @@ func seenCondition(seen provision.Record, now time.Time) (string, map[string]str
 	case provision.StatusPending, provision.StatusDeleting:
 		return condSeenExpired, statusName, map[string]types.AttributeValue{
 			":seen": str(string(seen.Status)), ":generation": str(seen.Generation), ":now": millis(now)}
-	default:
-		return condSeenUnclaimed, statusName, map[string]types.AttributeValue{
-			":seen": str(string(seen.Status)), ":generation": str(seen.Generation)}
 	}
+	values := map[string]types.AttributeValue{":seen": str(string(seen.Status)), ":generation": str(seen.Generation)}
+	if seen.ExpiresAt.IsZero() {
+		return condSeenUnclaimed, statusName, values
+	}
+	values[":seenttl"] = seconds(seen.ExpiresAt)
+	return condSeenExpiring, statusName, values
 }
 
 // Claim makes the record PENDING under c where MayClaim holds.
@@ -301,7 +311,7 @@ func (a *Accounts) takeOver(ctx context.Context, c provision.Claim, seen provisi
 	return rec, false, err
 }
 
-// Finalize stores the credentials (MayFinalize).
+// Finalize stores the credentials (MayEndCreate).
 func (a *Accounts) Finalize(ctx context.Context, c provision.Claim, cr provision.Credentials) (provision.Record, error) {
 	out, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(a.table),
@@ -323,14 +333,14 @@ func (a *Accounts) Finalize(ctx context.Context, c provision.Claim, cr provision
 	return decode(out.Attributes)
 }
 
-// Release ends c's claim at c.Now and keeps the record (MayRelease).
+// Release ends c's claim at c.Now and keeps the record (MayEndCreate).
 func (a *Accounts) Release(ctx context.Context, c provision.Claim) error {
 	return a.update(ctx, c.Sub, "releasing claim", updateRelease, condHeldBy, statusName, map[string]types.AttributeValue{
 		":status": str(string(provision.StatusPending)), ":token": str(c.Token), ":now": millis(c.Now), ":stamp": stamp(c.Now),
 	})
 }
 
-// Drop deletes c's PENDING record (MayDrop).
+// Drop deletes c's PENDING record (MayEndCreate).
 func (a *Accounts) Drop(ctx context.Context, c provision.Claim) error {
 	return a.deleteHeld(ctx, c, provision.StatusPending, "dropping claim")
 }
@@ -373,8 +383,9 @@ func (a *Accounts) Get(ctx context.Context, sub string) (provision.Record, error
 	return decode(out.Item)
 }
 
-// ClaimDelete makes the record DELETING under c (MayClaimDelete).
-func (a *Accounts) ClaimDelete(ctx context.Context, c provision.Claim, seen provision.Record) error {
+// ClaimDelete makes the record DELETING under c (MayClaimDelete), with
+// end's expiry.
+func (a *Accounts) ClaimDelete(ctx context.Context, c provision.Claim, seen provision.Record, end provision.Ending) error {
 	cond, names, values := seenCondition(seen, c.Now)
 	names = maps.Clone(names)
 	names["#status"] = "status"
@@ -383,7 +394,11 @@ func (a *Accounts) ClaimDelete(ctx context.Context, c provision.Claim, seen prov
 	values[":expires"] = millis(c.ExpiresAt)
 	values[":stamp"] = stamp(c.Now)
 	values[":uid"] = str(c.UserID)
-	return a.update(ctx, c.Sub, "claiming the delete", updateClaimDelete, cond, names, values)
+	update := updateClaimDelete
+	if !end.ExpiresAt.IsZero() {
+		update, values[":ttl"] = updateClaimLeave, seconds(end.ExpiresAt)
+	}
+	return a.update(ctx, c.Sub, "claiming the delete", update, cond, names, values)
 }
 
 // FinishDelete leaves end in place of c's DELETING record (MayFinishDelete).

@@ -31,6 +31,7 @@ func Contract(t *testing.T, fresh func(t *testing.T) provision.Accounts) {
 		{"a tombstone has no credentials and only the user revives it", tombstone},
 		{"a repair leaves no record", repairLeavesNothing},
 		{"a kept tombstone is given an expiry once", expire},
+		{"a user who left the pool is never revived", leftThePool},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, fresh(t)) })
 	}
@@ -199,13 +200,13 @@ func claimedDelete(t *testing.T, a provision.Accounts) {
 	d := claim("del1", t0.Add(time.Hour), time.Minute)
 	stale := seen
 	stale.Generation = "gen0"
-	lost(t, "delete claim on another generation", a.ClaimDelete(ctx, d, stale))
-	must(t, a.ClaimDelete(ctx, d, seen))
+	lost(t, "delete claim on another generation", a.ClaimDelete(ctx, d, stale, provision.Ending{}))
+	must(t, a.ClaimDelete(ctx, d, seen, provision.Ending{}))
 	rec := get(t, a)
 	if rec.Status != provision.StatusDeleting || rec.ClaimToken != "del1" || rec.Generation != "del1" || !rec.ClaimExpiresAt.Equal(d.ExpiresAt) || rec.UserID == "" {
 		t.Fatalf("after the delete claim: %+v", rec)
 	}
-	lost(t, "a second delete claim on the same read", a.ClaimDelete(ctx, claim("del2", t0.Add(time.Hour), time.Minute), seen))
+	lost(t, "a second delete claim on the same read", a.ClaimDelete(ctx, claim("del2", t0.Add(time.Hour), time.Minute), seen, provision.Ending{}))
 	lost(t, "finish delete under another claim", a.FinishDelete(ctx, claim("del2", t0, 0), kept))
 	lost(t, "drop of a DELETING record", a.Drop(ctx, d))
 	d.Now = t0.Add(time.Hour + time.Second)
@@ -220,26 +221,26 @@ func claimedDelete(t *testing.T, a provision.Accounts) {
 func deleteClaimHolds(t *testing.T, a provision.Accounts) {
 	ctx := context.Background()
 	seen := activate(t, a, "gen1")
-	must(t, a.ClaimDelete(ctx, claim("del", t0.Add(time.Hour), time.Minute), seen))
+	must(t, a.ClaimDelete(ctx, claim("del", t0.Add(time.Hour), time.Minute), seen, provision.Ending{}))
 	for _, c := range []provision.Claim{claim("create", t0.Add(time.Hour+time.Second), time.Minute), byUser("mine", t0.Add(time.Hour+time.Second), time.Minute)} {
 		if existing := refused(t, a, c); existing.Status != provision.StatusDeleting || existing.ClaimToken != "del" {
 			t.Fatalf("claim during a delete answered %+v", existing)
 		}
 	}
 	deleting := get(t, a)
-	lost(t, "a delete claim on a live delete claim", a.ClaimDelete(ctx, claim("del2", t0.Add(time.Hour+time.Minute-time.Millisecond), time.Minute), deleting))
-	must(t, a.ClaimDelete(ctx, claim("del3", t0.Add(time.Hour+time.Minute), time.Minute), deleting))
+	lost(t, "a delete claim on a live delete claim", a.ClaimDelete(ctx, claim("del2", t0.Add(time.Hour+time.Minute-time.Millisecond), time.Minute), deleting, provision.Ending{}))
+	must(t, a.ClaimDelete(ctx, claim("del3", t0.Add(time.Hour+time.Minute), time.Minute), deleting, provision.Ending{}))
 }
 
 func abandonedDelete(t *testing.T, a provision.Accounts) {
 	ctx := context.Background()
 	seen := activate(t, a, "gen1")
 	d := claim("del", t0.Add(time.Hour), time.Second)
-	must(t, a.ClaimDelete(ctx, d, seen))
+	must(t, a.ClaimDelete(ctx, d, seen, provision.Ending{}))
 	deleting := get(t, a)
 	// Another delete takes over the expired delete claim.
 	d2 := claim("del2", t0.Add(time.Hour+time.Minute), time.Minute)
-	must(t, a.ClaimDelete(ctx, d2, deleting))
+	must(t, a.ClaimDelete(ctx, d2, deleting, provision.Ending{}))
 	lost(t, "the first deleter's finish", a.FinishDelete(ctx, d, kept))
 	// An automatic creation may not take over an abandoned delete: the
 	// user asked for it. The user's own request may.
@@ -264,10 +265,10 @@ func abandonedDelete(t *testing.T, a provision.Accounts) {
 	must(t, err)
 	early := claim("d3", pending.ExpiresAt.Add(-time.Millisecond), time.Minute)
 	early.Sub = "other"
-	lost(t, "a delete claim on a live creation", a.ClaimDelete(ctx, early, seenPending))
+	lost(t, "a delete claim on a live creation", a.ClaimDelete(ctx, early, seenPending, provision.Ending{}))
 	onTime := claim("d4", pending.ExpiresAt, time.Minute)
 	onTime.Sub = "other"
-	must(t, a.ClaimDelete(ctx, onTime, seenPending))
+	must(t, a.ClaimDelete(ctx, onTime, seenPending, provision.Ending{}))
 	must(t, a.FinishDelete(ctx, onTime, nothing))
 }
 
@@ -276,21 +277,21 @@ func abandonedDelete(t *testing.T, a provision.Accounts) {
 func purgeOfNothing(t *testing.T, a provision.Accounts) {
 	ctx := context.Background()
 	d := claim("purge", t0, time.Minute)
-	must(t, a.ClaimDelete(ctx, d, provision.Record{Sub: sub}))
+	must(t, a.ClaimDelete(ctx, d, provision.Record{Sub: sub}, provision.Ending{}))
 	rec := get(t, a)
 	if rec.Status != provision.StatusDeleting || rec.ClaimToken != "purge" || rec.UserID != d.UserID {
 		t.Fatalf("after a delete claim on nothing: %+v", rec)
 	}
 	refused(t, a, claim("create", t0.Add(time.Second), time.Minute))
-	lost(t, "a second delete claim on nothing", a.ClaimDelete(ctx, claim("purge2", t0, time.Minute), provision.Record{Sub: sub}))
+	lost(t, "a second delete claim on nothing", a.ClaimDelete(ctx, claim("purge2", t0, time.Minute), provision.Record{Sub: sub}, provision.Ending{}))
 	must(t, a.FinishDelete(ctx, d, nothing))
 	absent(t, a, "after the purge")
 	activate(t, a, "gen1")
-	lost(t, "a delete claim on nothing, over a record", a.ClaimDelete(ctx, claim("purge3", t0.Add(time.Hour), time.Minute), provision.Record{Sub: sub}))
+	lost(t, "a delete claim on nothing, over a record", a.ClaimDelete(ctx, claim("purge3", t0.Add(time.Hour), time.Minute), provision.Record{Sub: sub}, provision.Ending{}))
 	elsewhere := claim("p4", t0.Add(time.Hour), time.Minute)
 	elsewhere.Sub = "elsewhere"
 	lost(t, "a delete claim on a record that is not there", a.ClaimDelete(ctx, elsewhere,
-		provision.Record{Sub: "elsewhere", Status: provision.StatusActive, Generation: "gen1"}))
+		provision.Record{Sub: "elsewhere", Status: provision.StatusActive, Generation: "gen1"}, provision.Ending{}))
 }
 
 // bury deletes an ACTIVE record into a tombstone ending as end says.
@@ -298,22 +299,19 @@ func bury(t *testing.T, a provision.Accounts, end provision.Ending) provision.Re
 	t.Helper()
 	seen := activate(t, a, "gen1")
 	d := claim("del", t0.Add(time.Hour), time.Minute)
-	must(t, a.ClaimDelete(context.Background(), d, seen))
+	must(t, a.ClaimDelete(context.Background(), d, seen, provision.Ending{}))
 	must(t, a.FinishDelete(context.Background(), d, end))
 	return get(t, a)
 }
 
 func tombstone(t *testing.T, a provision.Accounts) {
 	ctx := context.Background()
-	tomb := bury(t, a, expiring)
+	tomb := bury(t, a, kept)
 	if tomb.UserAPIKey != "" || tomb.UserAPISecret != "" || tomb.UserPassword != "" || tomb.FullUserID != "" || tomb.DomainName != "" {
 		t.Fatalf("a tombstone holds credentials: %+v", tomb)
 	}
 	if tomb.ClaimToken != "" || !tomb.ClaimExpiresAt.IsZero() || tomb.Held(t0.Add(time.Hour)) {
 		t.Fatalf("a tombstone holds a claim: %+v", tomb)
-	}
-	if !tomb.ExpiresAt.Equal(expiring.ExpiresAt) {
-		t.Fatalf("tombstone expiry = %v, want %v", tomb.ExpiresAt, expiring.ExpiresAt)
 	}
 	later := t0.Add(2 * time.Hour)
 	if existing := refused(t, a, claim("retry", later, time.Minute)); existing.Status != provision.StatusDeleted || existing.Generation != "del" {
@@ -328,12 +326,12 @@ func tombstone(t *testing.T, a provision.Accounts) {
 	active, err := a.Finalize(ctx, c, creds)
 	must(t, err)
 	d := claim("del2", later, time.Minute)
-	must(t, a.ClaimDelete(ctx, d, active))
+	must(t, a.ClaimDelete(ctx, d, active, provision.Ending{}))
 	must(t, a.FinishDelete(ctx, d, kept))
 	// A tombstone may be taken to delete again (a Kandy user found under
 	// it), and stays a tombstone, of a new generation.
 	p := claim("purge", later.Add(time.Hour), time.Minute)
-	must(t, a.ClaimDelete(ctx, p, get(t, a)))
+	must(t, a.ClaimDelete(ctx, p, get(t, a), provision.Ending{}))
 	must(t, a.FinishDelete(ctx, p, kept))
 	if got := get(t, a); got.Status != provision.StatusDeleted || got.Generation != "purge" {
 		t.Fatalf("a tombstone purged again = %+v", got)
@@ -343,7 +341,7 @@ func tombstone(t *testing.T, a provision.Accounts) {
 func repairLeavesNothing(t *testing.T, a provision.Accounts) {
 	seen := activate(t, a, "gen1")
 	d := claim("repair", t0.Add(time.Hour), time.Minute)
-	must(t, a.ClaimDelete(context.Background(), d, seen))
+	must(t, a.ClaimDelete(context.Background(), d, seen, provision.Ending{}))
 	must(t, a.FinishDelete(context.Background(), d, nothing))
 	absent(t, a, "after a repair")
 }
@@ -366,10 +364,44 @@ func expire(t *testing.T, a provision.Accounts) {
 	// A tombstone taken to delete a Kandy user under it loses its expiry
 	// until the delete says again.
 	d := claim("purge", t0.Add(2*time.Hour), time.Minute)
-	must(t, a.ClaimDelete(ctx, d, get(t, a)))
+	must(t, a.ClaimDelete(ctx, d, get(t, a), provision.Ending{}))
 	if got := get(t, a); !got.ExpiresAt.IsZero() || got.Status != provision.StatusDeleting {
 		t.Fatalf("delete claim on a tombstone = %+v", got)
 	}
 	activeSeen := provision.Record{Sub: sub, Status: provision.StatusActive, Generation: "purge"}
 	lost(t, "expiry of a record that is no tombstone", a.Expire(ctx, activeSeen, at))
+}
+
+// The delete claim of a user leaving the pool carries the tombstone's
+// expiry, so neither it, abandoned, nor the tombstone is ever taken by
+// the user's own claim; and a tombstone given an expiry since it was read
+// is not the one seen.
+func leftThePool(t *testing.T, a provision.Accounts) {
+	ctx := context.Background()
+	seen := activate(t, a, "gen1")
+	d := claim("leave", t0.Add(time.Hour), time.Minute)
+	must(t, a.ClaimDelete(ctx, d, seen, expiring))
+	if rec := get(t, a); rec.Status != provision.StatusDeleting || !rec.ExpiresAt.Equal(expiring.ExpiresAt) || !rec.LeftPool() {
+		t.Fatalf("the delete claim of a user leaving = %+v; want DELETING, expiring", rec)
+	}
+	later := t0.Add(2 * time.Hour)
+	if existing := refused(t, a, byUser("mine", later, time.Minute)); existing.Generation != "leave" {
+		t.Fatalf("the user's claim over an abandoned departure answered %+v", existing)
+	}
+	must(t, a.FinishDelete(ctx, d, expiring))
+	tomb := get(t, a)
+	if tomb.Status != provision.StatusDeleted || !tomb.ExpiresAt.Equal(expiring.ExpiresAt) {
+		t.Fatalf("the tombstone of a user who left = %+v", tomb)
+	}
+	if existing := refused(t, a, byUser("mine2", later, time.Minute)); existing.Generation != "leave" {
+		t.Fatalf("the user's claim over their departure's tombstone answered %+v", existing)
+	}
+	// A kept tombstone, read, then expired as the user leaves.
+	p := claim("purge", later, time.Minute)
+	must(t, a.ClaimDelete(ctx, p, tomb, kept))
+	must(t, a.FinishDelete(ctx, p, kept))
+	read := get(t, a)
+	must(t, a.Expire(ctx, read, expiring.ExpiresAt))
+	lost(t, "a delete claim on a tombstone given an expiry since it was read",
+		a.ClaimDelete(ctx, claim("late", later.Add(time.Hour), time.Minute), read, kept))
 }

@@ -264,3 +264,56 @@ func TestPackageCommentsNameTheirPackage(t *testing.T) {
 		}
 	}
 }
+
+// statusKeepers may compare a record's Status: the state machine, the two
+// stores that turn its rules into conditional writes, and the contract
+// that checks what they write.
+var statusKeepers = []string{"pkg/provision/state.go", "pkg/store/", "internal/testing/memstore/", "internal/testing/accountstest/"}
+
+// What a record means is decided in pkg/provision/state.go alone: no other
+// code compares a Status, switches on one, or names one but to pass it to
+// the state machine.
+func TestOnlyTheStateMachineComparesStatuses(t *testing.T) {
+	fset := token.NewFileSet()
+	checked := 0
+	for _, rel := range projectFiles(t, ".go") {
+		if strings.HasSuffix(rel, "_test.go") || slices.ContainsFunc(statusKeepers, func(k string) bool { return strings.HasPrefix(rel, k) }) {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join(root(t), rel), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.BinaryExpr:
+				if (n.Op == token.EQL || n.Op == token.NEQ) && (isStatus(n.X) || isStatus(n.Y)) {
+					t.Errorf("%s: compares a status", fset.Position(n.Pos()))
+				}
+			case *ast.CaseClause:
+				for _, e := range n.List {
+					if isStatus(e) {
+						t.Errorf("%s: a case of a status", fset.Position(e.Pos()))
+					}
+				}
+			}
+			return true
+		})
+	}
+	if checked < 50 {
+		t.Fatalf("only %d files read; the check would prove nothing", checked)
+	}
+}
+
+// isStatus reports whether e is one of the record's statuses.
+func isStatus(e ast.Expr) bool {
+	var name string
+	switch e := e.(type) {
+	case *ast.SelectorExpr:
+		name = e.Sel.Name
+	case *ast.Ident:
+		name = e.Name
+	}
+	return slices.Contains([]string{"StatusPending", "StatusActive", "StatusDeleting", "StatusDeleted"}, name)
+}

@@ -79,7 +79,7 @@ func (m *Accounts) Claim(_ context.Context, c provision.Claim) (provision.Record
 
 // Finalize stores the credentials of a PENDING record under c.
 func (m *Accounts) Finalize(_ context.Context, c provision.Claim, cr provision.Credentials) (provision.Record, error) {
-	return m.write(c.Sub, func(r provision.Record) bool { return provision.MayFinalize(r, c) },
+	return m.write(c.Sub, func(r provision.Record) bool { return provision.MayEndCreate(r, c) },
 		func(r provision.Record) provision.Record {
 			r.Status, r.ClaimToken, r.ClaimExpiresAt = provision.StatusActive, "", time.Time{}
 			r.FullUserID, r.DomainName, r.UserAPIKey = cr.FullUserID, cr.DomainName, cr.UserAPIKey
@@ -90,7 +90,7 @@ func (m *Accounts) Finalize(_ context.Context, c provision.Claim, cr provision.C
 
 // Release ends c's claim at c.Now and keeps the record.
 func (m *Accounts) Release(_ context.Context, c provision.Claim) error {
-	_, err := m.write(c.Sub, func(r provision.Record) bool { return provision.MayRelease(r, c) },
+	_, err := m.write(c.Sub, func(r provision.Record) bool { return provision.MayEndCreate(r, c) },
 		func(r provision.Record) provision.Record {
 			r.ClaimExpiresAt, r.UpdatedAt = c.Now, c.Now
 			return r
@@ -100,7 +100,7 @@ func (m *Accounts) Release(_ context.Context, c provision.Claim) error {
 
 // Drop deletes a PENDING record under c.
 func (m *Accounts) Drop(_ context.Context, c provision.Claim) error {
-	_, err := m.write(c.Sub, func(r provision.Record) bool { return provision.MayDrop(r, c) },
+	_, err := m.write(c.Sub, func(r provision.Record) bool { return provision.MayEndCreate(r, c) },
 		func(provision.Record) provision.Record { return provision.Record{} })
 	return err
 }
@@ -117,14 +117,14 @@ func (m *Accounts) Get(_ context.Context, sub string) (provision.Record, error) 
 }
 
 // ClaimDelete makes the record DELETING under c, if it is still as seen.
-func (m *Accounts) ClaimDelete(_ context.Context, c provision.Claim, seen provision.Record) error {
+func (m *Accounts) ClaimDelete(_ context.Context, c provision.Claim, seen provision.Record, end provision.Ending) error {
 	_, err := m.write(c.Sub, func(r provision.Record) bool { return provision.MayClaimDelete(r, seen, c) },
 		func(r provision.Record) provision.Record {
 			if !r.Exists() {
 				r = provision.Record{Sub: c.Sub, UserID: c.UserID, CreatedAt: c.Now}
 			}
 			r.Status, r.ClaimToken, r.ClaimExpiresAt, r.Generation, r.UpdatedAt = provision.StatusDeleting, c.Token, c.ExpiresAt, c.Token, c.Now
-			r.DeletedAt, r.ExpiresAt = time.Time{}, time.Time{}
+			r.DeletedAt, r.ExpiresAt = time.Time{}, end.ExpiresAt
 			return r
 		})
 	return err
