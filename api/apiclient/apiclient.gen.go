@@ -196,6 +196,11 @@ type CreateUser403JSONResponseBody struct {
 	union json.RawMessage
 }
 
+// CreateUserToken403JSONResponseBody defines parameters for CreateUserToken.
+type CreateUserToken403JSONResponseBody struct {
+	union json.RawMessage
+}
+
 // CreateUserJSONRequestBody defines body for CreateUser for application/json ContentType.
 type CreateUserJSONRequestBody = CreateUserRequest
 
@@ -385,6 +390,68 @@ func (t *CreateUser403JSONResponseBody) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsError returns the union data inside the CreateUserToken403JSONResponseBody as a Error
+func (t CreateUserToken403JSONResponseBody) AsError() (Error, error) {
+	var body Error
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromError overwrites any union data inside the CreateUserToken403JSONResponseBody as the provided Error
+func (t *CreateUserToken403JSONResponseBody) FromError(v Error) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeError performs a merge with any union data inside the CreateUserToken403JSONResponseBody, using the provided Error
+func (t *CreateUserToken403JSONResponseBody) MergeError(v Error) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGatewayError returns the union data inside the CreateUserToken403JSONResponseBody as a GatewayError
+func (t CreateUserToken403JSONResponseBody) AsGatewayError() (GatewayError, error) {
+	var body GatewayError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGatewayError overwrites any union data inside the CreateUserToken403JSONResponseBody as the provided GatewayError
+func (t *CreateUserToken403JSONResponseBody) FromGatewayError(v GatewayError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGatewayError performs a merge with any union data inside the CreateUserToken403JSONResponseBody, using the provided GatewayError
+func (t *CreateUserToken403JSONResponseBody) MergeGatewayError(v GatewayError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t CreateUserToken403JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *CreateUserToken403JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
 
@@ -516,6 +583,11 @@ type ClientInterface interface {
 	// a new one for each login. The answer is sent with
 	// `Cache-Control: no-store`, so no cache keeps it.
 	//
+	// If Kandy no longer has the caller's Kandy user (removed outside the
+	// service), the account is rebuilt first, under a claim, and the token
+	// is the new user's; the rebuild can meet Kandy's user limit
+	// (`403 kandy_quota_exceeded`).
+	//
 	// Corresponds with POST /users/me/token (the `CreateUserToken` operationId).
 	CreateUserToken(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
@@ -616,6 +688,11 @@ func (c *Client) GetUser(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 // does not say how long it lasts, so neither does this answer: fetch
 // a new one for each login. The answer is sent with
 // `Cache-Control: no-store`, so no cache keeps it.
+//
+// If Kandy no longer has the caller's Kandy user (removed outside the
+// service), the account is rebuilt first, under a claim, and the token
+// is the new user's; the rebuild can meet Kandy's user limit
+// (`403 kandy_quota_exceeded`).
 //
 // Corresponds with POST /users/me/token (the `CreateUserToken` operationId).
 func (c *Client) CreateUserToken(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -855,6 +932,11 @@ type ClientWithResponsesInterface interface {
 	// does not say how long it lasts, so neither does this answer: fetch
 	// a new one for each login. The answer is sent with
 	// `Cache-Control: no-store`, so no cache keeps it.
+	//
+	// If Kandy no longer has the caller's Kandy user (removed outside the
+	// service), the account is rebuilt first, under a claim, and the token
+	// is the new user's; the rebuild can meet Kandy's user limit
+	// (`403 kandy_quota_exceeded`).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1247,11 +1329,6 @@ type CreateUserTokenResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
-// CreateUserTokenResponse403Headers the declared response headers of an HTTP 403 response for CreateUserToken
-type CreateUserTokenResponse403Headers struct {
-	WWWAuthenticate *string
-}
-
 // CreateUserTokenResponse503Headers the declared response headers of an HTTP 503 response for CreateUserToken
 type CreateUserTokenResponse503Headers struct {
 	RetryAfter int
@@ -1267,7 +1344,7 @@ type CreateUserTokenResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
-	JSON403 *Forbidden
+	JSON403 *CreateUserToken403JSONResponseBody
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotProvisioned
 	// JSON409 the response for an HTTP 409 `application/json` response
@@ -1286,8 +1363,6 @@ type CreateUserTokenResponse struct {
 	Headers200 *CreateUserTokenResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateUserTokenResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *CreateUserTokenResponse403Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *CreateUserTokenResponse503Headers
 }
@@ -1308,7 +1383,7 @@ func (r CreateUserTokenResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
-func (r CreateUserTokenResponse) GetJSON403() *Forbidden {
+func (r CreateUserTokenResponse) GetJSON403() *CreateUserToken403JSONResponseBody {
 	return r.JSON403
 }
 
@@ -1460,6 +1535,11 @@ func (c *ClientWithResponses) GetUserWithResponse(ctx context.Context, reqEditor
 // does not say how long it lasts, so neither does this answer: fetch
 // a new one for each login. The answer is sent with
 // `Cache-Control: no-store`, so no cache keeps it.
+//
+// If Kandy no longer has the caller's Kandy user (removed outside the
+// service), the account is rebuilt first, under a claim, and the token
+// is the new user's; the rebuild can meet Kandy's user limit
+// (`403 kandy_quota_exceeded`).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -1874,7 +1954,7 @@ func ParseCreateUserTokenResponse(rsp *http.Response) (*CreateUserTokenResponse,
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Forbidden
+		var dest CreateUserToken403JSONResponseBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -1952,16 +2032,6 @@ func ParseCreateUserTokenResponse(rsp *http.Response) (*CreateUserTokenResponse,
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers CreateUserTokenResponse403Headers
-		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.WWWAuthenticate = &value
-		}
-		response.Headers403 = &headers
 	case rsp.StatusCode == 503:
 		var headers CreateUserTokenResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {

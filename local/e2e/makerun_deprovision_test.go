@@ -21,7 +21,9 @@ import (
 // leavingThePool: under make run, a user signed up through the Cognito API
 // (so the trigger provisions them) who then leaves the pool, by their own
 // DeleteUser or an administrator's AdminDeleteUser, loses their Kandy user
-// within 10 s, and their record becomes a tombstone that expires.
+// within 10 s, and their record becomes a tombstone that expires. Their
+// access token, still valid, then brings nothing back: POST /users answers
+// 403 account_closed and Kandy gains no user.
 func leavingThePool(t *testing.T, run *localRun) {
 	ctx := context.Background()
 	for _, how := range []string{"DeleteUser", "AdminDeleteUser"} {
@@ -31,10 +33,10 @@ func leavingThePool(t *testing.T, run *localRun) {
 		if got := run.simUsers(t); got != before+1 {
 			t.Fatalf("%s: the sign-up gave the simulator %d users, want %d", how, got, before+1)
 		}
+		access, _ := run.signIn(t, email)
 		start := time.Now()
 		switch how {
 		case "DeleteUser":
-			access, _ := run.signIn(t, email)
 			if _, err := run.cognito.DeleteUser(ctx, &cip.DeleteUserInput{AccessToken: aws.String(access)}); err != nil {
 				t.Fatal(err)
 			}
@@ -57,6 +59,12 @@ func leavingThePool(t *testing.T, run *localRun) {
 		ttl, _ := rec["expires_at"].(*types.AttributeValueMemberN)
 		if n, _ := strconv.ParseInt(aws.ToString(&ttl.Value), 10, 64); ttl == nil || time.Until(time.Unix(n, 0)) < provision.TombstoneTTL-time.Minute {
 			t.Fatalf("%s: the tombstone expires %v", how, rec["expires_at"])
+		}
+		if status := run.call(t, access, "POST /users"); status != 403 {
+			t.Errorf("%s: POST /users with the departed user's token answered %d, want 403", how, status)
+		}
+		if got := run.simUsers(t); got != before {
+			t.Errorf("%s: after the departed user's POST the simulator holds %d users, want %d", how, got, before)
 		}
 		fmt.Fprintf(os.Stdout, "make run: %s of a signed-up user: Kandy user gone and the record a tombstone expiring in 30 days, %v after the call\n",
 			how, time.Since(start).Round(100*time.Millisecond))

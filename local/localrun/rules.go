@@ -25,7 +25,10 @@ type Rule struct {
 	// Name is the rule as SAM names it: the function's id and its event's.
 	Name     string
 	Function string
-	Pattern  map[string]any
+	// Pattern is the rule's event pattern as the template writes it; its
+	// Refs (this stack's pool) are resolved at each delivery, since the
+	// pool starts after the functions.
+	Pattern any
 	// Retries is the function's EventInvokeConfig MaximumRetryAttempts
 	// (Lambda's default, 2): how often a failed invocation is tried again.
 	Retries int
@@ -45,7 +48,9 @@ type EventBus struct {
 	Backoff []time.Duration
 
 	pools map[string]processes.Invoker
-	sqs   *sqs.Client
+	// resolve evaluates a pattern's intrinsics as the stack stands now.
+	resolve func(pattern any) (any, error)
+	sqs     *sqs.Client
 	log   *slog.Logger
 	ctx   context.Context
 	wg    sync.WaitGroup
@@ -54,10 +59,6 @@ type EventBus struct {
 // rules reads the template's EventBridgeRule events of the functions
 // started.
 func (s *Stack) rules(tpl *samtemplate.Template, started map[string]*processes.Pool) ([]Rule, error) {
-	refs, err := s.refs(tpl)
-	if err != nil {
-		return nil, err
-	}
 	var out []Rule
 	for _, fn := range tpl.Functions() {
 		if started[fn] == nil {
@@ -71,12 +72,7 @@ func (s *Stack) rules(tpl *samtemplate.Template, started map[string]*processes.P
 				continue
 			}
 			p, _ := ev["Properties"].(map[string]any)
-			resolved, err := resolve(p["Pattern"], refs)
-			if err != nil {
-				return nil, fmt.Errorf("%s: the rule's pattern: %w", fn, err)
-			}
-			pattern, _ := resolved.(map[string]any)
-			r := Rule{Name: fn + name, Function: fn, Pattern: pattern, Retries: 2}
+			r := Rule{Name: fn + name, Function: fn, Pattern: p["Pattern"], Retries: 2}
 			cfg, _ := props["EventInvokeConfig"].(map[string]any)
 			if n, ok := cfg["MaximumRetryAttempts"].(int); ok {
 				r.Retries = n
@@ -112,11 +108,26 @@ func (b *EventBus) Match(event []byte) int {
 	}
 	n := 0
 	for _, r := range b.Rules {
-		if samtemplate.MatchEventPattern(r.Pattern, ev) {
+		if b.matches(r, ev) {
 			n++
 		}
 	}
 	return n
+}
+
+// matches reports whether ev matches r's pattern as the stack stands; a
+// pattern that does not resolve matches nothing.
+func (b *EventBus) matches(r Rule, ev map[string]any) bool {
+	pattern := r.Pattern
+	if b.resolve != nil {
+		var err error
+		if pattern, err = b.resolve(pattern); err != nil {
+			b.log.Error("event bus: the rule's pattern does not resolve", "rule", r.Name, "err", err)
+			return false
+		}
+	}
+	p, _ := pattern.(map[string]any)
+	return samtemplate.MatchEventPattern(p, ev)
 }
 
 // Publish delivers an event to every rule it matches, in the background,
@@ -128,7 +139,7 @@ func (b *EventBus) Publish(event []byte) int {
 	}
 	n := 0
 	for _, r := range b.Rules {
-		if !samtemplate.MatchEventPattern(r.Pattern, ev) {
+		if !b.matches(r, ev) {
 			continue
 		}
 		n++

@@ -35,9 +35,10 @@ func (d domain) Delete(context.Context, string) error                   { return
 // claim held by another request, an AWS dependency down and anything
 // unforeseen.
 var domainErrors = map[string][]error{
-	"POST /users":          {provision.ErrInvalidCountryCode, provision.ErrQuotaExceeded, provision.ErrKandyUnavailable, provision.ErrKandyUserExists},
+	"POST /users": {provision.ErrInvalidCountryCode, provision.ErrQuotaExceeded, provision.ErrKandyUnavailable, provision.ErrKandyUserExists,
+		provision.ErrAccountClosed, provision.ErrKandyCredentialsRefused},
 	"GET /users/me":        {provision.ErrNotProvisioned},
-	"POST /users/me/token": {provision.ErrNotProvisioned, provision.ErrKandyUnavailable, provision.ErrKandyCredentialsRefused, provision.ErrRecordBroken},
+	"POST /users/me/token": {provision.ErrNotProvisioned, provision.ErrKandyUnavailable, provision.ErrKandyCredentialsRefused, provision.ErrQuotaExceeded},
 	"DELETE /users/me":     {provision.ErrNotProvisioned, provision.ErrKandyUnavailable},
 }
 

@@ -119,7 +119,33 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // ProjectKey returns the project API key and secret the simulator accepts.
-func (s *Sim) ProjectKey() (key, secret string) { return s.apiKey, s.apiSecret }
+func (s *Sim) ProjectKey() (key, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.apiKey, s.apiSecret
+}
+
+// SetProjectSecret rotates the project's secret, as an operator does in
+// Kandy's portal: the old one is refused (status 55) from now on, and so
+// is every domain access token issued with it.
+func (s *Sim) SetProjectSecret(secret string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.apiSecret = secret
+	for t := range s.tokens {
+		s.tokens[t] = false
+	}
+	return s.save()
+}
+
+// Forget removes a user behind the service's back, as an operator or a
+// loss at Kandy would: later calls about it answer status 53.
+func (s *Sim) Forget(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.users, id)
+	return s.save()
+}
 
 // SetQuota changes how many users the account allows.
 func (s *Sim) SetQuota(n int) { s.mu.Lock(); s.quota = n; s.mu.Unlock() }
