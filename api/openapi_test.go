@@ -12,7 +12,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/kandy-provisioner/kandy-provisioner/api"
-	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/httpapi"
 )
 
 func description(t *testing.T) *openapi3.T {
@@ -62,7 +62,8 @@ func TestDescriptionIsValid(t *testing.T) {
 }
 
 // TestErrorCodesAreTheDomains: the description's error codes are the
-// domain's one vocabulary, provision.Codes, exactly.
+// ones the handler answers, httpapi.Codes (the domain's and its own
+// not_found), exactly.
 func TestErrorCodesAreTheDomains(t *testing.T) {
 	schema := description(t).Components.Schemas["ErrorCode"]
 	if schema == nil {
@@ -74,17 +75,17 @@ func TestErrorCodesAreTheDomains(t *testing.T) {
 		described = append(described, s)
 	}
 	var domain []string
-	for _, c := range provision.Codes {
+	for _, c := range httpapi.Codes {
 		domain = append(domain, string(c))
 	}
 	for _, c := range described {
 		if !slices.Contains(domain, c) {
-			t.Errorf("api/openapi.yaml has the code %q, which provision.Codes lacks", c)
+			t.Errorf("api/openapi.yaml has the code %q, which httpapi.Codes lacks", c)
 		}
 	}
 	for _, c := range domain {
 		if !slices.Contains(described, c) {
-			t.Errorf("provision.Codes has %q, which api/openapi.yaml's ErrorCode lacks", c)
+			t.Errorf("httpapi.Codes has %q, which api/openapi.yaml's ErrorCode lacks", c)
 		}
 	}
 	if unique := slices.Compact(slices.Sorted(slices.Values(described))); len(unique) != len(described) {

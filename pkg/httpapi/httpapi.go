@@ -69,11 +69,17 @@ func (h *Handler) Routes() []string {
 // errNoRoute answers a request for a route the API does not have.
 var errNoRoute = errors.New("no such route")
 
-// codeOf is the domain's code of err; a route the API does not have is
-// the HTTP API's own concern.
+// CodeNotFound is the HTTP API's own code, for a route it does not have:
+// no concern of the domain's.
+const CodeNotFound provision.Code = "not_found"
+
+// Codes are every code the API answers: the domain's and its own.
+var Codes = append([]provision.Code{CodeNotFound}, provision.Codes...)
+
+// codeOf is the code of err.
 func codeOf(err error) provision.Code {
 	if errors.Is(err, errNoRoute) {
-		return provision.CodeNotFound
+		return CodeNotFound
 	}
 	return provision.CodeOf(err)
 }
@@ -281,7 +287,7 @@ const countryMessage = "user_country_code must be an ISO 3166 alpha-2 code or + 
 var answers = map[provision.Code]answer{
 	provision.CodeInvalidRequest:   {http.StatusBadRequest, "the request is invalid"},
 	provision.CodeUnauthorized:     {http.StatusUnauthorized, "no caller identity"},
-	provision.CodeNotFound:         {http.StatusNotFound, "no such route"},
+	CodeNotFound:                   {http.StatusNotFound, "no such route"},
 	provision.CodeNotProvisioned:   {http.StatusNotFound, "the caller has no Kandy account"},
 	provision.CodeAccountClosed:    {http.StatusForbidden, "the caller has left the user pool; the account is closed"},
 	provision.CodeInProgress:       {http.StatusConflict, "provisioning is in progress for this user; retry shortly"},

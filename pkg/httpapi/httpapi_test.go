@@ -113,7 +113,7 @@ func TestErrorMapping(t *testing.T) {
 // Every code the domain names has its own status and a message.
 func TestEveryCodeHasAnAnswer(t *testing.T) {
 	statuses := map[int]provision.Code{}
-	for _, c := range provision.Codes {
+	for _, c := range Codes {
 		a, ok := answers[c]
 		if !ok {
 			t.Errorf("code %s has no answer", c)
@@ -130,8 +130,8 @@ func TestEveryCodeHasAnAnswer(t *testing.T) {
 		}
 		statuses[a.status] = c
 	}
-	if len(answers) != len(provision.Codes) {
-		t.Errorf("%d answers for %d codes", len(answers), len(provision.Codes))
+	if len(answers) != len(Codes) {
+		t.Errorf("%d answers for %d codes", len(answers), len(Codes))
 	}
 }
 

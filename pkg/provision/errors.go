@@ -73,7 +73,6 @@ type Code string
 const (
 	CodeInvalidRequest   Code = "invalid_request"
 	CodeUnauthorized     Code = "unauthorized"
-	CodeNotFound         Code = "not_found"
 	CodeNotProvisioned   Code = "not_provisioned"
 	CodeAccountClosed    Code = "account_closed"
 	CodeInProgress       Code = "provisioning_in_progress"
@@ -85,7 +84,7 @@ const (
 
 // Codes lists every code.
 var Codes = []Code{
-	CodeInvalidRequest, CodeUnauthorized, CodeNotFound, CodeNotProvisioned, CodeAccountClosed,
+	CodeInvalidRequest, CodeUnauthorized, CodeNotProvisioned, CodeAccountClosed,
 	CodeInProgress, CodeQuotaExceeded, CodeKandyUnavailable, CodeUnavailable, CodeInternal,
 }
 
