@@ -17,6 +17,7 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/reconcile"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/reconcilesources"
 )
 
 // reconcileFlags are the command's own flags.
@@ -82,7 +83,7 @@ func (c cli) runReconcile(ctx context.Context, f reconcileFlags, classes map[rec
 		fmt.Fprintln(c.stderr, "reconcile:", err)
 		return failed
 	}
-	src := reconcile.NewSources(users, f.pool, dynamodb.NewFromConfig(awsCfg), cfg.TableName, f.segments, k)
+	src := reconcilesources.New(users, f.pool, dynamodb.NewFromConfig(awsCfg), cfg.TableName, f.segments, k)
 	if !f.asJSON {
 		fmt.Fprintf(c.stderr, "reconcile: reading the table %s, Kandy and the user pool %s\n", cfg.TableName, f.pool)
 	}
@@ -100,7 +101,7 @@ func (c cli) runReconcile(ctx context.Context, f reconcileFlags, classes map[rec
 			return failed
 		}
 		o := reconcile.FixOptions{Classes: classes, Concurrency: f.concurrency, Rate: f.rate, MaxDeletes: f.maxDeletes,
-			Force: f.force, StillGone: reconcile.StillGone(users, f.pool), Log: log}
+			Force: f.force, StillGone: reconcilesources.StillGone(users, f.pool), Log: log}
 		if o.MaxDeletes < 0 {
 			o.MaxDeletes = max(10, rep.Records/20)
 		}

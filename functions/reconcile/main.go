@@ -10,6 +10,7 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/app"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/config"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/reconcile"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/reconcilesources"
 )
 
 // segments of the table scanned in parallel.
@@ -21,6 +22,6 @@ func main() {
 	if err != nil {
 		app.Fail(d.Log, err)
 	}
-	src := reconcile.NewSources(cip.NewFromConfig(d.AWS), d.Config.UserPoolID, dynamodb.NewFromConfig(d.AWS), d.Config.TableName, segments, k)
+	src := reconcilesources.New(cip.NewFromConfig(d.AWS), d.Config.UserPoolID, dynamodb.NewFromConfig(d.AWS), d.Config.TableName, segments, k)
 	lambda.Start(reconcile.NewReporter(src, d.Metrics, d.Log).Handle)
 }

@@ -98,14 +98,7 @@ func (s *Stack) StartFunctions(o FunctionsOptions) (*Functions, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f.Events = &EventBus{Backoff: o.EventBackoff, pools: invokers, sqs: s.SQS, log: o.Log, ctx: ctx,
-		resolve: func(pattern any) (any, error) {
-			refs, err := s.refs(tpl)
-			if err != nil {
-				return nil, err
-			}
-			return resolve(pattern, refs)
-		}}
+	f.Events = &EventBus{Backoff: o.EventBackoff, pools: invokers, sqs: s.SQS, log: o.Log, ctx: ctx, resolve: s.resolver(tpl)}
 	if len(f.Events.Backoff) == 0 {
 		f.Events.Backoff = []time.Duration{time.Second, 2 * time.Second}
 	}

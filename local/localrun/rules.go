@@ -51,9 +51,9 @@ type EventBus struct {
 	// resolve evaluates a pattern's intrinsics as the stack stands now.
 	resolve func(pattern any) (any, error)
 	sqs     *sqs.Client
-	log   *slog.Logger
-	ctx   context.Context
-	wg    sync.WaitGroup
+	log     *slog.Logger
+	ctx     context.Context
+	wg      sync.WaitGroup
 }
 
 // rules reads the template's EventBridgeRule events of the functions
@@ -98,6 +98,18 @@ func get(v any, path ...string) any {
 		v = m[k]
 	}
 	return v
+}
+
+// resolver evaluates a template value's intrinsics as the stack stands
+// when it is called.
+func (s *Stack) resolver(tpl *samtemplate.Template) func(v any) (any, error) {
+	return func(v any) (any, error) {
+		refs, err := s.refs(tpl)
+		if err != nil {
+			return nil, err
+		}
+		return resolve(v, refs)
+	}
 }
 
 // Match is how many rules event matches.

@@ -77,14 +77,8 @@ func TestEventBusDeliversAsLambdaDoes(t *testing.T) {
 	}{{0, 1, false}, {2, 3, false}, {5, 3, true}} {
 		fn := &flaky{failures: tt.failures}
 		bus := &EventBus{Rules: rules, Backoff: []time.Duration{time.Millisecond}, pools: map[string]processes.Invoker{"DeprovisionFunction": fn},
-			resolve: func(p any) (any, error) {
-				refs, err := st.refs(tpl)
-				if err != nil {
-					return nil, err
-				}
-				return resolve(p, refs)
-			},
-			sqs: st.SQS, log: slog.New(slog.NewTextHandler(io.Discard, nil)), ctx: context.Background()}
+			resolve: st.resolver(tpl),
+			sqs:     st.SQS, log: slog.New(slog.NewTextHandler(io.Discard, nil)), ctx: context.Background()}
 		if n := bus.Publish(ev); n != 1 {
 			t.Fatalf("matched %d rules", n)
 		}
