@@ -20,7 +20,5 @@ func main() {
 	} else {
 		d.Log.Warn("RETRY_QUEUE_URL is not set: failed sign-ups are only logged")
 	}
-	p := trigger.New(d.Service, d.Log, trigger.DefaultBudget, retry)
-	p.Deleted = d.Metrics
-	lambda.Start(p.Handle)
+	lambda.Start(trigger.New(d.Service, d.Log, trigger.DefaultBudget, retry, d.Metrics).Handle)
 }

@@ -18,7 +18,5 @@ func main() {
 	client := sqs.NewFromConfig(d.AWS)
 	dlq := signupqueue.New(client, d.Config.DeadLetterQueueURL)
 	retries := signupqueue.NewRedelivery(client, d.Config.RetryQueueURL)
-	w := signupretry.New(d.Service, dlq, d.Log).WithRescheduler(retries)
-	w.Deleted = d.Metrics
-	lambda.Start(w.Handle)
+	lambda.Start(signupretry.New(d.Service, dlq, retries, d.Log, d.Metrics).Handle)
 }

@@ -131,7 +131,7 @@ func failedIDs(resp events.SQSEventResponse) string {
 // reported as a batch item failure; others are not touched.
 func TestRetryWorkerBacksOffPerReceive(t *testing.T) {
 	later := &fakeRescheduler{limit: 30 * time.Second}
-	w := New(subErrs{"down": provision.ErrKandyUnavailable, "quota": provision.ErrQuotaExceeded}, &fakeDLQ{}, quiet).WithRescheduler(later)
+	w := New(subErrs{"down": provision.ErrKandyUnavailable, "quota": provision.ErrQuotaExceeded}, &fakeDLQ{}, later, quiet, nil)
 	w.random = func() float64 { return 0.99999 }
 	resp, err := w.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
 		received("1", "down", 1), received("2", "down", 2), received("3", "down", 4), received("4", "down", 9),
@@ -166,7 +166,7 @@ func TestRetryWorkerFallsBackToTheVisibilityTimeout(t *testing.T) {
 		"the visibility is refused":  {limit: time.Minute, changeErr: errors.New("ReceiptHandleIsInvalid")},
 	} {
 		var logs bytes.Buffer
-		w := New(subErrs{"down": provision.ErrKandyUnavailable}, &fakeDLQ{}, slog.New(slog.NewTextHandler(&logs, nil))).WithRescheduler(later)
+		w := New(subErrs{"down": provision.ErrKandyUnavailable}, &fakeDLQ{}, later, slog.New(slog.NewTextHandler(&logs, nil)), nil)
 		resp, _ := w.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{received("1", "down", 1)}})
 		if got := failedIDs(resp); got != "1" {
 			t.Errorf("%s: batch item failures %q, want 1", name, got)
@@ -189,7 +189,7 @@ func (hangingEnsurer) Ensure(ctx context.Context, _ string, _ provision.EnsureOp
 // up the invocation; rescheduling still gets a live context.
 func TestRetryWorkerReschedulesAnAttemptCutByTheDeadline(t *testing.T) {
 	later := &fakeRescheduler{limit: time.Minute}
-	w := New(hangingEnsurer{}, &fakeDLQ{}, quiet).WithRescheduler(later)
+	w := New(hangingEnsurer{}, &fakeDLQ{}, later, quiet, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	resp, _ := w.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{received("1", "s", 1)}})

@@ -44,12 +44,11 @@ type Rescheduler interface {
 
 // Worker provisions the sign-ups the trigger could not finish.
 type Worker struct {
-	// Deleted, if set, counts the messages of deleted accounts.
-	Deleted DeletedCounter
-
 	svc Ensurer
-	dlq DeadLetters
-	log *slog.Logger
+	// deleted, if set, counts the messages of deleted accounts.
+	deleted DeletedCounter
+	dlq     DeadLetters
+	log     *slog.Logger
 	// later, if set, reschedules a failed message by backoff; random
 	// draws its jitter.
 	later   Rescheduler
@@ -65,24 +64,19 @@ type Worker struct {
 	fallback time.Duration
 }
 
-// NewWorker builds the worker.
-func New(svc Ensurer, dlq DeadLetters, log *slog.Logger) *Worker {
-	return &Worker{svc: svc, dlq: dlq, log: log, concurrency: 5, each: 8 * time.Second, margin: time.Second, fallback: 30 * time.Second,
-		backoff: DefaultBackoff, random: rand.Float64}
-}
-
-// WithRescheduler makes the worker back off: a message it could not finish
-// comes back after DefaultBackoff's delay for its receive count, not after
-// the queue's whole visibility timeout.
-func (w *Worker) WithRescheduler(r Rescheduler) *Worker {
-	w.later = r
-	return w
+// New builds the worker. With later, it backs off: a message it could not
+// finish comes back after DefaultBackoff's delay for its receive count,
+// not after the queue's whole visibility timeout. deleted, if not nil,
+// counts the messages of deleted accounts.
+func New(svc Ensurer, dlq DeadLetters, later Rescheduler, log *slog.Logger, deleted DeletedCounter) *Worker {
+	return &Worker{svc: svc, deleted: deleted, dlq: dlq, later: later, log: log, concurrency: 5, each: 8 * time.Second,
+		margin: time.Second, fallback: 30 * time.Second, backoff: DefaultBackoff, random: rand.Float64}
 }
 
 // Handle provisions a batch, several messages at once, and answers before
 // the invocation's deadline whatever Kandy does. A transient failure is
 // reported back to SQS as a batch item failure, so that message alone is
-// received again after its backoff delay (see WithRescheduler), and after
+// received again after its backoff delay (see New), and after
 // the redrive policy's bound goes to the dead-letter queue. A message not finished by
 // the deadline, or never started, is reported the same way. A quota
 // failure or a malformed message goes to the dead-letter queue at once,
@@ -152,8 +146,8 @@ func (w *Worker) process(ctx context.Context, rec events.SQSMessage) bool {
 		return true
 	case errors.Is(err, provision.ErrAccountDeleted):
 		w.log.InfoContext(ctx, "retry: not provisioned: the user deleted their account; message consumed", "sub", m.Sub, "attempt", m.Attempt)
-		if w.Deleted != nil {
-			w.Deleted.AccountDeleted(ctx, "retry")
+		if w.deleted != nil {
+			w.deleted.AccountDeleted(ctx, "retry")
 		}
 		return true
 	case errors.Is(err, provision.ErrQuotaExceeded):

@@ -59,7 +59,7 @@ func TestRetryWorker(t *testing.T) {
 		"quota": provision.ErrQuotaExceeded,
 	}
 	dlq := &fakeDLQ{}
-	w := New(ensure, dlq, quiet)
+	w := New(ensure, dlq, nil, quiet, nil)
 	resp, err := w.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
 		msg("1", `{"sub":"ok","user_pool_id":"p","attempt":1}`),
 		msg("2", `{"sub":"down","user_pool_id":"p","attempt":1}`),
@@ -87,7 +87,7 @@ func TestRetryWorker(t *testing.T) {
 }
 
 func TestRetryWorkerKeepsMessagesTheDLQRefuses(t *testing.T) {
-	w := New(subErrs{"quota": provision.ErrQuotaExceeded}, &fakeDLQ{err: errors.New("AccessDenied")}, quiet)
+	w := New(subErrs{"quota": provision.ErrQuotaExceeded}, &fakeDLQ{err: errors.New("AccessDenied")}, nil, quiet, nil)
 	resp, _ := w.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{msg("1", `{"sub":"quota","attempt":1}`)}})
 	if len(resp.BatchItemFailures) != 1 {
 		t.Fatalf("a message the DLQ refused was dropped: %+v", resp)
@@ -135,7 +135,7 @@ func batchOf(n int) events.SQSEvent {
 func TestRetryWorkerAnswersBeforeItsDeadline(t *testing.T) {
 	for _, stuck := range []bool{false, true} {
 		h := &hanging{stuck: stuck}
-		w := New(h, &fakeDLQ{}, quiet)
+		w := New(h, &fakeDLQ{}, nil, quiet, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		start := time.Now()
 		resp, err := w.Handle(ctx, batchOf(10))
@@ -158,7 +158,7 @@ func TestRetryWorkerAnswersBeforeItsDeadline(t *testing.T) {
 
 func TestRetryWorkerHandlesABatchConcurrently(t *testing.T) {
 	h := &hanging{healthy: true}
-	w := New(h, &fakeDLQ{}, quiet)
+	w := New(h, &fakeDLQ{}, nil, quiet, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -183,7 +183,7 @@ func TestRetryWorkerHandlesABatchConcurrently(t *testing.T) {
 
 // Without a deadline (not Lambda), the worker still bounds its batch.
 func TestRetryWorkerWithoutADeadline(t *testing.T) {
-	w := New(&hanging{}, &fakeDLQ{}, quiet)
+	w := New(&hanging{}, &fakeDLQ{}, nil, quiet, nil)
 	w.fallback = 1500 * time.Millisecond
 	start := time.Now()
 	resp, _ := w.Handle(context.Background(), batchOf(3))
@@ -206,8 +206,7 @@ func TestRetryWorkerConsumesDeletedAccounts(t *testing.T) {
 	var logs strings.Builder
 	dlq := &fakeDLQ{}
 	counts := deletedCounts{}
-	w := New(subErrs{"gone": fmt.Errorf("claiming: %w", provision.ErrAccountDeleted)}, dlq, slog.New(slog.NewJSONHandler(&logs, nil)))
-	w.Deleted = counts
+	w := New(subErrs{"gone": fmt.Errorf("claiming: %w", provision.ErrAccountDeleted)}, dlq, nil, slog.New(slog.NewJSONHandler(&logs, nil)), counts)
 	resp, err := w.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{msg("1", `{"sub":"gone","user_pool_id":"p","attempt":1}`)}})
 	if err != nil {
 		t.Fatalf("Handle: %v; want the message consumed", err)

@@ -22,7 +22,7 @@ func FuzzHandle(f *testing.F) {
 	f.Add([]byte(`{"triggerSource":"PostConfirmation_ConfirmSignUp","request":{"userAttributes":{"sub":""}}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		fe := &fakeEnsurer{}
-		out, err := New(fe, quiet, 0, nil).Handle(context.Background(), json.RawMessage(raw))
+		out, err := New(fe, quiet, 0, nil, nil).Handle(context.Background(), json.RawMessage(raw))
 		if err != nil {
 			t.Fatalf("Handle: %v", err)
 		}

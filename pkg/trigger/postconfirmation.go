@@ -43,24 +43,24 @@ type DeletedCounter interface {
 
 // PostConfirmation provisions a user when Cognito confirms its sign-up.
 type PostConfirmation struct {
-	// Deleted, if set, counts the sign-ups of deleted accounts.
-	Deleted DeletedCounter
-
-	svc    Ensurer
-	log    *slog.Logger
-	retry  Retrier // nil: failures are only logged
-	budget time.Duration
+	svc Ensurer
+	// deleted, if set, counts the sign-ups of deleted accounts.
+	deleted DeletedCounter
+	log     *slog.Logger
+	retry   Retrier // nil: failures are only logged
+	budget  time.Duration
 	// margin is kept free before the Lambda deadline to answer Cognito.
 	margin time.Duration
 }
 
 // New builds the trigger handler; budget <= 0 means DefaultBudget. With a
 // retry queue, a failed sign-up is sent there, so it cannot be lost.
-func New(svc Ensurer, log *slog.Logger, budget time.Duration, retry Retrier) *PostConfirmation {
+// deleted, if not nil, counts the sign-ups of deleted accounts.
+func New(svc Ensurer, log *slog.Logger, budget time.Duration, retry Retrier, deleted DeletedCounter) *PostConfirmation {
 	if budget <= 0 {
 		budget = DefaultBudget
 	}
-	p := &PostConfirmation{svc: svc, log: log, retry: retry, budget: budget, margin: 300 * time.Millisecond}
+	p := &PostConfirmation{svc: svc, deleted: deleted, log: log, retry: retry, budget: budget, margin: 300 * time.Millisecond}
 	if retry != nil {
 		// Keep time to enqueue before Cognito's limit.
 		p.margin = time.Second
@@ -114,8 +114,8 @@ func (p *PostConfirmation) Process(ctx context.Context, raw json.RawMessage) Out
 	switch {
 	case errors.Is(err, provision.ErrAccountDeleted):
 		p.log.InfoContext(ctx, "post-confirmation: not provisioned: the user deleted their account", attrs...)
-		if p.Deleted != nil {
-			p.Deleted.AccountDeleted(ctx, "trigger")
+		if p.deleted != nil {
+			p.deleted.AccountDeleted(ctx, "trigger")
 		}
 		return OutcomeAccountDeleted
 	case err != nil:

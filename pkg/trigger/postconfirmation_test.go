@@ -35,7 +35,7 @@ const signUp = `{"version":"1","triggerSource":"PostConfirmation_ConfirmSignUp",
 func TestHandleReturnsTheEventUntouched(t *testing.T) {
 	for _, err := range []error{nil, provision.ErrQuotaExceeded, provision.ErrKandyUnavailable} {
 		f := &fakeEnsurer{err: err}
-		out, herr := New(f, quiet, 0, nil).Handle(context.Background(), json.RawMessage(signUp))
+		out, herr := New(f, quiet, 0, nil, nil).Handle(context.Background(), json.RawMessage(signUp))
 		if herr != nil {
 			t.Fatalf("err %v: Handle: %v", err, herr)
 		}
@@ -64,7 +64,7 @@ func TestOutcomes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		f := &fakeEnsurer{err: tt.err}
-		if got := New(f, quiet, 0, nil).Process(context.Background(), json.RawMessage(tt.event)); got != tt.want {
+		if got := New(f, quiet, 0, nil, nil).Process(context.Background(), json.RawMessage(tt.event)); got != tt.want {
 			t.Errorf("%s: outcome %s, want %s", tt.event, got, tt.want)
 		}
 		if f.calls != tt.calls {
@@ -75,7 +75,7 @@ func TestOutcomes(t *testing.T) {
 
 func TestBudgetIsBoundedByTheLambdaDeadline(t *testing.T) {
 	f := &fakeEnsurer{}
-	p := New(f, quiet, 4*time.Second, nil)
+	p := New(f, quiet, 4*time.Second, nil, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	p.Process(ctx, json.RawMessage(signUp))
@@ -121,7 +121,7 @@ func TestBudgetAndMargin(t *testing.T) {
 		if tt.retry {
 			r = &fakeRetrier{}
 		}
-		if got := remaining(New(f, quiet, tt.budget, r), f, tt.lambda); !near(got, tt.want) {
+		if got := remaining(New(f, quiet, tt.budget, r, nil), f, tt.lambda); !near(got, tt.want) {
 			t.Errorf("budget %v, Lambda deadline %v, retry %v: Ensure had %v, want %v", tt.budget, tt.lambda, tt.retry, got, tt.want)
 		}
 	}
@@ -140,7 +140,7 @@ func (d *deadlineRetrier) Send(ctx context.Context, _ signupqueue.Message, _ pro
 // provisioning used its whole budget.
 func TestEnqueueHasTheMargin(t *testing.T) {
 	r := &deadlineRetrier{}
-	p := New(&fakeEnsurer{err: provision.ErrKandyUnavailable}, quiet, 0, r)
+	p := New(&fakeEnsurer{err: provision.ErrKandyUnavailable}, quiet, 0, r, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	p.Process(ctx, json.RawMessage(signUp))
@@ -154,7 +154,7 @@ func TestEnqueueHasTheMargin(t *testing.T) {
 func TestFailuresAreLoggedWithTheirReason(t *testing.T) {
 	var logs strings.Builder
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	New(&fakeEnsurer{err: provision.ErrQuotaExceeded}, log, 0, &failingRetrier{}).Process(context.Background(), json.RawMessage(signUp))
+	New(&fakeEnsurer{err: provision.ErrQuotaExceeded}, log, 0, &failingRetrier{}, nil).Process(context.Background(), json.RawMessage(signUp))
 	for _, want := range []string{`"reason":"kandy_quota_exceeded"`, "the retry queue refused the sign-up"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %s:\n%s", want, logs.String())
@@ -192,7 +192,7 @@ func TestTriggerQueuesFailedSignUps(t *testing.T) {
 		{provision.ErrQuotaExceeded, []string{"kandy_quota_exceeded"}},
 	} {
 		r := &fakeRetrier{}
-		out, _ := New(&fakeEnsurer{err: tt.err}, quiet, 0, r).Handle(context.Background(), []byte(signUp))
+		out, _ := New(&fakeEnsurer{err: tt.err}, quiet, 0, r, nil).Handle(context.Background(), []byte(signUp))
 		if string(out) != signUp {
 			t.Errorf("err %v: event changed:\n got %s\nwant %s", tt.err, out, signUp)
 		}
@@ -213,8 +213,7 @@ func (d deletedCounts) AccountDeleted(_ context.Context, path string) { d[path]+
 func TestTriggerLeavesDeletedAccounts(t *testing.T) {
 	r := &fakeRetrier{}
 	counts := deletedCounts{}
-	p := New(&fakeEnsurer{err: provision.ErrAccountDeleted}, quiet, 0, r)
-	p.Deleted = counts
+	p := New(&fakeEnsurer{err: provision.ErrAccountDeleted}, quiet, 0, r, counts)
 	if got := p.Process(context.Background(), []byte(signUp)); got != OutcomeAccountDeleted {
 		t.Fatalf("outcome %s", got)
 	}
