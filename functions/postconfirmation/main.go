@@ -20,5 +20,5 @@ func main() {
 	} else {
 		d.Log.Warn("RETRY_QUEUE_URL is not set: failed sign-ups are only logged")
 	}
-	lambda.Start(trigger.New(d.Service, d.Log, trigger.DefaultBudget, retry, d.Metrics).Handle)
+	lambda.Start(trigger.New(d.Service, d.Log, 0, retry, d.Metrics).Handle)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kandy-provisioner/kandy-provisioner/local/localrun"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/local/processes"
 )
 
@@ -142,4 +143,14 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 	outMu.Lock()
 	defer outMu.Unlock()
 	return w.b.Write(p)
+}
+
+// deleted is Service.Delete as the API answers it: no account to delete
+// is ErrNotProvisioned.
+func deleted(s *provision.Service, ctx context.Context, sub string) error {
+	had, err := s.Delete(ctx, sub)
+	if err == nil && !had {
+		return provision.ErrNotProvisioned
+	}
+	return err
 }

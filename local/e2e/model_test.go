@@ -337,7 +337,7 @@ func operate(svc *provision.Service, rng *rand.Rand, sub string, users *pool, la
 		_, err := svc.UserToken(ctx, sub)
 		return "token", outcome(err, "200")
 	case roll < 85 && in:
-		return "delete", outcome(svc.Delete(ctx, sub), "204")
+		return "delete", outcome(deleted(svc, ctx, sub), "204")
 	case roll < 88 && in && late && users.leave(sub):
 		return "leave pool", outcome(svc.Deprovision(ctx, sub), "deprovisioned")
 	default: // the pool's event, again or late
@@ -377,7 +377,7 @@ func (r *modelRig) settle(t *testing.T, history []event, users *pool) {
 			case !users.has(sub):
 				err = svc.Deprovision(ctx, sub)
 			case wish(history, sub) == "delete":
-				if err = svc.Delete(ctx, sub); errors.Is(err, provision.ErrNotProvisioned) {
+				if err = deleted(svc, ctx, sub); errors.Is(err, provision.ErrNotProvisioned) {
 					err = nil
 				}
 			default:

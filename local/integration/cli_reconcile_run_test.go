@@ -139,7 +139,7 @@ func TestReconcileWhileTheServiceRuns(t *testing.T) {
 				default:
 				}
 				if (n+i)%3 == 2 {
-					_ = svc.Delete(context.Background(), sub)
+					_ = deleted(svc, context.Background(), sub)
 				} else {
 					_, _, _ = svc.Ensure(context.Background(), sub, provision.EnsureOptions{ByUser: true})
 				}

@@ -196,7 +196,7 @@ func (w *driftWorld) seed(t *testing.T) map[string]int {
 	w.kandyUser(t, "bob")                  // outside our id scheme
 	deleted := w.user(t, "deleted0", true) // deleted their account: a choice, not drift
 	w.ensure(t, deleted)
-	must(t, w.svc.Delete(ctx, deleted))
+	must(t, func() error { _, err := w.svc.Delete(ctx, deleted); return err }())
 	return map[string]int{"in agreement": 5, "in progress": 1, "missing": 2, "gone": 2, "orphan": 1, "stale": 2, "broken": 2, "deleted_by_user": 1}
 }
 

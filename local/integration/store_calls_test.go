@@ -201,7 +201,7 @@ func reviveKept(t *testing.T, a *store.Accounts, api *counting, name string, now
 	ctx := context.Background()
 	mine := claim("mine2", now, now.Add(time.Minute))
 	mine.ByUser = true
-	if err := a.Expire(ctx, provision.Record{Sub: sub}, now); err == nil {
+	if err := a.Expire(ctx, provision.Record{Sub: sub}, now, now); err == nil {
 		t.Fatal("an expiry of an expiring tombstone was granted")
 	}
 	kept := claim("kept", now, now.Add(time.Minute))

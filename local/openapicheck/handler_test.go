@@ -28,7 +28,7 @@ func (d domain) Ensure(context.Context, string, provision.EnsureOptions) (provis
 }
 func (d domain) Get(context.Context, string) (provision.Account, error) { return d.acc, d.err }
 func (d domain) UserToken(context.Context, string) (string, error)      { return d.token, d.err }
-func (d domain) Delete(context.Context, string) error                   { return d.err }
+func (d domain) Delete(context.Context, string) (bool, error)           { return d.err == nil, d.err }
 
 // domainErrors are the errors each route's domain call can return (see
 // pkg/provision), besides the ones every call can: an invalid sub, a

@@ -39,8 +39,9 @@ func NewKandy(awsCfg aws.Config, cfg config.Config, obs kandy.Observer) (*kandy.
 // 0.46 MB of binary and their set-up at every start (docs/performance.md).
 type Seal func(awsCfg aws.Config, keyID, table string) provision.Sealer
 
-// ErrNoSealer is a key to seal credentials with, given to a function built
-// without a sealer: storing them in the clear is never the fallback.
+// ErrNoSealer refuses to start a function that stores credentials and is
+// given a key to seal them with (KMS_KEY_ID) but was built without a
+// sealer: storing them in the clear is never the fallback.
 var ErrNoSealer = errors.New("KMS_KEY_ID is set, but the function has no sealer")
 
 // NewService builds the provisioning service and its clients, once per

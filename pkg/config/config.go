@@ -11,9 +11,11 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 )
 
-// Defaults of the optional variables.
+// DefaultKandyAPIURL is Kandy's own API, used when KANDY_API_URL is unset.
+const DefaultKandyAPIURL = "https://api.kandy.io/v1.2"
+
+// The names of the environment variables the functions read.
 const (
-	DefaultKandyAPIURL    = "https://api.kandy.io/v1.2"
 	EnvTableName          = "TABLE_NAME"
 	EnvKandySecretID      = "KANDY_SECRET_ID"
 	EnvKandyAPIURL        = "KANDY_API_URL"

@@ -33,7 +33,8 @@ type Provisioner interface {
 	Ensure(ctx context.Context, sub string, o provision.EnsureOptions) (provision.Account, bool, error)
 	Get(ctx context.Context, sub string) (provision.Account, error)
 	UserToken(ctx context.Context, sub string) (string, error)
-	Delete(ctx context.Context, sub string) error
+	// Delete reports whether there was an account to delete.
+	Delete(ctx context.Context, sub string) (bool, error)
 }
 
 // Handler serves the HTTP API.
@@ -261,7 +262,11 @@ func (h *Handler) token(ctx context.Context, sub string, _ []byte) (int, any, er
 }
 
 func (h *Handler) delete(ctx context.Context, sub string, _ []byte) (int, any, error) {
-	return http.StatusNoContent, nil, h.svc.Delete(ctx, sub)
+	had, err := h.svc.Delete(ctx, sub)
+	if err == nil && !had {
+		err = provision.ErrNotProvisioned
+	}
+	return http.StatusNoContent, nil, err
 }
 
 type errorBody struct {

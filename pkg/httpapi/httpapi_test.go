@@ -19,6 +19,7 @@ import (
 
 type fakeProvisioner struct {
 	err     error
+	none    bool // Delete finds no account
 	created bool
 	gotSub  string
 	gotOpts provision.EnsureOptions
@@ -35,7 +36,9 @@ func (f *fakeProvisioner) Get(_ context.Context, sub string) (provision.Account,
 func (f *fakeProvisioner) UserToken(context.Context, string) (string, error) {
 	return "UATtoken", f.err
 }
-func (f *fakeProvisioner) Delete(context.Context, string) error { return f.err }
+func (f *fakeProvisioner) Delete(context.Context, string) (bool, error) {
+	return f.err == nil && !f.none, f.err
+}
 
 func request(route, sub, body string) events.APIGatewayV2HTTPRequest {
 	method, path, _ := strings.Cut(route, " ")
@@ -324,6 +327,23 @@ func TestBodies(t *testing.T) {
 		}
 		if tt.name == "base64" && f.gotOpts.CountryCode != "+44" {
 			t.Errorf("base64 body decoded to %+v", f.gotOpts)
+		}
+	}
+}
+
+// DELETE answers 204 when there was an account, and 404 not_provisioned
+// when there was none (the domain wrote a tombstone all the same).
+func TestDeleteOfNoAccount(t *testing.T) {
+	for _, tt := range []struct {
+		none   bool
+		status int
+	}{{false, 204}, {true, 404}} {
+		resp, err := New(&fakeProvisioner{none: tt.none}, quiet).Handle(context.Background(), request("DELETE /users/me", "s1", ""))
+		if err != nil || resp.StatusCode != tt.status {
+			t.Errorf("no account %v: %d, %v; want %d", tt.none, resp.StatusCode, err, tt.status)
+		}
+		if tt.none && errorCode(t, resp) != "not_provisioned" {
+			t.Errorf("no account: %s, want not_provisioned", resp.Body)
 		}
 	}
 }

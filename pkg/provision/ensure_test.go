@@ -219,7 +219,7 @@ func TestOnlyTheUserRevivesADeletedAccount(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	w.provisioned(t)
-	if err := w.svc.Delete(ctx, sub); err != nil {
+	if err := deleted(w.svc, ctx, sub); err != nil {
 		t.Fatal(err)
 	}
 	calls := len(w.kandy.callList())
@@ -382,7 +382,7 @@ func TestDependencyFailuresAreCountedOnce(t *testing.T) {
 	wantCode(t, "Get", err, provision.CodeUnavailable)
 	_, err = s.UserToken(ctx, sub)
 	wantCode(t, "UserToken", err, provision.CodeUnavailable)
-	wantCode(t, "Delete", s.Delete(ctx, sub), provision.CodeUnavailable)
+	wantCode(t, "Delete", deleted(s, ctx, sub), provision.CodeUnavailable)
 	wantCode(t, "Deprovision", s.Deprovision(ctx, sub), provision.CodeUnavailable)
 	if fmt.Sprint(m.dependencies) != "[dynamodb dynamodb dynamodb dynamodb dynamodb]" {
 		t.Fatalf("counted %v", m.dependencies)

@@ -173,3 +173,13 @@ func wantCode(t *testing.T, what string, err error, want provision.Code) {
 		t.Fatalf("%s: err %v is %q, want %q", what, err, got, want)
 	}
 }
+
+// deleted is Service.Delete as the API answers it: no account to delete
+// is ErrNotProvisioned.
+func deleted(s *provision.Service, ctx context.Context, sub string) error {
+	had, err := s.Delete(ctx, sub)
+	if err == nil && !had {
+		return provision.ErrNotProvisioned
+	}
+	return err
+}

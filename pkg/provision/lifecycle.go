@@ -80,17 +80,15 @@ func (s *Service) Rebuild(ctx context.Context, seen Record) (Account, error) {
 // Delete deletes sub's account at the user's request. The Kandy user goes
 // and a tombstone stays, kept while the user stays in the pool, so that no
 // automatic path provisions them again; only their own POST /users does.
-// ErrNotProvisioned means there was no account: the tombstone is written
-// all the same, since the user asked for none.
-func (s *Service) Delete(ctx context.Context, sub string) error {
+// It reports whether there was an account to delete; where there was
+// none, the tombstone is written all the same, since the user asked for
+// none.
+func (s *Service) Delete(ctx context.Context, sub string) (bool, error) {
 	seen, err := s.remove(ctx, sub, Ending{Tombstone: true})
 	if err != nil {
-		return s.counted(ctx, err)
+		return false, s.counted(ctx, err)
 	}
-	if seen.HadAccount() {
-		return nil
-	}
-	return ErrNotProvisioned
+	return seen.HadAccount(), nil
 }
 
 // Deprovision deletes the account of a user who left the pool: the Kandy
@@ -134,7 +132,7 @@ func (s *Service) removeSeen(ctx context.Context, seen Record, end Ending) error
 	case RemoveRecord:
 		return s.deleteSeen(ctx, seen, end, seen.Exists())
 	case RemoveExpire:
-		err := s.accounts.Expire(ctx, seen, end.ExpiresAt)
+		err := s.accounts.Expire(ctx, seen, end.ExpiresAt, s.instant())
 		if errors.Is(err, ErrClaimLost) {
 			// Expired by another delivery of the same event since the read.
 			if now, gerr := s.read(ctx, seen.Sub); gerr == nil && now.Removal(end) == RemoveNothing {

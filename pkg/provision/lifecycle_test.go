@@ -71,7 +71,7 @@ func TestStoreFailuresAreInternal(t *testing.T) {
 	wantCode(t, "Get", err, provision.CodeInternal)
 	_, err = s.UserToken(ctx, sub)
 	wantCode(t, "UserToken", err, provision.CodeInternal)
-	wantCode(t, "Delete", s.Delete(ctx, sub), provision.CodeInternal)
+	wantCode(t, "Delete", deleted(s, ctx, sub), provision.CodeInternal)
 	if !strings.Contains(err.Error(), "reading record") {
 		t.Fatalf("err = %v", err)
 	}
@@ -128,7 +128,7 @@ func TestUserTokenRacingADelete(t *testing.T) {
 	if _, _, err := s.Ensure(ctx, sub, provision.EnsureOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	k.before = func() { _ = s.Delete(ctx, sub) }
+	k.before = func() { _ = deleted(s, ctx, sub) }
 	_, err := racer.UserToken(ctx, sub)
 	wantCode(t, "token racing a delete", err, provision.CodeNotProvisioned)
 
@@ -137,7 +137,7 @@ func TestUserTokenRacingADelete(t *testing.T) {
 	}
 	tokens := func() int { return strings.Count(strings.Join(k.callList(), ","), "token ") }
 	before := tokens()
-	k.before = func() { _ = s.Delete(ctx, sub) }
+	k.before = func() { _ = deleted(s, ctx, sub) }
 	k.after = func() { _, _, _ = s.Ensure(ctx, sub, provision.EnsureOptions{ByUser: true}) }
 	tok, err := racer.UserToken(ctx, sub)
 	if err != nil {
@@ -189,7 +189,7 @@ func TestRebuildYields(t *testing.T) {
 	w := newWorld(t)
 	w.provisioned(t)
 	seen, _ := w.record(t)
-	if err := w.svc.Delete(ctx, sub); err != nil {
+	if err := deleted(w.svc, ctx, sub); err != nil {
 		t.Fatal(err)
 	}
 	_, err := w.svc.Rebuild(ctx, seen)
@@ -205,9 +205,9 @@ func TestRebuildYields(t *testing.T) {
 func TestDelete(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	wantCode(t, "empty sub", w.svc.Delete(ctx, ""), provision.CodeUnauthorized)
+	wantCode(t, "empty sub", deleted(w.svc, ctx, ""), provision.CodeUnauthorized)
 	w.provisioned(t)
-	if err := w.svc.Delete(ctx, sub); err != nil {
+	if err := deleted(w.svc, ctx, sub); err != nil {
 		t.Fatal(err)
 	}
 	rec, ok := w.record(t)
@@ -226,7 +226,7 @@ func TestDelete(t *testing.T) {
 	if len(w.kandy.users) != 0 {
 		t.Errorf("after Delete: Kandy users %v, want none", w.kandy.users)
 	}
-	wantCode(t, "second Delete", w.svc.Delete(ctx, sub), provision.CodeNotProvisioned)
+	wantCode(t, "second Delete", deleted(w.svc, ctx, sub), provision.CodeNotProvisioned)
 	_, err := w.svc.Get(ctx, sub)
 	wantCode(t, "Get of a tombstone", err, provision.CodeNotProvisioned)
 	_, err = w.svc.UserToken(ctx, sub)
@@ -240,7 +240,7 @@ func TestDelete(t *testing.T) {
 // with no Kandy call: the user asked for no account.
 func TestDeleteOfNothingLeavesATombstone(t *testing.T) {
 	w := newWorld(t)
-	wantCode(t, "nothing", w.svc.Delete(context.Background(), sub), provision.CodeNotProvisioned)
+	wantCode(t, "nothing", deleted(w.svc, context.Background(), sub), provision.CodeNotProvisioned)
 	if rec, ok := w.record(t); !ok {
 		t.Error("no record; want a tombstone")
 	} else if rec.Status != provision.StatusDeleted {
@@ -256,7 +256,7 @@ func TestDeleteWithTheKandyUserGone(t *testing.T) {
 	w := newWorld(t)
 	w.provisioned(t)
 	delete(w.kandy.users, uid)
-	if err := w.svc.Delete(context.Background(), sub); err != nil {
+	if err := deleted(w.svc, context.Background(), sub); err != nil {
 		t.Fatal(err)
 	}
 	if rec, _ := w.record(t); rec.Status != provision.StatusDeleted {
@@ -268,7 +268,7 @@ func TestDeleteOfLiveClaimsIsInProgress(t *testing.T) {
 	for _, status := range []provision.Status{provision.StatusPending, provision.StatusDeleting} {
 		w := newWorld(t)
 		w.claimed(status, time.Second)
-		wantCode(t, string(status), w.svc.Delete(context.Background(), sub), provision.CodeInProgress)
+		wantCode(t, string(status), deleted(w.svc, context.Background(), sub), provision.CodeInProgress)
 		if rec, _ := w.record(t); rec.ClaimToken != "held" {
 			t.Errorf("%s: claim token %q, want the other's %q", status, rec.ClaimToken, "held")
 		}
@@ -285,7 +285,7 @@ func TestAFailedDeleteIsFinishedLater(t *testing.T) {
 	ctx := context.Background()
 	w.provisioned(t)
 	w.kandy.deleteErr = provision.ErrKandyUnavailable
-	wantCode(t, "Kandy down", w.svc.Delete(ctx, sub), provision.CodeKandyUnavailable)
+	wantCode(t, "Kandy down", deleted(w.svc, ctx, sub), provision.CodeKandyUnavailable)
 	rec, _ := w.record(t)
 	if rec.Status != provision.StatusDeleting {
 		t.Errorf("after a failed delete: status %q, want %q", rec.Status, provision.StatusDeleting)
@@ -295,10 +295,10 @@ func TestAFailedDeleteIsFinishedLater(t *testing.T) {
 	}
 	_, _, err := w.svc.Ensure(ctx, sub, provision.EnsureOptions{})
 	wantCode(t, "Ensure during the delete", err, provision.CodeInProgress)
-	wantCode(t, "Delete during the delete", w.svc.Delete(ctx, sub), provision.CodeInProgress)
+	wantCode(t, "Delete during the delete", deleted(w.svc, ctx, sub), provision.CodeInProgress)
 	w.kandy.deleteErr = nil
 	w.clock.Add(w.svc.ClaimTTL() + time.Second)
-	if err := w.svc.Delete(ctx, sub); err != nil {
+	if err := deleted(w.svc, ctx, sub); err != nil {
 		t.Fatalf("Delete after the claim expired = %v", err)
 	}
 	if rec, _ := w.record(t); rec.Status != provision.StatusDeleted {
@@ -315,7 +315,7 @@ func TestDeleteOfAnAbandonedCreation(t *testing.T) {
 	w := newWorld(t)
 	w.claimed(provision.StatusPending, -time.Second)
 	w.kandy.users[uid] = provision.Credentials{UserAPIKey: "UAKorphan"}
-	wantCode(t, "abandoned", w.svc.Delete(context.Background(), sub), provision.CodeNotProvisioned)
+	wantCode(t, "abandoned", deleted(w.svc, context.Background(), sub), provision.CodeNotProvisioned)
 	if rec, _ := w.record(t); rec.Status != provision.StatusDeleted {
 		t.Errorf("not cleaned up: status %q, want %q", rec.Status, provision.StatusDeleted)
 	}
@@ -351,7 +351,7 @@ func TestDeleteReadsAgainWhenTheRecordChanged(t *testing.T) {
 		if _, _, err := s.Ensure(context.Background(), sub, provision.EnsureOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		err := s.Delete(context.Background(), sub)
+		err := deleted(s, context.Background(), sub)
 		wantCode(t, fmt.Sprintf("%d changes", tt.changes), err, tt.want)
 		if acc.claims != tt.claims {
 			t.Fatalf("%d changes: %d delete claims, want %d", tt.changes, acc.claims, tt.claims)
@@ -382,7 +382,7 @@ func TestDeleteFinishFailures(t *testing.T) {
 		if _, _, err := s.Ensure(context.Background(), sub, provision.EnsureOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		wantCode(t, tt.err.Error(), s.Delete(context.Background(), sub), tt.want)
+		wantCode(t, tt.err.Error(), deleted(s, context.Background(), sub), tt.want)
 	}
 }
 
@@ -390,7 +390,7 @@ func TestDeleteFinishFailures(t *testing.T) {
 func TestDeleteCallsKandyWithinTheClaim(t *testing.T) {
 	w := newWorld(t)
 	w.provisioned(t)
-	if err := w.svc.Delete(context.Background(), sub); err != nil {
+	if err := deleted(w.svc, context.Background(), sub); err != nil {
 		t.Fatal(err)
 	}
 	want := w.clock.Now().Add(w.svc.ClaimTTL() - w.svc.ClaimMargin())
@@ -462,7 +462,7 @@ func TestDeprovision(t *testing.T) {
 		{"an abandoned delete", func(w *world) { w.claimed(provision.StatusDeleting, -time.Millisecond) }, true},
 		{"a kept tombstone", func(w *world) {
 			w.provisioned(t)
-			if err := w.svc.Delete(ctx, sub); err != nil {
+			if err := deleted(w.svc, ctx, sub); err != nil {
 				t.Fatal(err)
 			}
 		}, false},
@@ -527,7 +527,7 @@ func TestDeleteClaimFailures(t *testing.T) {
 	if _, _, err := s.Ensure(context.Background(), sub, provision.EnsureOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Delete(context.Background(), sub)
+	err := deleted(s, context.Background(), sub)
 	wantCode(t, "store failure", err, provision.CodeInternal)
 	if !strings.Contains(err.Error(), "claiming the delete") {
 		t.Fatalf("err = %v", err)
@@ -551,7 +551,7 @@ func TestLeavingThePoolIsFinal(t *testing.T) {
 			}
 		}},
 		{"left after deleting the account", func(w *world) {
-			if err := w.svc.Delete(ctx, sub); err != nil {
+			if err := deleted(w.svc, ctx, sub); err != nil {
 				t.Fatal(err)
 			}
 			if err := w.svc.Deprovision(ctx, sub); err != nil {
@@ -583,7 +583,7 @@ func TestLeavingThePoolIsFinal(t *testing.T) {
 			wantCode(t, "GET", err, provision.CodeNotProvisioned)
 			_, err = w.svc.UserToken(ctx, sub)
 			wantCode(t, "token", err, provision.CodeNotProvisioned)
-			_ = w.svc.Delete(ctx, sub)
+			_ = deleted(w.svc, ctx, sub)
 			rec, _ := w.record(t)
 			if !rec.LeftPool() {
 				t.Errorf("after the user's DELETE: %+v, want the expiring tombstone of a user who left", rec)

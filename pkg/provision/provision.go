@@ -112,8 +112,9 @@ type Accounts interface {
 	// FinishDelete leaves what end says in place of c's DELETING record:
 	// a tombstone with no credentials, or nothing (MayFinishDelete).
 	FinishDelete(ctx context.Context, c Claim, end Ending) error
-	// Expire gives the tombstone seen an expiry at at (MayExpire).
-	Expire(ctx context.Context, seen Record, at time.Time) error
+	// Expire gives the tombstone seen an expiry at at (MayExpire), as of
+	// now, the caller's clock, as every other write.
+	Expire(ctx context.Context, seen Record, at, now time.Time) error
 }
 
 // Sealer encrypts the secret parts of credentials before they are stored.

@@ -95,7 +95,7 @@ func TestClaimExpiry(t *testing.T) {
 	check := func(ctx context.Context, want time.Time) {
 		t.Helper()
 		w.kandy.deleteErr = provision.ErrKandyUnavailable
-		_ = w.svc.Delete(ctx, sub)
+		_ = deleted(w.svc, ctx, sub)
 		rec, _ := w.record(t)
 		if !rec.ClaimExpiresAt.Equal(want) {
 			t.Fatalf("claim expires %v, want %v", rec.ClaimExpiresAt, want)

@@ -179,12 +179,12 @@ func (w *world) seed(t *testing.T) {
 	w.kandy.users["bob"] = "UAKforeign"
 	w.pool[sub(11)] = true // deleted their account, and stays: a choice, not drift
 	ensure(11)
-	if err := w.svc.Delete(ctx, sub(11)); err != nil {
+	if _, err := w.svc.Delete(ctx, sub(11)); err != nil {
 		t.Fatal(err)
 	}
 	w.pool[sub(12)] = true // orphan: a Kandy user under a tombstone
 	ensure(12)
-	if err := w.svc.Delete(ctx, sub(12)); err != nil {
+	if _, err := w.svc.Delete(ctx, sub(12)); err != nil {
 		t.Fatal(err)
 	}
 	w.kandy.users[uid(12)] = "UAKundead"
@@ -376,7 +376,7 @@ func TestFixSkipsWhatChangedMeanwhile(t *testing.T) {
 	if _, _, err := w.svc.Ensure(context.Background(), sub(2), provision.EnsureOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	_ = w.svc.Delete(context.Background(), sub(7)) // the user deleted the broken account
+	_, _ = w.svc.Delete(context.Background(), sub(7)) // the user deleted the broken account
 	sum, err := reconcile.Fix(context.Background(), rep, w.svc, reconcile.FixOptions{Classes: all(reconcile.Gone, reconcile.Broken, reconcile.Missing), MaxDeletes: 10, StillGone: stillGone(w)})
 	if err != nil {
 		t.Fatalf("Fix: %v", err)

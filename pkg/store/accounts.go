@@ -418,10 +418,10 @@ func (a *Accounts) FinishDelete(ctx context.Context, c provision.Claim, end prov
 }
 
 // Expire gives the tombstone seen an expiry (MayExpire).
-func (a *Accounts) Expire(ctx context.Context, seen provision.Record, at time.Time) error {
+func (a *Accounts) Expire(ctx context.Context, seen provision.Record, at, now time.Time) error {
 	return a.update(ctx, seen.Sub, "expiring the tombstone", updateExpire, condSeenKept, statusName, map[string]types.AttributeValue{
 		":deleted": str(string(provision.StatusDeleted)), ":generation": str(seen.Generation),
-		":ttl": seconds(at), ":stamp": stamp(time.Now()),
+		":ttl": seconds(at), ":stamp": stamp(now),
 	})
 }
 

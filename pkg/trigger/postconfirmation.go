@@ -18,8 +18,10 @@ import (
 // ConfirmForgotPassword fires on every password reset and must not.
 const SourceConfirmSignUp = "PostConfirmation_ConfirmSignUp"
 
-// DefaultBudget keeps the trigger inside Cognito's 5 s limit.
-const DefaultBudget = 4 * time.Second
+// NoDeadlineBudget bounds an invocation that has no deadline (a direct
+// call). Deployed, the limit is the Lambda deadline: the function's 4 s
+// timeout in template.yaml, inside Cognito's 5 s, less the margin.
+const NoDeadlineBudget = 4 * time.Second
 
 // RetryDelay is how long a sign-up the trigger queued stays hidden: Kandy
 // has just failed it, so a retry at once would most likely fail too.
@@ -53,12 +55,13 @@ type PostConfirmation struct {
 	margin time.Duration
 }
 
-// New builds the trigger handler; budget <= 0 means DefaultBudget. With a
+// New builds the trigger handler; budget <= 0 means NoDeadlineBudget. The
+// Lambda deadline, less a margin, bounds it too. With a
 // retry queue, a failed sign-up is sent there, so it cannot be lost.
 // deleted, if not nil, counts the sign-ups of deleted accounts.
 func New(svc Ensurer, log *slog.Logger, budget time.Duration, retry Retrier, deleted DeletedCounter) *PostConfirmation {
 	if budget <= 0 {
-		budget = DefaultBudget
+		budget = NoDeadlineBudget
 	}
 	p := &PostConfirmation{svc: svc, deleted: deleted, log: log, retry: retry, budget: budget, margin: 300 * time.Millisecond}
 	if retry != nil {

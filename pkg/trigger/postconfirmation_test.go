@@ -89,7 +89,7 @@ func TestBudgetIsBoundedByTheLambdaDeadline(t *testing.T) {
 	}
 }
 
-// The budget: the one given, else DefaultBudget; and a margin before the
+// The budget: the one given, else NoDeadlineBudget; and a margin before the
 // Lambda deadline, wider when a retry queue must still be reached.
 func TestBudgetAndMargin(t *testing.T) {
 	remaining := func(p *PostConfirmation, f *fakeEnsurer, lambda time.Duration) time.Duration {
@@ -110,7 +110,7 @@ func TestBudgetAndMargin(t *testing.T) {
 		retry          bool
 		want           time.Duration
 	}{
-		{0, 0, false, DefaultBudget},
+		{0, 0, false, NoDeadlineBudget},
 		{time.Second, 0, false, time.Second},
 		{2 * time.Second, 2100 * time.Millisecond, false, 1800 * time.Millisecond},
 		{4 * time.Second, 3 * time.Second, true, 2 * time.Second},

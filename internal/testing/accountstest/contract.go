@@ -355,12 +355,15 @@ func expire(t *testing.T, a provision.Accounts) {
 	stale := tomb
 	stale.Generation = "other"
 	at := t0.Add(provision.TombstoneTTL)
-	lost(t, "expiry of another tombstone", a.Expire(ctx, stale, at))
-	must(t, a.Expire(ctx, tomb, at))
+	lost(t, "expiry of another tombstone", a.Expire(ctx, stale, at, t0.Add(3*time.Hour)))
+	must(t, a.Expire(ctx, tomb, at, t0.Add(3*time.Hour)))
+	if got := get(t, a); !got.UpdatedAt.Equal(t0.Add(3 * time.Hour)) {
+		t.Fatalf("an expiry stamped %v, want the caller's clock %v", got.UpdatedAt, t0.Add(3*time.Hour))
+	}
 	if got := get(t, a); !got.ExpiresAt.Equal(at) || got.Status != provision.StatusDeleted {
 		t.Fatalf("expired tombstone = %+v", got)
 	}
-	lost(t, "a second expiry", a.Expire(ctx, tomb, at.Add(time.Hour)))
+	lost(t, "a second expiry", a.Expire(ctx, tomb, at.Add(time.Hour), t0.Add(3*time.Hour)))
 	// A tombstone taken to delete a Kandy user under it loses its expiry
 	// until the delete says again.
 	d := claim("purge", t0.Add(2*time.Hour), time.Minute)
@@ -369,7 +372,7 @@ func expire(t *testing.T, a provision.Accounts) {
 		t.Fatalf("delete claim on a tombstone = %+v", got)
 	}
 	activeSeen := provision.Record{Sub: sub, Status: provision.StatusActive, Generation: "purge"}
-	lost(t, "expiry of a record that is no tombstone", a.Expire(ctx, activeSeen, at))
+	lost(t, "expiry of a record that is no tombstone", a.Expire(ctx, activeSeen, at, t0.Add(3*time.Hour)))
 }
 
 // The delete claim of a user leaving the pool carries the tombstone's
@@ -401,7 +404,7 @@ func leftThePool(t *testing.T, a provision.Accounts) {
 	must(t, a.ClaimDelete(ctx, p, tomb, kept))
 	must(t, a.FinishDelete(ctx, p, kept))
 	read := get(t, a)
-	must(t, a.Expire(ctx, read, expiring.ExpiresAt))
+	must(t, a.Expire(ctx, read, expiring.ExpiresAt, t0.Add(3*time.Hour)))
 	lost(t, "a delete claim on a tombstone given an expiry since it was read",
 		a.ClaimDelete(ctx, claim("late", later.Add(time.Hour), time.Minute), read, kept))
 }

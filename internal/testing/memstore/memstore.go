@@ -144,10 +144,10 @@ func (m *Accounts) FinishDelete(_ context.Context, c provision.Claim, end provis
 }
 
 // Expire gives a tombstone still as seen an expiry.
-func (m *Accounts) Expire(_ context.Context, seen provision.Record, at time.Time) error {
+func (m *Accounts) Expire(_ context.Context, seen provision.Record, at, now time.Time) error {
 	_, err := m.write(seen.Sub, func(r provision.Record) bool { return provision.MayExpire(r, seen) },
 		func(r provision.Record) provision.Record {
-			r.ExpiresAt = at
+			r.ExpiresAt, r.UpdatedAt = at, now
 			return r
 		})
 	return err
