@@ -102,9 +102,9 @@ func TestClaimLeavesALiveOrFinishedRecordAsItWas(t *testing.T) {
 		old    map[string]types.AttributeValue
 		byUser bool
 	}{
-		"active":                     {stored("ACTIVE", "g", now.Add(-time.Hour)), true},
-		"pending, live":              {stored("PENDING", "g", now.Add(time.Millisecond)), true},
-		"tombstone, not by the user": {stored("DELETED", "g", now.Add(-time.Hour)), false},
+		"active":                             {stored("ACTIVE", "g", now.Add(-time.Hour)), true},
+		"pending, live":                      {stored("PENDING", "g", now.Add(time.Millisecond)), true},
+		"tombstone, not by the user":         {stored("DELETED", "g", now.Add(-time.Hour)), false},
 		"deleting, expired, not by the user": {stored("DELETING", "g", now), false},
 	} {
 		f := &fakeDynamo{updateOut: &dynamodb.UpdateItemOutput{Attributes: c.old}}
@@ -426,9 +426,11 @@ func TestATransitionWhoseConditionFailsIsALostClaim(t *testing.T) {
 		"release":      func(a *Accounts) error { return a.Release(ctx, claimAt("t1", false)) },
 		"drop":         func(a *Accounts) error { return a.Drop(ctx, claimAt("t1", false)) },
 		"claim delete": func(a *Accounts) error { return a.ClaimDelete(ctx, claimAt("t1", false), provision.Record{}) },
-		"bury":         func(a *Accounts) error { return a.FinishDelete(ctx, claimAt("t1", false), provision.Ending{Tombstone: true}) },
-		"remove":       func(a *Accounts) error { return a.FinishDelete(ctx, claimAt("t1", false), provision.Ending{}) },
-		"expire":       func(a *Accounts) error { return a.Expire(ctx, provision.Record{Sub: "s"}, now) },
+		"bury": func(a *Accounts) error {
+			return a.FinishDelete(ctx, claimAt("t1", false), provision.Ending{Tombstone: true})
+		},
+		"remove": func(a *Accounts) error { return a.FinishDelete(ctx, claimAt("t1", false), provision.Ending{}) },
+		"expire": func(a *Accounts) error { return a.Expire(ctx, provision.Record{Sub: "s"}, now) },
 	} {
 		f := &fakeDynamo{updateErr: conditionFailed, deleteErr: conditionFailed}
 		if err := do(NewAccounts(f, table)); !errors.Is(err, provision.ErrClaimLost) {
