@@ -87,3 +87,15 @@ func TestReschedulingTakesHalfTheMargin(t *testing.T) {
 		t.Errorf("rescheduling had %v, want at most half the 4 s margin", later.left)
 	}
 }
+
+// TestReceivesForSearchesUpTo10000Receives: the search's bound is
+// inclusive; past it the answer is 0, no count.
+func TestReceivesForSearchesUpTo10000Receives(t *testing.T) {
+	second := Backoff{First: time.Second, Factor: 1}
+	if got := second.ReceivesFor(10_000*time.Second, time.Minute); got != 10_000 {
+		t.Errorf("ReceivesFor(10000 s) of 1 s delays = %d, want 10000", got)
+	}
+	if got := second.ReceivesFor(10_001*time.Second, time.Minute); got != 0 {
+		t.Errorf("ReceivesFor(10001 s) of 1 s delays = %d, want 0", got)
+	}
+}
