@@ -147,9 +147,7 @@ func TestClaimTakesOverAnExpiredClaimOnlyIfStillSeen(t *testing.T) {
 }
 
 func TestTheUserRevivesATombstoneSeenUnchanged(t *testing.T) {
-	old := stored("DELETED", "g", now.Add(-time.Hour))
-	old[TTLAttribute] = &types.AttributeValueMemberN{Value: "1795599000"}
-	f := &fakeDynamo{updateOut: &dynamodb.UpdateItemOutput{Attributes: old}}
+	f := &fakeDynamo{updateOut: &dynamodb.UpdateItemOutput{Attributes: stored("DELETED", "g", now.Add(-time.Hour))}}
 	if _, claimed, err := NewAccounts(f, table).Claim(ctx, claimAt("t1", true)); err != nil || !claimed {
 		t.Fatalf("Claim = %v, %v; want claimed", claimed, err)
 	}
@@ -161,9 +159,18 @@ func TestTheUserRevivesATombstoneSeenUnchanged(t *testing.T) {
 	if got := values(t, in.ExpressionAttributeValues); !reflect.DeepEqual(got, want) {
 		t.Errorf("condition values %v, want %v", got, want)
 	}
-	// The whole item is replaced: the revived record keeps no expiry.
-	if _, ok := in.Item[TTLAttribute]; ok {
-		t.Errorf("the revived item keeps %s", TTLAttribute)
+}
+
+func TestTheTombstoneOfAUserWhoLeftThePoolIsNeverRevived(t *testing.T) {
+	old := stored("DELETED", "g", now.Add(-time.Hour))
+	old[TTLAttribute] = &types.AttributeValueMemberN{Value: "1795599000"}
+	f := &fakeDynamo{updateOut: &dynamodb.UpdateItemOutput{Attributes: old}}
+	rec, claimed, err := NewAccounts(f, table).Claim(ctx, claimAt("t1", true))
+	if err != nil || claimed || !rec.ExpiresAt.Equal(time.Unix(1795599000, 0)) {
+		t.Errorf("Claim = %+v, %v, %v; want the expiring tombstone, not claimed", rec, claimed, err)
+	}
+	if len(f.puts) != 0 {
+		t.Errorf("%d take-overs of a departed user's tombstone", len(f.puts))
 	}
 }
 
@@ -361,19 +368,35 @@ func TestEachTransitionIsOneConditionalWrite(t *testing.T) {
 				map[string]string{":status": "PENDING", ":token": "t1", ":now": ms(now), ":stamp": nowStamp}}},
 		"drop": {func(a *Accounts) error { return a.Drop(ctx, claimAt("t1", false)) },
 			write{"delete", "", condHeldBy, statusName, map[string]string{":status": "PENDING", ":token": "t1"}}},
-		"claim the delete of nothing": {func(a *Accounts) error { return a.ClaimDelete(ctx, claimAt("t1", false), provision.Record{}) },
+		"claim the delete of nothing": {func(a *Accounts) error {
+			return a.ClaimDelete(ctx, claimAt("t1", false), provision.Record{}, provision.Ending{})
+		},
 			write{"update", updateClaimDelete, condAbsent, map[string]string{"#sub": "sub", "#status": "status"},
 				map[string]string{":deleting": "DELETING", ":token": "t1", ":expires": ms(now.Add(30 * time.Second)), ":stamp": nowStamp, ":uid": "u"}}},
 		"claim the delete of an abandoned claim": {func(a *Accounts) error {
-			return a.ClaimDelete(ctx, claimAt("t1", false), provision.Record{Status: provision.StatusDeleting, Generation: "g"})
+			return a.ClaimDelete(ctx, claimAt("t1", false), provision.Record{Status: provision.StatusDeleting, Generation: "g"}, provision.Ending{})
 		}, write{"update", updateClaimDelete, condSeenExpired, statusName,
 			map[string]string{":seen": "DELETING", ":generation": "g", ":now": ms(now), ":deleting": "DELETING", ":token": "t1",
 				":expires": ms(now.Add(30 * time.Second)), ":stamp": nowStamp, ":uid": "u"}}},
 		"claim the delete of an account": {func(a *Accounts) error {
-			return a.ClaimDelete(ctx, claimAt("t1", false), provision.Record{Status: provision.StatusActive, Generation: "g"})
+			return a.ClaimDelete(ctx, claimAt("t1", false), provision.Record{Status: provision.StatusActive, Generation: "g"}, provision.Ending{})
 		}, write{"update", updateClaimDelete, condSeenUnclaimed, statusName,
 			map[string]string{":seen": "ACTIVE", ":generation": "g", ":deleting": "DELETING", ":token": "t1",
 				":expires": ms(now.Add(30 * time.Second)), ":stamp": nowStamp, ":uid": "u"}}},
+		"claim the delete of a user leaving the pool": {func(a *Accounts) error {
+			return a.ClaimDelete(ctx, claimAt("t1", false), provision.Record{Status: provision.StatusActive, Generation: "g"},
+				provision.Ending{Tombstone: true, ExpiresAt: expiry})
+		}, write{"update", updateClaimLeave, condSeenUnclaimed, statusName,
+			map[string]string{":seen": "ACTIVE", ":generation": "g", ":deleting": "DELETING", ":token": "t1",
+				":expires": ms(now.Add(30 * time.Second)), ":stamp": nowStamp, ":uid": "u",
+				":ttl": "N:" + strconv.FormatInt(expiry.Unix(), 10)}}},
+		"claim the delete of an expiring tombstone, as seen": {func(a *Accounts) error {
+			return a.ClaimDelete(ctx, claimAt("t1", false), provision.Record{Status: provision.StatusDeleted, Generation: "g", ExpiresAt: expiry},
+				provision.Ending{Tombstone: true, ExpiresAt: expiry})
+		}, write{"update", updateClaimLeave, condSeenExpiring, statusName,
+			map[string]string{":seen": "DELETED", ":generation": "g", ":seenttl": "N:" + strconv.FormatInt(expiry.Unix(), 10),
+				":deleting": "DELETING", ":token": "t1", ":expires": ms(now.Add(30 * time.Second)), ":stamp": nowStamp, ":uid": "u",
+				":ttl": "N:" + strconv.FormatInt(expiry.Unix(), 10)}}},
 		"bury, kept": {func(a *Accounts) error {
 			return a.FinishDelete(ctx, claimAt("t1", false), provision.Ending{Tombstone: true})
 		}, write{"update", updateBury, condHeldBy, statusName,
@@ -423,9 +446,11 @@ func TestExpireGivesTheTombstoneSeenAnExpiry(t *testing.T) {
 
 func TestATransitionWhoseConditionFailsIsALostClaim(t *testing.T) {
 	for name, do := range map[string]func(*Accounts) error{
-		"release":      func(a *Accounts) error { return a.Release(ctx, claimAt("t1", false)) },
-		"drop":         func(a *Accounts) error { return a.Drop(ctx, claimAt("t1", false)) },
-		"claim delete": func(a *Accounts) error { return a.ClaimDelete(ctx, claimAt("t1", false), provision.Record{}) },
+		"release": func(a *Accounts) error { return a.Release(ctx, claimAt("t1", false)) },
+		"drop":    func(a *Accounts) error { return a.Drop(ctx, claimAt("t1", false)) },
+		"claim delete": func(a *Accounts) error {
+			return a.ClaimDelete(ctx, claimAt("t1", false), provision.Record{}, provision.Ending{})
+		},
 		"bury": func(a *Accounts) error {
 			return a.FinishDelete(ctx, claimAt("t1", false), provision.Ending{Tombstone: true})
 		},
