@@ -76,7 +76,7 @@ func (d *deadlineRescheduler) ShowAfter(context.Context, string, time.Duration) 
 // in time when SQS is slow.
 func TestReschedulingTakesHalfTheMargin(t *testing.T) {
 	later := &deadlineRescheduler{}
-	w := New(subErrs{"down": provision.ErrKandyUnavailable}, &fakeDLQ{}, quiet).WithRescheduler(later)
+	w := New(subErrs{"down": provision.ErrKandyUnavailable}, &fakeDLQ{}, later, quiet, nil)
 	w.margin = 4 * time.Second
 	if _, err := w.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{received("1", "down", 1)}}); err != nil {
 		t.Fatal(err)
