@@ -38,7 +38,7 @@ SAM_TRANSLATOR_VERSION := 1.110.0
 PYTHON_VENV            := $(CURDIR)/.tools/python
 PYTHON                 := $(TOOLS_BIN)/python3
 
-.PHONY: all build test check-makefile tools vet lint lint-template fuzz bench storm generate run signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test check-makefile tools vet lint lint-template fuzz bench storm generate mutation run signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -115,7 +115,7 @@ test: $(if $(filter undefined,$(origin MAKEFILE_CHECKED)),check-makefile) tools 
 # A variable used but never defined expands to nothing and silently turns a
 # step into a no-op: fail early, naming it.
 check-makefile:
-	@undefined=$$($(MAKE) --no-print-directory --warn-undefined-variables -n test run build MAKEFILE_CHECKED=1 2>&1 >/dev/null | grep -i 'undefined variable' | sort -u); \
+	@undefined=$$($(MAKE) --no-print-directory --warn-undefined-variables -n test run build mutation MAKEFILE_CHECKED=1 2>&1 >/dev/null | grep -i 'undefined variable' | sort -u); \
 	if [ -n "$$undefined" ]; then echo "$$undefined"; echo "Makefile: define every variable it uses"; exit 1; fi
 
 # Each native fuzz target, for FUZZTIME; the seed corpora run in every go test.
@@ -134,6 +134,37 @@ fuzz:
 		echo "fuzz $$name $$pkg ($(FUZZTIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+
+# Mutation testing with gremlins (pinned in tools/go.mod): each package's
+# own tests against the mutants of its code, one package and one worker at
+# a time, as the machine is shared. Too slow for make test. Efficacy is
+# killed / (killed + lived); docs/tests.md names the mutants that live.
+MUTATION_PACKAGES := pkg/store pkg/signupretry pkg/trigger pkg/kandy pkg/deprovision pkg/reconcile pkg/httpapi pkg/provision
+MUTATION_EFFICACY ?= 95
+# A mutant's tests may take this many times the unmutated run's before it
+# counts as timed out: the machine is shared, so leave room. -count=1: a
+# cached unmutated run takes no time, and every mutant would time out.
+MUTATION_TIMEOUT_COEFFICIENT ?= 10
+MUTATION_DIR := $(CURDIR)/.tools/mutation
+
+## mutation: gremlins over each of MUTATION_PACKAGES; prints the table and the mutants that lived, and fails below MUTATION_EFFICACY %
+mutation: $(TOOLS_BIN)/.installed
+	@mkdir -p $(MUTATION_DIR); status=0; \
+	printf '%-16s %7s %6s %12s %10s %9s\n' package killed lived 'not covered' 'timed out' efficacy; \
+	for p in $(MUTATION_PACKAGES); do \
+		log=$(MUTATION_DIR)/$$(echo $$p | tr / -).txt; \
+		GOFLAGS=-count=1 $(TOOLS_BIN)/gremlins unleash --workers 1 --timeout-coefficient $(MUTATION_TIMEOUT_COEFFICIENT) ./$$p >$$log 2>&1 || { cat $$log; exit 1; }; \
+		awk -v pkg=$$p -v min=$(MUTATION_EFFICACY) ' \
+			/^Killed:/ { gsub(",", ""); killed = $$2; lived = $$4; uncovered = $$7; seen = 1 } \
+			/^Timed out:/ { gsub(",", ""); timedout = $$3 } \
+			END { if (!seen) exit 2; e = killed + lived ? 100 * killed / (killed + lived) : 100; \
+				printf "%-16s %7d %6d %12d %10d %8.1f%%\n", pkg, killed, lived, uncovered, timedout, e; exit e < min }' $$log || status=1; \
+	done; \
+	for p in $(MUTATION_PACKAGES); do \
+		sed -n "s|^ *LIVED \([A-Z_]*\) at \(.*\)|lived: $$p/\2 \1|p" $(MUTATION_DIR)/$$(echo $$p | tr / -).txt; \
+	done; \
+	if [ $$status -ne 0 ]; then echo "mutation: a package is below $(MUTATION_EFFICACY) % efficacy (logs in $(MUTATION_DIR))"; fi; \
+	exit $$status
 
 # The Go client of the HTTP API's OpenAPI description; a test runs this
 # target with APICLIENT elsewhere and fails when the committed file differs.
