@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"math"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -275,6 +277,7 @@ func checkLinearizable(seed uint64, history []event) []string {
 	if res == porcupine.Unknown {
 		problem = fmt.Sprintf("porcupine could not decide within %s whether the history is linearizable", linCheckTimeout)
 	}
+	problem += explain(model, info, accountModel.Partition(ops))
 	f, err := os.CreateTemp("", fmt.Sprintf("model-seed-%d-*.html", seed))
 	if err == nil {
 		err = porcupine.Visualize(model, info, f)
@@ -283,7 +286,57 @@ func checkLinearizable(seed uint64, history []event) []string {
 		}
 	}
 	if err != nil {
-		return []string{problem + "; writing its visualisation: " + err.Error()}
+		return []string{problem + "\n  writing its visualisation: " + err.Error()}
 	}
-	return []string{problem + "; see " + f.Name()}
+	return []string{problem + "\n  porcupine's visualisation: " + f.Name()}
+}
+
+// explain names, for each sub whose history is not linearizable, the state
+// its longest linearizable prefix reaches and the operations that could
+// come next, none of which the model accepts there.
+func explain(model porcupine.Model, info porcupine.LinearizationInfo, partitions [][]porcupine.Operation) string {
+	var b strings.Builder
+	for i, partials := range info.PartialLinearizationsOperations() {
+		var longest []porcupine.Operation
+		for _, p := range partials {
+			if len(p) > len(longest) {
+				longest = p
+			}
+		}
+		all := partitions[i]
+		if len(longest) == len(all) {
+			continue
+		}
+		done := map[porcupine.Operation]bool{}
+		state := model.Init()
+		for _, o := range longest {
+			done[o] = true
+			_, state = model.Step(state, o.Input, o.Output)
+		}
+		last := "none"
+		if len(longest) > 0 {
+			last = describe(longest[len(longest)-1])
+		}
+		fmt.Fprintf(&b, "\n  %s: after %d of its %d operations (the last: %s) the account is %s, and none of these can come next:",
+			all[0].Input.(linOp).sub, len(longest), len(all), last, model.DescribeState(state))
+		var rest []porcupine.Operation
+		firstReturn := int64(math.MaxInt64)
+		for _, o := range all {
+			if !done[o] {
+				rest = append(rest, o)
+				firstReturn = min(firstReturn, o.Return)
+			}
+		}
+		for _, o := range rest {
+			if o.Call <= firstReturn {
+				fmt.Fprintf(&b, "\n    %s", describe(o))
+			}
+		}
+	}
+	return b.String()
+}
+
+func describe(o porcupine.Operation) string {
+	return fmt.Sprintf("[%s] %s at %.3f..%.3f s", o.Metadata, accountModel.DescribeOperation(o.Input, o.Output),
+		float64(o.Call)/1e9, float64(o.Return)/1e9)
 }
