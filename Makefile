@@ -38,7 +38,7 @@ SAM_TRANSLATOR_VERSION := 1.110.0
 PYTHON_VENV            := $(CURDIR)/.tools/python
 PYTHON                 := $(TOOLS_BIN)/python3
 
-.PHONY: all build test check-makefile tools vet lint lint-template fuzz bench storm generate run signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test check-makefile tools vet lint lint-template fuzz model bench storm generate run signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -134,6 +134,13 @@ fuzz:
 		echo "fuzz $$name $$pkg ($(FUZZTIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+
+# make test runs the model test on its fixed seed and one random one.
+SEEDS ?= 20
+
+## model SEEDS=n: the model-based concurrency test, its histories checked for linearizability, on the fixed seed and n random ones
+model: tools
+	MODEL_SEEDS=$(SEEDS) $(GO) test -race -count=1 -timeout $$(( 10 + $(SEEDS) ))m -run '^TestModelBasedConcurrency$$' ./local/e2e
 
 # The Go client of the HTTP API's OpenAPI description; a test runs this
 # target with APICLIENT elsewhere and fails when the committed file differs.
