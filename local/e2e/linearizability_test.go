@@ -37,7 +37,8 @@ const (
 	ansExisting      = "200"
 	ansDeleted       = "204"
 	ansDeprovisioned = "deprovisioned"
-	// ansAccountClosed is POST /users's 403 to a user who left the pool.
+	// ansAccountClosed is the answer to a user who left the pool: POST
+	// /users's 403.
 	ansAccountClosed = "account_closed"
 )
 
@@ -107,6 +108,10 @@ func stepAccount(s account, op string, ans linAnswer) []account {
 		return nil
 	}
 	creatable := s.kind == kindAbsent
+	// none: the answer says there is no account, as it may where there
+	// is none; account_closed only to a user who left.
+	none := s.kind != kindActive && ans.answer == string(provision.CodeNotProvisioned) ||
+		s.kind == kindLeft && ans.answer == ansAccountClosed
 	switch op {
 	case opPost:
 		// The user's own request also takes back a tombstone of their own.
@@ -116,7 +121,7 @@ func stepAccount(s account, op string, ans linAnswer) []account {
 			return []account{active(ans.id)}
 		case ans.answer == ansExisting:
 			return same()
-		case ans.answer == ansAccountClosed && s.kind == kindLeft:
+		case s.kind == kindLeft && ans.answer == ansAccountClosed:
 			return []account{s}
 		case unknown && creatable:
 			// It may have lifted the tombstone, or created the account.
@@ -130,7 +135,7 @@ func stepAccount(s account, op string, ans linAnswer) []account {
 			return []account{active(ans.id)}
 		case ans.answer == ansExisting:
 			return same()
-		case ans.answer == string(provision.CodeNotProvisioned) && (s.kind == kindClosedByUser || s.kind == kindLeft):
+		case none && s.kind != kindAbsent:
 			return []account{s}
 		case unknown && creatable:
 			return []account{s, active("")}
@@ -145,7 +150,7 @@ func stepAccount(s account, op string, ans linAnswer) []account {
 			if s.kind == kindActive {
 				return []account{s}
 			}
-		case ans.answer == string(provision.CodeNotProvisioned) && s.kind != kindActive:
+		case none:
 			return []account{s}
 		case ans.answer == string(provision.CodeInProgress):
 			// A creation is under way: only where one may start.
@@ -164,7 +169,7 @@ func stepAccount(s account, op string, ans linAnswer) []account {
 		case ans.answer == ansDeleted && s.kind != kindAbsent:
 			// Also a delete left half-way, which it finishes.
 			return []account{closed}
-		case ans.answer == string(provision.CodeNotProvisioned) && s.kind != kindActive:
+		case none:
 			// With no account, the user's wish for none is kept.
 			return []account{closed}
 		case unknown:
