@@ -250,11 +250,11 @@ var accountModel = porcupine.NondeterministicModel{
 const linCheckTimeout = 60 * time.Second
 
 // checkLinearizable checks history with porcupine and, when it is not
-// linearizable, writes porcupine's visualisation and returns a problem
-// naming its path.
-func checkLinearizable(seed uint64, history []event) []string {
+// linearizable, writes porcupine's visualisation and returns the problem,
+// naming its path; "" when it is.
+func checkLinearizable(seed uint64, history []event) string {
 	if len(history) == 0 {
-		return nil
+		return ""
 	}
 	t0 := history[0].start
 	for _, e := range history {
@@ -276,7 +276,7 @@ func checkLinearizable(seed uint64, history []event) []string {
 	model := accountModel.ToModel()
 	res, info := porcupine.CheckOperationsVerbose(model, ops, linCheckTimeout)
 	if res == porcupine.Ok {
-		return nil
+		return ""
 	}
 	problem := fmt.Sprintf("porcupine: the history is not linearizable (%s)", res)
 	if res == porcupine.Unknown {
@@ -291,9 +291,9 @@ func checkLinearizable(seed uint64, history []event) []string {
 		}
 	}
 	if err != nil {
-		return []string{problem + "\n  writing its visualisation: " + err.Error()}
+		return problem + "\n  writing its visualisation: " + err.Error()
 	}
-	return []string{problem + "\n  porcupine's visualisation: " + f.Name()}
+	return problem + "\n  porcupine's visualisation: " + f.Name()
 }
 
 // explain names, for each sub whose history is not linearizable, the state

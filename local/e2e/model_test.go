@@ -279,10 +279,12 @@ func runModel(t *testing.T, seed uint64) {
 		r.wire.settled()
 		problems = r.afterSettling(t, history, users)
 	}
-	problems = append(problems, checkLinearizable(seed, h.sorted())...)
 	if len(problems) > 0 {
 		t.Errorf("seed %d broke the invariants:\n  %s\nthe operations that led there, for the users concerned:\n%s", seed,
 			strings.Join(problems, "\n  "), render(history, problems))
+	}
+	if problem := checkLinearizable(seed, h.sorted()); problem != "" {
+		t.Errorf("seed %d: %s", seed, problem)
 	}
 }
 
