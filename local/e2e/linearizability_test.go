@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -344,4 +345,53 @@ func explain(model porcupine.Model, info porcupine.LinearizationInfo, partitions
 func describe(o porcupine.Operation) string {
 	return fmt.Sprintf("[%s] %s at %.3f..%.3f s", o.Metadata, accountModel.DescribeOperation(o.Input, o.Output),
 		float64(o.Call)/1e9, float64(o.Return)/1e9)
+}
+
+// TestAccountModel checks the model on small histories of one sub, each
+// operation [call, return] in milliseconds: what it must reject, and what
+// answers of unknown effect must let through.
+func TestAccountModel(t *testing.T) {
+	type op struct {
+		call, ret int64
+		name      string
+		ans       linAnswer
+	}
+	a, b := linAnswer{answer: ansCreated, id: "a"}, linAnswer{answer: ansCreated, id: "b"}
+	get := func(id string) linAnswer { return linAnswer{answer: ansExisting, id: id} }
+	none := linAnswer{answer: string(provision.CodeNotProvisioned)}
+	lost := linAnswer{answer: string(provision.CodeKandyUnavailable)}
+	for _, c := range []struct {
+		name string
+		ok   bool
+		ops  []op
+	}{
+		{"a read after a create sees it", true, []op{{0, 1, opPost, a}, {2, 3, opGet, get("a")}}},
+		{"a read of an older account", false, []op{{0, 1, opPost, a}, {2, 3, opDelete, linAnswer{answer: ansDeleted}},
+			{4, 5, opPost, b}, {6, 7, opGet, get("a")}}},
+		{"a read concurrent with a re-creation", true, []op{{0, 1, opPost, a}, {2, 3, opDelete, linAnswer{answer: ansDeleted}},
+			{4, 7, opPost, b}, {5, 6, opGet, none}}},
+		{"200 without an account", false, []op{{0, 1, opPost, get("a")}}},
+		{"the trigger after the user's delete", false, []op{{0, 1, opPost, a}, {2, 3, opDelete, linAnswer{answer: ansDeleted}},
+			{4, 5, opTrigger, b}}},
+		{"the user's POST after their delete", true, []op{{0, 1, opPost, a}, {2, 3, opDelete, linAnswer{answer: ansDeleted}},
+			{4, 5, opPost, b}}},
+		{"POST after leaving the pool", false, []op{{0, 1, opPost, a}, {2, 3, opLeave, linAnswer{answer: ansDeprovisioned}},
+			{4, 5, opPost, b}}},
+		{"POST after leaving is closed", true, []op{{0, 1, opLeave, linAnswer{answer: ansDeprovisioned}},
+			{2, 3, opPost, linAnswer{answer: ansAccountClosed}}}},
+		{"a lost answer may have created the account", true, []op{{0, 1, opPost, lost}, {2, 3, opGet, get("a")}, {4, 5, opPost, get("a")}}},
+		{"a lost answer may have done nothing", true, []op{{0, 1, opPost, lost}, {2, 3, opGet, none}, {4, 5, opRetry, a}}},
+		{"a lost answer names no account for later", false, []op{{0, 1, opPost, lost}, {2, 3, opGet, get("a")}, {4, 5, opGet, get("b")}}},
+		{"reconcile creates nothing after a delete", false, []op{{0, 1, opDelete, none},
+			{2, 3, opReconcile, linAnswer{answer: "done", class: reconcile.Missing}}, {4, 5, opGet, get("a")}}},
+	} {
+		var ops []porcupine.Operation
+		for _, o := range c.ops {
+			ops = append(ops, porcupine.Operation{Input: linOp{sub: "s", op: o.name}, Output: o.ans,
+				Call: o.call * int64(time.Millisecond), Return: o.ret * int64(time.Millisecond)})
+		}
+		if got := porcupine.CheckOperations(accountModel.ToModel(), ops); got != c.ok {
+			t.Errorf("%s: linearizable %v, want %v", c.name, got, c.ok)
+		}
+	}
 }
