@@ -138,9 +138,9 @@ fuzz:
 # make test runs the model test on its fixed seed and one random one.
 SEEDS ?= 20
 
-## model SEEDS=n: the model-based concurrency test, its histories checked for linearizability, on the fixed seed and n random ones
+## model SEEDS=n: the model-based concurrency test, its histories checked for linearizability, on the fixed seed and n random ones, each reported as it ends
 model: tools
-	MODEL_SEEDS=$(SEEDS) $(GO) test -race -count=1 -timeout $$(( 10 + $(SEEDS) ))m -run '^TestModelBasedConcurrency$$' ./local/e2e
+	MODEL_SEEDS=$(SEEDS) $(GO) test -v -race -count=1 -timeout $$(( 10 + $(SEEDS) ))m -run '^TestModelBasedConcurrency$$' ./local/e2e
 
 # The Go client of the HTTP API's OpenAPI description; a test runs this
 # target with APICLIENT elsewhere and fails when the committed file differs.
