@@ -38,7 +38,7 @@ SAM_TRANSLATOR_VERSION := 1.110.0
 PYTHON_VENV            := $(CURDIR)/.tools/python
 PYTHON                 := $(TOOLS_BIN)/python3
 
-.PHONY: all build test check-makefile tools vet lint lint-template fuzz bench storm generate mutation run signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test check-makefile tools vet lint lint-template fuzz model bench storm generate mutation run signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -165,6 +165,13 @@ mutation: $(TOOLS_BIN)/.installed
 	done; \
 	if [ $$status -ne 0 ]; then echo "mutation: a package is below $(MUTATION_EFFICACY) % efficacy (logs in $(MUTATION_DIR))"; fi; \
 	exit $$status
+
+# make test runs the model test on its fixed seed and one random one.
+SEEDS ?= 20
+
+## model SEEDS=n: the model-based concurrency test, its histories checked for linearizability, on the fixed seed and n random ones, each reported as it ends
+model: tools
+	MODEL_SEEDS=$(SEEDS) $(GO) test -v -race -count=1 -timeout $$(( 10 + $(SEEDS) ))m -run '^TestModelBasedConcurrency$$' ./local/e2e
 
 # The Go client of the HTTP API's OpenAPI description; a test runs this
 # target with APICLIENT elsewhere and fails when the committed file differs.

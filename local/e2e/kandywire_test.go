@@ -87,6 +87,9 @@ func (w *kandyWire) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 		rec := httptest.NewRecorder()
 		w.target.ServeHTTP(rec, req)
+		// Counted here, before settled can return, even when the caller
+		// has given up.
+		w.count(op, rec)
 		if w.late != nil {
 			if d := w.late(r); d > 0 {
 				w.noteLate(userOf(r, body), d)
@@ -99,10 +102,10 @@ func (w *kandyWire) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	select {
 	case rec = <-done:
 	case <-r.Context().Done():
-		go func() { w.settle(op, <-done) }()
+		go func() { w.loses(op, <-done) }()
 		return
 	}
-	if w.settle(op, rec) {
+	if w.loses(op, rec) {
 		http.Error(rw, "bad gateway", http.StatusBadGateway)
 		return
 	}
@@ -153,21 +156,34 @@ func userOf(r *http.Request, body []byte) string {
 	return in.UserID
 }
 
-// settle counts what Kandy carried out and reports whether to lose the
-// answer.
-func (w *kandyWire) settle(op string, rec *httptest.ResponseRecorder) (lost bool) {
+// carriedOut reports whether Kandy's answer says it carried the request out.
+func carriedOut(rec *httptest.ResponseRecorder) bool {
 	var env struct {
 		Status *int `json:"status"`
 	}
-	ok := rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &env) == nil && env.Status != nil && *env.Status == 0
+	return rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &env) == nil && env.Status != nil && *env.Status == 0
+}
+
+// count counts a create or delete Kandy carried out.
+func (w *kandyWire) count(op string, rec *httptest.ResponseRecorder) {
+	if !carriedOut(rec) {
+		return
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if ok && op == "create" {
+	switch op {
+	case "create":
 		w.creates++
-	}
-	if ok && op == "delete" {
+	case "delete":
 		w.deletes++
 	}
+}
+
+// loses reports whether to lose the answer to a request Kandy carried out.
+func (w *kandyWire) loses(op string, rec *httptest.ResponseRecorder) (lost bool) {
+	ok := carriedOut(rec)
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if ok && w.lose[op] > 0 {
 		w.lose[op]--
 		w.lost++

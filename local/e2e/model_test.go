@@ -25,6 +25,7 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/reconcile"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
 )
@@ -48,10 +49,25 @@ const (
 	// modelLateAnswers bounds the answers held late in one history: each
 	// costs its caller a call time-out.
 	modelLateAnswers = 5
+	// modelReconcilePercent is how often, late in a history, a worker
+	// runs reconcile --fix instead of one request.
+	modelReconcilePercent = 2
 )
 
 func TestModelBasedConcurrency(t *testing.T) {
-	seeds := []uint64{modelFixedSeed, rand.Uint64()}
+	seeds := []uint64{modelFixedSeed}
+	// MODEL_SEEDS adds that many random seeds (make model); one by default.
+	more := 1
+	if s := os.Getenv("MODEL_SEEDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			t.Fatalf("MODEL_SEEDS=%q", s)
+		}
+		more = n
+	}
+	for range more {
+		seeds = append(seeds, rand.Uint64())
+	}
 	if s := os.Getenv("MODEL_SEED"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
@@ -62,6 +78,12 @@ func TestModelBasedConcurrency(t *testing.T) {
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			fmt.Printf("model test: seed %d (replay with MODEL_SEED=%d go test ./e2e -run TestModelBasedConcurrency)\n", seed, seed)
+			// Whatever fails, the seed is in the failure's own output.
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("replay with MODEL_SEED=%d", seed)
+				}
+			})
 			runModel(t, seed)
 		})
 	}
@@ -181,6 +203,10 @@ type event struct {
 	sub, op     string
 	start, end  time.Time
 	result      string
+	// account names the account the answer carries (see accountIdentity).
+	account string
+	// class is the drift a reconcile reported for sub.
+	class reconcile.Class
 }
 
 func (e event) String() string {
@@ -208,7 +234,8 @@ func (p *pool) leave(sub string) bool {
 func (p *pool) has(sub string) bool { p.mu.Lock(); defer p.mu.Unlock(); return !p.left[sub] }
 
 // runModel runs one history from seed and checks the invariants after it,
-// and after settling what it left half-way.
+// and after settling what it left half-way, and that the whole history,
+// settling included, is linearizable.
 func runModel(t *testing.T, seed uint64) {
 	r := newModelRig(t, seed)
 	subList := make([]string, modelSubs)
@@ -216,8 +243,7 @@ func runModel(t *testing.T, seed uint64) {
 		subList[i] = newSub()
 	}
 	users := &pool{left: map[string]bool{}}
-	var mu sync.Mutex
-	var history []event
+	h := &historyLog{}
 	var wg sync.WaitGroup
 	for w := 0; w < modelWorkers; w++ {
 		svc := r.service(t)
@@ -226,18 +252,21 @@ func runModel(t *testing.T, seed uint64) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < modelOpsPerWorker; i++ {
+				late := i >= modelOpsPerWorker*2/3
+				if late && rng.IntN(100) < modelReconcilePercent {
+					h.add(r.reconcileFix(svc, w, i, subList, users)...)
+					continue
+				}
 				e := event{worker: w, seq: i, sub: subList[rng.IntN(len(subList))], start: time.Now()}
-				e.op, e.result = operate(svc, rng, e.sub, users, i >= modelOpsPerWorker*2/3)
+				operate(svc, rng, &e, users, late)
 				e.end = time.Now()
-				mu.Lock()
-				history = append(history, e)
-				mu.Unlock()
+				h.add(e)
 			}
 		}()
 	}
 	wg.Wait()
 	r.wire.settled()
-	sort.Slice(history, func(i, j int) bool { return history[i].start.Before(history[j].start) })
+	history := h.sorted()
 	counts := map[string]int{}
 	for _, e := range history {
 		counts[e.op+" "+e.result]++
@@ -245,13 +274,35 @@ func runModel(t *testing.T, seed uint64) {
 	fmt.Printf("model test: seed %d, %d operations, %d Kandy answers held late: %v\n", seed, len(history), r.wire.held(), counts)
 	problems := r.duringHistory(t, history)
 	if len(problems) == 0 {
-		r.settle(t, history, users)
+		r.settle(t, history, users, h)
+		// A Kandy answer held late in settling is counted once it lands.
+		r.wire.settled()
 		problems = r.afterSettling(t, history, users)
 	}
 	if len(problems) > 0 {
 		t.Errorf("seed %d broke the invariants:\n  %s\nthe operations that led there, for the users concerned:\n%s", seed,
 			strings.Join(problems, "\n  "), render(history, problems))
 	}
+	if problem := checkLinearizable(seed, h.sorted()); problem != "" {
+		t.Errorf("seed %d: %s", seed, problem)
+	}
+}
+
+// historyLog collects a history's events from its workers.
+type historyLog struct {
+	mu     sync.Mutex
+	events []event
+}
+
+func (h *historyLog) add(es ...event) { h.mu.Lock(); h.events = append(h.events, es...); h.mu.Unlock() }
+
+// sorted is the history so far, by call.
+func (h *historyLog) sorted() []event {
+	h.mu.Lock()
+	out := append([]event(nil), h.events...)
+	h.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].start.Before(out[j].start) })
+	return out
 }
 
 // render lists, for each user a problem names (by sub or user id), the
@@ -300,61 +351,133 @@ func subsOf(history []event) []string {
 	return out
 }
 
-// operate runs one operation, chosen at random, and names its outcome.
-// Late in the history a user may leave the pool, but one always stays; a
-// user who left makes no request of their own any more, while late
-// retries and deliveries of the pool's event still come.
-func operate(svc *provision.Service, rng *rand.Rand, sub string, users *pool, late bool) (op, result string) {
-	outcome := func(err error, ok string) string {
-		if err != nil {
-			return string(provision.CodeOf(err))
-		}
-		return ok
+// answered records an operation's answer: ok and the account it carries
+// when err is nil, err's code otherwise.
+func (e *event) answered(err error, ok string, a provision.Account) {
+	if err != nil {
+		e.result = string(provision.CodeOf(err))
+		return
 	}
-	ensure := func(timeout time.Duration, byUser bool) (bool, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		_, created, err := svc.Ensure(ctx, sub, provision.EnsureOptions{ByUser: byUser})
-		return created, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	roll, in := rng.IntN(100), users.has(sub)
-	switch {
-	case roll < 25 && in:
-		created, err := ensure(10*time.Second, true)
-		return "ensure(api)", outcome(err, map[bool]string{true: "201", false: "200"}[created])
-	case roll < 35 && in:
-		created, err := ensure(4*time.Second, false)
-		return "ensure(trigger)", outcome(err, map[bool]string{true: "created", false: "existing"}[created])
-	case roll < 47:
-		created, err := ensure(8*time.Second, false)
-		return "retry", outcome(err, map[bool]string{true: "created", false: "existing"}[created])
-	case roll < 57 && in:
-		_, err := svc.Get(ctx, sub)
-		return "get", outcome(err, "200")
-	case roll < 67 && in:
-		_, err := svc.UserToken(ctx, sub)
-		return "token", outcome(err, "200")
-	case roll < 85 && in:
-		return "delete", outcome(deleted(svc, ctx, sub), "204")
-	case roll < 88 && in && late && users.leave(sub):
-		return "leave pool", outcome(svc.Deprovision(ctx, sub), "deprovisioned")
-	default: // the pool's event, again or late
-		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
-		if in {
-			return "retry", outcome(func() error { _, err := ensure(8*time.Second, false); return err }(), "done")
-		}
-		return "pool event", outcome(svc.Deprovision(ctx, sub), "deprovisioned")
+	e.result = ok
+	if a.UserID != "" {
+		e.account = accountIdentity(a)
 	}
 }
 
-// wish is what a sub's user last asked for: "delete" or "ensure(api)",
-// or "" if only automatic paths acted.
+// operate runs one operation, chosen at random, and records it in e.
+// Late in the history a user may leave the pool, but one always stays. A
+// user who left still sends a request of their own now and then (an
+// access token outlives its user), and late retries and deliveries of the
+// pool's event still come.
+func operate(svc *provision.Service, rng *rand.Rand, e *event, users *pool, late bool) {
+	ensure := func(op string, timeout time.Duration, byUser bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		e.op = op
+		a, created, err := svc.Ensure(ctx, e.sub, provision.EnsureOptions{ByUser: byUser})
+		e.answered(err, map[bool]string{true: ansCreated, false: ansExisting}[created], a)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	roll, in := rng.IntN(100), users.has(e.sub)
+	user := in || rng.IntN(4) == 0
+	switch {
+	case roll < 25 && user:
+		ensure(opPost, 10*time.Second, true)
+	case roll < 35 && in:
+		ensure(opTrigger, 4*time.Second, false)
+	case roll < 47:
+		ensure(opRetry, 8*time.Second, false)
+	case roll < 57 && user:
+		e.op = opGet
+		a, err := svc.Get(ctx, e.sub)
+		e.answered(err, ansExisting, a)
+	case roll < 67 && user:
+		e.op = opToken
+		_, err := svc.UserToken(ctx, e.sub)
+		e.answered(err, ansExisting, provision.Account{})
+	case roll < 85 && user:
+		e.op = opDelete
+		e.answered(deleted(svc, ctx, e.sub), ansDeleted, provision.Account{})
+	case roll < 88 && in && late && users.leave(e.sub):
+		e.op = opLeave
+		e.answered(svc.Deprovision(ctx, e.sub), ansDeprovisioned, provision.Account{})
+	default: // the pool's event, again or late
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		if in {
+			ensure(opRetry, 8*time.Second, false)
+			return
+		}
+		e.op = opLeave
+		e.answered(svc.Deprovision(ctx, e.sub), ansDeprovisioned, provision.Account{})
+	}
+}
+
+// reconcileFix runs reconcile --fix, every class, as an operator would
+// while requests go on, and records it as one operation on each sub,
+// answered by the drift it found for that sub.
+func (r *modelRig) reconcileFix(svc *provision.Service, worker, seq int, subList []string, users *pool) []event {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	key, secret := r.sim.ProjectKey()
+	k, err := kandy.New(kandy.Options{BaseURL: r.sim.URL, Keys: staticKeys{APIKey: key, APISecret: secret}})
+	if err != nil {
+		panic(err)
+	}
+	src := reconcile.Sources{
+		Records: func(ctx context.Context, fn func(provision.Record) error) error {
+			return store.Scan(ctx, stack.DB, r.table, 1, fn)
+		},
+		KandyUsers: func(ctx context.Context) ([]reconcile.KandyUser, error) {
+			listed, err := k.ListUsers(ctx)
+			out := make([]reconcile.KandyUser, 0, len(listed))
+			for _, u := range listed {
+				out = append(out, reconcile.KandyUser{UserID: u.UserID, APIKey: u.UserAPIKey})
+			}
+			return out, err
+		},
+		CognitoUsers: func(ctx context.Context, fn func([]reconcile.CognitoUser) error) error {
+			var in []reconcile.CognitoUser
+			for _, sub := range subList {
+				if users.has(sub) {
+					in = append(in, reconcile.CognitoUser{Username: sub, Sub: sub, Confirmed: true})
+				}
+			}
+			return fn(in)
+		},
+	}
+	classes := map[string]reconcile.Class{}
+	result := "done"
+	rep, err := reconcile.Compare(ctx, src, time.Now())
+	if err == nil {
+		for _, it := range rep.Items {
+			classes[it.Sub] = it.Class
+		}
+		all := map[reconcile.Class]bool{}
+		for _, c := range reconcile.Classes {
+			all[c] = true
+		}
+		_, err = reconcile.Fix(ctx, rep, svc, reconcile.FixOptions{Classes: all, Force: true,
+			StillGone: func(_ context.Context, sub string) (bool, error) { return !users.has(sub), nil }})
+	}
+	if err != nil {
+		result = string(provision.CodeOf(err))
+	}
+	end := time.Now()
+	out := make([]event, 0, len(subList))
+	for _, sub := range subList {
+		out = append(out, event{worker: worker, seq: seq, sub: sub, op: opReconcile, start: start, end: end, result: result, class: classes[sub]})
+	}
+	return out
+}
+
+// wish is what a sub's user last asked for: opDelete or opPost, or "" if
+// only automatic paths acted.
 func wish(history []event, sub string) string {
 	last := ""
 	for _, e := range history {
-		if e.sub == sub && (e.op == "delete" || e.op == "ensure(api)") {
+		if e.sub == sub && (e.op == opDelete || e.op == opPost) {
 			last = e.op
 		}
 	}
@@ -364,29 +487,45 @@ func wish(history []event, sub string) string {
 // settle retries what the history left half-way, as its owner would: the
 // pool's event is delivered again until it succeeds (EventBridge and
 // Lambda's retries), a user repeats their last request until it is
-// answered, and a user who made none is provisioned by a retry.
-func (r *modelRig) settle(t *testing.T, history []event, users *pool) {
+// answered, and a user who made none is provisioned by a retry. Its
+// operations join the history in h, as one more worker's.
+func (r *modelRig) settle(t *testing.T, history []event, users *pool, h *historyLog) {
 	t.Helper()
 	svc := r.service(t)
+	seq := 0
 	for _, sub := range subsOf(history) {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			e := event{worker: modelWorkers, seq: seq, sub: sub, start: time.Now()}
+			seq++
 			var err error
 			switch {
 			case !users.has(sub):
+				e.op = opLeave
 				err = svc.Deprovision(ctx, sub)
-			case wish(history, sub) == "delete":
-				if err = deleted(svc, ctx, sub); errors.Is(err, provision.ErrNotProvisioned) {
+				e.answered(err, ansDeprovisioned, provision.Account{})
+			case wish(history, sub) == opDelete:
+				e.op = opDelete
+				err = deleted(svc, ctx, sub)
+				e.answered(err, ansDeleted, provision.Account{})
+				if errors.Is(err, provision.ErrNotProvisioned) {
 					err = nil
 				}
 			default:
-				_, _, err = svc.Ensure(ctx, sub, provision.EnsureOptions{ByUser: wish(history, sub) == "ensure(api)"})
+				byUser := wish(history, sub) == opPost
+				e.op = map[bool]string{true: opPost, false: opRetry}[byUser]
+				var a provision.Account
+				var created bool
+				a, created, err = svc.Ensure(ctx, sub, provision.EnsureOptions{ByUser: byUser})
+				e.answered(err, map[bool]string{true: ansCreated, false: ansExisting}[created], a)
 				if errors.Is(err, provision.ErrAccountDeleted) {
 					err = nil
 				}
 			}
 			cancel()
+			e.end = time.Now()
+			h.add(e)
 			if err == nil {
 				break
 			}
@@ -440,9 +579,9 @@ func (r *modelRig) afterSettling(t *testing.T, history []event, users *pool) []s
 		switch {
 		case !users.has(sub) && (rec["status"] != string(provision.StatusDeleted) || rec[store.TTLAttribute] == ""):
 			problems = append(problems, fmt.Sprintf("%s left the pool, and its record is %v", uid, redact(rec)))
-		case users.has(sub) && want == "delete" && rec["status"] != string(provision.StatusDeleted):
+		case users.has(sub) && want == opDelete && rec["status"] != string(provision.StatusDeleted):
 			problems = append(problems, fmt.Sprintf("%s deleted their account, and its record is %v", uid, redact(rec)))
-		case users.has(sub) && want == "ensure(api)" && rec["status"] != string(provision.StatusActive):
+		case users.has(sub) && want == opPost && rec["status"] != string(provision.StatusActive):
 			problems = append(problems, fmt.Sprintf("%s asked for an account, and its record is %v", uid, redact(rec)))
 		}
 	}
