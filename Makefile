@@ -143,10 +143,13 @@ APICLIENT ?= api/apiclient/apiclient.gen.go
 generate:
 	cd tools && GOWORK=off $(GO) tool oapi-codegen -config ../api/apiclient/oapi-codegen.yaml -o $(abspath $(APICLIENT)) ../api/openapi.yaml
 
-## run: the whole service on loopback (see the README); Ctrl-C stops it
+# make run keeps its state in .local-data (or DATA_DIR); FRESH=1 keeps none.
+FRESH ?=
+
+## run: the whole service on loopback (see the README), its state kept in .local-data; FRESH=1 starts afresh; Ctrl-C stops it
 run: tools build
 	$(GO) build -o $(LOCAL) ./local/cmd/kandy-local
-	exec $(LOCAL)
+	FRESH='$(FRESH)' exec $(LOCAL)
 
 ## signup USER=name: sign name@example.com up in the local pool and confirm it, which fires the post-confirmation trigger
 ## token USER=name: print an access token of a local user (USER_PASSWORD_AUTH)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -73,6 +74,11 @@ func startMakeRun(t *testing.T, extra ...string) *makeRun {
 	m := &makeRun{cmd: exec.Command("make", "run"), done: make(chan struct{})}
 	m.cmd.Dir = processes.RepoRoot()
 	m.cmd.Env = append(userEnv(), extra...)
+	// make run keeps its state in the repository's .local-data by default;
+	// a test's run keeps its own, or none, never a developer's.
+	if !slices.ContainsFunc(extra, func(e string) bool { return strings.HasPrefix(e, "DATA_DIR=") }) {
+		m.cmd.Env = append(m.cmd.Env, "FRESH=1")
+	}
 	m.cmd.Stdout, m.cmd.Stderr = &syncWriter{b: &m.out}, &syncWriter{b: &m.out}
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := m.cmd.Start(); err != nil {
