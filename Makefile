@@ -23,12 +23,14 @@ AUTH_PORT  ?= 9229
 KANDY_PORT ?= 8090
 LOCAL      := $(TOOLS_BIN)/kandy-local
 
-# Debian packages the tests run, installed with apt-get (through sudo
-# unless make runs as root) when missing: Chromium for the console page's
-# browser test, curl for the README's walkthrough.
-CHROMIUM := /usr/bin/chromium
-CURL     := /usr/bin/curl
-SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
+# Programs the tests run: a Chrome or Chromium for the browser tests
+# (CHROME_PATH, else the first of these on PATH), curl for the README's
+# walkthrough. Where one is missing, apt-get installs it (through sudo
+# unless make runs as root) if this system has apt-get; elsewhere make
+# says what to install.
+CHROME_NAMES := chromium chromium-browser google-chrome-stable google-chrome chrome
+CHROME_PATH  ?=
+SUDO         := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # cfn-lint and the SAM translator, for the template checks. .tools/bin/python3
 # is python3 itself when it imports both; otherwise a virtual environment
@@ -38,7 +40,7 @@ SAM_TRANSLATOR_VERSION := 1.110.0
 PYTHON_VENV            := $(CURDIR)/.tools/python
 PYTHON                 := $(TOOLS_BIN)/python3
 
-.PHONY: all build test check-makefile tools vet lint lint-template fuzz bench storm generate run signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test check-makefile tools chrome curl vet lint lint-template fuzz bench storm generate run signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -57,9 +59,21 @@ $(addprefix build-,$(FUNCTIONS)):
 ## tools: the local servers and checkers the tests and the local run use, installed from the project's own files
 tools: $(TOOLS_BIN)/.installed tools/node_modules/.installed $(PYTHON)
 
-$(CHROMIUM) $(CURL):
-	$(SUDO) apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(notdir $@)
+# chrome and curl: what they check for, the Debian package, and what to
+# install elsewhere.
+chrome: NEED = $(foreach n,$(CHROME_NAMES),command -v $(n) >/dev/null ||) false
+chrome: PACKAGE = chromium
+chrome: ELSEWHERE = the browser tests need Chrome or Chromium: install one (Homebrew: brew install --cask chromium; Fedora: dnf install chromium), or set CHROME_PATH to it
+curl: NEED = command -v curl >/dev/null
+curl: PACKAGE = curl
+curl: ELSEWHERE = the walkthrough test needs curl: install it with the package manager of your system
+chrome curl:
+	@$(if $(filter chrome,$@),$(if $(CHROME_PATH),test -x '$(CHROME_PATH)' || { echo 'CHROME_PATH=$(CHROME_PATH) is no executable'; exit 1; }; exit 0;))
+	@if ! { $(NEED); }; then \
+		if command -v apt-get >/dev/null; then \
+			$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(PACKAGE); \
+		else echo '$(ELSEWHERE)'; exit 1; fi; \
+	fi
 
 # Debian's python3 creates virtual environments only with python3-venv.
 $(PYTHON):
@@ -108,7 +122,7 @@ lint-template: $(PYTHON)
 	$(PYTHON) -c 'import sys; from cfnlint.runner import main; sys.exit(main())' --include-checks I -- template.yaml
 
 ## test: every unit, integration and end-to-end test, with the race detector, then the fuzz targets
-test: $(if $(filter undefined,$(origin MAKEFILE_CHECKED)),check-makefile) tools $(CHROMIUM) $(CURL) vet lint
+test: $(if $(filter undefined,$(origin MAKEFILE_CHECKED)),check-makefile) tools chrome curl vet lint
 	$(GO) test -race -count=1 -timeout 14m $(PACKAGES)
 	$(MAKE) --no-print-directory fuzz
 

@@ -3,14 +3,8 @@
 // Usage: node e2e/console.spec.mjs <base URL> <screenshot path>
 // It asks for the confirmation code on stdout ("CODE? <email>") and reads
 // it from stdin, as a user reads it from the make run terminal.
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
-import path from "node:path";
 import readline from "node:readline";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const require = createRequire(path.join(here, "..", "..", "tools", "package.json"));
-const { chromium } = require("playwright-core");
+import { launch } from "./browser.mjs";
 
 const [base, shot] = process.argv.slice(2);
 const lines = readline.createInterface({ input: process.stdin });
@@ -22,11 +16,7 @@ const ask = async (question) => {
   return value.trim();
 };
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const fail = (msg) => { throw new Error(msg); };
 try {
   const page = await browser.newPage();
