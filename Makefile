@@ -57,7 +57,7 @@ $(addprefix build-,$(FUNCTIONS)):
 	GOARCH=$(LAMBDA_GOARCH) $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap $(call fn_dir,$(@:build-%=%))
 
 ## tools: the local servers and checkers the tests and the local run use, installed from the project's own files
-tools: $(TOOLS_BIN)/.installed tools/node_modules/.installed $(PYTHON)
+tools: $(TOOLS_BIN)/.installed tools/node_modules/.installed $(CONSOLE)/node_modules/.installed $(PYTHON)
 
 # chrome and curl: what they check for, the Debian package, and what to
 # install elsewhere.
@@ -95,6 +95,14 @@ $(PYTHON):
 
 tools/node_modules/.installed: tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The console is the frontend a developer copies: a folder with its own
+# package.json and lock file (Amplify v6, openapi-fetch, TypeScript,
+# openapi-typescript, esbuild), apart from the tools'.
+CONSOLE := local/console
+$(CONSOLE)/node_modules/.installed: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	cd $(CONSOLE) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # local-kms and goaws are served by small mains of our own (tools/cmd/):
