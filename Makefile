@@ -18,6 +18,10 @@ FUNCTIONS := $(shell awk '/^  [A-Za-z0-9]+:$$/ {id=$$1; sub(":", "", id)} /Type:
 fn_dir     = ./functions/$(shell echo '$(1)' | sed 's/Function$$//' | tr A-Z a-z)
 GOBUILD    = GOWORK=off CGO_ENABLED=0 GOOS=linux $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 
+# The console, the frontend a developer copies (see its Makefile targets).
+CONSOLE    := local/console
+CONSOLE_JS := $(CONSOLE)/dist/console.js
+
 # make run's ports that make signup, make token and make kandy-down/up use.
 AUTH_PORT  ?= 9229
 KANDY_PORT ?= 8090
@@ -40,7 +44,7 @@ SAM_TRANSLATOR_VERSION := 1.110.0
 PYTHON_VENV            := $(CURDIR)/.tools/python
 PYTHON                 := $(TOOLS_BIN)/python3
 
-.PHONY: all build test check-makefile tools chrome curl vet lint lint-template fuzz bench storm generate run signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test check-makefile tools console-check console chrome curl vet lint lint-template fuzz bench storm generate run signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -57,7 +61,10 @@ $(addprefix build-,$(FUNCTIONS)):
 	GOARCH=$(LAMBDA_GOARCH) $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap $(call fn_dir,$(@:build-%=%))
 
 ## tools: the local servers and checkers the tests and the local run use, installed from the project's own files
-tools: $(TOOLS_BIN)/.installed tools/node_modules/.installed $(CONSOLE)/node_modules/.installed $(PYTHON)
+tools: $(addprefix $(TOOLS_BIN)/,aws-lambda-rie local-kms goaws staticcheck gremlins) tools/node_modules/.installed $(CONSOLE)/node_modules/.installed $(PYTHON)
+
+# What make run runs, and no more: a first start builds no checker.
+RUN_TOOLS := $(TOOLS_BIN)/local-kms $(TOOLS_BIN)/goaws tools/node_modules/.installed $(CONSOLE_JS)
 
 # chrome and curl: what they check for, the Debian package, and what to
 # install elsewhere.
@@ -100,21 +107,38 @@ tools/node_modules/.installed: tools/package.json tools/package-lock.json
 # The console is the frontend a developer copies: a folder with its own
 # package.json and lock file (Amplify v6, openapi-fetch, TypeScript,
 # openapi-typescript, esbuild), apart from the tools'.
-CONSOLE := local/console
 $(CONSOLE)/node_modules/.installed: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
 	cd $(CONSOLE) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # local-kms and goaws are served by small mains of our own (tools/cmd/):
-# theirs listen on every interface.
-$(TOOLS_BIN)/.installed: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go tools/cmd/internal/*/*.go)
-	mkdir -p $(TOOLS_BIN)
-	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/aws-lambda-rie github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
-	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/local-kms ./cmd/local-kms
-	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/goaws ./cmd/goaws
-	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
-	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/gremlins github.com/go-gremlins/gremlins/cmd/gremlins
-	touch $@
+# theirs listen on every interface. Each program is a target of its own,
+# so make run builds only the two it runs.
+TOOLS_GO   := tools/go.mod tools/go.sum
+TOOLS_MAIN := $(wildcard tools/cmd/internal/*/*.go)
+$(TOOLS_BIN)/aws-lambda-rie: $(TOOLS_GO)
+	cd tools && GOWORK=off $(GO) build -o $@ github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
+$(TOOLS_BIN)/local-kms: $(TOOLS_GO) $(TOOLS_MAIN) $(wildcard tools/cmd/local-kms/*.go)
+	cd tools && GOWORK=off $(GO) build -o $@ ./cmd/local-kms
+$(TOOLS_BIN)/goaws: $(TOOLS_GO) $(TOOLS_MAIN) $(wildcard tools/cmd/goaws/*.go)
+	cd tools && GOWORK=off $(GO) build -o $@ ./cmd/goaws
+$(TOOLS_BIN)/staticcheck: $(TOOLS_GO)
+	cd tools && GOWORK=off $(GO) build -o $@ honnef.co/go/tools/cmd/staticcheck
+$(TOOLS_BIN)/gremlins: $(TOOLS_GO)
+	cd tools && GOWORK=off $(GO) build -o $@ github.com/go-gremlins/gremlins/cmd/gremlins
+
+# The console's bundle: its API types generated from api/openapi.yaml,
+# then esbuild; make test type-checks it strictly.
+$(CONSOLE)/src/api.d.ts: api/openapi.yaml $(CONSOLE)/node_modules/.installed
+	cd $(CONSOLE) && npm run --silent generate
+$(CONSOLE_JS): $(CONSOLE)/src/api.d.ts $(wildcard $(CONSOLE)/src/*.ts)
+	cd $(CONSOLE) && npm run --silent build
+
+## console: the console's bundle, local/console/dist/console.js
+console: $(CONSOLE_JS)
+
+console-check: $(CONSOLE)/src/api.d.ts
+	cd $(CONSOLE) && npm run --silent check
 
 vet:
 	$(GO) vet $(PACKAGES)
@@ -130,7 +154,7 @@ lint-template: $(PYTHON)
 	$(PYTHON) -c 'import sys; from cfnlint.runner import main; sys.exit(main())' --include-checks I -- template.yaml
 
 ## test: every unit, integration and end-to-end test, with the race detector, then the fuzz targets
-test: $(if $(filter undefined,$(origin MAKEFILE_CHECKED)),check-makefile) tools chrome curl vet lint
+test: $(if $(filter undefined,$(origin MAKEFILE_CHECKED)),check-makefile) tools console-check console chrome curl vet lint
 	$(GO) test -race -count=1 -timeout 14m $(PACKAGES)
 	$(MAKE) --no-print-directory fuzz
 
@@ -169,7 +193,7 @@ generate:
 FRESH ?=
 
 ## run: the whole service on loopback (see the README), its state kept in .local-data; FRESH=1 starts afresh; Ctrl-C stops it
-run: tools build
+run: $(RUN_TOOLS) build
 	$(GO) build -o $(LOCAL) ./local/cmd/kandy-local
 	FRESH='$(FRESH)' exec $(LOCAL)
 
