@@ -101,14 +101,14 @@ $(PYTHON):
 	fi
 
 tools/node_modules/.installed: tools/package.json tools/package-lock.json
-	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	cd tools && npm ci --prefer-offline --no-audit --no-fund --loglevel=error
 	touch $@
 
 # The console is the frontend a developer copies: a folder with its own
 # package.json and lock file (Amplify v6, openapi-fetch, TypeScript,
 # openapi-typescript, esbuild), apart from the tools'.
 $(CONSOLE)/node_modules/.installed: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
-	cd $(CONSOLE) && npm ci --no-audit --no-fund --loglevel=error
+	cd $(CONSOLE) && npm ci --prefer-offline --no-audit --no-fund --loglevel=error
 	touch $@
 
 # local-kms and goaws are served by small mains of our own (tools/cmd/):
@@ -193,9 +193,16 @@ generate:
 FRESH ?=
 
 ## run: the whole service on loopback (see the README), its state kept in .local-data; FRESH=1 starts afresh; Ctrl-C stops it
-run: $(RUN_TOOLS) build
-	$(GO) build -o $(LOCAL) ./local/cmd/kandy-local
+# What it needs is built side by side: the two npm installs wait on the
+# disk and the cache, the Go builds on the CPU.
+run:
+	@$(MAKE) --no-print-directory -j4 run-deps
 	FRESH='$(FRESH)' exec $(LOCAL)
+
+run-deps: $(RUN_TOOLS) build local-bin
+
+local-bin:
+	$(GO) build -o $(LOCAL) ./local/cmd/kandy-local
 
 ## signup USER=name: sign name@example.com up in the local pool and confirm it, which fires the post-confirmation trigger
 ## token USER=name: print an access token of a local user (USER_PASSWORD_AUTH)
