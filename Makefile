@@ -202,7 +202,7 @@ run:
 run-deps: $(RUN_TOOLS) build local-bin
 
 local-bin:
-	$(GO) build -o $(LOCAL) ./local/cmd/kandy-local
+	$(GO) build -trimpath -o $(LOCAL) ./local/cmd/kandy-local
 
 ## signup USER=name: sign name@example.com up in the local pool and confirm it, which fires the post-confirmation trigger
 ## token USER=name: print an access token of a local user (USER_PASSWORD_AUTH)
@@ -212,7 +212,7 @@ local-bin:
 signup token leave: export KANDY_LOCAL_USER = $(value USER)
 signup token leave:
 	$(if $(filter command line,$(origin USER)),,$(error give a name: make $@ USER=name))
-	@$(GO) build -o $(LOCAL) ./local/cmd/kandy-local
+	@$(GO) build -trimpath -o $(LOCAL) ./local/cmd/kandy-local
 	@AUTH_PORT=$(AUTH_PORT) $(LOCAL) $@ "$$KANDY_LOCAL_USER"
 
 ## kandy-down: make the local Kandy simulator fail every call (HTTP 500) until kandy-up
