@@ -238,4 +238,4 @@ storm: tools build
 	$(GO) run ./local/bench/storm $(STORM_FLAGS)
 
 clean:
-	rm -rf bin .tools tools/node_modules
+	rm -rf bin .tools tools/node_modules $(CONSOLE)/node_modules $(CONSOLE)/dist $(CONSOLE)/src/api.d.ts
