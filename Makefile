@@ -18,17 +18,23 @@ FUNCTIONS := $(shell awk '/^  [A-Za-z0-9]+:$$/ {id=$$1; sub(":", "", id)} /Type:
 fn_dir     = ./functions/$(shell echo '$(1)' | sed 's/Function$$//' | tr A-Z a-z)
 GOBUILD    = GOWORK=off CGO_ENABLED=0 GOOS=linux $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 
+# The console, the frontend a developer copies (see its Makefile targets).
+CONSOLE    := local/console
+CONSOLE_JS := $(CONSOLE)/dist/console.js
+
 # make run's ports that make signup, make token and make kandy-down/up use.
 AUTH_PORT  ?= 9229
 KANDY_PORT ?= 8090
 LOCAL      := $(TOOLS_BIN)/kandy-local
 
-# Debian packages the tests run, installed with apt-get (through sudo
-# unless make runs as root) when missing: Chromium for the console page's
-# browser test, curl for the README's walkthrough.
-CHROMIUM := /usr/bin/chromium
-CURL     := /usr/bin/curl
-SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
+# Programs the tests run: a Chrome or Chromium for the browser tests
+# (CHROME_PATH, else the first of these on PATH), curl for the README's
+# walkthrough. Where one is missing, apt-get installs it (through sudo
+# unless make runs as root) if this system has apt-get; elsewhere make
+# says what to install.
+CHROME_NAMES := chromium chromium-browser google-chrome-stable google-chrome chrome
+CHROME_PATH  ?=
+SUDO         := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # cfn-lint and the SAM translator, for the template checks. .tools/bin/python3
 # is python3 itself when it imports both; otherwise a virtual environment
@@ -38,7 +44,7 @@ SAM_TRANSLATOR_VERSION := 1.110.0
 PYTHON_VENV            := $(CURDIR)/.tools/python
 PYTHON                 := $(TOOLS_BIN)/python3
 
-.PHONY: all build test check-makefile tools vet lint lint-template fuzz model bench storm generate mutation run signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test check-makefile tools console-check console chrome curl vet lint lint-template fuzz model bench storm generate mutation run signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -55,11 +61,26 @@ $(addprefix build-,$(FUNCTIONS)):
 	GOARCH=$(LAMBDA_GOARCH) $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap $(call fn_dir,$(@:build-%=%))
 
 ## tools: the local servers and checkers the tests and the local run use, installed from the project's own files
-tools: $(TOOLS_BIN)/.installed tools/node_modules/.installed $(PYTHON)
+tools: $(addprefix $(TOOLS_BIN)/,aws-lambda-rie local-kms goaws staticcheck gremlins) tools/node_modules/.installed $(CONSOLE)/node_modules/.installed $(PYTHON)
 
-$(CHROMIUM) $(CURL):
-	$(SUDO) apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(notdir $@)
+# What make run runs, and no more: a first start builds no checker.
+RUN_TOOLS := $(TOOLS_BIN)/local-kms $(TOOLS_BIN)/goaws tools/node_modules/.installed $(CONSOLE_JS)
+
+# chrome and curl: what they check for, the Debian package, and what to
+# install elsewhere.
+chrome: NEED = $(foreach n,$(CHROME_NAMES),command -v $(n) >/dev/null ||) false
+chrome: PACKAGE = chromium
+chrome: ELSEWHERE = the browser tests need Chrome or Chromium: install one (Homebrew: brew install --cask chromium; Fedora: dnf install chromium), or set CHROME_PATH to it
+curl: NEED = command -v curl >/dev/null
+curl: PACKAGE = curl
+curl: ELSEWHERE = the walkthrough test needs curl: install it with the package manager of your system
+chrome curl:
+	@$(if $(filter chrome,$@),$(if $(CHROME_PATH),test -x '$(CHROME_PATH)' || { echo 'CHROME_PATH=$(CHROME_PATH) is no executable'; exit 1; }; exit 0;))
+	@if ! { $(NEED); }; then \
+		if command -v apt-get >/dev/null; then \
+			$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(PACKAGE); \
+		else echo '$(ELSEWHERE)'; exit 1; fi; \
+	fi
 
 # Debian's python3 creates virtual environments only with python3-venv.
 $(PYTHON):
@@ -80,19 +101,44 @@ $(PYTHON):
 	fi
 
 tools/node_modules/.installed: tools/package.json tools/package-lock.json
-	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	cd tools && npm ci --prefer-offline --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The console is the frontend a developer copies: a folder with its own
+# package.json and lock file (Amplify v6, openapi-fetch, TypeScript,
+# openapi-typescript, esbuild), apart from the tools'.
+$(CONSOLE)/node_modules/.installed: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	cd $(CONSOLE) && npm ci --prefer-offline --no-audit --no-fund --loglevel=error
 	touch $@
 
 # local-kms and goaws are served by small mains of our own (tools/cmd/):
-# theirs listen on every interface.
-$(TOOLS_BIN)/.installed: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go tools/cmd/internal/*/*.go)
-	mkdir -p $(TOOLS_BIN)
-	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/aws-lambda-rie github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
-	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/local-kms ./cmd/local-kms
-	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/goaws ./cmd/goaws
-	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
-	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/gremlins github.com/go-gremlins/gremlins/cmd/gremlins
-	touch $@
+# theirs listen on every interface. Each program is a target of its own,
+# so make run builds only the two it runs.
+TOOLS_GO   := tools/go.mod tools/go.sum
+TOOLS_MAIN := $(wildcard tools/cmd/internal/*/*.go)
+$(TOOLS_BIN)/aws-lambda-rie: $(TOOLS_GO)
+	cd tools && GOWORK=off $(GO) build -o $@ github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
+$(TOOLS_BIN)/local-kms: $(TOOLS_GO) $(TOOLS_MAIN) $(wildcard tools/cmd/local-kms/*.go)
+	cd tools && GOWORK=off $(GO) build -o $@ ./cmd/local-kms
+$(TOOLS_BIN)/goaws: $(TOOLS_GO) $(TOOLS_MAIN) $(wildcard tools/cmd/goaws/*.go)
+	cd tools && GOWORK=off $(GO) build -o $@ ./cmd/goaws
+$(TOOLS_BIN)/staticcheck: $(TOOLS_GO)
+	cd tools && GOWORK=off $(GO) build -o $@ honnef.co/go/tools/cmd/staticcheck
+$(TOOLS_BIN)/gremlins: $(TOOLS_GO)
+	cd tools && GOWORK=off $(GO) build -o $@ github.com/go-gremlins/gremlins/cmd/gremlins
+
+# The console's bundle: its API types generated from api/openapi.yaml,
+# then esbuild; make test type-checks it strictly.
+$(CONSOLE)/src/api.d.ts: api/openapi.yaml $(CONSOLE)/node_modules/.installed
+	cd $(CONSOLE) && npm run --silent generate
+$(CONSOLE_JS): $(CONSOLE)/src/api.d.ts $(wildcard $(CONSOLE)/src/*.ts)
+	cd $(CONSOLE) && npm run --silent build
+
+## console: the console's bundle, local/console/dist/console.js
+console: $(CONSOLE_JS)
+
+console-check: $(CONSOLE)/src/api.d.ts
+	cd $(CONSOLE) && npm run --silent check
 
 vet:
 	$(GO) vet $(PACKAGES)
@@ -108,7 +154,7 @@ lint-template: $(PYTHON)
 	$(PYTHON) -c 'import sys; from cfnlint.runner import main; sys.exit(main())' --include-checks I -- template.yaml
 
 ## test: every unit, integration and end-to-end test, with the race detector, then the fuzz targets
-test: $(if $(filter undefined,$(origin MAKEFILE_CHECKED)),check-makefile) tools $(CHROMIUM) $(CURL) vet lint
+test: $(if $(filter undefined,$(origin MAKEFILE_CHECKED)),check-makefile) tools console-check console chrome curl vet lint
 	$(GO) test -race -count=1 -timeout 14m $(PACKAGES)
 	$(MAKE) --no-print-directory fuzz
 
@@ -181,10 +227,20 @@ APICLIENT ?= api/apiclient/apiclient.gen.go
 generate:
 	cd tools && GOWORK=off $(GO) tool oapi-codegen -config ../api/apiclient/oapi-codegen.yaml -o $(abspath $(APICLIENT)) ../api/openapi.yaml
 
-## run: the whole service on loopback (see the README); Ctrl-C stops it
-run: tools build
-	$(GO) build -o $(LOCAL) ./local/cmd/kandy-local
-	exec $(LOCAL)
+# make run keeps its state in .local-data (or DATA_DIR); FRESH=1 keeps none.
+FRESH ?=
+
+## run: the whole service on loopback (see the README), its state kept in .local-data; FRESH=1 starts afresh; Ctrl-C stops it
+# What it needs is built side by side: the two npm installs wait on the
+# disk and the cache, the Go builds on the CPU.
+run:
+	@$(MAKE) --no-print-directory -j4 run-deps
+	FRESH='$(FRESH)' exec $(LOCAL)
+
+run-deps: $(RUN_TOOLS) build local-bin
+
+local-bin:
+	$(GO) build -trimpath -o $(LOCAL) ./local/cmd/kandy-local
 
 ## signup USER=name: sign name@example.com up in the local pool and confirm it, which fires the post-confirmation trigger
 ## token USER=name: print an access token of a local user (USER_PASSWORD_AUTH)
@@ -194,7 +250,7 @@ run: tools build
 signup token leave: export KANDY_LOCAL_USER = $(value USER)
 signup token leave:
 	$(if $(filter command line,$(origin USER)),,$(error give a name: make $@ USER=name))
-	@$(GO) build -o $(LOCAL) ./local/cmd/kandy-local
+	@$(GO) build -trimpath -o $(LOCAL) ./local/cmd/kandy-local
 	@AUTH_PORT=$(AUTH_PORT) $(LOCAL) $@ "$$KANDY_LOCAL_USER"
 
 ## kandy-down: make the local Kandy simulator fail every call (HTTP 500) until kandy-up
@@ -220,4 +276,4 @@ storm: tools build
 	$(GO) run ./local/bench/storm $(STORM_FLAGS)
 
 clean:
-	rm -rf bin .tools tools/node_modules
+	rm -rf bin .tools tools/node_modules $(CONSOLE)/node_modules $(CONSOLE)/dist $(CONSOLE)/src/api.d.ts

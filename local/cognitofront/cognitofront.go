@@ -57,8 +57,13 @@ type Interceptor struct {
 	OnUserDeleted func(ctx context.Context, d UserDeleted)
 	// Log, if set, hears of refusals and of deletions it cannot report.
 	Log *slog.Logger
+	// Pool, if set, lets the front answer USER_SRP_AUTH itself (see
+	// srpStart); without it such a sign-in goes to cognito-local, which
+	// cannot do it.
+	Pool PoolStore
 
 	hooks sync.WaitGroup
+	srp   srp
 }
 
 // maxBody bounds the body of a call this handler reads.
@@ -116,6 +121,18 @@ func (h *Interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.deleteUser(w, r, out, "AdminDeleteUser", in.UserPoolId, in.Username, nil)
 	case *cip.DeleteUserInput:
 		h.deleteUser(w, r, out, "DeleteUser", nil, nil, in.AccessToken)
+	case *cip.InitiateAuthInput:
+		if in.AuthFlow == types.AuthFlowTypeUserSrpAuth && h.Pool != nil {
+			h.srpStart(w, in)
+			return
+		}
+		h.Next.ServeHTTP(w, out)
+	case *cip.RespondToAuthChallengeInput:
+		if in.ChallengeName == types.ChallengeNameTypePasswordVerifier && h.Pool != nil {
+			h.srpVerify(w, r, in)
+			return
+		}
+		h.Next.ServeHTTP(w, out)
 	default:
 		h.Next.ServeHTTP(w, out)
 	}

@@ -3,20 +3,9 @@
 // one JSON line per page: {"page": its origin, "saw": {call: what it got}}.
 // Usage: node e2e/cors.spec.mjs <page URL>...; CHROMIUM_FLAGS, a JSON
 // list, adds flags (a host resolver rule for a rebound name).
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
-import path from "node:path";
+import { launch } from "./browser.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const require = createRequire(path.join(here, "..", "..", "tools", "package.json"));
-const { chromium } = require("playwright-core");
-
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ...(JSON.parse(process.env.CHROMIUM_FLAGS || "null") ?? [])],
-});
+const browser = await launch(JSON.parse(process.env.CHROMIUM_FLAGS || "null") ?? []);
 try {
   for (const url of process.argv.slice(2)) {
     const page = await browser.newPage();

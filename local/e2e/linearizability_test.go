@@ -98,110 +98,148 @@ func accountIdentity(a provision.Account) string {
 // stepAccount is the sequential model: every state the account may be in
 // after op answered ans in state s (none: op could not answer that).
 func stepAccount(s account, op string, ans linAnswer) []account {
-	unknown := effectUnknown(ans.answer)
-	active := func(id string) account { return account{kind: kindActive, id: id} }
-	// same reports whether an answer's account is s's, naming it if s
-	// did not know it yet.
-	same := func() []account {
-		if s.kind == kindActive && (s.id == "" || s.id == ans.id) {
-			return []account{active(ans.id)}
-		}
-		return nil
-	}
-	creatable := s.kind == kindAbsent
+	st := modelStep{s: s, ans: ans, unknown: effectUnknown(ans.answer), creatable: s.kind == kindAbsent}
 	// none: the answer says there is no account, as it may where there
 	// is none; account_closed only to a user who left.
-	none := s.kind != kindActive && ans.answer == string(provision.CodeNotProvisioned) ||
+	st.none = s.kind != kindActive && ans.answer == string(provision.CodeNotProvisioned) ||
 		s.kind == kindLeft && ans.answer == ansAccountClosed
 	switch op {
 	case opPost:
-		// The user's own request also takes back a tombstone of their own.
-		creatable = creatable || s.kind == kindClosedByUser
-		switch {
-		case ans.answer == ansCreated && creatable:
-			return []account{active(ans.id)}
-		case ans.answer == ansExisting:
-			return same()
-		case s.kind == kindLeft && ans.answer == ansAccountClosed:
-			return []account{s}
-		case unknown && creatable:
-			// It may have lifted the tombstone, or created the account.
-			return []account{s, {kind: kindAbsent}, active("")}
-		case unknown:
-			return []account{s}
-		}
+		return st.post()
 	case opTrigger, opRetry:
-		switch {
-		case ans.answer == ansCreated && creatable:
-			return []account{active(ans.id)}
-		case ans.answer == ansExisting:
-			return same()
-		case none && s.kind != kindAbsent:
-			return []account{s}
-		case unknown && creatable:
-			return []account{s, active("")}
-		case unknown:
-			return []account{s}
-		}
+		return st.ensure()
 	case opGet, opToken:
-		switch {
-		case ans.answer == ansExisting && op == opGet:
-			return same()
-		case ans.answer == ansExisting:
-			if s.kind == kindActive {
-				return []account{s}
-			}
-		case none:
-			return []account{s}
-		case ans.answer == string(provision.CodeInProgress):
-			// A creation is under way: only where one may start.
-			if s.kind == kindAbsent || s.kind == kindClosedByUser {
-				return []account{s}
-			}
-		case unknown:
-			return []account{s}
-		}
+		return st.read(op)
 	case opDelete:
-		closed := account{kind: kindClosedByUser}
-		if s.kind == kindLeft {
-			closed = s // leaving is final: a DELETE keeps its tombstone
-		}
-		switch {
-		case ans.answer == ansDeleted && s.kind != kindAbsent:
-			// Also a delete left half-way, which it finishes.
-			return []account{closed}
-		case none:
-			// With no account, the user's wish for none is kept.
-			return []account{closed}
-		case unknown:
-			return []account{s, closed}
-		}
+		return st.delete()
 	case opLeave:
-		switch {
-		case ans.answer == ansDeprovisioned:
-			return []account{{kind: kindLeft}}
-		case unknown:
-			return []account{s, {kind: kindLeft}}
-		}
+		return st.leave()
 	case opReconcile:
-		// Each repair checks again under a claim; it may find the
-		// account changed and do nothing.
-		next := []account{s}
-		switch ans.class {
-		case reconcile.Missing, reconcile.Stale:
-			if creatable {
-				next = append(next, active(""))
-			}
-		case reconcile.Broken:
-			if s.kind == kindActive || creatable {
-				next = append(next, account{kind: kindAbsent}, active(""))
-			}
-		case reconcile.Gone:
-			next = append(next, account{kind: kindLeft})
-		}
-		return next
+		return st.reconcile()
 	}
 	return nil
+}
+
+// modelStep is one operation's answer in one state, for stepAccount.
+type modelStep struct {
+	s                        account
+	ans                      linAnswer
+	unknown, creatable, none bool
+}
+
+func active(id string) account { return account{kind: kindActive, id: id} }
+
+// same reports whether an answer's account is s's, naming it if s did
+// not know it yet.
+func (st modelStep) same() []account {
+	if st.s.kind == kindActive && (st.s.id == "" || st.s.id == st.ans.id) {
+		return []account{active(st.ans.id)}
+	}
+	return nil
+}
+
+func (st modelStep) post() []account {
+	// The user's own request also takes back a tombstone of their own.
+	creatable := st.creatable || st.s.kind == kindClosedByUser
+	switch {
+	case st.ans.answer == ansCreated && creatable:
+		return []account{active(st.ans.id)}
+	case st.ans.answer == ansExisting:
+		return st.same()
+	case st.s.kind == kindLeft && st.ans.answer == ansAccountClosed:
+		return []account{st.s}
+	case st.unknown && creatable:
+		// It may have lifted the tombstone, or created the account.
+		return []account{st.s, {kind: kindAbsent}, active("")}
+	case st.unknown:
+		return []account{st.s}
+	}
+	return nil
+}
+
+// ensure is the trigger's and the retry worker's: never over a tombstone.
+func (st modelStep) ensure() []account {
+	switch {
+	case st.ans.answer == ansCreated && st.creatable:
+		return []account{active(st.ans.id)}
+	case st.ans.answer == ansExisting:
+		return st.same()
+	case st.none && st.s.kind != kindAbsent:
+		return []account{st.s}
+	case st.unknown && st.creatable:
+		return []account{st.s, active("")}
+	case st.unknown:
+		return []account{st.s}
+	}
+	return nil
+}
+
+func (st modelStep) read(op string) []account {
+	switch {
+	case st.ans.answer == ansExisting && op == opGet:
+		return st.same()
+	case st.ans.answer == ansExisting:
+		if st.s.kind == kindActive {
+			return []account{st.s}
+		}
+	case st.none:
+		return []account{st.s}
+	case st.ans.answer == string(provision.CodeInProgress):
+		// A creation is under way: only where one may start.
+		if st.s.kind == kindAbsent || st.s.kind == kindClosedByUser {
+			return []account{st.s}
+		}
+	case st.unknown:
+		return []account{st.s}
+	}
+	return nil
+}
+
+func (st modelStep) delete() []account {
+	closed := account{kind: kindClosedByUser}
+	if st.s.kind == kindLeft {
+		closed = st.s // leaving is final: a DELETE keeps its tombstone
+	}
+	switch {
+	case st.ans.answer == ansDeleted && st.s.kind != kindAbsent:
+		// Also a delete left half-way, which it finishes.
+		return []account{closed}
+	case st.none:
+		// With no account, the user's wish for none is kept.
+		return []account{closed}
+	case st.unknown:
+		return []account{st.s, closed}
+	}
+	return nil
+}
+
+func (st modelStep) leave() []account {
+	switch {
+	case st.ans.answer == ansDeprovisioned:
+		return []account{{kind: kindLeft}}
+	case st.unknown:
+		return []account{st.s, {kind: kindLeft}}
+	}
+	return nil
+}
+
+// reconcile: each repair checks again under a claim; it may find the
+// account changed and do nothing.
+func (st modelStep) reconcile() []account {
+	next := []account{st.s}
+	switch st.ans.class {
+	case reconcile.Missing, reconcile.Stale:
+		if st.creatable {
+			next = append(next, active(""))
+		}
+	case reconcile.Broken:
+		if st.s.kind == kindActive || st.creatable {
+			next = append(next, account{kind: kindAbsent}, active(""))
+		}
+	case reconcile.Gone:
+		next = append(next, account{kind: kindLeft})
+	}
+	return next
 }
 
 var accountModel = porcupine.NondeterministicModel{

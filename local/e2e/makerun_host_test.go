@@ -286,7 +286,7 @@ func cleanEnvironment(t *testing.T, run *localRun) {
 
 // state is what a restart with DATA_DIR must keep.
 type state struct {
-	Pool                string
+	Pool, Client        string
 	SimUsers, PoolUsers int
 	Keys                []string
 }
@@ -302,7 +302,7 @@ func snapshot(t *testing.T, run *localRun) state {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := state{Pool: run.poolID, SimUsers: run.simUsers(t), PoolUsers: len(users.Users)}
+	s := state{Pool: run.poolID, Client: run.clientID, SimUsers: run.simUsers(t), PoolUsers: len(users.Users)}
 	for _, k := range keys.Keys {
 		s.Keys = append(s.Keys, aws.ToString(k.KeyId))
 	}

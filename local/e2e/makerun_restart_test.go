@@ -17,9 +17,9 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/fieldcrypt"
 )
 
-// TestMakeRunKeepsDataDir restarts make run on one DATA_DIR: the pool's
-// users, the simulator's users and the KMS keys are kept, old tokens still
-// work, and so does every account.
+// TestMakeRunKeepsDataDir restarts make run on one DATA_DIR: the pool and
+// client ids, the pool's users, the simulator's users and the KMS keys are
+// kept, old tokens still work, and so does every account.
 func TestMakeRunKeepsDataDir(t *testing.T) {
 	dir, ports := t.TempDir(), freePorts(t)
 	first := startLocalRun(t, ports, "DATA_DIR="+dir)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -73,6 +74,11 @@ func startMakeRun(t *testing.T, extra ...string) *makeRun {
 	m := &makeRun{cmd: exec.Command("make", "run"), done: make(chan struct{})}
 	m.cmd.Dir = processes.RepoRoot()
 	m.cmd.Env = append(userEnv(), extra...)
+	// make run keeps its state in the repository's .local-data by default;
+	// a test's run keeps its own, or none, never a developer's.
+	if !slices.ContainsFunc(extra, func(e string) bool { return strings.HasPrefix(e, "DATA_DIR=") }) {
+		m.cmd.Env = append(m.cmd.Env, "FRESH=1")
+	}
 	m.cmd.Stdout, m.cmd.Stderr = &syncWriter{b: &m.out}, &syncWriter{b: &m.out}
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := m.cmd.Start(); err != nil {
@@ -123,7 +129,7 @@ func TestReadmeWalkthroughAgainstMakeRun(t *testing.T) {
 		}
 	}
 	run := startMakeRun(t)
-	clickThroughConsole(t, "http://127.0.0.1:3000", run)
+	clickThroughConsole(t, "http://127.0.0.1:3000", "http://127.0.0.1:8090/_sim", run)
 	runSteps(t, steps, run)
 	if m := tokenLike.FindString(run.output()); m != "" {
 		t.Errorf("make run's console shows a key or token (%.3s…)", m)
@@ -148,13 +154,13 @@ func TestReadmeWalkthroughAgainstMakeRun(t *testing.T) {
 // answers the page's requests for a confirmation code with the code make
 // run printed, as a user would type it. It deletes its user's account at
 // the end, so the walkthrough starts with an empty quota.
-func clickThroughConsole(t *testing.T, base string, run *makeRun) {
+func clickThroughConsole(t *testing.T, base, sim string, run *makeRun) {
 	t.Helper()
 	shot := filepath.Join(t.TempDir(), "console.png")
 	if dir := os.Getenv("CONSOLE_SCREENSHOT_DIR"); dir != "" {
 		shot = filepath.Join(dir, "console.png")
 	}
-	browser := exec.Command("node", filepath.Join(processes.RepoRoot(), "local", "e2e", "console.spec.mjs"), base, shot)
+	browser := exec.Command("node", filepath.Join(processes.RepoRoot(), "local", "e2e", "console.spec.mjs"), base, shot, sim)
 	stdin, err := browser.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -42,7 +42,8 @@ type UserPool struct {
 }
 
 // localAuthFlow is what the local app client allows beyond the
-// template's flows: cognito-local cannot do SRP.
+// template's flows: the front signs an SRP sign-in in to cognito-local
+// with it, and make token and the tests sign in with it.
 const localAuthFlow = "ALLOW_USER_PASSWORD_AUTH"
 
 // StartUserPool runs cognito-local with the template's UserPool and
@@ -119,7 +120,7 @@ func (s *Stack) startCognitoFront(o UserPoolOptions, dir string, props map[strin
 	}
 	s.started(p)
 	watch := &cognitofront.Interceptor{Users: processes.CognitoVia(b.URL(), b.Client()), Schema: cognitofront.NewSchema(schema(props)),
-		OnUserDeleted: o.OnUserDeleted, Log: s.opts.Log}
+		OnUserDeleted: o.OnUserDeleted, Log: s.opts.Log, Pool: processes.CognitoStore{Dir: dir}}
 	f := &guard.Front{Guard: g, Backend: b, Wrap: func(proxy http.Handler) http.Handler { watch.Next = proxy; return watch }}
 	s.stops = append(s.stops, watch.Wait, srv.Close)
 	if err := srv.Serve(g, f.Handler()); err != nil {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -121,4 +123,61 @@ func pendingCodes(file string) []pendingCode {
 		out = append(out, p)
 	}
 	return out
+}
+
+// CognitoStore reads a cognito-local's records under Dir, as
+// cognitofront.PoolStore: the front answers SRP sign-ins with them.
+type CognitoStore struct{ Dir string }
+
+func (s CognitoStore) db(name string, v any) error {
+	raw, err := os.ReadFile(filepath.Join(s.Dir, ".cognito", "db", name+".json"))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// Client is an app client's pool and allowed flows.
+func (s CognitoStore) Client(clientID string) (string, []string, error) {
+	var db struct {
+		Clients map[string]struct {
+			UserPoolID        string `json:"UserPoolId"`
+			ExplicitAuthFlows []string
+		}
+	}
+	if err := s.db("clients", &db); err != nil {
+		return "", nil, err
+	}
+	c, ok := db.Clients[clientID]
+	if !ok {
+		return "", nil, fmt.Errorf("no app client %s", clientID)
+	}
+	return c.UserPoolID, c.ExplicitAuthFlows, nil
+}
+
+// User finds a user as cognito-local does: by user name, then by sub,
+// then by email where the pool signs in with it.
+func (s CognitoStore) User(poolID, name string) (username, password string, ok bool) {
+	var db struct {
+		Options struct{ UsernameAttributes []string }
+		Users   map[string]struct {
+			Username, Password string
+			Attributes         []struct{ Name, Value string }
+		}
+	}
+	if strings.ContainsAny(poolID, `/\.`) || s.db(poolID, &db) != nil {
+		return "", "", false
+	}
+	if u, ok := db.Users[name]; ok {
+		return u.Username, u.Password, true
+	}
+	byEmail := slices.Contains(db.Options.UsernameAttributes, "email")
+	for _, u := range db.Users {
+		for _, a := range u.Attributes {
+			if a.Value == name && (a.Name == "sub" || a.Name == "email" && byEmail) {
+				return u.Username, u.Password, true
+			}
+		}
+	}
+	return "", "", false
 }

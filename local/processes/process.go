@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,14 +27,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kandy-provisioner/kandy-provisioner/local/guard"
+	"github.com/kandy-provisioner/kandy-provisioner/local/internal/reporoot"
 	"github.com/kandy-provisioner/kandy-provisioner/local/samtemplate"
 )
 
 // RepoRoot is the repository's top directory.
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
+func RepoRoot() string { return reporoot.Dir() }
 
 // Process is a child server.
 type Process struct {

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 
@@ -16,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
+
+	"github.com/kandy-provisioner/kandy-provisioner/local/internal/reporoot"
 )
 
 // Template is a parsed SAM template. Intrinsic short forms (!Ref, !GetAtt,
@@ -37,10 +38,7 @@ type Resource struct {
 }
 
 // Path returns the template.yaml at the repository root.
-func Path() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "template.yaml")
-}
+func Path() string { return filepath.Join(reporoot.Dir(), "template.yaml") }
 
 // Load parses a template file.
 func Load(path string) (*Template, error) {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -135,5 +136,23 @@ func TestParameterDefaultsAreTheCodes(t *testing.T) {
 		if defaults[param] != want {
 			t.Errorf("%s defaults to %q, the code to %q", param, defaults[param], want)
 		}
+	}
+}
+
+// A deploy names its browser origins: a default would ship an API that
+// trusts whatever page runs on a developer's port. And a page must be
+// able to read a 503's Retry-After, which docs/api.md tells it to obey.
+func TestCORSTrustsNoDefaultOriginAndExposesRetryAfter(t *testing.T) {
+	defaults, err := samtemplate.ParameterDefaults(samtemplate.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := defaults["CorsAllowedOrigins"]; ok {
+		t.Errorf("CorsAllowedOrigins defaults to %q, want no default", d)
+	}
+	cors, _ := load(t).Resources["HttpApi"].Properties["CorsConfiguration"].(map[string]any)
+	exposed := samtemplate.Strings(cors["ExposeHeaders"])
+	if !slices.ContainsFunc(exposed, func(h string) bool { return strings.EqualFold(h, "Retry-After") }) {
+		t.Errorf("HttpApi's CorsConfiguration exposes %v, want Retry-After among them", exposed)
 	}
 }

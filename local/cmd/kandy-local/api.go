@@ -1,13 +1,13 @@
 package main
 
 import (
-	_ "embed"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/kandy-provisioner/kandy-provisioner/api"
@@ -20,18 +20,13 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/local/samtemplate"
 )
 
-// consolePage is the local console served at /.
-//
-//go:embed console/index.html
-var consolePage []byte
-
-// cognitoBundle is amazon-cognito-identity-js's browser bundle, from
-// tools/node_modules, served to the console: no CDN.
-func cognitoBundle() ([]byte, error) {
-	path := filepath.Join(processes.RepoRoot(), "tools", "node_modules", "amazon-cognito-identity-js", "dist", "amazon-cognito-identity.min.js")
+// consoleFile is a file of the console (local/console), its bundle built
+// by make from its TypeScript sources.
+func consoleFile(name string) ([]byte, error) {
+	path := filepath.Join(processes.RepoRoot(), "local", "console", name)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s is not installed: run `make tools`", path)
+		return nil, fmt.Errorf("%s is missing: run make run, which builds the console", path)
 	}
 	return b, nil
 }
@@ -54,24 +49,30 @@ func serveAPI(st *localrun.Stack, srv *guard.Server, s settings, fns *localrun.F
 	if err != nil {
 		return gateway.API{}, err
 	}
-	bundle, err := cognitoBundle()
-	if err != nil {
-		return gateway.API{}, err
+	files := map[string][]byte{}
+	for _, name := range []string{"index.html", "console.css", "dist/console.js"} {
+		if files[name], err = consoleFile(name); err != nil {
+			return gateway.API{}, err
+		}
 	}
 	contract, err := openapicheck.Load()
 	if err != nil {
 		return gateway.API{}, err
 	}
+	apiURL := "http://" + addr(s.apiPort)
+	// Amplify.configure's names; a page of any allowed origin may read it.
 	config, _ := json.Marshal(map[string]string{
-		"region": localrun.Region, "userPoolId": pool.ID, "clientId": pool.ClientID, "endpoint": pool.URL + "/",
+		"userPoolId": pool.ID, "userPoolClientId": pool.ClientID, "userPoolEndpoint": pool.URL, "apiUrl": apiURL,
 	})
+	page := pageHeaders(apiURL, pool.URL)
 	err = st.ServeHTTPAPI(srv, site{
 		gateway: &gateway.Gateway{API: httpAPI, Verifier: verifier, Function: fns.Pools["ApiFunction"], Log: log, Contract: contract},
 		assets: map[string]http.HandlerFunc{
-			"/":                    asset("text/html; charset=utf-8", consolePage),
-			"/console/config.json": asset("application/json", config),
-			"/console/amazon-cognito-identity.min.js": asset("text/javascript; charset=utf-8", bundle),
-			"/openapi.yaml": asset("application/yaml", api.OpenAPI),
+			"/":                    page(asset("text/html; charset=utf-8", files["index.html"])),
+			"/console/console.css": page(asset("text/css; charset=utf-8", files["console.css"])),
+			"/console/console.js":  page(asset("text/javascript; charset=utf-8", files["dist/console.js"])),
+			"/console/config.json": readableBy(s.origins, asset("application/json", config)),
+			"/openapi.yaml":        asset("application/yaml", api.OpenAPI),
 		},
 	})
 	return httpAPI, err
@@ -91,6 +92,34 @@ func (s site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.gateway.ServeHTTP(w, r)
+}
+
+// pageHeaders keep the console from being framed, sniffed or made to run
+// a script not its own; it calls the API and the pool only.
+func pageHeaders(apiURL, poolURL string) func(http.HandlerFunc) http.HandlerFunc {
+	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self' " + apiURL + " " + poolURL +
+		"; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	return func(next http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Security-Policy", csp)
+			w.Header().Set("X-Frame-Options", "DENY")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			next(w, r)
+		}
+	}
+}
+
+// readableBy lets pages of origins read an answer: a frontend on its own
+// dev server loads the pool and client ids at run time.
+func readableBy(origins []string, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Vary", "Origin")
+		if o := r.Header.Get("Origin"); slices.Contains(origins, o) {
+			w.Header().Set("Access-Control-Allow-Origin", o)
+		}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next(w, r)
+	}
 }
 
 func asset(contentType string, body []byte) http.HandlerFunc {

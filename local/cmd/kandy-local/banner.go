@@ -48,9 +48,9 @@ func banner(s settings, st *localrun.Stack, fns *localrun.Functions, pool *local
 		fmt.Fprintf(w, "  Kandy           %s   (real)\n", st.KandyURL)
 	}
 	fmt.Fprintf(w, "  Secrets Manager %s   (GetSecretValue: %s)\n", st.SecretsURL, st.SecretID)
-	store := "in memory"
+	store := "in memory, gone at Ctrl-C (FRESH=1); the pool and client ids change on the next start"
 	if s.dataDir != "" {
-		store = "kept in " + s.dataDir
+		store = "kept in " + s.dataDir + ": the pool and client ids stay; make run FRESH=1 starts afresh"
 	}
 	fmt.Fprintf(w, "  DynamoDB        %s   (dynalite, table %s)\n", st.DynamoURL, st.Table)
 	fmt.Fprintf(w, "  KMS             %s   (local-kms; credentials are stored encrypted)\n", st.KMSURL)

@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -75,9 +76,12 @@ func envInt(name string, def int) (int, error) {
 }
 
 func load() (settings, error) {
-	s := settings{dataDir: os.Getenv("DATA_DIR"), kandyURL: os.Getenv("KANDY_API_URL"),
+	s := settings{kandyURL: os.Getenv("KANDY_API_URL"),
 		secretFile: os.Getenv("KANDY_SECRET_FILE"), corsOrigins: os.Getenv("CORS_ALLOWED_ORIGINS")}
 	var err error
+	if s.dataDir, err = dataDir(os.Getenv("DATA_DIR"), os.Getenv("FRESH")); err != nil {
+		return s, err
+	}
 	for _, v := range []struct {
 		name string
 		def  int
@@ -99,6 +103,26 @@ func load() (settings, error) {
 		return s, errors.New("to use a real Kandy, set both KANDY_API_URL and KANDY_SECRET_FILE")
 	}
 	return s, nil
+}
+
+// defaultDataDir keeps the run's state, git-ignored: a frontend built
+// against yesterday's pool and client ids still finds them.
+func defaultDataDir() string { return filepath.Join(processes.RepoRoot(), ".local-data") }
+
+// dataDir is where the run keeps its state: DATA_DIR, else
+// defaultDataDir; with FRESH=1, nowhere (empty: in memory, gone at exit).
+func dataDir(dir, fresh string) (string, error) {
+	switch {
+	case fresh != "" && fresh != "1":
+		return "", errors.New("FRESH must be 1 or unset")
+	case fresh == "1" && dir != "":
+		return "", errors.New("FRESH=1 keeps nothing, DATA_DIR keeps the state: set one of them")
+	case fresh == "1":
+		return "", nil
+	case dir != "":
+		return dir, nil
+	}
+	return defaultDataDir(), nil
 }
 
 func run(log *slog.Logger) error {
