@@ -37,7 +37,8 @@ func TestAVanishedKandyUserIsRebuilt(t *testing.T) {
 
 // After the project secret is rotated, at Kandy and in Secrets Manager,
 // the next request on a warm container succeeds: Kandy's refusal of the
-// cached secret makes it read the secret again. A secret Kandy refuses
+// cached secret makes it read the secret again. (The domain token's own
+// fetch after a rotation is pkg/kandy's TestARotatedSecretIsReadAgain.) A secret Kandy refuses
 // even as read again is 503, naming our configuration, not Kandy.
 func TestARotatedSecretIsUsedAtOnce(t *testing.T) {
 	stack.sim.SetQuota(roomy)

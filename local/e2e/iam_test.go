@@ -269,6 +269,7 @@ var grantUseScenarios = []func(*testing.T){
 	TestFaultInjection, TestCrashBetweenKandyCreateAndFinalize, TestSlowKandyPastTheTriggerBudget,
 	TestTriggerAndWorkerRecoverLikeTheAPI, TestDeleteDeletePostAcrossContainers, TestDeprovisionFunction, TestMetricsAreEmitted,
 	TestScheduledReconcileReportsDrift, TestRetryWorkerBeatsItsDeadline, TestRetryQueue, TestALateRetryNeverUndoesADelete, TestRetryBacksOff,
+	TestAVanishedKandyUserIsRebuilt, TestARotatedSecretIsUsedAtOnce,
 }
 
 // TestIAMAllowsEveryCallAndEveryGrantIsUsed holds every function's role in
