@@ -44,7 +44,7 @@ SAM_TRANSLATOR_VERSION := 1.110.0
 PYTHON_VENV            := $(CURDIR)/.tools/python
 PYTHON                 := $(TOOLS_BIN)/python3
 
-.PHONY: all build test check-makefile tools console-check console chrome curl vet lint lint-template fuzz model bench storm generate mutation run signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test check-makefile tools chrome curl console console-check vet lint lint-template fuzz model bench storm generate mutation run run-deps local-bin signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
