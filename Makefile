@@ -194,7 +194,7 @@ MUTATION_TIMEOUT_COEFFICIENT ?= 10
 MUTATION_DIR := $(CURDIR)/.tools/mutation
 
 ## mutation: gremlins over each of MUTATION_PACKAGES; prints the table and the mutants that lived, and fails below MUTATION_EFFICACY %
-mutation: $(TOOLS_BIN)/.installed
+mutation: $(TOOLS_BIN)/gremlins
 	@mkdir -p $(MUTATION_DIR); status=0; \
 	printf '%-16s %7s %6s %12s %10s %9s\n' package killed lived 'not covered' 'timed out' efficacy; \
 	for p in $(MUTATION_PACKAGES); do \
