@@ -237,7 +237,11 @@ run:
 	@$(MAKE) --no-print-directory -j4 run-deps
 	FRESH='$(FRESH)' exec $(LOCAL)
 
-run-deps: $(RUN_TOOLS) build local-bin
+run-deps: $(RUN_TOOLS) $(addprefix run-build-,$(FUNCTIONS)) local-bin
+
+# Each function a job of its own, so that -j links them side by side.
+run-build-%:
+	@$(MAKE) --no-print-directory -s build-$* ARTIFACTS_DIR=$(CURDIR)/bin/$* LAMBDA_GOARCH=$(GOARCH)
 
 local-bin:
 	$(GO) build -trimpath -o $(LOCAL) ./local/cmd/kandy-local
