@@ -127,12 +127,26 @@ $(TOOLS_BIN)/staticcheck: $(TOOLS_GO)
 $(TOOLS_BIN)/gremlins: $(TOOLS_GO)
 	cd tools && GOWORK=off $(GO) build -o $@ github.com/go-gremlins/gremlins/cmd/gremlins
 
-# The console's bundle: its API types generated from api/openapi.yaml,
-# then esbuild; make test type-checks it strictly.
+# The console's API types, generated from api/openapi.yaml; make test
+# type-checks the console strictly against them.
 $(CONSOLE)/src/api.d.ts: api/openapi.yaml $(CONSOLE)/node_modules/.installed
 	cd $(CONSOLE) && npm run --silent generate
-$(CONSOLE_JS): $(CONSOLE)/src/api.d.ts $(wildcard $(CONSOLE)/src/*.ts)
-	cd $(CONSOLE) && npm run --silent build
+
+# The bundle, by esbuild, which drops type imports: it depends on the
+# sources, package.json and the lock only. A bundle of the same inputs,
+# built in any clone, is taken from the user's cache, so a first start
+# needs no npm ci of the console.
+CONSOLE_CACHE := $(if $(filter undefined,$(origin XDG_CACHE_HOME)),$(HOME)/.cache,$(XDG_CACHE_HOME))/kandy-provisioner
+CONSOLE_SRC   := $(CONSOLE)/package.json $(CONSOLE)/package-lock.json $(filter-out %.d.ts,$(wildcard $(CONSOLE)/src/*.ts))
+$(CONSOLE_JS): $(CONSOLE_SRC)
+	@set -e; cached=$(CONSOLE_CACHE)/console-$$(cat $(CONSOLE_SRC) | sha256sum | cut -c1-32).js; \
+	if [ -s "$$cached" ]; then \
+		echo "console bundle from $$cached"; mkdir -p $(@D); cp "$$cached" $@; \
+	else \
+		$(MAKE) --no-print-directory $(CONSOLE)/node_modules/.installed; \
+		(cd $(CONSOLE) && npm run --silent build); \
+		mkdir -p $(CONSOLE_CACHE); cp $@ "$$cached.tmp"; mv "$$cached.tmp" "$$cached"; \
+	fi
 
 ## console: the console's bundle, local/console/dist/console.js
 console: $(CONSOLE_JS)
@@ -280,4 +294,4 @@ storm: tools build
 	$(GO) run ./local/bench/storm $(STORM_FLAGS)
 
 clean:
-	rm -rf bin .tools tools/node_modules $(CONSOLE)/node_modules $(CONSOLE)/dist $(CONSOLE)/src/api.d.ts
+	rm -rf bin .tools tools/node_modules $(CONSOLE)/node_modules $(CONSOLE)/dist $(CONSOLE)/src/api.d.ts $(CONSOLE_CACHE)
