@@ -44,7 +44,7 @@ SAM_TRANSLATOR_VERSION := 1.110.0
 PYTHON_VENV            := $(CURDIR)/.tools/python
 PYTHON                 := $(TOOLS_BIN)/python3
 
-.PHONY: all build test check-makefile tools console-check console chrome curl vet lint lint-template fuzz model bench storm generate mutation run signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test check-makefile tools chrome curl console console-check vet lint lint-template fuzz model bench storm generate mutation run run-deps local-bin signup token leave kandy-down kandy-up clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -127,12 +127,26 @@ $(TOOLS_BIN)/staticcheck: $(TOOLS_GO)
 $(TOOLS_BIN)/gremlins: $(TOOLS_GO)
 	cd tools && GOWORK=off $(GO) build -o $@ github.com/go-gremlins/gremlins/cmd/gremlins
 
-# The console's bundle: its API types generated from api/openapi.yaml,
-# then esbuild; make test type-checks it strictly.
+# The console's API types, generated from api/openapi.yaml; make test
+# type-checks the console strictly against them.
 $(CONSOLE)/src/api.d.ts: api/openapi.yaml $(CONSOLE)/node_modules/.installed
 	cd $(CONSOLE) && npm run --silent generate
-$(CONSOLE_JS): $(CONSOLE)/src/api.d.ts $(wildcard $(CONSOLE)/src/*.ts)
-	cd $(CONSOLE) && npm run --silent build
+
+# The bundle, by esbuild, which drops type imports: it depends on the
+# sources, package.json and the lock only. A bundle of the same inputs,
+# built in any clone, is taken from the user's cache, so a first start
+# needs no npm ci of the console.
+CONSOLE_CACHE := $(if $(filter undefined,$(origin XDG_CACHE_HOME)),$(HOME)/.cache,$(XDG_CACHE_HOME))/kandy-provisioner
+CONSOLE_SRC   := $(CONSOLE)/package.json $(CONSOLE)/package-lock.json $(filter-out %.d.ts,$(wildcard $(CONSOLE)/src/*.ts))
+$(CONSOLE_JS): $(CONSOLE_SRC)
+	@set -e; cached=$(CONSOLE_CACHE)/console-$$(cat $(CONSOLE_SRC) | sha256sum | cut -c1-32).js; \
+	if [ -s "$$cached" ]; then \
+		echo "console bundle from $$cached"; mkdir -p $(@D); cp "$$cached" $@; \
+	else \
+		$(MAKE) --no-print-directory $(CONSOLE)/node_modules/.installed; \
+		(cd $(CONSOLE) && npm run --silent build); \
+		mkdir -p $(CONSOLE_CACHE); cp $@ "$$cached.tmp"; mv "$$cached.tmp" "$$cached"; \
+	fi
 
 ## console: the console's bundle, local/console/dist/console.js
 console: $(CONSOLE_JS)
@@ -194,7 +208,7 @@ MUTATION_TIMEOUT_COEFFICIENT ?= 10
 MUTATION_DIR := $(CURDIR)/.tools/mutation
 
 ## mutation: gremlins over each of MUTATION_PACKAGES; prints the table and the mutants that lived, and fails below MUTATION_EFFICACY %
-mutation: $(TOOLS_BIN)/.installed
+mutation: $(TOOLS_BIN)/gremlins
 	@mkdir -p $(MUTATION_DIR); status=0; \
 	printf '%-16s %7s %6s %12s %10s %9s\n' package killed lived 'not covered' 'timed out' efficacy; \
 	for p in $(MUTATION_PACKAGES); do \
@@ -237,7 +251,11 @@ run:
 	@$(MAKE) --no-print-directory -j4 run-deps
 	FRESH='$(FRESH)' exec $(LOCAL)
 
-run-deps: $(RUN_TOOLS) build local-bin
+run-deps: $(RUN_TOOLS) $(addprefix run-build-,$(FUNCTIONS)) local-bin
+
+# Each function a job of its own, so that -j links them side by side.
+run-build-%:
+	@$(MAKE) --no-print-directory -s build-$* ARTIFACTS_DIR=$(CURDIR)/bin/$* LAMBDA_GOARCH=$(GOARCH)
 
 local-bin:
 	$(GO) build -trimpath -o $(LOCAL) ./local/cmd/kandy-local
@@ -276,4 +294,4 @@ storm: tools build
 	$(GO) run ./local/bench/storm $(STORM_FLAGS)
 
 clean:
-	rm -rf bin .tools tools/node_modules $(CONSOLE)/node_modules $(CONSOLE)/dist $(CONSOLE)/src/api.d.ts
+	rm -rf bin .tools tools/node_modules $(CONSOLE)/node_modules $(CONSOLE)/dist $(CONSOLE)/src/api.d.ts $(CONSOLE_CACHE)
