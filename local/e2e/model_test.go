@@ -388,11 +388,11 @@ func operate(svc *provision.Service, rng *rand.Rand, e *event, users *pool, late
 		ensure(opTrigger, 4*time.Second, false)
 	case roll < 47:
 		ensure(opRetry, 8*time.Second, false)
-	case roll < 57 && user:
+	case roll < 65 && user: // reads often: only a read sees a stale or wrong account
 		e.op = opGet
 		a, err := svc.Get(ctx, e.sub)
 		e.answered(err, ansExisting, a)
-	case roll < 67 && user:
+	case roll < 75 && user:
 		e.op = opToken
 		_, err := svc.UserToken(ctx, e.sub)
 		e.answered(err, ansExisting, provision.Account{})
