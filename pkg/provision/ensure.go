@@ -55,7 +55,9 @@ func (s *Service) ensure(ctx context.Context, sub string, o EnsureOptions) (Acco
 		return Account{}, false, fmt.Errorf("claiming: %w", err)
 	}
 	if !claimed && !c.Wrote(existing, StatusPending) {
-		a, err := existing.Unclaimed(s.now())
+		// Judged at the instant the store judged the claim: a claim that
+		// expired since is still in progress to this request.
+		a, err := existing.Unclaimed(c.Now)
 		return a, false, err
 	}
 	kctx, cancel := s.holding(ctx, c)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -460,4 +461,26 @@ func TestNoLoggerGiven(t *testing.T) {
 	if !created {
 		t.Error("orphan recovery did not report that it created the account")
 	}
+}
+
+// A user's POST /users that loses its claim to a delete whose claim
+// expires while the POST is answered is told to retry, never that the
+// account is deleted: the answer is judged at the instant the store
+// judged the claim.
+func TestEnsureByUserIsJudgedAtItsClaimsInstant(t *testing.T) {
+	start := time.Now().Truncate(time.Millisecond)
+	var reads atomic.Int32
+	// The first reading of the clock is the claim's; every later one is
+	// past the delete's claim.
+	now := func() time.Time {
+		if reads.Add(1) == 1 {
+			return start
+		}
+		return start.Add(time.Second)
+	}
+	w := newWorld(t, func(o *provision.Options) { o.Now = now })
+	w.store.Put(provision.Record{Sub: sub, UserID: uid, Status: provision.StatusDeleting, ClaimToken: "held", Generation: "held",
+		ClaimExpiresAt: start.Add(time.Millisecond), CreatedAt: start, UpdatedAt: start})
+	_, _, err := w.svc.Ensure(context.Background(), sub, provision.EnsureOptions{ByUser: true})
+	wantCode(t, "POST /users as a delete's claim expires", err, provision.CodeInProgress)
 }
