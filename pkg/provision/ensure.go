@@ -57,7 +57,7 @@ func (s *Service) ensure(ctx context.Context, sub string, o EnsureOptions) (Acco
 	if !claimed && !c.Wrote(existing, StatusPending) {
 		// Judged at the instant the store judged the claim: a claim that
 		// expired since is still in progress to this request.
-		a, err := existing.Unclaimed(c.Now)
+		a, err := existing.Unclaimed(c)
 		return a, false, err
 	}
 	kctx, cancel := s.holding(ctx, c)

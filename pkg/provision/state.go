@@ -133,16 +133,17 @@ func (r Record) Read(now time.Time) (Record, error) {
 	return Record{}, ErrNotProvisioned
 }
 
-// Unclaimed is what Ensure answers with r, a record its claim could not
-// take: the account when ACTIVE; ErrInProgress while a claim is live or
-// when someone took the record since it was read; ErrAccountClosed when
-// the user left the pool; ErrAccountDeleted for any other tombstone, to
-// every caller but the user themselves (whose claim takes it).
-func (r Record) Unclaimed(now time.Time) (Account, error) {
+// Unclaimed is what Ensure answers with r, a record c could not take, at
+// c's instant, as the store judged it: the account when ACTIVE;
+// ErrInProgress while a claim is live, or when c may take r after all (the
+// record changed under the claim, as a take-over lost to another request);
+// ErrAccountClosed when the user left the pool; ErrAccountDeleted for any
+// other tombstone, to every caller but the user themselves.
+func (r Record) Unclaimed(c Claim) (Account, error) {
 	switch {
 	case r.Status == StatusActive:
 		return r.account(), nil
-	case r.Held(now):
+	case r.Held(c.Now), MayClaim(r, c):
 		return Account{}, ErrInProgress
 	case r.LeftPool():
 		return Account{}, ErrAccountClosed

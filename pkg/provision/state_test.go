@@ -231,7 +231,7 @@ func TestWhatARecordMeans(t *testing.T) {
 		if err != tt.read || (err == nil) != (rec.Status == provision.StatusActive) {
 			t.Errorf("%s: Read = %v, %v; want %v", tt.name, rec.Status, err, tt.read)
 		}
-		if _, err := tt.rec.Unclaimed(t0); err != tt.unclaimed {
+		if _, err := tt.rec.Unclaimed(provision.Claim{Now: t0}); err != tt.unclaimed {
 			t.Errorf("%s: Unclaimed = %v, want %v", tt.name, err, tt.unclaimed)
 		}
 		if got := tt.rec.HadAccount(); got != tt.hadAccount {
@@ -240,7 +240,17 @@ func TestWhatARecordMeans(t *testing.T) {
 	}
 	active := record(provision.StatusActive, time.Time{})
 	active.UserID = "u"
-	if a, _ := active.Unclaimed(t0); a.UserID != "u" {
+	// To the user, a tombstone or a delete left half-way that their claim
+	// may take is one that changed under it: in progress, to try again.
+	for _, r := range []provision.Record{record(provision.StatusDeleted, time.Time{}), record(provision.StatusDeleting, expired)} {
+		if _, err := r.Unclaimed(provision.Claim{Now: t0, ByUser: true}); err != provision.ErrInProgress {
+			t.Errorf("%s to the user: Unclaimed = %v, want ErrInProgress", r.Status, err)
+		}
+	}
+	if _, err := leftPool(provision.StatusDeleted).Unclaimed(provision.Claim{Now: t0, ByUser: true}); err != provision.ErrAccountClosed {
+		t.Errorf("a departure's tombstone to the user: Unclaimed = %v, want ErrAccountClosed", err)
+	}
+	if a, _ := active.Unclaimed(provision.Claim{Now: t0}); a.UserID != "u" {
 		t.Errorf("Unclaimed of ACTIVE answers %+v, want its account", a)
 	}
 }
