@@ -26,6 +26,7 @@ import (
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/kandy"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/provision"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/reconcile"
+	"github.com/kandy-provisioner/kandy-provisioner/pkg/reconcilesources"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/store"
 	"github.com/kandy-provisioner/kandy-provisioner/pkg/userid"
 )
@@ -426,17 +427,8 @@ func (r *modelRig) reconcileFix(svc *provision.Service, worker, seq int, subList
 		panic(err)
 	}
 	src := reconcile.Sources{
-		Records: func(ctx context.Context, fn func(provision.Record) error) error {
-			return store.Scan(ctx, stack.DB, r.table, 1, fn)
-		},
-		KandyUsers: func(ctx context.Context) ([]reconcile.KandyUser, error) {
-			listed, err := k.ListUsers(ctx)
-			out := make([]reconcile.KandyUser, 0, len(listed))
-			for _, u := range listed {
-				out = append(out, reconcile.KandyUser{UserID: u.UserID, APIKey: u.UserAPIKey})
-			}
-			return out, err
-		},
+		Records:    reconcilesources.Records(stack.DB, r.table, 1),
+		KandyUsers: reconcilesources.KandyUsers(k),
 		CognitoUsers: func(ctx context.Context, fn func([]reconcile.CognitoUser) error) error {
 			var in []reconcile.CognitoUser
 			for _, sub := range subList {

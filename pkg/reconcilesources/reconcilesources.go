@@ -20,24 +20,34 @@ type KandyLister interface {
 	ListUsers(ctx context.Context) ([]kandy.ListedUser, error)
 }
 
-// New is what reconcile reads: a user pool, a table (in segments scanned in parallel)
-// and Kandy.
+// New is what reconcile reads: a user pool, a table (in segments scanned
+// in parallel) and Kandy.
 func New(users userpool.ListUsersAPI, pool string, scan store.ScanAPI, table string, segments int, k KandyLister) reconcile.Sources {
 	return reconcile.Sources{
-		Records: func(ctx context.Context, fn func(provision.Record) error) error {
-			return store.Scan(ctx, scan, table, segments, fn)
-		},
-		KandyUsers: func(ctx context.Context) ([]reconcile.KandyUser, error) {
-			listed, err := k.ListUsers(ctx)
-			out := make([]reconcile.KandyUser, 0, len(listed))
-			for _, u := range listed {
-				out = append(out, reconcile.KandyUser{UserID: u.UserID, APIKey: u.UserAPIKey})
-			}
-			return out, err
-		},
+		Records:    Records(scan, table, segments),
+		KandyUsers: KandyUsers(k),
 		CognitoUsers: func(ctx context.Context, fn func([]userpool.User) error) error {
 			return userpool.Each(ctx, users, pool, "", fn)
 		},
+	}
+}
+
+// Records reads a table's records, in segments scanned in parallel.
+func Records(scan store.ScanAPI, table string, segments int) func(ctx context.Context, fn func(provision.Record) error) error {
+	return func(ctx context.Context, fn func(provision.Record) error) error {
+		return store.Scan(ctx, scan, table, segments, fn)
+	}
+}
+
+// KandyUsers lists the domain's Kandy users as reconcile reads them.
+func KandyUsers(k KandyLister) func(ctx context.Context) ([]reconcile.KandyUser, error) {
+	return func(ctx context.Context) ([]reconcile.KandyUser, error) {
+		listed, err := k.ListUsers(ctx)
+		out := make([]reconcile.KandyUser, 0, len(listed))
+		for _, u := range listed {
+			out = append(out, reconcile.KandyUser{UserID: u.UserID, APIKey: u.UserAPIKey})
+		}
+		return out, err
 	}
 }
 
