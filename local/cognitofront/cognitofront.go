@@ -11,7 +11,6 @@ package cognitofront
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -108,14 +107,11 @@ func (h *Interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.write(w)
 		return
 	}
-	canon, err := encode(in)
+	out, err := forward(r, target, in)
 	if err != nil {
 		(&apiError{http.StatusInternalServerError, "InternalErrorException", "the request could not be encoded again"}).write(w)
 		return
 	}
-	out := passOn(r, canon)
-	out.Header.Set("X-Amz-Target", target)
-	out.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	switch in := in.(type) {
 	case *cip.AdminDeleteUserInput:
 		h.deleteUser(w, r, out, "AdminDeleteUser", in.UserPoolId, in.Username, nil)
@@ -143,6 +139,19 @@ var wellKnown = regexp.MustCompile(`^/[A-Za-z0-9_-]+/\.well-known/(jwks\.json|op
 
 // passOn is r as the front sends it on: body, nothing else of what the
 // caller sent but its method, path and the headers set after.
+// forward is r as the front passes it on for target: its own encoding of
+// in, and only the headers cognito-local reads.
+func forward(r *http.Request, target string, in any) (*http.Request, error) {
+	canon, err := encode(in)
+	if err != nil {
+		return nil, err
+	}
+	out := passOn(r, canon)
+	out.Header.Set("X-Amz-Target", target)
+	out.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	return out, nil
+}
+
 func passOn(r *http.Request, body []byte) *http.Request {
 	out := r.Clone(r.Context())
 	out.Header = http.Header{}
@@ -268,11 +277,9 @@ func invalidParameter(message string) *apiError {
 }
 
 func (e *apiError) write(w http.ResponseWriter) {
-	id := make([]byte, 16)
-	_, _ = rand.Read(id)
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("X-Amzn-ErrorType", e.typ+":")
-	w.Header().Set("X-Amzn-RequestId", hex.EncodeToString(id))
+	w.Header().Set("X-Amzn-RequestId", hex.EncodeToString(randomBytes(16)))
 	w.WriteHeader(e.status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"__type": e.typ, "message": e.message})
 }

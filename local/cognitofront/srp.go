@@ -91,11 +91,7 @@ func verifier(poolID, username, password string, salt *big.Int) *big.Int {
 }
 
 // randomInt is a secret of 256 random bytes, below N.
-func randomInt() *big.Int {
-	b := make([]byte, 256)
-	_, _ = rand.Read(b)
-	return new(big.Int).Mod(new(big.Int).SetBytes(b), srpN)
-}
+func randomInt() *big.Int { return new(big.Int).Mod(new(big.Int).SetBytes(randomBytes(256)), srpN) }
 
 // srpStart answers InitiateAuth with USER_SRP_AUTH as Cognito does: the
 // PASSWORD_VERIFIER challenge, with the salt, B and a secret block.
@@ -152,7 +148,7 @@ func (h *Interceptor) srpVerify(w http.ResponseWriter, r *http.Request, in *cip.
 		notAuthorized().write(w)
 		return
 	}
-	canon, err := encode(&cip.InitiateAuthInput{
+	out, err := forward(r, targetPrefix+"InitiateAuth", &cip.InitiateAuthInput{
 		AuthFlow: types.AuthFlowTypeUserPasswordAuth, ClientId: in.ClientId, ClientMetadata: in.ClientMetadata,
 		AuthParameters: map[string]string{"USERNAME": s.username, "PASSWORD": s.password},
 	})
@@ -160,9 +156,6 @@ func (h *Interceptor) srpVerify(w http.ResponseWriter, r *http.Request, in *cip.
 		(&apiError{http.StatusInternalServerError, "InternalErrorException", "the sign-in could not be encoded"}).write(w)
 		return
 	}
-	out := passOn(r, canon)
-	out.Header.Set("X-Amz-Target", targetPrefix+"InitiateAuth")
-	out.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	h.Next.ServeHTTP(w, out)
 }
 

@@ -113,18 +113,21 @@ func (s *Stack) resolver(tpl *samtemplate.Template) func(v any) (any, error) {
 }
 
 // Match is how many rules event matches.
-func (b *EventBus) Match(event []byte) int {
+func (b *EventBus) Match(event []byte) int { return len(b.matching(event)) }
+
+// matching are the rules event matches; none if it is not JSON.
+func (b *EventBus) matching(event []byte) []Rule {
 	var ev map[string]any
 	if json.Unmarshal(event, &ev) != nil {
-		return 0
+		return nil
 	}
-	n := 0
+	var out []Rule
 	for _, r := range b.Rules {
 		if b.matches(r, ev) {
-			n++
+			out = append(out, r)
 		}
 	}
-	return n
+	return out
 }
 
 // matches reports whether ev matches r's pattern as the stack stands; a
@@ -145,23 +148,15 @@ func (b *EventBus) matches(r Rule, ev map[string]any) bool {
 // Publish delivers an event to every rule it matches, in the background,
 // and returns how many it matched.
 func (b *EventBus) Publish(event []byte) int {
-	var ev map[string]any
-	if json.Unmarshal(event, &ev) != nil {
-		return 0
-	}
-	n := 0
-	for _, r := range b.Rules {
-		if !b.matches(r, ev) {
-			continue
-		}
-		n++
+	rules := b.matching(event)
+	for _, r := range rules {
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
 			b.deliver(r, event)
 		}()
 	}
-	return n
+	return len(rules)
 }
 
 // Wait returns when every delivery under way has ended.
